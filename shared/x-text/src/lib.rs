@@ -1,0 +1,1 @@
+//! Placeholder: X's weighted length counter lands here.

@@ -1,0 +1,1 @@
+//! Placeholder: the X API emulator lands here.
