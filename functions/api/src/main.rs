@@ -1,0 +1,16 @@
+use lambda_http::{run, service_fn, Error, Request};
+use reelay_api::{handle, ApiConfig, App};
+use reelay_shared::{aws::AwsClients, config::ProcessEnv, http_client::build_http_client};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = ApiConfig::from_env(&ProcessEnv)?;
+    let app = App {
+        http: build_http_client(config.x.request_timeout)?,
+        aws: AwsClients::from_env().await,
+        config,
+    };
+    let app = &app;
+    run(service_fn(move |req: Request| handle(app, req))).await
+}

@@ -1,0 +1,20 @@
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use reelay_process_upload::{handle, App, WorkerConfig};
+use reelay_shared::{aws::AwsClients, config::ProcessEnv, http_client::build_http_client};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = WorkerConfig::from_env(&ProcessEnv)?;
+    let app = App {
+        http: build_http_client(config.x.request_timeout)?,
+        aws: AwsClients::from_env().await,
+        config,
+    };
+    let app = &app;
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        handle(app, event)
+    }))
+    .await
+}

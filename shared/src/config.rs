@@ -1,0 +1,268 @@
+//! Typed configuration, read once at cold start.
+//!
+//! Every function reads only the pieces it needs, and a missing or malformed variable fails the
+//! start with an error that names it. Endpoints are configuration too: AWS endpoints come from the
+//! SDK's own `AWS_ENDPOINT_URL` (read by `aws-config`), X's from the `X_*` variables below, so the
+//! same binary talks to AWS and X in production and to moto and the X emulator locally.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use thiserror::Error;
+use url::Url;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Where configuration values come from: the process environment in Lambda, a map in tests.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The real process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl Env for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned().filter(|v| !v.is_empty())
+    }
+}
+
+fn required(env: &dyn Env, name: &'static str) -> Result<String, ConfigError> {
+    env.var(name).ok_or(ConfigError::Missing(name))
+}
+
+fn url_or(env: &dyn Env, name: &'static str, default: &str) -> Result<Url, ConfigError> {
+    let raw = env.var(name).unwrap_or_else(|| default.to_owned());
+    Url::parse(&raw).map_err(|e| ConfigError::Invalid {
+        name,
+        reason: e.to_string(),
+    })
+}
+
+fn secs_or(env: &dyn Env, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+    match env.var(name) {
+        None => Ok(Duration::from_secs(default)),
+        Some(raw) => {
+            raw.parse::<u64>()
+                .map(Duration::from_secs)
+                .map_err(|_| ConfigError::Invalid {
+                    name,
+                    reason: format!("expected whole seconds, got {raw:?}"),
+                })
+        }
+    }
+}
+
+/// The DynamoDB table that holds states, accounts, posts and jobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableConfig {
+    pub table_name: String,
+}
+
+impl TableConfig {
+    pub const VARS: &'static [&'static str] = &["TABLE_NAME"];
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required(env, "TABLE_NAME")?,
+        })
+    }
+}
+
+/// The bucket videos are uploaded to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketConfig {
+    pub bucket_name: String,
+}
+
+impl BucketConfig {
+    pub const VARS: &'static [&'static str] = &["BUCKET_NAME"];
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            bucket_name: required(env, "BUCKET_NAME")?,
+        })
+    }
+}
+
+/// The work queue that drives upload jobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueConfig {
+    pub queue_url: String,
+}
+
+impl QueueConfig {
+    pub const VARS: &'static [&'static str] = &["QUEUE_URL"];
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            queue_url: required(env, "QUEUE_URL")?,
+        })
+    }
+}
+
+/// The KMS key that encrypts platform tokens at rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyConfig {
+    pub kms_key_id: String,
+}
+
+impl KeyConfig {
+    pub const VARS: &'static [&'static str] = &["KMS_KEY_ID"];
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            kms_key_id: required(env, "KMS_KEY_ID")?,
+        })
+    }
+}
+
+/// X's endpoints and this app's OAuth client. The URLs default to the real X.
+#[derive(Clone, PartialEq, Eq)]
+pub struct XConfig {
+    pub client_id: String,
+    /// Web apps are confidential clients: X wants HTTP Basic auth on the token endpoint.
+    pub client_secret: Option<String>,
+    /// The callback URL registered in X's developer portal; must match exactly.
+    pub redirect_uri: Url,
+    pub authorize_url: Url,
+    pub token_url: Url,
+    pub revoke_url: Url,
+    /// Base for `/2/...` API calls, media upload included (X serves both from api.x.com).
+    pub api_base_url: Url,
+    /// Per-request timeout for calls to X.
+    pub request_timeout: Duration,
+}
+
+// Hand-written so the client secret never reaches a log line through `{:?}`.
+impl std::fmt::Debug for XConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
+            .field("redirect_uri", &self.redirect_uri.as_str())
+            .field("authorize_url", &self.authorize_url.as_str())
+            .field("token_url", &self.token_url.as_str())
+            .field("revoke_url", &self.revoke_url.as_str())
+            .field("api_base_url", &self.api_base_url.as_str())
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
+}
+
+impl XConfig {
+    pub const VARS: &'static [&'static str] = &[
+        "X_CLIENT_ID",
+        "X_CLIENT_SECRET",
+        "X_REDIRECT_URI",
+        "X_AUTHORIZE_URL",
+        "X_TOKEN_URL",
+        "X_REVOKE_URL",
+        "X_API_BASE_URL",
+        "X_REQUEST_TIMEOUT_SECS",
+    ];
+
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            client_id: required(env, "X_CLIENT_ID")?,
+            client_secret: env.var("X_CLIENT_SECRET"),
+            redirect_uri: Url::parse(&required(env, "X_REDIRECT_URI")?).map_err(|e| {
+                ConfigError::Invalid {
+                    name: "X_REDIRECT_URI",
+                    reason: e.to_string(),
+                }
+            })?,
+            authorize_url: url_or(env, "X_AUTHORIZE_URL", "https://x.com/i/oauth2/authorize")?,
+            token_url: url_or(env, "X_TOKEN_URL", "https://api.x.com/2/oauth2/token")?,
+            revoke_url: url_or(env, "X_REVOKE_URL", "https://api.x.com/2/oauth2/revoke")?,
+            api_base_url: url_or(env, "X_API_BASE_URL", "https://api.x.com")?,
+            request_timeout: secs_or(env, "X_REQUEST_TIMEOUT_SECS", 30)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn missing_variable_is_named() {
+        let err = TableConfig::from_env(&env(&[])).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("TABLE_NAME"));
+        assert_eq!(
+            err.to_string(),
+            "environment variable TABLE_NAME is not set"
+        );
+    }
+
+    #[test]
+    fn empty_variable_counts_as_missing() {
+        let err = QueueConfig::from_env(&env(&[("QUEUE_URL", "")])).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("QUEUE_URL"));
+    }
+
+    #[test]
+    fn x_urls_default_to_the_real_x() {
+        let cfg = XConfig::from_env(&env(&[
+            ("X_CLIENT_ID", "cid"),
+            ("X_REDIRECT_URI", "https://app.example/cb"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            cfg.authorize_url.as_str(),
+            "https://x.com/i/oauth2/authorize"
+        );
+        assert_eq!(cfg.token_url.as_str(), "https://api.x.com/2/oauth2/token");
+        assert_eq!(cfg.api_base_url.as_str(), "https://api.x.com/");
+        assert_eq!(cfg.client_secret, None);
+    }
+
+    #[test]
+    fn bad_url_and_bad_number_are_named() {
+        let err = XConfig::from_env(&env(&[
+            ("X_CLIENT_ID", "cid"),
+            ("X_REDIRECT_URI", "not a url"),
+        ]))
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: "X_REDIRECT_URI",
+                ..
+            }
+        ));
+        let err = XConfig::from_env(&env(&[
+            ("X_CLIENT_ID", "cid"),
+            ("X_REDIRECT_URI", "https://app.example/cb"),
+            ("X_REQUEST_TIMEOUT_SECS", "soon"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("X_REQUEST_TIMEOUT_SECS"));
+    }
+
+    #[test]
+    fn debug_hides_the_client_secret() {
+        let cfg = XConfig::from_env(&env(&[
+            ("X_CLIENT_ID", "cid"),
+            ("X_CLIENT_SECRET", "s3cr3t-value"),
+            ("X_REDIRECT_URI", "https://app.example/cb"),
+        ]))
+        .unwrap();
+        assert!(!format!("{cfg:?}").contains("s3cr3t-value"));
+    }
+}

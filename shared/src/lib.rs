@@ -1,0 +1,14 @@
+//! Reelay's shared library: configuration, AWS and HTTP clients, and (as the issues land)
+//! the domain, the upload state machine, the stores and the X client.
+//!
+//! Nothing here knows about Lambda event types; functions parse events into these types.
+
+pub mod aws;
+pub mod config;
+pub mod http_client;
+pub mod ids;
+pub mod messages;
+pub mod problem;
+pub mod resources;
+
+pub use x_text;

@@ -1,0 +1,37 @@
+//! The shape of Reelay's AWS resources, in one place.
+//!
+//! `template.yaml` declares these resources for AWS and `reelay-local` creates them in moto; a test
+//! in `tools/reelay-local` parses the template and checks it against these constants, so the two
+//! cannot drift apart silently.
+
+/// The single DynamoDB table (see DESIGN §4 and `store` for the item layout).
+pub mod table {
+    pub const PARTITION_KEY: &str = "pk";
+    pub const SORT_KEY: &str = "sk";
+    /// Epoch seconds; DynamoDB deletes expired items lazily (up to days late, never in moto),
+    /// so readers must also check expiry themselves.
+    pub const TTL_ATTRIBUTE: &str = "expires_at";
+    /// Lists a user's posts newest first with one Query.
+    pub const POSTS_BY_USER_INDEX: &str = "gsi1";
+    pub const POSTS_BY_USER_PARTITION_KEY: &str = "gsi1pk";
+    pub const POSTS_BY_USER_SORT_KEY: &str = "gsi1sk";
+}
+
+/// The work queue that drives upload jobs, and its dead-letter queue.
+pub mod queue {
+    /// The worker's Lambda timeout. Short on purpose: continuations carry long uploads.
+    pub const WORKER_TIMEOUT_SECS: u32 = 60;
+    /// AWS asks for a visibility timeout of at least 6x the function timeout for SQS event
+    /// sources; it is also how long a crashed upload waits before its message comes back.
+    pub const VISIBILITY_TIMEOUT_SECS: u32 = 6 * WORKER_TIMEOUT_SECS;
+    /// Receives before a message moves to the DLQ. Continuations are new messages, so this counts
+    /// failures of one step, not the length of an upload.
+    pub const MAX_RECEIVE_COUNT: u32 = 5;
+    /// DLQ messages are kept for the longest SQS allows, to leave time for a redrive.
+    pub const DLQ_RETENTION_SECS: u32 = 14 * 24 * 3600;
+}
+
+/// Where uploaded videos live in the bucket: `uploads/{user_id}/{post_id}/{file}`.
+pub mod bucket {
+    pub const UPLOAD_PREFIX: &str = "uploads/";
+}

@@ -1,0 +1,812 @@
+//! The local runner: wires the functions together as AWS would.
+//!
+//! It calls the same handler functions the Lambda binaries call, in this process, rather than the
+//! built binaries behind a Lambda Runtime API emulator: there is no Docker here for `sam local`,
+//! cargo-lambda's emulator needs 400 MB of zig to install, and in-process calls let tests choose
+//! each invocation's deadline and watch what was invoked. Events are built as the JSON AWS sends
+//! and deserialized by the same `lambda_http` / `aws_lambda_events` code the binaries use.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::event::s3::S3Event;
+use aws_lambda_events::event::sqs::SqsEvent;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use base64::Engine;
+use lambda_runtime::{Context, LambdaEvent};
+use reelay_shared::aws::AwsClients;
+use reelay_shared::config::ConfigError;
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::authorizer::LocalAuthorizer;
+use crate::stack::Stack;
+
+/// Which function a route or trigger invokes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FunctionName {
+    Api,
+    OauthCallback,
+    CreatePost,
+    ProcessUpload,
+}
+
+impl FunctionName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FunctionName::Api => "api",
+            FunctionName::OauthCallback => "oauth-callback",
+            FunctionName::CreatePost => "create-post",
+            FunctionName::ProcessUpload => "process-upload",
+        }
+    }
+}
+
+/// An HTTP API route as `template.yaml` declares it (a test checks the two agree).
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub function: FunctionName,
+    /// False only for the OAuth callback: X redirects a browser there, with no bearer token.
+    pub authorized: bool,
+}
+
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "GET",
+        path: "/api/auth/platforms/twitter/callback",
+        function: FunctionName::OauthCallback,
+        authorized: false,
+    },
+    Route {
+        method: "ANY",
+        path: "/api/{proxy+}",
+        function: FunctionName::Api,
+        authorized: true,
+    },
+];
+
+/// Picks a route as API Gateway HTTP APIs do: the most specific match wins, a greedy
+/// `{proxy+}` matches one or more path segments.
+pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, Option<String>)> {
+    let exact = ROUTES
+        .iter()
+        .find(|r| r.path == path && (r.method == method || r.method == "ANY"));
+    if let Some(route) = exact {
+        return Some((route, None));
+    }
+    ROUTES.iter().find_map(|r| {
+        let prefix = r.path.strip_suffix("{proxy+}")?;
+        let rest = path.strip_prefix(prefix)?;
+        (!rest.is_empty() && (r.method == method || r.method == "ANY"))
+            .then(|| (r, Some(rest.to_owned())))
+    })
+}
+
+/// The four functions, each built from its own config as its binary's `main` builds it.
+#[derive(Clone)]
+pub struct Functions {
+    pub api: Arc<reelay_api::App>,
+    pub oauth_callback: Arc<reelay_oauth_callback::App>,
+    pub create_post: Arc<reelay_create_post::App>,
+    pub process_upload: Arc<reelay_process_upload::App>,
+}
+
+impl Functions {
+    pub fn from_env(env: &HashMap<String, String>, aws: &AwsClients) -> Result<Self, ConfigError> {
+        let api = reelay_api::ApiConfig::from_env(env)?;
+        let callback = reelay_oauth_callback::CallbackConfig::from_env(env)?;
+        let create_post = reelay_create_post::CreatePostConfig::from_env(env)?;
+        let worker = reelay_process_upload::WorkerConfig::from_env(env)?;
+        let http =
+            reelay_shared::http_client::build_http_client(api.x.request_timeout).map_err(|e| {
+                ConfigError::Invalid {
+                    name: "X_REQUEST_TIMEOUT_SECS",
+                    reason: e.to_string(),
+                }
+            })?;
+        Ok(Self {
+            api: Arc::new(reelay_api::App {
+                config: api,
+                aws: aws.clone(),
+                http: http.clone(),
+            }),
+            oauth_callback: Arc::new(reelay_oauth_callback::App {
+                config: callback,
+                aws: aws.clone(),
+                http: http.clone(),
+            }),
+            create_post: Arc::new(reelay_create_post::App {
+                config: create_post,
+                aws: aws.clone(),
+            }),
+            process_upload: Arc::new(reelay_process_upload::App {
+                config: worker,
+                aws: aws.clone(),
+                http,
+            }),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// 0 picks a free port.
+    pub http_port: u16,
+    /// How long each process-upload invocation may run: the Lambda deadline in its context.
+    pub worker_deadline: Duration,
+    /// SQS batch size for process-upload (1 to 10).
+    pub worker_batch_size: i32,
+    /// How many process-upload invocations may run at once.
+    pub worker_concurrency: usize,
+    /// Long-poll wait on the queues; short so that stopping is quick.
+    pub poll_wait_secs: i32,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self {
+            http_port: 0,
+            worker_deadline: Duration::from_secs(
+                reelay_shared::resources::queue::WORKER_TIMEOUT_SECS.into(),
+            ),
+            worker_batch_size: 1,
+            worker_concurrency: 2,
+            poll_wait_secs: 1,
+        }
+    }
+}
+
+/// One function invocation the runner made, for tests and the demo's read-out.
+#[derive(Debug, Clone, Serialize)]
+pub struct Invocation {
+    pub function: FunctionName,
+    pub request_id: String,
+    /// The Lambda deadline handed to the function, epoch milliseconds (0 for HTTP functions).
+    pub deadline_ms: u64,
+    pub invoked_at_ms: u64,
+    /// Message ids, object keys or the HTTP route, depending on the trigger.
+    pub items: Vec<String>,
+    /// The function's answer, or its error, as text.
+    pub outcome: String,
+}
+
+/// Every invocation so far, with a way to wait for one without sleeping.
+#[derive(Default)]
+pub struct InvocationLog {
+    entries: Mutex<Vec<Invocation>>,
+    count: Option<watch::Sender<usize>>,
+}
+
+impl InvocationLog {
+    fn new() -> Self {
+        Self {
+            entries: Mutex::new(Vec::new()),
+            count: Some(watch::channel(0).0),
+        }
+    }
+
+    fn push(&self, invocation: Invocation) {
+        tracing::info!(function = invocation.function.as_str(), items = ?invocation.items, outcome = %invocation.outcome, "invoked");
+        let len = {
+            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            entries.push(invocation);
+            entries.len()
+        };
+        if let Some(count) = &self.count {
+            count.send_replace(len);
+        }
+    }
+
+    pub fn snapshot(&self) -> Vec<Invocation> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Waits until `done` holds for the log, or `limit` passes; returns the log either way.
+    pub async fn wait_until(
+        &self,
+        limit: Duration,
+        done: impl Fn(&[Invocation]) -> bool,
+    ) -> (bool, Vec<Invocation>) {
+        let Some(count) = &self.count else {
+            return (false, self.snapshot());
+        };
+        let mut changes = count.subscribe();
+        let waited = tokio::time::timeout(limit, async {
+            loop {
+                if done(&self.snapshot()) {
+                    return;
+                }
+                if changes.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        let entries = self.snapshot();
+        (waited.is_ok() && done(&entries), entries)
+    }
+}
+
+struct Shared {
+    functions: Functions,
+    authorizer: LocalAuthorizer,
+    log: Arc<InvocationLog>,
+}
+
+/// A running local runner. `stop` (or dropping it) ends its server and pollers.
+pub struct Runner {
+    pub http_url: String,
+    pub log: Arc<InvocationLog>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Runner {
+    pub async fn start(
+        functions: Functions,
+        aws: AwsClients,
+        stack: &Stack,
+        authorizer: LocalAuthorizer,
+        config: RunnerConfig,
+    ) -> std::io::Result<Self> {
+        let log = Arc::new(InvocationLog::new());
+        let shared = Arc::new(Shared {
+            functions: functions.clone(),
+            authorizer,
+            log: log.clone(),
+        });
+        let (shutdown, _) = watch::channel(false);
+
+        let listener =
+            tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.http_port)))
+                .await?;
+        let http_url = format!("http://{}", listener.local_addr()?);
+        let router = axum::Router::new()
+            .route("/__local/invocations", axum::routing::get(list_invocations))
+            .fallback(serve_http)
+            // API Gateway HTTP APIs cap payloads at 10 MB; videos go straight to S3.
+            .layer(axum::extract::DefaultBodyLimit::max(10 * 1024 * 1024))
+            .with_state(shared);
+        let mut stop = shutdown.subscribe();
+        let mut tasks = vec![tokio::spawn(async move {
+            let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            });
+            if let Err(err) = serve.await {
+                tracing::error!(error = %err, "local HTTP server stopped");
+            }
+        })];
+
+        tasks.push(tokio::spawn(poll_s3_events(
+            aws.clone(),
+            stack.s3_events_queue_url.clone(),
+            functions.clone(),
+            log.clone(),
+            config.clone(),
+            shutdown.subscribe(),
+        )));
+        for _ in 0..config.worker_concurrency.max(1) {
+            tasks.push(tokio::spawn(poll_work_queue(
+                aws.clone(),
+                stack.queue_url.clone(),
+                stack.queue_arn.clone(),
+                functions.clone(),
+                log.clone(),
+                config.clone(),
+                shutdown.subscribe(),
+            )));
+        }
+        Ok(Self {
+            http_url,
+            log,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Stops the server and the pollers, waiting for in-flight invocations to finish.
+    pub async fn stop(mut self) {
+        self.shutdown.send_replace(true);
+        for task in self.tasks.drain(..) {
+            if let Err(err) = task.await {
+                tracing::error!(error = %err, "runner task failed");
+            }
+        }
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+async fn list_invocations(State(shared): State<Arc<Shared>>) -> axum::Json<Vec<Invocation>> {
+    axum::Json(shared.log.snapshot())
+}
+
+fn gateway_answer(status: u16, message: &str) -> axum::response::Response {
+    // API Gateway's own answers carry `{"message": ...}`, not the function's problem JSON.
+    let status =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        axum::Json(serde_json::json!({ "message": message })),
+    )
+        .into_response()
+}
+
+/// Serves one HTTP request as API Gateway (HTTP API, payload 2.0) would.
+async fn serve_http(
+    State(shared): State<Arc<Shared>>,
+    req: http::Request<axum::body::Body>,
+) -> axum::response::Response {
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, 10 * 1024 * 1024).await {
+        Ok(b) => b,
+        Err(_) => return gateway_answer(413, "Request Entity Too Large"),
+    };
+    let method = parts.method.as_str().to_owned();
+    let path = parts.uri.path().to_owned();
+    let Some((route, proxy)) = match_route(&method, &path) else {
+        return gateway_answer(404, "Not Found");
+    };
+    let claims = if route.authorized {
+        let header = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match shared.authorizer.verify(header) {
+            Some(claims) => Some(claims),
+            None => return gateway_answer(401, "Unauthorized"),
+        }
+    } else {
+        None
+    };
+    let event = gateway_event(route, proxy, &parts, &body, claims);
+    let request = match lambda_http::request::from_str(&event.to_string()) {
+        Ok(r) => r,
+        Err(err) => {
+            tracing::error!(error = %err, "could not build the API Gateway event");
+            return gateway_answer(500, "Internal Server Error");
+        }
+    };
+    let invoked_at_ms = now_ms();
+    let response = match route.function {
+        FunctionName::Api => reelay_api::handle(&shared.functions.api, request).await,
+        FunctionName::OauthCallback => {
+            reelay_oauth_callback::handle(&shared.functions.oauth_callback, request).await
+        }
+        FunctionName::CreatePost | FunctionName::ProcessUpload => {
+            return gateway_answer(500, "Internal Server Error")
+        }
+    };
+    let response = match response {
+        Ok(r) => r,
+        Err(never) => match never {},
+    };
+    shared.log.push(Invocation {
+        function: route.function,
+        request_id: new_request_id(),
+        deadline_ms: 0,
+        invoked_at_ms,
+        items: vec![format!("{method} {path}")],
+        outcome: response.status().as_u16().to_string(),
+    });
+    let (parts, body) = response.into_parts();
+    let bytes: Vec<u8> = match body {
+        lambda_http::Body::Empty => Vec::new(),
+        lambda_http::Body::Text(t) => t.into_bytes(),
+        lambda_http::Body::Binary(b) => b,
+        _ => Vec::new(),
+    };
+    http::Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// The API Gateway HTTP API (payload format 2.0) event for a request, as AWS would send it.
+fn gateway_event(
+    route: &Route,
+    proxy: Option<String>,
+    parts: &http::request::Parts,
+    body: &Bytes,
+    claims: Option<HashMap<String, String>>,
+) -> serde_json::Value {
+    let mut headers = serde_json::Map::new();
+    let mut cookies = Vec::new();
+    for (name, value) in &parts.headers {
+        let value = value.to_str().unwrap_or_default().to_owned();
+        if name == http::header::COOKIE {
+            cookies.extend(value.split("; ").map(str::to_owned));
+            continue;
+        }
+        // API Gateway lowercases names and joins repeated headers with commas.
+        let entry = headers
+            .entry(name.as_str().to_owned())
+            .or_insert_with(|| serde_json::Value::String(String::new()));
+        let joined = match entry.as_str() {
+            Some("") | None => value,
+            Some(prev) => format!("{prev},{value}"),
+        };
+        *entry = serde_json::Value::String(joined);
+    }
+    let raw_query = parts.uri.query().unwrap_or_default().to_owned();
+    let mut query = serde_json::Map::new();
+    for (k, v) in url::form_urlencoded::parse(raw_query.as_bytes()) {
+        let entry = query
+            .entry(k.into_owned())
+            .or_insert_with(|| serde_json::Value::String(String::new()));
+        let joined = match entry.as_str() {
+            Some("") | None => v.into_owned(),
+            Some(prev) => format!("{prev},{v}"),
+        };
+        *entry = serde_json::Value::String(joined);
+    }
+    let route_key = format!("{} {}", route.method, route.path);
+    let text_body = std::str::from_utf8(body).ok();
+    let (body_value, is_base64) = match (body.is_empty(), text_body) {
+        (true, _) => (serde_json::Value::Null, false),
+        (false, Some(text)) => (serde_json::Value::String(text.to_owned()), false),
+        (false, None) => (
+            serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
+            true,
+        ),
+    };
+    let now = now_ms();
+    let authorizer =
+        claims.map(|claims| serde_json::json!({ "jwt": { "claims": claims, "scopes": null } }));
+    let mut event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": parts.uri.path(),
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": headers_host(parts),
+            "domainPrefix": "local",
+            "http": {
+                "method": parts.method.as_str(),
+                "path": parts.uri.path(),
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or(""),
+            },
+            "requestId": new_request_id(),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": "",
+            "timeEpoch": now,
+        },
+        "isBase64Encoded": is_base64,
+    });
+    if let Some(obj) = event.as_object_mut() {
+        if !cookies.is_empty() {
+            obj.insert("cookies".into(), serde_json::json!(cookies));
+        }
+        if !query.is_empty() {
+            obj.insert(
+                "queryStringParameters".into(),
+                serde_json::Value::Object(query),
+            );
+        }
+        if let Some(proxy) = proxy {
+            obj.insert(
+                "pathParameters".into(),
+                serde_json::json!({ "proxy": proxy }),
+            );
+        }
+        if !body_value.is_null() {
+            obj.insert("body".into(), body_value);
+        }
+        if let (Some(auth), Some(ctx)) = (
+            authorizer,
+            obj.get_mut("requestContext")
+                .and_then(|c| c.as_object_mut()),
+        ) {
+            ctx.insert("authorizer".into(), auth);
+        }
+    }
+    event
+}
+
+fn headers_host(parts: &http::request::Parts) -> String {
+    parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_owned()
+}
+
+fn lambda_context(function: FunctionName, deadline: Duration) -> Context {
+    let mut ctx = Context::default();
+    ctx.request_id = new_request_id();
+    ctx.deadline = now_ms() + deadline.as_millis() as u64;
+    ctx.invoked_function_arn = format!(
+        "arn:aws:lambda:us-east-1:000000000000:function:reelay-{}",
+        function.as_str()
+    );
+    ctx
+}
+
+/// Stands in for the S3 → create-post trigger: moto notifies a queue, this turns each
+/// notification into a create-post invocation. A notification is deleted once create-post
+/// returned; if it failed, it comes back after the queue's visibility timeout (S3 retries too).
+async fn poll_s3_events(
+    aws: AwsClients,
+    queue_url: String,
+    functions: Functions,
+    log: Arc<InvocationLog>,
+    config: RunnerConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let receive = aws
+            .sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(config.poll_wait_secs)
+            .send();
+        let received = tokio::select! {
+            r = receive => r,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        let messages = match received {
+            Ok(out) => out.messages.unwrap_or_default(),
+            Err(err) => {
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&err), "could not poll the S3 events queue");
+                if *shutdown.borrow() {
+                    return;
+                }
+                continue;
+            }
+        };
+        for message in messages {
+            let body = message.body().unwrap_or_default();
+            let done = match s3_event_from_notification(body) {
+                // moto first sends an s3:TestEvent without Records, as S3 does; nothing to invoke.
+                Ok(event) if event.records.is_empty() => true,
+                Err(err) => {
+                    tracing::error!(error = %err, body, "dropping an S3 notification that is not an S3 event");
+                    true
+                }
+                Ok(event) => {
+                    let keys = event
+                        .records
+                        .iter()
+                        .filter_map(|r| r.s3.object.key.clone())
+                        .collect();
+                    let context = lambda_context(FunctionName::CreatePost, Duration::from_secs(60));
+                    let deadline_ms = context.deadline;
+                    let request_id = context.request_id.clone();
+                    let invoked_at_ms = now_ms();
+                    let result = reelay_create_post::handle(
+                        &functions.create_post,
+                        LambdaEvent::new(event, context),
+                    )
+                    .await;
+                    let ok = result.is_ok();
+                    let outcome = match result {
+                        Ok(outcomes) => serde_json::to_string(&outcomes).unwrap_or_default(),
+                        Err(err) => format!("error: {err}"),
+                    };
+                    log.push(Invocation {
+                        function: FunctionName::CreatePost,
+                        request_id,
+                        deadline_ms,
+                        invoked_at_ms,
+                        items: keys,
+                        outcome,
+                    });
+                    ok
+                }
+            };
+            if done {
+                delete_message(&aws, &queue_url, message.receipt_handle()).await;
+            }
+        }
+    }
+}
+
+/// Parses an S3 notification as delivered to a queue into the event S3 hands to Lambda. moto's
+/// records lack `userIdentity` and `requestParameters`, which S3 always sends (and which
+/// `aws_lambda_events` requires), so those are filled in as S3 would.
+fn s3_event_from_notification(body: &str) -> Result<S3Event, serde_json::Error> {
+    let mut value: serde_json::Value = serde_json::from_str(body)?;
+    if let Some(records) = value.get_mut("Records").and_then(|r| r.as_array_mut()) {
+        for record in records.iter_mut().filter_map(|r| r.as_object_mut()) {
+            record
+                .entry("userIdentity")
+                .or_insert_with(|| serde_json::json!({ "principalId": "AWS:LOCAL" }));
+            record
+                .entry("requestParameters")
+                .or_insert_with(|| serde_json::json!({ "sourceIPAddress": "127.0.0.1" }));
+            record
+                .entry("responseElements")
+                .or_insert_with(|| serde_json::json!({}));
+        }
+    } else {
+        // A test event (`{"Event":"s3:TestEvent",...}`) carries no records.
+        value = serde_json::json!({ "Records": [] });
+    }
+    serde_json::from_value(value)
+}
+
+/// Stands in for the SQS event source mapping of process-upload: receives a batch, invokes the
+/// function with the configured deadline, and deletes only the messages not reported in
+/// `batchItemFailures`, so failed ones come back and, after maxReceiveCount, reach the DLQ.
+async fn poll_work_queue(
+    aws: AwsClients,
+    queue_url: String,
+    queue_arn: String,
+    functions: Functions,
+    log: Arc<InvocationLog>,
+    config: RunnerConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let receive = aws
+            .sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(config.worker_batch_size.clamp(1, 10))
+            .wait_time_seconds(config.poll_wait_secs)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send();
+        let received = tokio::select! {
+            r = receive => r,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        let messages = match received {
+            Ok(out) => out.messages.unwrap_or_default(),
+            Err(err) => {
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&err), "could not poll the work queue");
+                if *shutdown.borrow() {
+                    return;
+                }
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let records: Vec<serde_json::Value> = messages
+            .iter()
+            .map(|m| {
+                let attributes: HashMap<String, String> = m
+                    .attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                serde_json::json!({
+                    "messageId": m.message_id(),
+                    "receiptHandle": m.receipt_handle(),
+                    "body": m.body(),
+                    "md5OfBody": m.md5_of_body(),
+                    "attributes": attributes,
+                    "messageAttributes": {},
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": queue_arn,
+                    "awsRegion": "us-east-1",
+                })
+            })
+            .collect();
+        let event: SqsEvent =
+            match serde_json::from_value(serde_json::json!({ "Records": records })) {
+                Ok(e) => e,
+                Err(err) => {
+                    tracing::error!(error = %err, "could not build the SQS event");
+                    continue;
+                }
+            };
+        let ids: Vec<String> = messages
+            .iter()
+            .filter_map(|m| m.message_id().map(str::to_owned))
+            .collect();
+        let context = lambda_context(FunctionName::ProcessUpload, config.worker_deadline);
+        let deadline_ms = context.deadline;
+        let request_id = context.request_id.clone();
+        let invoked_at_ms = now_ms();
+        let result = reelay_process_upload::handle(
+            &functions.process_upload,
+            LambdaEvent::new(event, context),
+        )
+        .await;
+        let (failed, outcome): (Option<Vec<String>>, String) = match result {
+            Ok(response) => {
+                let failed: Vec<String> = response
+                    .batch_item_failures
+                    .iter()
+                    .map(|f| f.item_identifier.clone())
+                    .collect();
+                let outcome = serde_json::to_string(&response).unwrap_or_default();
+                (Some(failed), outcome)
+            }
+            // A function error fails the whole batch: every message comes back.
+            Err(err) => (None, format!("error: {err}")),
+        };
+        log.push(Invocation {
+            function: FunctionName::ProcessUpload,
+            request_id,
+            deadline_ms,
+            invoked_at_ms,
+            items: ids,
+            outcome,
+        });
+        let Some(failed) = failed else { continue };
+        for m in &messages {
+            if !failed.iter().any(|f| Some(f.as_str()) == m.message_id()) {
+                delete_message(&aws, &queue_url, m.receipt_handle()).await;
+            }
+        }
+    }
+}
+
+async fn delete_message(aws: &AwsClients, queue_url: &str, receipt: Option<&str>) {
+    let Some(receipt) = receipt else { return };
+    if let Err(err) = aws
+        .sqs
+        .delete_message()
+        .queue_url(queue_url)
+        .receipt_handle(receipt)
+        .send()
+        .await
+    {
+        tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&err), "could not delete a message; it will be delivered again");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_like_api_gateway() {
+        let (r, proxy) = match_route("GET", "/api/auth/platforms/twitter/callback").unwrap();
+        assert_eq!(r.function, FunctionName::OauthCallback);
+        assert!(proxy.is_none());
+        let (r, proxy) = match_route("POST", "/api/auth/platforms/twitter/callback").unwrap();
+        assert_eq!(
+            r.function,
+            FunctionName::Api,
+            "only GET goes to the callback"
+        );
+        assert_eq!(proxy.as_deref(), Some("auth/platforms/twitter/callback"));
+        let (r, proxy) = match_route("GET", "/api/posts/p1").unwrap();
+        assert_eq!(r.function, FunctionName::Api);
+        assert_eq!(proxy.as_deref(), Some("posts/p1"));
+        assert!(match_route("GET", "/api/").is_none());
+        assert!(match_route("GET", "/other").is_none());
+    }
+}

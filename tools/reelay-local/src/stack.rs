@@ -1,0 +1,267 @@
+//! Creates in moto the resources `template.yaml` declares, with the same keys and settings
+//! (`reelay_shared::resources`), under names unique to one stack so tests can run side by side.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_s3::types::{
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+    QueueConfiguration, S3KeyFilter,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use reelay_shared::aws::AwsClients;
+use reelay_shared::resources::{bucket, queue, table};
+use std::collections::HashMap;
+
+/// Names and settings of one local stack.
+#[derive(Debug, Clone)]
+pub struct StackSpec {
+    pub prefix: String,
+    /// The template's value unless a test needs failed messages back sooner.
+    pub visibility_timeout_secs: u32,
+    pub max_receive_count: u32,
+}
+
+impl StackSpec {
+    /// A stack whose names start with `prefix` (lowercase letters, digits and '-').
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+            visibility_timeout_secs: queue::VISIBILITY_TIMEOUT_SECS,
+            max_receive_count: queue::MAX_RECEIVE_COUNT,
+        }
+    }
+
+    /// A stack with a random suffix, for tests.
+    pub fn unique(label: &str) -> Self {
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        Self::new(format!("{label}-{}", &suffix[..12]))
+    }
+}
+
+/// What was created: everything a function's environment needs.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub spec: StackSpec,
+    pub table_name: String,
+    pub bucket_name: String,
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub dlq_url: String,
+    pub dlq_arn: String,
+    /// Local stand-in for the S3 → Lambda trigger: the bucket notifies this queue and the runner
+    /// turns its messages into create-post invocations. Not in the template.
+    pub s3_events_queue_url: String,
+    pub kms_key_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("creating the local stack failed at {step}: {source}")]
+pub struct StackError {
+    step: &'static str,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+fn at<E: std::error::Error + Send + Sync + 'static>(
+    step: &'static str,
+) -> impl FnOnce(E) -> StackError {
+    move |e| StackError {
+        step,
+        source: Box::new(e),
+    }
+}
+
+impl Stack {
+    pub async fn create(aws: &AwsClients, spec: StackSpec) -> Result<Self, StackError> {
+        let table_name = format!("{}-table", spec.prefix);
+        let bucket_name = format!("{}-uploads", spec.prefix);
+        create_table(aws, &table_name).await?;
+
+        let (dlq_url, dlq_arn) = create_queue(
+            aws,
+            &format!("{}-work-dlq", spec.prefix),
+            HashMap::from([(
+                QueueAttributeName::MessageRetentionPeriod,
+                queue::DLQ_RETENTION_SECS.to_string(),
+            )]),
+        )
+        .await?;
+        let redrive = serde_json::json!({
+            "deadLetterTargetArn": dlq_arn,
+            "maxReceiveCount": spec.max_receive_count,
+        })
+        .to_string();
+        let (queue_url, queue_arn) = create_queue(
+            aws,
+            &format!("{}-work", spec.prefix),
+            HashMap::from([
+                (
+                    QueueAttributeName::VisibilityTimeout,
+                    spec.visibility_timeout_secs.to_string(),
+                ),
+                (QueueAttributeName::RedrivePolicy, redrive),
+            ]),
+        )
+        .await?;
+        let (s3_events_queue_url, s3_events_queue_arn) =
+            create_queue(aws, &format!("{}-s3-events", spec.prefix), HashMap::new()).await?;
+
+        aws.s3
+            .create_bucket()
+            .bucket(&bucket_name)
+            .send()
+            .await
+            .map_err(at("create bucket"))?;
+        let filter = NotificationConfigurationFilter::builder()
+            .key(
+                S3KeyFilter::builder()
+                    .filter_rules(
+                        FilterRule::builder()
+                            .name(FilterRuleName::Prefix)
+                            .value(bucket::UPLOAD_PREFIX)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        let notification = QueueConfiguration::builder()
+            .queue_arn(s3_events_queue_arn)
+            .events(Event::S3ObjectCreated)
+            .filter(filter)
+            .build()
+            .map_err(at("build bucket notification"))?;
+        aws.s3
+            .put_bucket_notification_configuration()
+            .bucket(&bucket_name)
+            .notification_configuration(
+                NotificationConfiguration::builder()
+                    .queue_configurations(notification)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(at("put bucket notification"))?;
+
+        let key = aws
+            .kms
+            .create_key()
+            .description(format!("{} platform tokens", spec.prefix))
+            .send()
+            .await
+            .map_err(at("create KMS key"))?;
+        let kms_key_id = key
+            .key_metadata()
+            .map(|m| m.key_id().to_owned())
+            .unwrap_or_default();
+
+        Ok(Self {
+            spec,
+            table_name,
+            bucket_name,
+            queue_url,
+            queue_arn,
+            dlq_url,
+            dlq_arn,
+            s3_events_queue_url,
+            kms_key_id,
+        })
+    }
+
+    /// The environment variables the template sets on the functions, filled from this stack.
+    pub fn function_env(&self) -> HashMap<String, String> {
+        HashMap::from([
+            ("TABLE_NAME".to_owned(), self.table_name.clone()),
+            ("BUCKET_NAME".to_owned(), self.bucket_name.clone()),
+            ("QUEUE_URL".to_owned(), self.queue_url.clone()),
+            ("KMS_KEY_ID".to_owned(), self.kms_key_id.clone()),
+        ])
+    }
+}
+
+async fn create_table(aws: &AwsClients, name: &str) -> Result<(), StackError> {
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(at("table attribute"))
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .map_err(at("key schema"))
+    };
+    let gsi = GlobalSecondaryIndex::builder()
+        .index_name(table::POSTS_BY_USER_INDEX)
+        .key_schema(key(table::POSTS_BY_USER_PARTITION_KEY, KeyType::Hash)?)
+        .key_schema(key(table::POSTS_BY_USER_SORT_KEY, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(at("index"))?;
+    aws.dynamodb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr(table::PARTITION_KEY)?)
+        .attribute_definitions(attr(table::SORT_KEY)?)
+        .attribute_definitions(attr(table::POSTS_BY_USER_PARTITION_KEY)?)
+        .attribute_definitions(attr(table::POSTS_BY_USER_SORT_KEY)?)
+        .key_schema(key(table::PARTITION_KEY, KeyType::Hash)?)
+        .key_schema(key(table::SORT_KEY, KeyType::Range)?)
+        .global_secondary_indexes(gsi)
+        .send()
+        .await
+        .map_err(at("create table"))?;
+    aws.dynamodb
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(table::TTL_ATTRIBUTE)
+                .enabled(true)
+                .build()
+                .map_err(at("ttl spec"))?,
+        )
+        .send()
+        .await
+        .map_err(at("enable TTL"))?;
+    Ok(())
+}
+
+async fn create_queue(
+    aws: &AwsClients,
+    name: &str,
+    attributes: HashMap<QueueAttributeName, String>,
+) -> Result<(String, String), StackError> {
+    let created = aws
+        .sqs
+        .create_queue()
+        .queue_name(name)
+        .set_attributes(Some(attributes))
+        .send()
+        .await
+        .map_err(at("create queue"))?;
+    let url = created.queue_url().unwrap_or_default().to_owned();
+    let attrs = aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(at("read queue ARN"))?;
+    let arn = attrs
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .cloned()
+        .unwrap_or_default();
+    Ok((url, arn))
+}

@@ -1,0 +1,498 @@
+//! The foundation, end to end against moto: the local stack matches template.yaml, and the runner
+//! delivers HTTP requests, S3 events and SQS batches to the real handlers.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use reelay_local::authorizer::LocalAuthorizer;
+use reelay_local::harness::{aws_clients_for, moto_endpoint};
+use reelay_local::runner::{FunctionName, Functions, Runner, RunnerConfig, ROUTES};
+use reelay_local::stack::{Stack, StackSpec};
+use reelay_shared::resources::{queue, table};
+use serde_yaml::Value;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(reelay_local::moto::repo_root().join("template.yaml"))
+        .expect("template.yaml");
+    serde_yaml::from_str(&text).expect("template.yaml parses")
+}
+
+fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
+    &t["Resources"][name]["Properties"]
+}
+
+fn x_env() -> HashMap<String, String> {
+    HashMap::from([
+        ("X_CLIENT_ID".to_owned(), "local-client".to_owned()),
+        ("X_CLIENT_SECRET".to_owned(), "local-secret".to_owned()),
+        (
+            "X_REDIRECT_URI".to_owned(),
+            "http://127.0.0.1:1/api/auth/platforms/twitter/callback".to_owned(),
+        ),
+    ])
+}
+
+#[test]
+fn template_declares_the_shape_the_code_uses() {
+    let t = template();
+    let tbl = resource(&t, "Table");
+    let keys: Vec<(String, String)> = tbl["KeySchema"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap().to_owned(),
+                k["KeyType"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            (table::PARTITION_KEY.into(), "HASH".into()),
+            (table::SORT_KEY.into(), "RANGE".into())
+        ]
+    );
+    assert_eq!(
+        tbl["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some(table::TTL_ATTRIBUTE)
+    );
+    assert_eq!(
+        tbl["TimeToLiveSpecification"]["Enabled"].as_bool(),
+        Some(true)
+    );
+    let gsi = &tbl["GlobalSecondaryIndexes"][0];
+    assert_eq!(gsi["IndexName"].as_str(), Some(table::POSTS_BY_USER_INDEX));
+    assert_eq!(
+        gsi["KeySchema"][0]["AttributeName"].as_str(),
+        Some(table::POSTS_BY_USER_PARTITION_KEY)
+    );
+    assert_eq!(
+        gsi["KeySchema"][1]["AttributeName"].as_str(),
+        Some(table::POSTS_BY_USER_SORT_KEY)
+    );
+
+    let work = resource(&t, "WorkQueue");
+    assert_eq!(
+        work["VisibilityTimeout"].as_u64(),
+        Some(queue::VISIBILITY_TIMEOUT_SECS.into())
+    );
+    assert_eq!(
+        work["RedrivePolicy"]["maxReceiveCount"].as_u64(),
+        Some(queue::MAX_RECEIVE_COUNT.into())
+    );
+    assert_eq!(
+        resource(&t, "WorkDeadLetterQueue")["MessageRetentionPeriod"].as_u64(),
+        Some(queue::DLQ_RETENTION_SECS.into())
+    );
+    let worker = resource(&t, "ProcessUploadFunction");
+    assert_eq!(
+        worker["Timeout"].as_u64(),
+        Some(queue::WORKER_TIMEOUT_SECS.into())
+    );
+    assert!(
+        queue::VISIBILITY_TIMEOUT_SECS >= 6 * queue::WORKER_TIMEOUT_SECS,
+        "AWS asks for a visibility timeout of at least 6x the function timeout"
+    );
+    assert_eq!(worker["RecursiveLoop"].as_str(), Some("Allow"));
+    assert_eq!(
+        worker["Events"]["Work"]["Properties"]["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+}
+
+#[test]
+fn runner_routes_are_the_templates_routes() {
+    let t = template();
+    let mut declared = Vec::new();
+    for (name, function) in [
+        ("ApiFunction", FunctionName::Api),
+        ("OAuthCallbackFunction", FunctionName::OauthCallback),
+    ] {
+        for (_, event) in resource(&t, name)["Events"].as_mapping().unwrap() {
+            if event["Type"].as_str() != Some("HttpApi") {
+                continue;
+            }
+            let p = &event["Properties"];
+            let open = p["Auth"]["Authorizer"].as_str() == Some("NONE");
+            declared.push((
+                p["Method"].as_str().unwrap().to_owned(),
+                p["Path"].as_str().unwrap().to_owned(),
+                function,
+                !open,
+            ));
+        }
+    }
+    let mut runner: Vec<_> = ROUTES
+        .iter()
+        .map(|r| {
+            (
+                r.method.to_owned(),
+                r.path.to_owned(),
+                r.function,
+                r.authorized,
+            )
+        })
+        .collect();
+    declared.sort_by(|a, b| a.1.cmp(&b.1));
+    runner.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(declared, runner);
+}
+
+#[test]
+fn every_variable_a_function_reads_is_set_for_it_in_the_template() {
+    let t = template();
+    for (name, vars) in [
+        ("ApiFunction", reelay_api::ApiConfig::vars()),
+        (
+            "OAuthCallbackFunction",
+            reelay_oauth_callback::CallbackConfig::vars(),
+        ),
+        (
+            "CreatePostFunction",
+            reelay_create_post::CreatePostConfig::vars(),
+        ),
+        (
+            "ProcessUploadFunction",
+            reelay_process_upload::WorkerConfig::vars(),
+        ),
+    ] {
+        let set = &resource(&t, name)["Environment"]["Variables"];
+        for var in vars {
+            // The timeout has a default; every other variable must be set explicitly.
+            if var == "X_REQUEST_TIMEOUT_SECS" {
+                continue;
+            }
+            assert!(
+                !set[var].is_null(),
+                "{name} reads {var} but the template does not set it"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_stack_matches_the_template_settings() {
+    let aws = aws_clients_for(&moto_endpoint()).await;
+    let stack = Stack::create(&aws, StackSpec::unique("shape"))
+        .await
+        .expect("stack");
+
+    let described = aws
+        .dynamodb
+        .describe_table()
+        .table_name(&stack.table_name)
+        .send()
+        .await
+        .unwrap();
+    let tbl = described.table().unwrap();
+    let keys: Vec<_> = tbl
+        .key_schema()
+        .iter()
+        .map(|k| {
+            (
+                k.attribute_name().to_owned(),
+                k.key_type().as_str().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            (table::PARTITION_KEY.into(), "HASH".into()),
+            (table::SORT_KEY.into(), "RANGE".into())
+        ]
+    );
+    assert_eq!(
+        tbl.global_secondary_indexes()[0].index_name(),
+        Some(table::POSTS_BY_USER_INDEX)
+    );
+    let ttl = aws
+        .dynamodb
+        .describe_time_to_live()
+        .table_name(&stack.table_name)
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(ttl.attribute_name(), Some(table::TTL_ATTRIBUTE));
+
+    let attrs = aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&stack.queue_url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let attrs = attrs.attributes().unwrap();
+    assert_eq!(
+        attrs[&QueueAttributeName::VisibilityTimeout],
+        queue::VISIBILITY_TIMEOUT_SECS.to_string()
+    );
+    let redrive: serde_json::Value =
+        serde_json::from_str(&attrs[&QueueAttributeName::RedrivePolicy]).unwrap();
+    assert_eq!(redrive["deadLetterTargetArn"], stack.dlq_arn.as_str());
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string(),
+        queue::MAX_RECEIVE_COUNT.to_string()
+    );
+
+    let encrypted = aws
+        .kms
+        .encrypt()
+        .key_id(&stack.kms_key_id)
+        .plaintext(aws_sdk_kms::primitives::Blob::new(b"x".to_vec()))
+        .send()
+        .await;
+    assert!(encrypted.is_ok(), "the stack's KMS key encrypts");
+}
+
+struct Local {
+    aws: reelay_shared::aws::AwsClients,
+    stack: Stack,
+    auth: LocalAuthorizer,
+    runner: Runner,
+}
+
+async fn start_local(
+    label: &str,
+    spec_tweak: impl FnOnce(&mut StackSpec),
+    config: RunnerConfig,
+) -> Local {
+    let aws = aws_clients_for(&moto_endpoint()).await;
+    let mut spec = StackSpec::unique(label);
+    spec_tweak(&mut spec);
+    let stack = Stack::create(&aws, spec).await.expect("stack");
+    let mut env = stack.function_env();
+    env.extend(x_env());
+    let functions = Functions::from_env(&env, &aws).expect("function config");
+    let auth = LocalAuthorizer::random();
+    let runner = Runner::start(functions, aws.clone(), &stack, auth.clone(), config)
+        .await
+        .expect("runner");
+    Local {
+        aws,
+        stack,
+        auth,
+        runner,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_routes_go_through_the_local_authorizer() {
+    let local = start_local("http", |_| {}, RunnerConfig::default()).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/health", local.runner.http_url);
+
+    let anonymous = http.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(
+        anonymous.json::<serde_json::Value>().await.unwrap()["message"],
+        "Unauthorized"
+    );
+
+    let forged = LocalAuthorizer::random().mint("user-1");
+    assert_eq!(
+        http.get(&url)
+            .bearer_auth(forged)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    let ok = http
+        .get(&url)
+        .bearer_auth(local.auth.mint("user-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let body: serde_json::Value = ok.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(
+        body["user_id"], "user-1",
+        "identity comes from the verified token's sub"
+    );
+
+    let missing = http
+        .get(format!("{}/api/nothing-here", local.runner.http_url))
+        .bearer_auth(local.auth.mint("u"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(problem["type"], "not_found");
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("/api/nothing-here"));
+
+    // The callback is the one route without the authorizer.
+    let callback = http
+        .get(format!(
+            "{}/api/auth/platforms/twitter/callback",
+            local.runner.http_url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(callback.status(), 400);
+    assert_eq!(
+        callback.json::<serde_json::Value>().await.unwrap()["field"],
+        "state"
+    );
+    local.runner.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_upload_reaches_create_post_and_sqs_reaches_process_upload_with_the_deadline() {
+    let deadline = Duration::from_secs(7);
+    let config = RunnerConfig {
+        worker_deadline: deadline,
+        ..RunnerConfig::default()
+    };
+    let local = start_local("triggers", |_| {}, config).await;
+
+    // A real S3 upload: moto notifies the events queue, the runner invokes create-post.
+    let key = "uploads/user-1/post-1/my clip.mp4";
+    local
+        .aws
+        .s3
+        .put_object()
+        .bucket(&local.stack.bucket_name)
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(
+            b"not really a video",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let (seen, log) = local
+        .runner
+        .log
+        .wait_until(WAIT, |log| {
+            log.iter().any(|i| i.function == FunctionName::CreatePost)
+        })
+        .await;
+    assert!(seen, "create-post was not invoked: {log:?}");
+    let invocation = log
+        .iter()
+        .find(|i| i.function == FunctionName::CreatePost)
+        .unwrap();
+    assert!(
+        invocation
+            .outcome
+            .contains(r#""key":"uploads/user-1/post-1/my clip.mp4""#),
+        "{}",
+        invocation.outcome
+    );
+    assert!(
+        invocation
+            .outcome
+            .contains("received upload for post post-1"),
+        "{}",
+        invocation.outcome
+    );
+
+    // A work message reaches process-upload with the configured deadline in its context.
+    let body = r#"{"user_id":"user-1","post_id":"post-1","platform":"twitter"}"#;
+    let sent = local
+        .aws
+        .sqs
+        .send_message()
+        .queue_url(&local.stack.queue_url)
+        .message_body(body)
+        .send()
+        .await
+        .unwrap();
+    let id = sent.message_id().unwrap().to_owned();
+    let (seen, log) = local
+        .runner
+        .log
+        .wait_until(WAIT, |log| {
+            log.iter()
+                .any(|i| i.function == FunctionName::ProcessUpload && i.items.contains(&id))
+        })
+        .await;
+    assert!(seen, "process-upload was not invoked: {log:?}");
+    let invocation = log.iter().find(|i| i.items.contains(&id)).unwrap();
+    let given = invocation.deadline_ms - invocation.invoked_at_ms;
+    assert!(
+        given <= deadline.as_millis() as u64 && given + 2_000 >= deadline.as_millis() as u64,
+        "deadline was {given} ms after invocation"
+    );
+    assert_eq!(invocation.outcome, r#"{"batchItemFailures":[]}"#);
+    local.runner.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reported_failures_stay_on_the_queue_and_reach_the_dlq() {
+    // A zero visibility timeout brings a failed message straight back, so the redrive happens
+    // within the test instead of after the template's six minutes.
+    let local = start_local(
+        "dlq",
+        |spec| {
+            spec.visibility_timeout_secs = 0;
+            spec.max_receive_count = 2;
+        },
+        RunnerConfig::default(),
+    )
+    .await;
+    let sent = local
+        .aws
+        .sqs
+        .send_message()
+        .queue_url(&local.stack.queue_url)
+        .message_body("not json")
+        .send()
+        .await
+        .unwrap();
+    let id = sent.message_id().unwrap().to_owned();
+    let (seen, log) = local
+        .runner
+        .log
+        .wait_until(WAIT, |log| {
+            log.iter().filter(|i| i.items.contains(&id)).count() >= 2
+        })
+        .await;
+    assert!(seen, "the failed message was not delivered twice: {log:?}");
+    assert!(
+        log.iter()
+            .filter(|i| i.items.contains(&id))
+            .all(|i| i.outcome.contains(&id)),
+        "reported as a batch item failure"
+    );
+
+    // After maxReceiveCount receives, moto's redrive moves it to the DLQ.
+    let mut in_dlq = Vec::new();
+    for _ in 0..30 {
+        let got = local
+            .aws
+            .sqs
+            .receive_message()
+            .queue_url(&local.stack.dlq_url)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        in_dlq.extend(got.messages.unwrap_or_default());
+        if !in_dlq.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(in_dlq.len(), 1, "the message should be in the DLQ");
+    assert_eq!(in_dlq[0].body(), Some("not json"));
+    local.runner.stop().await;
+}

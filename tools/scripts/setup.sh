@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what Reelay's local stack and tests need on a fresh Debian machine of this kind:
+# a project-local Python venv with a pinned moto server, and ffmpeg for generating test videos.
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+MOTO_VERSION="5.2.5"   # verified here (research/local-aws.md)
+VENV=.venv
+
+if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c "import moto,sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+  echo "setup: creating $VENV with moto[server]==$MOTO_VERSION"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+
+if ! command -v ffmpeg >/dev/null 2>&1; then
+  echo "setup: installing ffmpeg (Debian package) for test videos"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
+fi
+echo "setup: ok (moto $MOTO_VERSION in $VENV, $(ffmpeg -version 2>/dev/null | head -1 | cut -d' ' -f1-3))"
