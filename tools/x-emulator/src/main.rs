@@ -1,0 +1,154 @@
+//! `cargo run -p x-emulator -- --port 8787`: serves the X emulator on
+//! 127.0.0.1 and prints its base URL.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use x_emulator::{Emulator, EmulatorConfig, OAuthClient, ProcessingMode, TestUser};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "x-emulator",
+    about = "Strict local emulator of the X API v2 parts Reelay uses"
+)]
+struct Args {
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[arg(long, env = "X_EMULATOR_PORT", default_value_t = 8787)]
+    port: u16,
+    /// Full config as JSON (fields of EmulatorConfig; missing ones default).
+    #[arg(long, env = "X_EMULATOR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Extra OAuth client: `client_id[:secret]=redirect_uri[,redirect_uri...]`.
+    #[arg(long = "client")]
+    clients: Vec<String>,
+    /// Extra test user: `id:username[:name]`.
+    #[arg(long = "user")]
+    users: Vec<String>,
+    /// User who approves consent by default.
+    #[arg(long)]
+    default_user: Option<String>,
+    #[arg(long)]
+    seed: Option<u64>,
+    #[arg(long)]
+    access_token_ttl_secs: Option<u64>,
+    #[arg(long)]
+    auth_code_ttl_secs: Option<u64>,
+    #[arg(long)]
+    max_segment_bytes: Option<usize>,
+    #[arg(long)]
+    tweet_video_max_bytes: Option<u64>,
+    #[arg(long)]
+    media_expiry_secs: Option<u64>,
+    /// Processing ends after this many STATUS polls.
+    #[arg(long, conflicts_with = "processing_ms")]
+    processing_polls: Option<u32>,
+    /// Processing ends this many ms after FINALIZE.
+    #[arg(long)]
+    processing_ms: Option<u64>,
+    #[arg(long)]
+    check_after_secs: Option<u64>,
+}
+
+fn parse_client(s: &str) -> Result<OAuthClient, String> {
+    let (ident, uris) = s
+        .split_once('=')
+        .ok_or_else(|| format!("--client {s:?}: expected client_id[:secret]=redirect_uri[,..]"))?;
+    let (id, secret) = match ident.split_once(':') {
+        Some((id, secret)) => (id, Some(secret.to_string())),
+        None => (ident, None),
+    };
+    Ok(OAuthClient {
+        client_id: id.to_string(),
+        client_secret: secret,
+        redirect_uris: uris.split(',').map(String::from).collect(),
+    })
+}
+
+fn parse_user(s: &str) -> Result<TestUser, String> {
+    let mut parts = s.splitn(3, ':');
+    let id = parts.next().unwrap_or_default().to_string();
+    let username = parts
+        .next()
+        .ok_or_else(|| format!("--user {s:?}: expected id:username[:name]"))?
+        .to_string();
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("--user {s:?}: the id must be digits"));
+    }
+    let name = parts.next().unwrap_or(&username).to_string();
+    Ok(TestUser { id, username, name })
+}
+
+fn build_config(args: &Args) -> Result<EmulatorConfig, String> {
+    let mut cfg = match &args.config {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => EmulatorConfig::default(),
+    };
+    cfg.port = args.port;
+    for c in &args.clients {
+        let client = parse_client(c)?;
+        cfg.clients.retain(|x| x.client_id != client.client_id);
+        cfg.clients.push(client);
+    }
+    for u in &args.users {
+        let user = parse_user(u)?;
+        cfg.users.retain(|x| x.id != user.id);
+        cfg.users.push(user);
+    }
+    if let Some(u) = &args.default_user {
+        cfg.default_user_id = u.clone();
+    }
+    macro_rules! set {
+        ($($field:ident),*) => { $( if let Some(v) = args.$field { cfg.$field = v; } )* };
+    }
+    set!(
+        seed,
+        access_token_ttl_secs,
+        auth_code_ttl_secs,
+        max_segment_bytes,
+        tweet_video_max_bytes,
+        media_expiry_secs,
+        check_after_secs
+    );
+    if let Some(steps) = args.processing_polls {
+        cfg.processing = ProcessingMode::Polls { steps };
+    }
+    if let Some(duration_ms) = args.processing_ms {
+        cfg.processing = ProcessingMode::Time { duration_ms };
+    }
+    Ok(cfg)
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let args = Args::parse();
+    let cfg = match build_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("x-emulator: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let emulator = match Emulator::start(cfg).await {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("x-emulator: cannot bind 127.0.0.1:{}: {e}", args.port);
+            return std::process::ExitCode::from(1);
+        }
+    };
+    // First line is the base URL alone so scripts can read it.
+    println!("{}", emulator.base_url);
+    println!("X_AUTHORIZE_URL={}", emulator.authorize_url());
+    println!("X_TOKEN_URL={}", emulator.token_url());
+    println!("X_API_BASE_URL={}", emulator.base_url);
+    println!("admin: {}/__admin/records", emulator.base_url);
+    let _ = tokio::signal::ctrl_c().await;
+    emulator.shutdown().await;
+    std::process::ExitCode::SUCCESS
+}

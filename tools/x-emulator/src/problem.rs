@@ -1,0 +1,226 @@
+//! X-shaped error bodies, built in one place.
+//!
+//! v2 API errors are problem JSON (research §7). We use the
+//! `https://api.twitter.com/2/problems/` host because that is the host in
+//! the most recent recorded body (PLhery/node-twitter-api-v2#591, 2025);
+//! clients should match on the path suffix.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+pub const PROBLEM_BASE: &str = "https://api.twitter.com/2/problems/";
+const INVALID_DETAIL: &str = "One or more parameters to your request was invalid.";
+
+/// An error answered to the client. Everything the emulator rejects ends
+/// here, so no bad input becomes a panic or a non-X body.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: Value,
+    /// `application/problem+json` for v2 problems (OAS), plain JSON for the
+    /// OAuth endpoints.
+    pub problem: bool,
+}
+
+impl ApiError {
+    fn problem(status: StatusCode, body: Value) -> Self {
+        ApiError {
+            status,
+            body,
+            problem: true,
+        }
+    }
+
+    /// 400 invalid-request with one `errors[]` message, the shape of X's
+    /// recorded validation errors (research §3a timeline, PLH#591).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::invalid_with(message, None)
+    }
+
+    /// As `invalid`, naming the offending parameter the way X does
+    /// (`"parameters":{"name":["value"]}`).
+    pub fn invalid_param(message: impl Into<String>, name: &str, value: &str) -> Self {
+        Self::invalid_with(message, Some(json!({ name: [value] })))
+    }
+
+    fn invalid_with(message: impl Into<String>, parameters: Option<Value>) -> Self {
+        let mut error = json!({ "message": message.into() });
+        if let Some(p) = parameters {
+            error["parameters"] = p;
+        }
+        Self::problem(
+            StatusCode::BAD_REQUEST,
+            json!({
+                "errors": [error],
+                "title": "Invalid Request",
+                "detail": INVALID_DETAIL,
+                "type": format!("{PROBLEM_BASE}invalid-request"),
+            }),
+        )
+    }
+
+    /// X's recorded answer to a body without a JSON content type (PLH#591).
+    pub fn not_json() -> Self {
+        Self::invalid("Requests with bodies must have content-type of application/json.")
+    }
+
+    /// Unknown or foreign media ids; one body for both so the emulator does
+    /// not reveal whose media exists (status chosen by us, see README).
+    pub fn media_not_found(id: &str) -> Self {
+        Self::problem(
+            StatusCode::BAD_REQUEST,
+            json!({
+                "title": "Not Found Error",
+                "type": format!("{PROBLEM_BASE}resource-not-found"),
+                "detail": format!("Could not find media with id: [{id}]."),
+                "resource_type": "media",
+                "resource_id": id,
+                "parameter": "id",
+                "value": id,
+                "status": 400,
+            }),
+        )
+    }
+
+    /// Generic problems carrying only the HTTP status (`about:blank`), as
+    /// X's 401/403/429 bodies do.
+    pub fn blank(status: StatusCode, detail: &str) -> Self {
+        let title = status.canonical_reason().unwrap_or("Error");
+        Self::problem(
+            status,
+            json!({
+                "title": title,
+                "type": "about:blank",
+                "status": status.as_u16(),
+                "detail": detail,
+            }),
+        )
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::blank(StatusCode::UNAUTHORIZED, "Unauthorized")
+    }
+
+    pub fn too_many_requests() -> Self {
+        Self::blank(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
+    }
+
+    /// Missing OAuth 2.0 scopes. X's exact body is UNCONFIRMED; we use its
+    /// client-forbidden problem type and name the scopes.
+    pub fn missing_scopes(missing: &[&str]) -> Self {
+        Self::problem(
+            StatusCode::FORBIDDEN,
+            json!({
+                "title": "Client Forbidden",
+                "type": format!("{PROBLEM_BASE}client-forbidden"),
+                "status": 403,
+                "reason": "missing-scopes",
+                "detail": format!(
+                    "This request requires the OAuth 2.0 scope(s) [{}], which the access token was not granted.",
+                    missing.join(", ")
+                ),
+                "missing_scopes": missing,
+            }),
+        )
+    }
+
+    /// OAuth endpoint errors: `{"error","error_description"}`.
+    pub fn oauth(status: StatusCode, error: &str, description: &str) -> Self {
+        ApiError {
+            status,
+            body: json!({ "error": error, "error_description": description }),
+            problem: false,
+        }
+    }
+
+    /// X's recorded bad/expired/reused code answer (research §1).
+    pub fn invalid_code() -> Self {
+        Self::oauth(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Value passed for the authorization code was invalid.",
+        )
+    }
+
+    /// X's answer to a bad or spent refresh token (research §1).
+    pub fn invalid_token() -> Self {
+        Self::oauth(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Value passed for the token was invalid.",
+        )
+    }
+
+    /// X's answer when a confidential client omits Basic auth (PLH#319).
+    pub fn missing_basic() -> Self {
+        Self::oauth(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized_client",
+            "Missing valid authorization header",
+        )
+    }
+
+    /// Opaque 5xx used by fault injection.
+    pub fn server_error(status: StatusCode) -> Self {
+        let title = status.canonical_reason().unwrap_or("Server Error");
+        Self::problem(
+            status,
+            json!({ "title": title, "type": "about:blank", "status": status.as_u16(), "detail": title }),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let bytes = serde_json::to_vec(&self.body).unwrap_or_default();
+        let content_type = if self.problem {
+            "application/problem+json"
+        } else {
+            "application/json"
+        };
+        let mut resp = (self.status, bytes).into_response();
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        resp
+    }
+}
+
+/// networknt-style schema messages, the wording X's v2 JSON validation uses
+/// (e.g. "$.x: is missing but it is required"). Exact wording UNCONFIRMED.
+pub mod schema {
+    pub fn unknown_field(path: &str) -> String {
+        format!("{path}: is not defined in the schema and the schema does not allow additional properties")
+    }
+    pub fn missing(path: &str) -> String {
+        format!("{path}: is missing but it is required")
+    }
+    pub fn wrong_type(path: &str, found: &str, expected: &str) -> String {
+        format!("{path}: {found} found, {expected} expected")
+    }
+    pub fn not_in_enum(path: &str, allowed: &[&str]) -> String {
+        format!(
+            "{path}: does not have a value in the enumeration [{}]",
+            allowed.join(", ")
+        )
+    }
+    pub fn maximum(path: &str, max: impl std::fmt::Display) -> String {
+        format!("{path}: must have a maximum value of {max}")
+    }
+    pub fn minimum(path: &str, min: impl std::fmt::Display) -> String {
+        format!("{path}: must have a minimum value of {min}")
+    }
+
+    /// JSON type name as the validator prints it.
+    pub fn type_name(v: &serde_json::Value) -> &'static str {
+        match v {
+            serde_json::Value::Null => "null",
+            serde_json::Value::Bool(_) => "boolean",
+            serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+            serde_json::Value::Number(_) => "number",
+            serde_json::Value::String(_) => "string",
+            serde_json::Value::Array(_) => "array",
+            serde_json::Value::Object(_) => "object",
+        }
+    }
+}
