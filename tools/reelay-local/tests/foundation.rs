@@ -94,8 +94,10 @@ fn template_declares_the_shape_the_code_uses() {
         worker["Timeout"].as_u64(),
         Some(queue::WORKER_TIMEOUT_SECS.into())
     );
+    let visibility = work["VisibilityTimeout"].as_u64().unwrap();
+    let timeout = worker["Timeout"].as_u64().unwrap();
     assert!(
-        queue::VISIBILITY_TIMEOUT_SECS >= 6 * queue::WORKER_TIMEOUT_SECS,
+        visibility >= 6 * timeout,
         "AWS asks for a visibility timeout of at least 6x the function timeout"
     );
     assert_eq!(worker["RecursiveLoop"].as_str(), Some("Allow"));
