@@ -10,5 +10,6 @@ pub mod ids;
 pub mod messages;
 pub mod problem;
 pub mod resources;
+pub mod secret;
 
 pub use x_text;
