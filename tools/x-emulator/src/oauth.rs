@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -77,7 +77,8 @@ fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
                     q.append_pair(k, v);
                 }
             }
-            Redirect::to(url.as_str()).into_response()
+            // 302 Found, the classic OAuth redirect (axum's Redirect::to is 303).
+            (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response()
         }
         Err(_) => bad_authorize("The registered redirect_uri is not a valid URL."),
     }
