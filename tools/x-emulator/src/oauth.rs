@@ -518,7 +518,7 @@ fn revoke_inner(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<(),
         .filter(|t| t.client_id == req.client_id)
     {
         t.revoked = true;
-        revoked_user = Some(t.user_id.clone());
+        revoked_user = Some((t.user_id.clone(), Some(t.token_id.clone()), None));
     }
     let paired = match inner
         .refresh_tokens
@@ -527,7 +527,7 @@ fn revoke_inner(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<(),
     {
         Some(t) => {
             t.revoked = true;
-            revoked_user = Some(t.user_id.clone());
+            revoked_user = Some((t.user_id.clone(), None, Some(t.token_id.clone())));
             Some(t.access_hash.clone())
         }
         None => None,
@@ -537,15 +537,15 @@ fn revoke_inner(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<(),
         a.revoked = true;
     }
     // Unknown tokens still answer 200, as RFC 7009 §2.2 asks.
-    if let Some(user) = revoked_user {
+    if let Some((user, access_token_id, refresh_token_id)) = revoked_user {
         let client = req.client_id.clone();
         inner.token_events.push(crate::state::TokenEvent {
             event: "revoked".into(),
             grant_type: None,
             user_id: user,
             client_id: client,
-            access_token_id: None,
-            refresh_token_id: None,
+            access_token_id,
+            refresh_token_id,
             scope: String::new(),
             at: now_secs,
         });
