@@ -727,3 +727,13 @@ async fn read_failures_are_retryable_not_rejections() {
         assert!(matches!(err, PreflightError::Read(_)), "{err:?}");
     }
 }
+
+#[test]
+fn inspect_future_is_send() {
+    // Handlers spawn it on a multi-threaded runtime.
+    fn assert_send<T: Send>(_: &T) {}
+    let reader = BytesReader(Bytes::new());
+    let limits = Limits::default();
+    let future = inspect(&reader, &limits);
+    assert_send(&future);
+}
