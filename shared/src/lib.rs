@@ -4,7 +4,13 @@
 //! Nothing here knows about Lambda event types; functions parse events into these types.
 
 pub mod aws;
+pub mod clock;
+pub mod jobs;
+pub mod posts;
+pub mod store;
 pub mod config;
+pub mod engine;
+pub mod ports;
 pub mod http_client;
 pub mod ids;
 pub mod messages;

@@ -1,0 +1,176 @@
+//! Upload jobs: one per post and platform target, advanced step by step by the engine
+//! (`engine.rs`) and checkpointed after every step.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{PostId, UserId};
+use crate::posts::Platform;
+
+/// Where a job stands. The engine moves it forward; `Published` and `Failed` are final
+/// (until a user asks for a retry, which starts again at `Queued`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Queued,
+    /// INIT answered; the media id is recorded.
+    Initialized,
+    /// Some segments sent; `next_segment` says which comes next.
+    Appending,
+    /// FINALIZE answered.
+    Finalized,
+    /// Waiting for the platform to process the media.
+    Processing,
+    /// About to create the post, or created it without recording it yet.
+    Publishing,
+    Published,
+    Failed,
+}
+
+impl Phase {
+    pub fn is_final(self) -> bool {
+        matches!(self, Phase::Published | Phase::Failed)
+    }
+}
+
+/// Why a job failed, or the last error it saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobError {
+    /// Stable, machine-readable: e.g. `reconnect_required`, `media_rejected`, `x_unavailable`.
+    pub code: String,
+    /// Human text, with the platform's own words where it gave any.
+    pub message: String,
+    /// Whether asking for a retry can help.
+    pub retryable: bool,
+    pub at_ms: i64,
+}
+
+/// One call to the platform and how it went, kept (bounded) for the status API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub at_ms: i64,
+    /// `initialize`, `append 3`, `finalize`, `status`, `post`, `find_post`.
+    pub step: String,
+    /// `ok`, or the error code and the platform's words.
+    pub outcome: String,
+}
+
+pub const MAX_ATTEMPT_HISTORY: usize = 30;
+
+/// The video a job uploads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceObject {
+    pub bucket: String,
+    pub key: String,
+    pub size_bytes: u64,
+    pub media_type: String,
+    pub media_category: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadJob {
+    pub user_id: UserId,
+    pub post_id: PostId,
+    pub platform: Platform,
+    pub text: String,
+    pub source: SourceObject,
+    pub segment_size: u64,
+
+    pub phase: Phase,
+    /// The only work message that may advance the job; changes with every continuation, so
+    /// duplicates and stale messages are recognised and dropped.
+    pub step_token: String,
+    /// The token of the message that preceded `step_token`; see the engine's lost-continuation rule.
+    #[serde(default)]
+    pub previous_step_token: Option<String>,
+    /// When the message carrying `step_token` is due (its delay), epoch ms.
+    #[serde(default)]
+    pub step_due_at_ms: i64,
+
+    #[serde(default)]
+    pub media_id: Option<String>,
+    #[serde(default)]
+    pub media_key: Option<String>,
+    #[serde(default)]
+    pub media_expires_at_ms: Option<i64>,
+    #[serde(default)]
+    pub next_segment: u32,
+    #[serde(default)]
+    pub bytes_sent: u64,
+    #[serde(default)]
+    pub processing_percent: Option<u8>,
+    #[serde(default)]
+    pub processing_deadline_ms: Option<i64>,
+    /// Times the upload started over at INIT (media expired or lost).
+    #[serde(default)]
+    pub restarts: u32,
+    /// Consecutive transient failures of the current step.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Whether the post may already exist on the platform (recorded before creating it).
+    #[serde(default)]
+    pub publish_started: bool,
+    #[serde(default)]
+    pub remote_post_id: Option<String>,
+    #[serde(default)]
+    pub remote_post_url: Option<String>,
+    #[serde(default)]
+    pub error: Option<JobError>,
+    #[serde(default)]
+    pub history: Vec<Attempt>,
+
+    #[serde(default)]
+    pub lease_owner: Option<String>,
+    #[serde(default)]
+    pub lease_until_ms: i64,
+    pub version: u64,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl UploadJob {
+    pub fn total_segments(&self) -> u32 {
+        if self.source.size_bytes == 0 {
+            return 0;
+        }
+        self.source.size_bytes.div_ceil(self.segment_size) as u32
+    }
+
+    /// The byte range of segment `index`: (offset, length).
+    pub fn segment_range(&self, index: u32) -> (u64, u64) {
+        let start = u64::from(index) * self.segment_size;
+        let len = self.segment_size.min(self.source.size_bytes.saturating_sub(start));
+        (start, len)
+    }
+
+    pub fn record(&mut self, at_ms: i64, step: impl Into<String>, outcome: impl Into<String>) {
+        self.history.push(Attempt {
+            at_ms,
+            step: step.into(),
+            outcome: outcome.into(),
+        });
+        if self.history.len() > MAX_ATTEMPT_HISTORY {
+            let excess = self.history.len() - MAX_ATTEMPT_HISTORY;
+            self.history.drain(..excess);
+        }
+    }
+}
+
+/// Chooses the segment size: the configured one, grown if needed so that the upload fits in the
+/// platform's 1000 segments (X: `segment_index` 0–999).
+pub fn segment_size_for(total_bytes: u64, preferred: u64) -> u64 {
+    const MAX_SEGMENTS: u64 = 1000;
+    preferred.max(total_bytes.div_ceil(MAX_SEGMENTS)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_cover_the_file_within_a_thousand() {
+        assert_eq!(segment_size_for(10, 4), 4);
+        assert_eq!(segment_size_for(512 * 1024 * 1024, 4 * 1024 * 1024), 4 * 1024 * 1024);
+        let big = 8 * 1024 * 1024 * 1024_u64;
+        assert!(big.div_ceil(segment_size_for(big, 4 * 1024 * 1024)) <= 1000);
+    }
+}

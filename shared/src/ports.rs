@@ -1,0 +1,166 @@
+//! The ports the upload engine talks through, in Reelay's terms. Each has one production adapter
+//! (`s3`, `sqs`, `x_platform`, `accounts`) and the engine never sees an SDK or HTTP type.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use thiserror::Error;
+
+use crate::ids::UserId;
+use crate::messages::JobMessage;
+use crate::secret::Secret;
+
+// ---------------------------------------------------------------- the video in storage
+
+#[derive(Debug, Error)]
+#[error("reading the video failed: {detail}")]
+pub struct BlobError {
+    pub detail: String,
+}
+
+#[async_trait]
+pub trait BlobReader: Send + Sync {
+    /// Reads `len` bytes at `start` of the object (fewer only at its end).
+    async fn read_range(&self, bucket: &str, key: &str, start: u64, len: u64) -> Result<Bytes, BlobError>;
+}
+
+// ---------------------------------------------------------------- the work queue
+
+#[derive(Debug, Error)]
+#[error("sending to the work queue failed: {detail}")]
+pub struct QueueError {
+    pub detail: String,
+}
+
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    /// Sends `message`, to be delivered no sooner than `delay_secs` (at most 900, SQS's limit).
+    async fn send(&self, message: &JobMessage, delay_secs: u32) -> Result<(), QueueError>;
+}
+
+// ---------------------------------------------------------------- the user's platform credentials
+
+/// A bearer token for the user's platform account.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub token: Secret,
+    /// The user's id on the platform (X's user id), to look up their own posts.
+    pub account_id: String,
+    /// Changes whenever the token is refreshed.
+    pub version: u64,
+}
+
+#[derive(Debug, Error)]
+pub enum CredentialError {
+    #[error("the account is not connected")]
+    NotConnected,
+    #[error("the account must be reconnected: {reason}")]
+    NeedsReconnect { reason: String },
+    #[error("credentials are unavailable for now: {detail}")]
+    Unavailable { detail: String },
+}
+
+#[async_trait]
+pub trait Credentials: Send + Sync {
+    async fn access_token(&self, user: &UserId) -> Result<AccessToken, CredentialError>;
+    /// The platform answered 401 to `rejected`: refresh once and return the new token.
+    async fn refresh_after_unauthorized(&self, user: &UserId, rejected: &AccessToken) -> Result<AccessToken, CredentialError>;
+    /// The platform said the token lacks a permission: flag the account for reconnection.
+    async fn flag_reconnect(&self, user: &UserId, reason: &str) -> Result<(), CredentialError>;
+}
+
+// ---------------------------------------------------------------- the platform's media upload
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaSession {
+    pub media_id: String,
+    pub media_key: Option<String>,
+    pub expires_after_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessingState {
+    Pending,
+    InProgress,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Processing {
+    pub state: ProcessingState,
+    pub check_after_secs: Option<u64>,
+    pub progress_percent: Option<u8>,
+    /// The platform's words when processing failed (X may send an `error` with any state).
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedPost {
+    pub id: String,
+    pub url: String,
+}
+
+/// How a platform call failed, as far as the engine's decisions go (DESIGN §3's table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureKind {
+    /// 429: wait until `retry_at_ms` (from the rate-limit reset) without spending an attempt.
+    RateLimited { retry_at_ms: Option<i64> },
+    /// 5xx, timeouts, dropped connections: retry with backoff, a bounded number of times.
+    Transient,
+    /// 401: the token was refused; refresh once.
+    Unauthorized,
+    /// 403 for a missing scope or access level: the user must reconnect.
+    MissingPermission,
+    /// 403 duplicate content: posting the same text again cannot succeed.
+    Duplicate,
+    /// Any other refusal: permanent.
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{code}: {message}")]
+pub struct PlatformError {
+    pub kind: FailureKind,
+    /// Stable code, e.g. `x_rate_limited`, `x_server_error`.
+    pub code: String,
+    /// The platform's own words (never a token).
+    pub message: String,
+}
+
+#[async_trait]
+pub trait MediaPlatform: Send + Sync {
+    async fn initialize(&self, token: &AccessToken, total_bytes: u64, media_type: &str, media_category: &str) -> Result<MediaSession, PlatformError>;
+    async fn append(&self, token: &AccessToken, media_id: &str, segment_index: u32, segment: Bytes) -> Result<(), PlatformError>;
+    async fn finalize(&self, token: &AccessToken, media_id: &str) -> Result<Processing, PlatformError>;
+    async fn status(&self, token: &AccessToken, media_id: &str) -> Result<Processing, PlatformError>;
+    async fn publish(&self, token: &AccessToken, text: &str, media_id: &str) -> Result<PublishedPost, PlatformError>;
+    /// The user's recent post that carries `media_key`, if any: how a resumed job learns that its
+    /// post was created before a crash, instead of posting twice.
+    async fn find_published(&self, token: &AccessToken, media_key: &str) -> Result<Option<PublishedPost>, PlatformError>;
+}
+
+// ---------------------------------------------------------------- crash injection
+
+/// The points between a platform call and its checkpoint, where a crash loses the call's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepPoint {
+    AfterInitialize,
+    AfterAppend,
+    AfterFinalize,
+    AfterStatus,
+    AfterPublish,
+}
+
+/// Lets tests stop an invocation dead at a step point, as a crash would. Production uses
+/// `NoCrashes`.
+pub trait CrashSwitch: Send + Sync {
+    fn crash_at(&self, point: StepPoint) -> bool;
+}
+
+pub struct NoCrashes;
+
+impl CrashSwitch for NoCrashes {
+    fn crash_at(&self, _: StepPoint) -> bool {
+        false
+    }
+}

@@ -1,0 +1,317 @@
+//! Persistence of posts and upload jobs: the ports the domain uses, and their DynamoDB adapter.
+//!
+//! Item layout in the one table (`resources::table`):
+//! | item | pk | sk | gsi1pk / gsi1sk |
+//! | --- | --- | --- | --- |
+//! | post | `USER#{user}` | `POST#{post}` | `USER#{user}#POSTS` / `{created_ms:013}#{post}` |
+//! | upload job | `USER#{user}` | `POST#{post}#TARGET#{platform}` | — |
+//! | account, OAuth state | see `accounts` | | |
+//!
+//! A post and its jobs share a partition and a key prefix, so one Query returns both; post ids
+//! are fixed-length, so one post's prefix never matches another's. Posts list newest first
+//! through the index.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use base64::Engine;
+use thiserror::Error;
+
+use crate::ids::{PostId, UserId};
+use crate::jobs::UploadJob;
+use crate::posts::{Platform, Post};
+use crate::resources::table;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// A conditional write lost: someone else changed the item first.
+    #[error("the item changed since it was read")]
+    Conflict,
+    #[error("the stored item could not be read: {0}")]
+    Corrupt(String),
+    #[error("the database is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    fn unavailable<E: std::error::Error + Send + Sync + 'static>(e: E) -> Self {
+        StoreError::Unavailable(Box::new(e))
+    }
+}
+
+/// A page of a user's posts, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostPage {
+    pub posts: Vec<Post>,
+    /// Opaque; pass back to get the next page. Only meaningful for the same user.
+    pub next_cursor: Option<String>,
+}
+
+#[async_trait]
+pub trait PostStore: Send + Sync {
+    async fn create_post(&self, post: &Post) -> Result<(), StoreError>;
+    async fn get_post(&self, user: &UserId, post: &PostId) -> Result<Option<Post>, StoreError>;
+    /// Saves `post` if its stored version is still `post.version - 1`.
+    async fn save_post(&self, post: &Post) -> Result<(), StoreError>;
+    async fn list_posts(&self, user: &UserId, limit: u32, cursor: Option<&str>) -> Result<PostPage, StoreError>;
+    /// A post and all its upload jobs, read together.
+    async fn post_with_jobs(&self, user: &UserId, post: &PostId) -> Result<Option<(Post, Vec<UploadJob>)>, StoreError>;
+    /// Saves `post` (version-checked as in `save_post`) and creates `jobs` in one transaction;
+    /// fails with `Conflict` if the post changed or any job already exists.
+    async fn start_jobs(&self, post: &Post, jobs: &[UploadJob]) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    async fn get_job(&self, user: &UserId, post: &PostId, platform: Platform) -> Result<Option<UploadJob>, StoreError>;
+    /// Saves `job` if its stored version is still `job.version - 1`: the caller bumps the version.
+    async fn save_job(&self, job: &UploadJob) -> Result<(), StoreError>;
+}
+
+/// The DynamoDB adapter of both stores.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn user_pk(user: &UserId) -> String {
+    format!("USER#{user}")
+}
+
+fn post_sk(post: &PostId) -> String {
+    format!("POST#{post}")
+}
+
+fn job_sk(post: &PostId, platform: Platform) -> String {
+    format!("POST#{post}#TARGET#{}", platform.as_str())
+}
+
+fn posts_index_pk(user: &UserId) -> String {
+    format!("USER#{user}#POSTS")
+}
+
+fn posts_index_sk(post: &Post) -> String {
+    format!("{:013}#{}", post.created_at_ms.max(0), post.post_id)
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn post_item(post: &Post) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(post).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    item.insert(table::PARTITION_KEY.into(), s(user_pk(&post.user_id)));
+    item.insert(table::SORT_KEY.into(), s(post_sk(&post.post_id)));
+    item.insert(table::POSTS_BY_USER_PARTITION_KEY.into(), s(posts_index_pk(&post.user_id)));
+    item.insert(table::POSTS_BY_USER_SORT_KEY.into(), s(posts_index_sk(post)));
+    item.insert("kind".into(), s("post"));
+    Ok(item)
+}
+
+fn job_item(job: &UploadJob) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    item.insert(table::PARTITION_KEY.into(), s(user_pk(&job.user_id)));
+    item.insert(table::SORT_KEY.into(), s(job_sk(&job.post_id, job.platform)));
+    item.insert("kind".into(), s("job"));
+    Ok(item)
+}
+
+fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The condition for a versioned save: the stored version is the one the caller read.
+fn version_condition(new_version: u64) -> (String, HashMap<String, AttributeValue>) {
+    let previous = new_version.saturating_sub(1);
+    (
+        "#v = :previous".to_owned(),
+        HashMap::from([(":previous".to_owned(), AttributeValue::N(previous.to_string()))]),
+    )
+}
+
+impl DynamoStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn put_versioned(&self, item: Item, version: u64) -> Result<(), StoreError> {
+        let mut request = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        if version <= 1 {
+            request = request.condition_expression("attribute_not_exists(pk)");
+        } else {
+            let (condition, values) = version_condition(version);
+            request = request
+                .condition_expression(condition)
+                .expression_attribute_names("#v", "version")
+                .set_expression_attribute_values(Some(values));
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error() {
+                Some(e) if e.is_conditional_check_failed_exception() => Err(StoreError::Conflict),
+                _ => Err(StoreError::unavailable(err)),
+            },
+        }
+    }
+
+    async fn get(&self, pk: String, sk: String) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(table::PARTITION_KEY, s(pk))
+            .key(table::SORT_KEY, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(out.item)
+    }
+}
+
+#[async_trait]
+impl PostStore for DynamoStore {
+    async fn create_post(&self, post: &Post) -> Result<(), StoreError> {
+        self.put_versioned(post_item(post)?, 1).await
+    }
+
+    async fn get_post(&self, user: &UserId, post: &PostId) -> Result<Option<Post>, StoreError> {
+        self.get(user_pk(user), post_sk(post)).await?.map(from_item).transpose()
+    }
+
+    async fn save_post(&self, post: &Post) -> Result<(), StoreError> {
+        self.put_versioned(post_item(post)?, post.version.max(2)).await
+    }
+
+    async fn list_posts(&self, user: &UserId, limit: u32, cursor: Option<&str>) -> Result<PostPage, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(table::POSTS_BY_USER_INDEX)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", table::POSTS_BY_USER_PARTITION_KEY)
+            .expression_attribute_values(":pk", s(posts_index_pk(user)))
+            .scan_index_forward(false)
+            .limit(limit.clamp(1, 100) as i32);
+        if let Some(cursor) = cursor.and_then(decode_cursor) {
+            // The cursor carries only the index sort key and post id; the user's own partition is
+            // put back here, so a cursor can never page through someone else's posts.
+            let (index_sk, post_id) = cursor;
+            query = query.set_exclusive_start_key(Some(HashMap::from([
+                (table::POSTS_BY_USER_PARTITION_KEY.to_owned(), s(posts_index_pk(user))),
+                (table::POSTS_BY_USER_SORT_KEY.to_owned(), s(index_sk)),
+                (table::PARTITION_KEY.to_owned(), s(user_pk(user))),
+                (table::SORT_KEY.to_owned(), s(format!("POST#{post_id}"))),
+            ])));
+        }
+        let out = query.send().await.map_err(StoreError::unavailable)?;
+        let posts = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<Vec<Post>, _>>()?;
+        let next_cursor = out.last_evaluated_key.and(posts.last()).map(encode_cursor);
+        Ok(PostPage { posts, next_cursor })
+    }
+
+    async fn post_with_jobs(&self, user: &UserId, post: &PostId) -> Result<Option<(Post, Vec<UploadJob>)>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", table::PARTITION_KEY)
+            .expression_attribute_names("#sk", table::SORT_KEY)
+            .expression_attribute_values(":pk", s(user_pk(user)))
+            .expression_attribute_values(":prefix", s(post_sk(post)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        let mut found = None;
+        let mut jobs = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            match item.get("kind").and_then(|k| k.as_s().ok()).map(String::as_str) {
+                Some("post") => found = Some(from_item::<Post>(item)?),
+                Some("job") => jobs.push(from_item::<UploadJob>(item)?),
+                _ => {}
+            }
+        }
+        Ok(found.map(|p| (p, jobs)))
+    }
+
+    async fn start_jobs(&self, post: &Post, jobs: &[UploadJob]) -> Result<(), StoreError> {
+        let (condition, values) = version_condition(post.version);
+        let mut items = vec![TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(post_item(post)?))
+                    .condition_expression(condition)
+                    .expression_attribute_names("#v", "version")
+                    .set_expression_attribute_values(Some(values))
+                    .build()
+                    .map_err(StoreError::unavailable)?,
+            )
+            .build()];
+        for job in jobs {
+            items.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(job_item(job)?))
+                            .condition_expression("attribute_not_exists(pk)")
+                            .build()
+                            .map_err(StoreError::unavailable)?,
+                    )
+                    .build(),
+            );
+        }
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error() {
+                Some(e) if e.is_transaction_canceled_exception() => Err(StoreError::Conflict),
+                _ => Err(StoreError::unavailable(err)),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl JobStore for DynamoStore {
+    async fn get_job(&self, user: &UserId, post: &PostId, platform: Platform) -> Result<Option<UploadJob>, StoreError> {
+        self.get(user_pk(user), job_sk(post, platform)).await?.map(from_item).transpose()
+    }
+
+    async fn save_job(&self, job: &UploadJob) -> Result<(), StoreError> {
+        self.put_versioned(job_item(job)?, job.version).await
+    }
+}
+
+fn encode_cursor(post: &Post) -> String {
+    let raw = format!("{}|{}", posts_index_sk(post), post.post_id);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_cursor(cursor: &str) -> Option<(String, String)> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    let (index_sk, post_id) = raw.split_once('|')?;
+    PostId::parse(post_id).ok()?;
+    Some((index_sk.to_owned(), post_id.to_owned()))
+}
+
+/// Whether a cursor is one this store could have made (for a 400 instead of a silent first page).
+pub fn is_valid_cursor(cursor: &str) -> bool {
+    decode_cursor(cursor).is_some()
+}
