@@ -189,6 +189,35 @@ impl XConfig {
     }
 }
 
+/// Where the browser goes after connecting X. `CONNECT_RETURN_URLS` is a comma-separated
+/// allow-list for a connect's `return_to` (an open redirect otherwise); the first entry is also
+/// where the callback sends the browser when the connect gave none. Optional: without it the
+/// callback answers with a small page.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConnectConfig {
+    pub return_urls: Vec<Url>,
+}
+
+impl ConnectConfig {
+    pub const VARS: &'static [&'static str] = &["CONNECT_RETURN_URLS"];
+
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let raw = env.var("CONNECT_RETURN_URLS").unwrap_or_default();
+        let return_urls = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                Url::parse(s).map_err(|e| ConfigError::Invalid {
+                    name: "CONNECT_RETURN_URLS",
+                    reason: format!("{s:?}: {e}"),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { return_urls })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

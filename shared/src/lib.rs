@@ -3,6 +3,7 @@
 //!
 //! Nothing here knows about Lambda event types; functions parse events into these types.
 
+pub mod accounts;
 pub mod aws;
 pub mod clock;
 pub mod jobs;
@@ -17,5 +18,6 @@ pub mod messages;
 pub mod problem;
 pub mod resources;
 pub mod secret;
+pub mod x;
 
 pub use x_text;

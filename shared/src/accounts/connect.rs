@@ -1,0 +1,395 @@
+//! The connect flow (DESIGN §1 steps 1–2, §6 "Status"): start, callback, list, disconnect.
+//! HTTP functions parse requests into these calls and map `ConnectError` to answers.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use thiserror::Error;
+use url::Url;
+
+use super::cipher::{CipherError, TokenCipher, TokenPair};
+use super::oauth::{new_state, OAuthError, Pkce, TokenGrant, XOAuth};
+use super::store::{AccountStore, NewConnection, StoreError};
+use super::tokens::ErrorChain;
+use super::{missing_scopes, missing_scopes_reason, Account, AccountStatus, OAuthState, Platform};
+use crate::clock::Clock;
+use crate::ids::UserId;
+use crate::secret::Secret;
+use crate::x::{XClient, XError};
+
+/// DESIGN §1: a state lives ten minutes.
+pub const STATE_TTL_SECS: u64 = 600;
+/// Longest `return_to` kept with a state.
+pub const MAX_RETURN_TO_LEN: usize = 2048;
+/// X's access tokens live two hours when X does not say (§1).
+const DEFAULT_ACCESS_TTL_SECS: u64 = 7200;
+
+#[derive(Debug, Error)]
+pub enum ConnectError {
+    #[error("return_to is not an allowed return address")]
+    ReturnToNotAllowed,
+    #[error("the callback has no state parameter")]
+    MissingState,
+    #[error("the callback has no code parameter")]
+    MissingCode,
+    /// Never issued, or already used: a replayed callback lands here.
+    #[error("the state is unknown or was already used")]
+    UnknownState,
+    #[error("the state has expired")]
+    ExpiredState,
+    #[error("the user did not allow Reelay at X ({error})")]
+    Denied { error: String, description: String },
+    #[error("X did not accept the authorization code: {detail}")]
+    CodeRejected { detail: String },
+    /// X granted so few scopes that Reelay cannot even read who the user is.
+    #[error("X did not grant the scopes Reelay needs: {}", missing.join(", "))]
+    MissingScopes { missing: Vec<String> },
+    #[error("X is unavailable: {detail}")]
+    XUnavailable { detail: String },
+    #[error("the user has not connected X")]
+    NotConnected,
+    #[error("OAuth is misconfigured")]
+    OAuth(#[source] OAuthError),
+    #[error("storage failed")]
+    Store(#[from] StoreError),
+    #[error("token encryption failed")]
+    Cipher(#[from] CipherError),
+}
+
+impl ConnectError {
+    /// A stable snake_case code for answers and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConnectError::ReturnToNotAllowed => "return_to_not_allowed",
+            ConnectError::MissingState => "missing_state",
+            ConnectError::MissingCode => "missing_code",
+            ConnectError::UnknownState => "unknown_state",
+            ConnectError::ExpiredState => "expired_state",
+            ConnectError::Denied { .. } => "consent_denied",
+            ConnectError::CodeRejected { .. } => "code_rejected",
+            ConnectError::MissingScopes { .. } => "missing_scopes",
+            ConnectError::XUnavailable { .. } => "x_unavailable",
+            ConnectError::NotConnected => "not_connected",
+            ConnectError::OAuth(_) | ConnectError::Store(_) | ConnectError::Cipher(_) => {
+                "internal_error"
+            }
+        }
+    }
+}
+
+/// What `GET /api/platforms` shows of a connection: never token material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionView {
+    pub platform: &'static str,
+    pub x_user_id: String,
+    pub username: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// `active` or `needs_reconnect`.
+    pub status: &'static str,
+    /// Why reconnecting is needed and what to do, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub connected_at: u64,
+}
+
+impl From<&Account> for ConnectionView {
+    fn from(a: &Account) -> Self {
+        Self {
+            platform: a.platform.as_str(),
+            x_user_id: a.x_user_id.clone(),
+            username: a.username.clone(),
+            name: a.name.clone(),
+            scopes: a.scopes.clone(),
+            status: a.status.code(),
+            reason: match &a.status {
+                AccountStatus::Active => None,
+                AccountStatus::NeedsReconnect { reason } => Some(reason.clone()),
+            },
+            connected_at: a.connected_at,
+        }
+    }
+}
+
+/// The query X redirects the browser with: `code` and `state`, or `error`,
+/// `error_description` and `state` (RFC 6749 §4.1.2).
+#[derive(Debug, Default)]
+pub struct CallbackParams {
+    pub state: Option<String>,
+    pub code: Option<Secret>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// The callback's result, with where the browser should go (from the consumed state), if known.
+#[derive(Debug)]
+pub struct CallbackOutcome {
+    pub result: Result<ConnectionView, ConnectError>,
+    pub return_to: Option<String>,
+}
+
+/// The connect flow over its ports.
+pub struct Connector {
+    store: Arc<dyn AccountStore>,
+    cipher: Arc<dyn TokenCipher>,
+    oauth: XOAuth,
+    x: XClient,
+    clock: Arc<dyn Clock>,
+}
+
+impl Connector {
+    pub fn new(
+        store: Arc<dyn AccountStore>,
+        cipher: Arc<dyn TokenCipher>,
+        oauth: XOAuth,
+        x: XClient,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            cipher,
+            oauth,
+            x,
+            clock,
+        }
+    }
+
+    /// Starts a connect: stores a one-time state bound to `user` with a PKCE verifier and
+    /// returns X's authorize URL. `return_to` must already be checked against the allow-list.
+    #[tracing::instrument(skip_all, fields(user_id = %user))]
+    pub async fn start(&self, user: &UserId, return_to: Option<&Url>) -> Result<Url, ConnectError> {
+        let pkce = Pkce::new_s256();
+        let now = super::epoch_secs(&*self.clock);
+        let state = OAuthState {
+            state: new_state(),
+            user_id: user.clone(),
+            pkce_verifier: pkce.verifier,
+            return_to: return_to.map(|u| u.to_string()),
+            created_at: now,
+            expires_at: now + STATE_TTL_SECS,
+        };
+        self.store.put_state(&state).await?;
+        tracing::info!("connect started");
+        Ok(self.oauth.authorize_url(&state.state, pkce.challenge))
+    }
+
+    /// Completes a connect from X's redirect. Consumes the state first, whatever else happens,
+    /// so a callback URL works at most once. Stores the account in a single write at the end:
+    /// any earlier failure leaves nothing stored (and revokes tokens X already issued).
+    #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
+    pub async fn complete(&self, params: CallbackParams) -> CallbackOutcome {
+        let Some(state) = params.state.as_deref().filter(|s| !s.is_empty()) else {
+            return CallbackOutcome {
+                result: Err(ConnectError::MissingState),
+                return_to: None,
+            };
+        };
+        let taken = match self.store.take_state(state).await {
+            Ok(Some(taken)) => taken,
+            Ok(None) => {
+                return CallbackOutcome {
+                    result: Err(ConnectError::UnknownState),
+                    return_to: None,
+                }
+            }
+            Err(e) => {
+                return CallbackOutcome {
+                    result: Err(e.into()),
+                    return_to: None,
+                }
+            }
+        };
+        let return_to = taken.return_to.clone();
+        let span = tracing::Span::current();
+        span.record("user_id", tracing::field::display(&taken.user_id));
+        let result = self.finish(&taken, params).await;
+        match &result {
+            Ok(view) => {
+                tracing::info!(user_id = %taken.user_id, x_user_id = %view.x_user_id, status = view.status, "X connected")
+            }
+            Err(e) => {
+                tracing::info!(user_id = %taken.user_id, code = e.code(), error = %ErrorChain(e), "connect failed")
+            }
+        }
+        CallbackOutcome { result, return_to }
+    }
+
+    async fn finish(
+        &self,
+        taken: &OAuthState,
+        params: CallbackParams,
+    ) -> Result<ConnectionView, ConnectError> {
+        // Expiry is checked here, on read: DynamoDB's TTL deletes late (moto never), DESIGN §5.
+        if super::epoch_secs(&*self.clock) >= taken.expires_at {
+            return Err(ConnectError::ExpiredState);
+        }
+        if let Some(error) = params.error {
+            return Err(ConnectError::Denied {
+                error,
+                description: params.error_description.unwrap_or_default(),
+            });
+        }
+        let code = params
+            .code
+            .filter(|c| !c.expose().is_empty())
+            .ok_or(ConnectError::MissingCode)?;
+        let grant = self
+            .oauth
+            .exchange_code(&code, &taken.pkce_verifier)
+            .await
+            .map_err(|e| match e {
+                OAuthError::Rejected { error, description } => ConnectError::CodeRejected {
+                    detail: if description.is_empty() {
+                        error
+                    } else {
+                        description
+                    },
+                },
+                OAuthError::Unavailable { detail } => ConnectError::XUnavailable { detail },
+                e @ OAuthError::Config(_) => ConnectError::OAuth(e),
+            })?;
+        match self.store_grant(&taken.user_id, &grant).await {
+            Ok(view) => Ok(view),
+            Err(e) => {
+                // Nothing was stored; do not leave a live token pair behind at X either.
+                if let Err(revoke) = self.oauth.revoke(&grant.tokens).await {
+                    tracing::warn!(error = %revoke, "revoking the unused tokens failed");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn store_grant(
+        &self,
+        user: &UserId,
+        grant: &TokenGrant,
+    ) -> Result<ConnectionView, ConnectError> {
+        let missing: Vec<&str> = missing_scopes(&grant.scopes);
+        let me = self
+            .x
+            .users_me(&grant.tokens.access_token)
+            .await
+            .map_err(|e| match e {
+                // Without tweet.read/users.read X will not say who the user is (§2).
+                XError::Forbidden { .. } | XError::Unauthorized { .. } if !missing.is_empty() => {
+                    ConnectError::MissingScopes {
+                        missing: missing.iter().map(|s| (*s).to_owned()).collect(),
+                    }
+                }
+                e => ConnectError::XUnavailable {
+                    detail: format!("reading the X account failed: {e}"),
+                },
+            })?;
+        let status = if missing.is_empty() {
+            AccountStatus::Active
+        } else {
+            AccountStatus::NeedsReconnect {
+                reason: missing_scopes_reason(&missing),
+            }
+        };
+        let sealed = self
+            .cipher
+            .encrypt(user, Platform::Twitter, &grant.tokens)
+            .await?;
+        let now = super::epoch_secs(&*self.clock);
+        let account = self
+            .store
+            .save_connection(&NewConnection {
+                user_id: user.clone(),
+                platform: Platform::Twitter,
+                x_user_id: me.id,
+                username: me.username,
+                name: me.name,
+                scopes: grant.scopes.clone(),
+                status,
+                access_expires_at: now + grant.expires_in_secs.unwrap_or(DEFAULT_ACCESS_TTL_SECS),
+                tokens: sealed,
+                now,
+            })
+            .await?;
+        Ok(ConnectionView::from(&account))
+    }
+
+    /// The user's connections (`GET /api/platforms`).
+    #[tracing::instrument(skip_all, fields(user_id = %user))]
+    pub async fn list(&self, user: &UserId) -> Result<Vec<ConnectionView>, ConnectError> {
+        let accounts = self.store.list_accounts(user).await?;
+        Ok(accounts.iter().map(ConnectionView::from).collect())
+    }
+
+    /// Forgets the user's X connection and revokes its tokens at X (best effort, logged: the
+    /// tokens are gone from Reelay either way).
+    #[tracing::instrument(skip_all, fields(user_id = %user))]
+    pub async fn disconnect(&self, user: &UserId) -> Result<(), ConnectError> {
+        let account = self
+            .store
+            .delete_account(user, Platform::Twitter)
+            .await?
+            .ok_or(ConnectError::NotConnected)?;
+        match self
+            .cipher
+            .decrypt(user, account.platform, &account.tokens)
+            .await
+        {
+            Ok(tokens) => self.revoke_logged(&tokens).await,
+            Err(e) => {
+                tracing::warn!(error = %ErrorChain(&e), "could not decrypt the tokens to revoke them")
+            }
+        }
+        tracing::info!(x_user_id = %account.x_user_id, "X disconnected");
+        Ok(())
+    }
+
+    async fn revoke_logged(&self, tokens: &TokenPair) {
+        match self.oauth.revoke(tokens).await {
+            Ok(()) => tracing::info!("tokens revoked at X"),
+            Err(e) => {
+                tracing::warn!(error = %e, "revoking at X failed; the tokens are deleted anyway")
+            }
+        }
+    }
+}
+
+/// Where the browser may be sent after a connect: `return_to` must have the scheme, host and
+/// port of an allowed URL, and a path equal to its path or under it (when it ends with `/`).
+pub fn return_to_allowed(candidate: &Url, allowed: &[Url]) -> bool {
+    candidate.as_str().len() <= MAX_RETURN_TO_LEN
+        && candidate.username().is_empty()
+        && candidate.password().is_none()
+        && allowed.iter().any(|a| {
+            a.scheme() == candidate.scheme()
+                && a.host_str() == candidate.host_str()
+                && a.port_or_known_default() == candidate.port_or_known_default()
+                && (candidate.path() == a.path()
+                    || (a.path().ends_with('/') && candidate.path().starts_with(a.path())))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_to_must_match_the_allow_list() {
+        let allowed = vec![
+            Url::parse("https://app.example/connected").unwrap(),
+            Url::parse("https://app.example/settings/").unwrap(),
+        ];
+        let ok = |s: &str| return_to_allowed(&Url::parse(s).unwrap(), &allowed);
+        assert!(ok("https://app.example/connected"));
+        assert!(ok("https://app.example/connected?tab=x"));
+        assert!(ok("https://app.example/settings/accounts"));
+        assert!(!ok("https://app.example/connected-evil"));
+        assert!(!ok("https://app.example/other"));
+        assert!(!ok("http://app.example/connected"));
+        assert!(!ok("https://evil.example/connected"));
+        assert!(!ok("https://app.example.evil.example/connected"));
+        assert!(!ok("https://user@app.example/connected"));
+        assert!(!ok("https://app.example:8443/connected"));
+        assert!(!return_to_allowed(
+            &Url::parse("https://app.example/connected").unwrap(),
+            &[]
+        ));
+    }
+}

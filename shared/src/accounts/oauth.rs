@@ -1,0 +1,292 @@
+//! X's OAuth 2.0 Authorization Code flow with PKCE (research/x-api.md §1), through the `oauth2`
+//! crate over the container's shared `reqwest::Client` (redirects off, as `oauth2` requires).
+//!
+//! Reelay is a web app, which X registers as a confidential client: the token and revoke calls
+//! carry HTTP Basic `client_id:client_secret` (without it X answers 401 `unauthorized_client`,
+//! §1). When no secret is configured (a public client) `oauth2` sends `client_id` in the body.
+
+use oauth2::basic::{BasicClient, BasicErrorResponse, BasicRevocationErrorResponse};
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RefreshToken, RequestTokenError, RevocationUrl, Scope, StandardRevocableToken, TokenResponse,
+    TokenUrl,
+};
+use thiserror::Error;
+use url::Url;
+
+use super::cipher::TokenPair;
+use super::REQUIRED_SCOPES;
+use crate::config::XConfig;
+use crate::secret::Secret;
+
+type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointSet>;
+
+/// What X's token endpoint granted.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    pub tokens: TokenPair,
+    /// `expires_in` (X: 7200, §1).
+    pub expires_in_secs: Option<u64>,
+    /// The granted scopes (X sends `scope` space-separated, §1).
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Error)]
+pub enum OAuthError {
+    /// X answered with an OAuth error: a bad, expired or used code or refresh token is
+    /// 400 `invalid_request` at X (§1), some providers say `invalid_grant`.
+    #[error("X refused: {error}: {description}")]
+    Rejected { error: String, description: String },
+    /// X could not be reached or failed (5xx, 429, timeout, unreadable answer): try later.
+    #[error("X is unavailable: {detail}")]
+    Unavailable { detail: String },
+    #[error("OAuth configuration is invalid: {0}")]
+    Config(String),
+}
+
+impl OAuthError {
+    /// X's answer for a spent, revoked or unknown refresh token (§1).
+    pub fn is_invalid_grant(&self) -> bool {
+        matches!(self, OAuthError::Rejected { error, .. }
+            if error == "invalid_request" || error == "invalid_grant")
+    }
+}
+
+/// How the HTTP exchange under `oauth2` failed. Keeps the status that `oauth2` would otherwise
+/// fold into "could not parse": a 503 from X must read as "unavailable", not "refused".
+#[derive(Debug, Error)]
+enum ExchangeFailure {
+    #[error("{0}")]
+    Transport(String),
+    #[error("X answered {status}: {detail}")]
+    Status { status: u16, detail: String },
+}
+
+/// `oauth2`'s HTTP client: the shared `reqwest::Client` (a clone shares its pool), with the
+/// status-preserving exchange below. A named type rather than a closure so the futures are
+/// plainly `Send` for any lifetime (a closure here trips rustc's higher-ranked `Send` check).
+#[derive(Clone)]
+struct SharedHttp(reqwest::Client);
+
+impl<'c> oauth2::AsyncHttpClient<'c> for SharedHttp {
+    type Error = ExchangeFailure;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<HttpResponse, ExchangeFailure>> + Send + 'c>,
+    >;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(exchange(&self.0, request))
+    }
+}
+
+/// Sends one `oauth2` request with the shared client. Non-OAuth failures (5xx, 429) become
+/// `ExchangeFailure::Status`; 4xx answers go back to `oauth2` to be parsed as OAuth errors.
+async fn exchange(
+    http: &reqwest::Client,
+    request: HttpRequest,
+) -> Result<HttpResponse, ExchangeFailure> {
+    let request: reqwest::Request = request
+        .try_into()
+        .map_err(|e: reqwest::Error| ExchangeFailure::Transport(e.without_url().to_string()))?;
+    let response = http.execute(request).await.map_err(transport)?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(transport)?;
+    if status.is_server_error() || status.as_u16() == 429 {
+        return Err(ExchangeFailure::Status {
+            status: status.as_u16(),
+            detail: crate::x::error_detail(&body)
+                .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned()),
+        });
+    }
+    let mut builder = http::Response::builder().status(status);
+    for (name, value) in &headers {
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(body.to_vec())
+        .map_err(|e| ExchangeFailure::Transport(e.to_string()))
+}
+
+fn transport(e: reqwest::Error) -> ExchangeFailure {
+    let timed_out = if e.is_timeout() { " (timed out)" } else { "" };
+    let cause = std::error::Error::source(&e)
+        .map(|s| format!(": {s}"))
+        .unwrap_or_default();
+    ExchangeFailure::Transport(format!("request to X failed{timed_out}{cause}"))
+}
+
+fn classify<T>(err: RequestTokenError<ExchangeFailure, T>) -> OAuthError
+where
+    T: oauth2::ErrorResponse + 'static + OAuthErrorText,
+{
+    match err {
+        RequestTokenError::ServerResponse(e) => OAuthError::Rejected {
+            error: e.code(),
+            description: e.description(),
+        },
+        RequestTokenError::Request(failure) => OAuthError::Unavailable {
+            detail: failure.to_string(),
+        },
+        // The body is deliberately dropped: a 200 we cannot parse may still hold tokens.
+        RequestTokenError::Parse(e, _body) => OAuthError::Unavailable {
+            detail: format!("X's answer could not be read ({})", e.path()),
+        },
+        RequestTokenError::Other(detail) => OAuthError::Unavailable { detail },
+    }
+}
+
+trait OAuthErrorText {
+    fn code(&self) -> String;
+    fn description(&self) -> String;
+}
+
+impl OAuthErrorText for BasicErrorResponse {
+    fn code(&self) -> String {
+        self.error().as_ref().to_owned()
+    }
+    fn description(&self) -> String {
+        self.error_description().cloned().unwrap_or_default()
+    }
+}
+
+impl OAuthErrorText for BasicRevocationErrorResponse {
+    fn code(&self) -> String {
+        self.error().as_ref().to_owned()
+    }
+    fn description(&self) -> String {
+        self.error_description().cloned().unwrap_or_default()
+    }
+}
+
+/// A fresh PKCE pair (S256): the challenge goes to X, the verifier is kept with the state.
+pub struct Pkce {
+    pub challenge: PkceCodeChallenge,
+    pub verifier: Secret,
+}
+
+impl Pkce {
+    pub fn new_s256() -> Self {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        Self {
+            challenge,
+            verifier: Secret::new(verifier.into_secret()),
+        }
+    }
+}
+
+/// A new random `state`: 32 random bytes, base64url (256 bits; X allows up to 500 chars, §1).
+pub fn new_state() -> String {
+    CsrfToken::new_random_len(32).into_secret()
+}
+
+/// X's OAuth endpoints for this app.
+#[derive(Clone)]
+pub struct XOAuth {
+    client: Client,
+    http: SharedHttp,
+}
+
+impl std::fmt::Debug for XOAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XOAuth")
+            .field("client_id", self.client.client_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl XOAuth {
+    pub fn new(http: reqwest::Client, config: &XConfig) -> Result<Self, OAuthError> {
+        let bad = |e: url::ParseError| OAuthError::Config(e.to_string());
+        let mut client = BasicClient::new(ClientId::new(config.client_id.clone()))
+            .set_auth_type(AuthType::BasicAuth)
+            .set_auth_uri(AuthUrl::new(config.authorize_url.to_string()).map_err(bad)?)
+            .set_token_uri(TokenUrl::new(config.token_url.to_string()).map_err(bad)?)
+            .set_revocation_url(RevocationUrl::new(config.revoke_url.to_string()).map_err(bad)?)
+            .set_redirect_uri(RedirectUrl::new(config.redirect_uri.to_string()).map_err(bad)?);
+        if let Some(secret) = &config.client_secret {
+            client = client.set_client_secret(ClientSecret::new(secret.clone()));
+        }
+        Ok(Self {
+            client,
+            http: SharedHttp(http),
+        })
+    }
+
+    /// X's authorize URL for this state and PKCE challenge, asking for `REQUIRED_SCOPES`.
+    pub fn authorize_url(&self, state: &str, challenge: PkceCodeChallenge) -> Url {
+        let state = state.to_owned();
+        let (url, _) = self
+            .client
+            .authorize_url(move || CsrfToken::new(state))
+            .add_scopes(REQUIRED_SCOPES.iter().map(|s| Scope::new((*s).to_owned())))
+            .set_pkce_challenge(challenge)
+            .url();
+        url
+    }
+
+    /// Exchanges the authorization code at once: X's codes live 30 s (§1).
+    #[tracing::instrument(skip_all)]
+    pub async fn exchange_code(
+        &self,
+        code: &Secret,
+        verifier: &Secret,
+    ) -> Result<TokenGrant, OAuthError> {
+        let response = self
+            .client
+            .exchange_code(AuthorizationCode::new(code.expose().to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().to_owned()))
+            .request_async(&self.http)
+            .await
+            .map_err(classify)?;
+        Ok(grant(&response))
+    }
+
+    /// Spends `refresh_token` for a new pair. X rotates refresh tokens: the old one is dead
+    /// after this call succeeds (§1), so the caller must store the new pair.
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh(&self, refresh_token: &Secret) -> Result<TokenGrant, OAuthError> {
+        let token = RefreshToken::new(refresh_token.expose().to_owned());
+        let response = self
+            .client
+            .exchange_refresh_token(&token)
+            .request_async(&self.http)
+            .await
+            .map_err(classify)?;
+        Ok(grant(&response))
+    }
+
+    /// Revokes the pair at X: the refresh token if there is one (revoking it also ends its
+    /// access token, RFC 7009 §2.1), else the access token.
+    #[tracing::instrument(skip_all)]
+    pub async fn revoke(&self, tokens: &TokenPair) -> Result<(), OAuthError> {
+        let token: StandardRevocableToken = match &tokens.refresh_token {
+            Some(r) => RefreshToken::new(r.expose().to_owned()).into(),
+            None => oauth2::AccessToken::new(tokens.access_token.expose().to_owned()).into(),
+        };
+        self.client
+            .revoke_token(token)
+            .map_err(|e| OAuthError::Config(e.to_string()))?
+            .request_async(&self.http)
+            .await
+            .map_err(classify)
+    }
+}
+
+fn grant(response: &oauth2::basic::BasicTokenResponse) -> TokenGrant {
+    TokenGrant {
+        tokens: TokenPair {
+            access_token: Secret::new(response.access_token().secret().clone()),
+            refresh_token: response
+                .refresh_token()
+                .map(|r| Secret::new(r.secret().clone())),
+        },
+        expires_in_secs: response.expires_in().map(|d| d.as_secs()),
+        // RFC 6749 §5.1: an omitted `scope` means "as requested". X always sends it (§1).
+        scopes: response
+            .scopes()
+            .map(|s| s.iter().map(|s| s.to_string()).collect())
+            .unwrap_or_else(|| REQUIRED_SCOPES.iter().map(|s| (*s).to_owned()).collect()),
+    }
+}

@@ -1,0 +1,581 @@
+//! Where OAuth states and accounts live: the single table (DESIGN §4).
+//!
+//! - OAuth state: `pk = OAUTH_STATE#<state>`, `sk = STATE`, TTL `expires_at`.
+//! - Account: `pk = USER#<user_id>`, `sk = ACCOUNT#<platform>`, so a user's connections come
+//!   with one Query and sit next to the user's `POST#` items without colliding with them.
+//!
+//! Every change that matters for token safety is a conditional write: states are consumed by a
+//! conditional delete (exactly once), refreshes are guarded by a lease and `token_version`.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::Client;
+use thiserror::Error;
+
+use super::{Account, AccountStatus, EncryptedTokens, OAuthState, Platform};
+use crate::ids::UserId;
+use crate::resources::table::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+use crate::secret::Secret;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("DynamoDB {op} failed")]
+    Dynamo {
+        op: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("stored {what} item is malformed: {problem}")]
+    Corrupt { what: &'static str, problem: String },
+}
+
+/// What a successful connect writes.
+#[derive(Debug, Clone)]
+pub struct NewConnection {
+    pub user_id: UserId,
+    pub platform: Platform,
+    pub x_user_id: String,
+    pub username: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub status: AccountStatus,
+    pub access_expires_at: u64,
+    pub tokens: EncryptedTokens,
+    pub now: u64,
+}
+
+/// What a successful refresh writes.
+#[derive(Debug, Clone)]
+pub struct RefreshedTokens {
+    pub tokens: EncryptedTokens,
+    pub access_expires_at: u64,
+    pub scopes: Vec<String>,
+    pub now: u64,
+}
+
+#[async_trait::async_trait]
+pub trait AccountStore: Send + Sync {
+    async fn put_state(&self, state: &OAuthState) -> Result<(), StoreError>;
+    /// Deletes the state and returns it, or `None` if it does not exist (unknown or already
+    /// used). Exactly one of several concurrent callers gets it. Expiry is the caller's check.
+    async fn take_state(&self, state: &str) -> Result<Option<OAuthState>, StoreError>;
+
+    async fn get_account(
+        &self,
+        user: &UserId,
+        platform: Platform,
+    ) -> Result<Option<Account>, StoreError>;
+    async fn list_accounts(&self, user: &UserId) -> Result<Vec<Account>, StoreError>;
+    /// Stores a (re)connected account in one write, bumping `token_version` past any earlier
+    /// pair and dropping any refresh lease.
+    async fn save_connection(&self, new: &NewConnection) -> Result<Account, StoreError>;
+    /// Takes the refresh lease if the account is still at `version`, active, and nobody holds an
+    /// unexpired lease. `false` means someone else is refreshing (or already did).
+    async fn try_lease_refresh(
+        &self,
+        user: &UserId,
+        platform: Platform,
+        version: u64,
+        owner: &str,
+        now: u64,
+        until: u64,
+    ) -> Result<bool, StoreError>;
+    /// Stores a rotated pair if the account is still at `version`; bumps the version and
+    /// releases the lease. `false` if the account moved on (reconnected or deleted).
+    async fn save_refreshed(
+        &self,
+        user: &UserId,
+        platform: Platform,
+        version: u64,
+        refreshed: &RefreshedTokens,
+    ) -> Result<bool, StoreError>;
+    async fn release_lease(
+        &self,
+        user: &UserId,
+        platform: Platform,
+        owner: &str,
+    ) -> Result<(), StoreError>;
+    /// `false` if there is no such account.
+    async fn mark_needs_reconnect(
+        &self,
+        user: &UserId,
+        platform: Platform,
+        reason: &str,
+        now: u64,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the account and returns what was stored, if anything.
+    async fn delete_account(
+        &self,
+        user: &UserId,
+        platform: Platform,
+    ) -> Result<Option<Account>, StoreError>;
+}
+
+/// The DynamoDB adapter.
+#[derive(Clone, Debug)]
+pub struct DynamoAccountStore {
+    db: Client,
+    table: String,
+}
+
+impl DynamoAccountStore {
+    pub fn new(db: Client, table: impl Into<String>) -> Self {
+        Self {
+            db,
+            table: table.into(),
+        }
+    }
+}
+
+const STATE_SK: &str = "STATE";
+const ACCOUNT_SK_PREFIX: &str = "ACCOUNT#";
+
+fn state_key(state: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (PARTITION_KEY.to_owned(), s(format!("OAUTH_STATE#{state}"))),
+        (SORT_KEY.to_owned(), s(STATE_SK)),
+    ])
+}
+
+fn user_pk(user: &UserId) -> String {
+    format!("USER#{user}")
+}
+
+fn account_key(user: &UserId, platform: Platform) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (PARTITION_KEY.to_owned(), s(user_pk(user))),
+        (
+            SORT_KEY.to_owned(),
+            s(format!("{ACCOUNT_SK_PREFIX}{platform}")),
+        ),
+    ])
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn dynamo<E: std::error::Error + Send + Sync + 'static>(
+    op: &'static str,
+) -> impl FnOnce(E) -> StoreError {
+    move |e| StoreError::Dynamo {
+        op,
+        source: Box::new(e),
+    }
+}
+
+struct Item<'a> {
+    what: &'static str,
+    map: &'a HashMap<String, AttributeValue>,
+}
+
+impl Item<'_> {
+    fn corrupt(&self, problem: String) -> StoreError {
+        StoreError::Corrupt {
+            what: self.what,
+            problem,
+        }
+    }
+    fn opt_s(&self, name: &str) -> Option<String> {
+        self.map.get(name).and_then(|v| v.as_s().ok()).cloned()
+    }
+    fn s(&self, name: &str) -> Result<String, StoreError> {
+        self.opt_s(name)
+            .ok_or_else(|| self.corrupt(format!("missing string {name}")))
+    }
+    fn n(&self, name: &str) -> Result<u64, StoreError> {
+        self.map
+            .get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| self.corrupt(format!("missing number {name}")))
+    }
+    fn b(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        self.map
+            .get(name)
+            .and_then(|v| v.as_b().ok())
+            .map(|b| b.as_ref().to_vec())
+            .ok_or_else(|| self.corrupt(format!("missing binary {name}")))
+    }
+}
+
+fn state_from_item(map: &HashMap<String, AttributeValue>) -> Result<OAuthState, StoreError> {
+    let item = Item {
+        what: "OAuth state",
+        map,
+    };
+    let pk = item.s(PARTITION_KEY)?;
+    let state = pk
+        .strip_prefix("OAUTH_STATE#")
+        .ok_or_else(|| item.corrupt("bad pk".into()))?
+        .to_owned();
+    Ok(OAuthState {
+        state,
+        user_id: UserId::parse(&item.s("user_id")?).map_err(|e| item.corrupt(e.to_string()))?,
+        pkce_verifier: Secret::new(item.s("pkce_verifier")?),
+        return_to: item.opt_s("return_to"),
+        created_at: item.n("created_at")?,
+        expires_at: item.n(TTL_ATTRIBUTE)?,
+    })
+}
+
+fn account_from_item(map: &HashMap<String, AttributeValue>) -> Result<Account, StoreError> {
+    let item = Item {
+        what: "account",
+        map,
+    };
+    let user = item.s(PARTITION_KEY)?;
+    let user = user
+        .strip_prefix("USER#")
+        .and_then(|u| UserId::parse(u).ok())
+        .ok_or_else(|| item.corrupt("bad pk".into()))?;
+    let platform = match item.s(SORT_KEY)?.strip_prefix(ACCOUNT_SK_PREFIX) {
+        Some("twitter") => Platform::Twitter,
+        other => return Err(item.corrupt(format!("unknown platform {other:?}"))),
+    };
+    let status = match item.s("status")?.as_str() {
+        "active" => AccountStatus::Active,
+        "needs_reconnect" => AccountStatus::NeedsReconnect {
+            reason: item.opt_s("status_reason").unwrap_or_default(),
+        },
+        other => return Err(item.corrupt(format!("unknown status {other:?}"))),
+    };
+    Ok(Account {
+        user_id: user,
+        platform,
+        x_user_id: item.s("x_user_id")?,
+        username: item.s("username")?,
+        name: item.opt_s("name").unwrap_or_default(),
+        scopes: item
+            .opt_s("scopes")
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        status,
+        token_version: item.n("token_version")?,
+        access_expires_at: item.n("access_expires_at")?,
+        tokens: EncryptedTokens(item.b("tokens")?),
+        connected_at: item.n("connected_at")?,
+        updated_at: item.n("updated_at")?,
+    })
+}
+
+fn is_condition_failed<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+#[async_trait::async_trait]
+impl AccountStore for DynamoAccountStore {
+    #[tracing::instrument(skip_all, fields(user_id = %state.user_id))]
+    async fn put_state(&self, state: &OAuthState) -> Result<(), StoreError> {
+        let mut item = state_key(&state.state);
+        item.insert("kind".into(), s("oauth_state"));
+        item.insert("user_id".into(), s(state.user_id.as_str()));
+        item.insert("pkce_verifier".into(), s(state.pkce_verifier.expose()));
+        item.insert("created_at".into(), n(state.created_at));
+        item.insert(TTL_ATTRIBUTE.into(), n(state.expires_at));
+        if let Some(r) = &state.return_to {
+            item.insert("return_to".into(), s(r.as_str()));
+        }
+        self.db
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .send()
+            .await
+            .map_err(dynamo("PutItem(state)"))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn take_state(&self, state: &str) -> Result<Option<OAuthState>, StoreError> {
+        let deleted = self
+            .db
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(state_key(state)))
+            // Exactly once: of two callbacks racing with the same state, one deletes it and the
+            // other fails this condition.
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match deleted {
+            Ok(out) => match out.attributes {
+                Some(attrs) => state_from_item(&attrs).map(Some),
+                None => Ok(None),
+            },
+            Err(e) if is_condition_failed(&e) => Ok(None),
+            Err(e) => Err(dynamo("DeleteItem(state)")(e)),
+        }
+    }
+
+    #[tracing::instrument(skip(self), fields(user_id = %user))]
+    async fn get_account(
+        &self,
+        user: &UserId,
+        platform: Platform,
+    ) -> Result<Option<Account>, StoreError> {
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key(user, platform)))
+            // Workers re-read after a sibling's refresh; an eventually consistent read could
+            // return the pair X has already spent.
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo("GetItem(account)"))?;
+        out.item.as_ref().map(account_from_item).transpose()
+    }
+
+    #[tracing::instrument(skip(self), fields(user_id = %user))]
+    async fn list_accounts(&self, user: &UserId) -> Result<Vec<Account>, StoreError> {
+        let out = self
+            .db
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#sk", SORT_KEY)
+            .expression_attribute_values(":pk", s(user_pk(user)))
+            .expression_attribute_values(":prefix", s(ACCOUNT_SK_PREFIX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo("Query(accounts)"))?;
+        out.items().iter().map(account_from_item).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %new.user_id, x_user_id = %new.x_user_id))]
+    async fn save_connection(&self, new: &NewConnection) -> Result<Account, StoreError> {
+        let (status, reason) = match &new.status {
+            AccountStatus::Active => ("active", None),
+            AccountStatus::NeedsReconnect { reason } => ("needs_reconnect", Some(reason)),
+        };
+        let mut set = vec![
+            "#kind = :kind",
+            "x_user_id = :xid",
+            "#username = :username",
+            "#name = :name",
+            "#scopes = :scopes",
+            "#status = :status",
+            "access_expires_at = :exp",
+            "#tokens = :tokens",
+            "connected_at = :now",
+            "updated_at = :now",
+        ];
+        let mut remove = vec!["lease_owner", "lease_until"];
+        let mut request = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key(&new.user_id, new.platform)))
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_names("#username", "username")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_names("#scopes", "scopes")
+            .expression_attribute_names("#tokens", "tokens")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":kind", s("account"))
+            .expression_attribute_values(":xid", s(new.x_user_id.as_str()))
+            .expression_attribute_values(":username", s(new.username.as_str()))
+            .expression_attribute_values(":name", s(new.name.as_str()))
+            .expression_attribute_values(":scopes", s(new.scopes.join(" ")))
+            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(":exp", n(new.access_expires_at))
+            .expression_attribute_values(":tokens", AttributeValue::B(new.tokens.0.clone().into()))
+            .expression_attribute_values(":now", n(new.now))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew);
+        match reason {
+            Some(reason) => {
+                set.push("status_reason = :reason");
+                request = request.expression_attribute_values(":reason", s(reason.as_str()));
+            }
+            None => remove.push("status_reason"),
+        }
+        // ADD keeps token_version growing across reconnects, so a worker still holding the
+        // previous pair's version can never overwrite this pair.
+        let expression = format!(
+            "SET {} ADD token_version :one REMOVE {}",
+            set.join(", "),
+            remove.join(", ")
+        );
+        let out = request
+            .update_expression(expression)
+            .send()
+            .await
+            .map_err(dynamo("UpdateItem(connect)"))?;
+        let attrs = out.attributes.ok_or_else(|| StoreError::Corrupt {
+            what: "account",
+            problem: "UpdateItem returned no attributes".into(),
+        })?;
+        account_from_item(&attrs)
+    }
+
+    #[tracing::instrument(skip(self, owner), fields(user_id = %user))]
+    async fn try_lease_refresh(
+        &self,
+        user: &UserId,
+        platform: Platform,
+        version: u64,
+        owner: &str,
+        now: u64,
+        until: u64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key(user, platform)))
+            .update_expression("SET lease_owner = :owner, lease_until = :until")
+            .condition_expression(
+                "token_version = :v AND #status = :active \
+                 AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":v", n(version))
+            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(dynamo("UpdateItem(lease)")(e)),
+        }
+    }
+
+    #[tracing::instrument(skip(self, refreshed), fields(user_id = %user))]
+    async fn save_refreshed(
+        &self,
+        user: &UserId,
+        platform: Platform,
+        version: u64,
+        refreshed: &RefreshedTokens,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key(user, platform)))
+            .update_expression(
+                "SET #tokens = :tokens, access_expires_at = :exp, #scopes = :scopes, \
+                 updated_at = :now ADD token_version :one REMOVE lease_owner, lease_until",
+            )
+            // Only the version matters: a refresh that X accepted means this pair is the one
+            // live pair of this lineage, so it must be stored unless a reconnect replaced it.
+            .condition_expression("token_version = :v")
+            .expression_attribute_names("#tokens", "tokens")
+            .expression_attribute_names("#scopes", "scopes")
+            .expression_attribute_values(
+                ":tokens",
+                AttributeValue::B(refreshed.tokens.0.clone().into()),
+            )
+            .expression_attribute_values(":exp", n(refreshed.access_expires_at))
+            .expression_attribute_values(":scopes", s(refreshed.scopes.join(" ")))
+            .expression_attribute_values(":now", n(refreshed.now))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":v", n(version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(dynamo("UpdateItem(refreshed)")(e)),
+        }
+    }
+
+    #[tracing::instrument(skip(self, owner), fields(user_id = %user))]
+    async fn release_lease(
+        &self,
+        user: &UserId,
+        platform: Platform,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key(user, platform)))
+            .update_expression("REMOVE lease_owner, lease_until")
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Ok(()),
+            Err(e) => Err(dynamo("UpdateItem(release)")(e)),
+        }
+    }
+
+    #[tracing::instrument(skip(self), fields(user_id = %user))]
+    async fn mark_needs_reconnect(
+        &self,
+        user: &UserId,
+        platform: Platform,
+        reason: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key(user, platform)))
+            .update_expression(
+                "SET #status = :status, status_reason = :reason, updated_at = :now \
+                 REMOVE lease_owner, lease_until",
+            )
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_values(":status", s("needs_reconnect"))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(dynamo("UpdateItem(needs_reconnect)")(e)),
+        }
+    }
+
+    #[tracing::instrument(skip(self), fields(user_id = %user))]
+    async fn delete_account(
+        &self,
+        user: &UserId,
+        platform: Platform,
+    ) -> Result<Option<Account>, StoreError> {
+        let out = self
+            .db
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key(user, platform)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(dynamo("DeleteItem(account)"))?;
+        out.attributes.as_ref().map(account_from_item).transpose()
+    }
+}
