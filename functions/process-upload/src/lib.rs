@@ -1,13 +1,26 @@
-//! process-upload: the SQS consumer that advances upload jobs, reporting partial batch failures
-//! so that only the failed messages come back (and, after N receives, reach the DLQ).
+//! process-upload: the SQS consumer that advances upload jobs through the engine
+//! (`reelay_shared::engine`), reporting partial batch failures so that only the failed messages
+//! come back (and, after maxReceiveCount receives, reach the DLQ).
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
+use reelay_shared::accounts::cipher::KmsTokenCipher;
+use reelay_shared::accounts::oauth::{OAuthError, XOAuth};
+use reelay_shared::accounts::store::DynamoAccountStore;
+use reelay_shared::accounts::tokens::XTokenProvider;
 use reelay_shared::aws::AwsClients;
-use reelay_shared::config::{
-    BucketConfig, ConfigError, Env, KeyConfig, QueueConfig, TableConfig, XConfig,
-};
+use reelay_shared::clock::{Clock, SystemClock};
+use reelay_shared::config::{BucketConfig, ConfigError, Env, KeyConfig, QueueConfig, TableConfig, XConfig};
+use reelay_shared::engine::{Engine, EngineSettings, Invocation, Outcome};
 use reelay_shared::messages::JobMessage;
+use reelay_shared::ports::{CrashSwitch, Credentials, MediaPlatform, NoCrashes};
+use reelay_shared::s3::S3Blobs;
+use reelay_shared::sqs::SqsQueue;
+use reelay_shared::store::DynamoStore;
+use reelay_shared::x::XClient;
+use reelay_shared::x_platform::{XCredentials, XPlatform};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -30,45 +43,112 @@ impl WorkerConfig {
     }
 
     pub fn vars() -> Vec<&'static str> {
-        [
-            TableConfig::VARS,
-            BucketConfig::VARS,
-            QueueConfig::VARS,
-            KeyConfig::VARS,
-            XConfig::VARS,
-        ]
-        .concat()
+        [TableConfig::VARS, BucketConfig::VARS, QueueConfig::VARS, KeyConfig::VARS, XConfig::VARS].concat()
     }
 }
 
+/// The engine's adapters, built once per container.
 pub struct App {
-    pub config: WorkerConfig,
-    pub aws: AwsClients,
-    pub http: reqwest::Client,
+    pub store: DynamoStore,
+    pub blobs: S3Blobs,
+    pub queue: SqsQueue,
+    pub platform: Arc<dyn MediaPlatform>,
+    pub credentials: Arc<dyn Credentials>,
+    pub clock: Arc<dyn Clock>,
+    pub crashes: Arc<dyn CrashSwitch>,
+    pub settings: EngineSettings,
 }
 
-#[tracing::instrument(skip_all, fields(messages = event.payload.records.len(), deadline_ms = event.context.deadline))]
-pub async fn handle(
-    _app: &App,
-    event: LambdaEvent<SqsEvent>,
-) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+impl App {
+    /// The production wiring: DynamoDB, S3, SQS, X, and the token provider over KMS.
+    pub fn new(config: &WorkerConfig, aws: &AwsClients, http: reqwest::Client) -> Result<Self, OAuthError> {
+        let accounts = Arc::new(DynamoAccountStore::new(aws.dynamodb.clone(), &config.table.table_name));
+        let cipher = Arc::new(KmsTokenCipher::new(aws.kms.clone(), &config.key.kms_key_id));
+        let oauth = XOAuth::new(http.clone(), &config.x)?;
+        let tokens = Arc::new(XTokenProvider::new(accounts, cipher, oauth, Arc::new(SystemClock)));
+        Ok(Self {
+            store: DynamoStore::new(aws.dynamodb.clone(), &config.table.table_name),
+            blobs: S3Blobs::new(aws.s3.clone()),
+            queue: SqsQueue::new(aws.sqs.clone(), &config.queue.queue_url),
+            platform: Arc::new(XPlatform::new(XClient::new(http, &config.x))),
+            credentials: Arc::new(XCredentials::new(tokens)),
+            clock: Arc::new(SystemClock),
+            crashes: Arc::new(NoCrashes),
+            settings: EngineSettings::default(),
+        })
+    }
+
+    pub fn engine(&self) -> Engine<'_> {
+        Engine {
+            jobs: &self.store,
+            posts: &self.store,
+            blobs: &self.blobs,
+            queue: &self.queue,
+            platform: self.platform.as_ref(),
+            credentials: self.credentials.as_ref(),
+            clock: self.clock.as_ref(),
+            crashes: self.crashes.as_ref(),
+            settings: self.settings.clone(),
+        }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(messages = event.payload.records.len(), request_id = %event.context.request_id))]
+pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let engine = app.engine();
+    let deadline_ms = event.context.deadline as i64;
     let mut response = SqsBatchResponse::default();
     for message in event.payload.records {
         let id = message.message_id.clone().unwrap_or_default();
-        match JobMessage::parse(message.body.as_deref().unwrap_or("")) {
-            Ok(job) => {
-                // The upload engine lands with issue 6; until then the message is acknowledged.
-                tracing::info!(message_id = %id, post_id = %job.post_id, platform = %job.platform, "job message received");
-            }
-            Err(err) => {
-                // Retrying cannot fix a malformed body; reporting it sends it to the DLQ after N receives,
-                // where an operator can see it, instead of dropping it silently.
-                tracing::warn!(message_id = %id, error = %err, "malformed job message");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                response.batch_item_failures.push(failure);
-            }
+        let span = tracing::info_span!("message", message_id = %id);
+        let _guard = span.enter();
+        if !process(&engine, &message, &event.context.request_id, deadline_ms).await {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
         }
     }
     Ok(response)
+}
+
+/// Handles one message; false means "report it as failed so SQS delivers it again".
+async fn process(engine: &Engine<'_>, message: &SqsMessage, request_id: &str, deadline_ms: i64) -> bool {
+    let receive_count: u32 = message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1);
+    let job = match JobMessage::parse(message.body.as_deref().unwrap_or("")) {
+        Ok(job) => job,
+        Err(err) => {
+            // Retrying cannot fix a malformed body; failing it sends it to the DLQ, where an
+            // operator sees it, rather than dropping it silently.
+            tracing::error!(error = %err, "malformed job message");
+            return false;
+        }
+    };
+    let invocation = Invocation {
+        id: format!("{request_id}/{}", message.message_id.as_deref().unwrap_or("")),
+        deadline_ms,
+        receive_count,
+    };
+    let reason = match engine.advance(&job, &invocation).await {
+        Ok(Outcome::Retry(reason)) => reason.to_owned(),
+        Ok(outcome) => {
+            tracing::info!(?outcome, "message handled");
+            return true;
+        }
+        Err(err) => {
+            tracing::error!(error = %err, error_source = ?std::error::Error::source(&err), "advancing the job failed");
+            err.to_string()
+        }
+    };
+    // This was the last receive SQS allows before the DLQ: fail the job with the reason now, or
+    // it would stay "processing" for ever.
+    if receive_count >= engine.settings.max_receive_count {
+        if let Err(err) = engine.fail_for_dead_letter(&job, &reason).await {
+            tracing::error!(error = %err, "could not mark the job failed before the DLQ");
+        }
+    }
+    false
 }

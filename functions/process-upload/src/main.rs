@@ -7,14 +7,9 @@ use reelay_shared::{aws::AwsClients, config::ProcessEnv, http_client::build_http
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = WorkerConfig::from_env(&ProcessEnv)?;
-    let app = App {
-        http: build_http_client(config.x.request_timeout)?,
-        aws: AwsClients::from_env().await,
-        config,
-    };
+    let http = build_http_client(config.x.request_timeout)?;
+    let aws = AwsClients::from_env().await;
+    let app = App::new(&config, &aws, http)?;
     let app = &app;
-    run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        handle(app, event)
-    }))
-    .await
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| handle(app, event))).await
 }

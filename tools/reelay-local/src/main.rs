@@ -135,7 +135,7 @@ async fn demo(running: &Running) -> anyhow::Result<()> {
     }
 
     println!("\n3. work queue -> process-upload");
-    let body = format!(r#"{{"user_id":"{user}","post_id":"demo-post","platform":"twitter"}}"#);
+    let body = format!(r#"{{"user_id":"{user}","post_id":"demo-post","platform":"twitter","step_token":"demo"}}"#);
     running
         .aws
         .sqs

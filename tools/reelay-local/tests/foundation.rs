@@ -409,7 +409,7 @@ async fn s3_upload_reaches_create_post_and_sqs_reaches_process_upload_with_the_d
     );
 
     // A work message reaches process-upload with the configured deadline in its context.
-    let body = r#"{"user_id":"user-1","post_id":"post-1","platform":"twitter"}"#;
+    let body = r#"{"user_id":"user-1","post_id":"post-1","platform":"twitter","step_token":"t1"}"#;
     let sent = local
         .aws
         .sqs

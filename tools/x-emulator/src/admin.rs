@@ -165,6 +165,11 @@ impl AdminHandle {
         self.shared.lock().revoke_user_tokens(user_id, now)
     }
 
+    /// Removes `scope` from all of a user's tokens; returns how many tokens lost it.
+    pub fn withdraw_scope(&self, user_id: &str, scope: &str) -> usize {
+        self.shared.lock().withdraw_scope(user_id, scope)
+    }
+
     /// Makes a media id expire now; returns false if unknown.
     pub fn expire_media(&self, id: &str) -> bool {
         let now = self.shared.clock.now_ms();

@@ -466,6 +466,23 @@ impl Inner {
     }
 
     /// Revokes every token of a user; returns how many were live.
+    /// Takes `scope` away from every live token of a user, as if they had been issued before
+    /// the app asked for it (X's tokens issued before `media.write` existed, research §1).
+    pub fn withdraw_scope(&mut self, user_id: &str, scope: &str) -> usize {
+        let mut n = 0;
+        for t in self.access_tokens.values_mut().filter(|t| t.user_id == user_id) {
+            let before = t.scopes.len();
+            t.scopes.retain(|s| s != scope);
+            n += before - t.scopes.len();
+        }
+        for t in self.refresh_tokens.values_mut().filter(|t| t.user_id == user_id) {
+            let before = t.scopes.len();
+            t.scopes.retain(|s| s != scope);
+            n += before - t.scopes.len();
+        }
+        n
+    }
+
     pub fn revoke_user_tokens(&mut self, user_id: &str, now_secs: u64) -> usize {
         let mut n = 0;
         for t in self.access_tokens.values_mut() {

@@ -1,0 +1,103 @@
+//! The S3 adapter: ranged reads of uploaded videos, and presigned PUTs for uploading them.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::ports::{BlobError, BlobReader};
+
+#[derive(Clone)]
+pub struct S3Blobs {
+    client: aws_sdk_s3::Client,
+}
+
+impl S3Blobs {
+    pub fn new(client: aws_sdk_s3::Client) -> Self {
+        Self { client }
+    }
+
+    /// A presigned PUT for `key`, valid for `expires_in`. Note: moto does not enforce the
+    /// signature or the expiry (research/local-aws.md); AWS does.
+    pub async fn presign_put(&self, bucket: &str, key: &str, content_type: &str, expires_in: Duration) -> Result<String, BlobError> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in).map_err(|e| BlobError { detail: e.to_string() })?;
+        let request = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .presigned(config)
+            .await
+            .map_err(|e| BlobError {
+                detail: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+            })?;
+        Ok(request.uri().to_owned())
+    }
+
+    /// Size and user metadata of an object (`x-amz-meta-*`, names lowercased).
+    pub async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectHead>, BlobError> {
+        match self.client.head_object().bucket(bucket).key(key).send().await {
+            Ok(out) => Ok(Some(ObjectHead {
+                size_bytes: out.content_length().unwrap_or(0).max(0) as u64,
+                metadata: out.metadata().cloned().unwrap_or_default(),
+            })),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(err) => Err(BlobError {
+                detail: aws_sdk_s3::error::DisplayErrorContext(&err).to_string(),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ObjectHead {
+    pub size_bytes: u64,
+    pub metadata: std::collections::HashMap<String, String>,
+}
+
+#[async_trait]
+impl BlobReader for S3Blobs {
+    #[tracing::instrument(skip(self), level = "debug")]
+    async fn read_range(&self, bucket: &str, key: &str, start: u64, len: u64) -> Result<Bytes, BlobError> {
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let range = format!("bytes={}-{}", start, start + len - 1);
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .range(range)
+            .send()
+            .await
+            .map_err(|e| BlobError {
+                detail: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+            })?;
+        let body = out.body.collect().await.map_err(|e| BlobError { detail: e.to_string() })?;
+        Ok(body.into_bytes())
+    }
+}
+
+/// Adapts one S3 object to the pre-flight check's reader.
+pub struct S3Object {
+    pub blobs: S3Blobs,
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+}
+
+#[async_trait]
+impl video_preflight::RangeReader for S3Object {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    async fn read_range(&self, start: u64, len: u64) -> Result<Bytes, video_preflight::ReadError> {
+        let len = len.min(self.size.saturating_sub(start));
+        BlobReader::read_range(&self.blobs, &self.bucket, &self.key, start, len)
+            .await
+            .map_err(|e| video_preflight::ReadError::Backend(Box::new(e)))
+    }
+}
