@@ -15,7 +15,7 @@ use reelay_shared::clock::{Clock, SystemClock};
 use reelay_shared::config::{BucketConfig, ConfigError, Env, KeyConfig, QueueConfig, TableConfig, XConfig};
 use reelay_shared::engine::{Engine, EngineSettings, Invocation, Outcome};
 use reelay_shared::messages::JobMessage;
-use reelay_shared::ports::{CrashSwitch, Credentials, MediaPlatform, NoCrashes};
+use reelay_shared::ports::{CrashSwitch, Credentials, MediaPlatform, NoCrashes, WorkQueue};
 use reelay_shared::s3::S3Blobs;
 use reelay_shared::sqs::SqsQueue;
 use reelay_shared::store::DynamoStore;
@@ -51,7 +51,7 @@ impl WorkerConfig {
 pub struct App {
     pub store: DynamoStore,
     pub blobs: S3Blobs,
-    pub queue: SqsQueue,
+    pub queue: Arc<dyn WorkQueue>,
     pub platform: Arc<dyn MediaPlatform>,
     pub credentials: Arc<dyn Credentials>,
     pub clock: Arc<dyn Clock>,
@@ -69,7 +69,7 @@ impl App {
         Ok(Self {
             store: DynamoStore::new(aws.dynamodb.clone(), &config.table.table_name),
             blobs: S3Blobs::new(aws.s3.clone()),
-            queue: SqsQueue::new(aws.sqs.clone(), &config.queue.queue_url),
+            queue: Arc::new(SqsQueue::new(aws.sqs.clone(), &config.queue.queue_url)),
             platform: Arc::new(XPlatform::new(XClient::new(http, &config.x))),
             credentials: Arc::new(XCredentials::new(tokens)),
             clock: Arc::new(SystemClock),
@@ -83,7 +83,7 @@ impl App {
             jobs: &self.store,
             posts: &self.store,
             blobs: &self.blobs,
-            queue: &self.queue,
+            queue: self.queue.as_ref(),
             platform: self.platform.as_ref(),
             credentials: self.credentials.as_ref(),
             clock: self.clock.as_ref(),

@@ -13,3 +13,4 @@ pub mod harness;
 pub mod moto;
 pub mod runner;
 pub mod stack;
+pub mod world;

@@ -101,7 +101,7 @@ pub struct Functions {
 }
 
 impl Functions {
-    pub fn from_env(env: &HashMap<String, String>, aws: &AwsClients) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &HashMap<String, String>, aws: &AwsClients) -> anyhow::Result<Self> {
         let api = reelay_api::ApiConfig::from_env(env)?;
         let callback = reelay_oauth_callback::CallbackConfig::from_env(env)?;
         let create_post = reelay_create_post::CreatePostConfig::from_env(env)?;
@@ -128,11 +128,7 @@ impl Functions {
                 config: create_post,
                 aws: aws.clone(),
             }),
-            process_upload: Arc::new(reelay_process_upload::App {
-                config: worker,
-                aws: aws.clone(),
-                http,
-            }),
+            process_upload: Arc::new(reelay_process_upload::App::new(&worker, aws, http)?),
         })
     }
 }

@@ -1,0 +1,329 @@
+//! The whole local world in one value: moto resources, the X emulator, the runner and the four
+//! functions, wired as AWS would wire them. The demo and the end-to-end tests both start one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _};
+use async_trait::async_trait;
+use reelay_shared::aws::AwsClients;
+use reelay_shared::engine::EngineSettings;
+use reelay_shared::ids::{PostId, UserId};
+use reelay_shared::jobs::{segment_size_for, Phase, SourceObject, UploadJob};
+use reelay_shared::messages::{new_step_token, JobMessage};
+use reelay_shared::ports::{CrashSwitch, NoCrashes, QueueError, WorkQueue};
+use reelay_shared::posts::{new_post_id, Platform, Post, PostStatus};
+use reelay_shared::sqs::SqsQueue;
+use reelay_shared::store::{DynamoStore, JobStore, PostStore};
+use x_emulator::{Emulator, EmulatorConfig, OAuthClient};
+
+use crate::authorizer::LocalAuthorizer;
+use crate::moto::free_port;
+use crate::runner::{Functions, Runner, RunnerConfig};
+use crate::stack::{Stack, StackSpec};
+
+pub const CLIENT_ID: &str = "reelay-local";
+pub const CLIENT_SECRET: &str = "reelay-local-secret";
+pub const CALLBACK_PATH: &str = "/api/auth/platforms/twitter/callback";
+
+pub struct WorldOptions {
+    pub label: String,
+    pub worker_deadline: Duration,
+    pub worker_concurrency: usize,
+    /// Overrides the template's visibility timeout (tests want failed messages back sooner).
+    pub visibility_timeout_secs: Option<u32>,
+    pub max_receive_count: Option<u32>,
+    pub emulator: EmulatorConfig,
+    pub engine: EngineSettings,
+    pub crashes: Arc<dyn CrashSwitch>,
+    /// Sends every work message twice, as SQS's at-least-once delivery may.
+    pub duplicate_sends: bool,
+    pub segment_size: u64,
+}
+
+impl Default for WorldOptions {
+    fn default() -> Self {
+        Self {
+            label: "world".into(),
+            worker_deadline: Duration::from_secs(60),
+            worker_concurrency: 2,
+            visibility_timeout_secs: None,
+            max_receive_count: None,
+            emulator: EmulatorConfig::default(),
+            engine: EngineSettings::default(),
+            crashes: Arc::new(NoCrashes),
+            duplicate_sends: false,
+            segment_size: 4 * 1024 * 1024,
+        }
+    }
+}
+
+pub struct World {
+    pub aws: AwsClients,
+    pub stack: Stack,
+    pub emulator: Emulator,
+    pub auth: LocalAuthorizer,
+    pub runner: Runner,
+    pub store: DynamoStore,
+    pub env: HashMap<String, String>,
+    /// Follows no redirects, so each hop of the OAuth dance can be checked.
+    pub http: reqwest::Client,
+    segment_size: u64,
+    duplicate_sends: bool,
+}
+
+/// A work queue that sends every message twice.
+struct TwiceQueue(SqsQueue);
+
+#[async_trait]
+impl WorkQueue for TwiceQueue {
+    async fn send(&self, message: &JobMessage, delay_secs: u32) -> Result<(), QueueError> {
+        self.0.send(message, delay_secs).await?;
+        self.0.send(message, delay_secs).await
+    }
+}
+
+impl World {
+    pub async fn start(aws_endpoint: &str, options: WorldOptions) -> anyhow::Result<World> {
+        let aws = crate::harness::aws_clients_for(aws_endpoint).await;
+        let mut spec = StackSpec::unique(&options.label);
+        if let Some(v) = options.visibility_timeout_secs {
+            spec.visibility_timeout_secs = v;
+        }
+        if let Some(n) = options.max_receive_count {
+            spec.max_receive_count = n;
+        }
+        let stack = Stack::create(&aws, spec).await?;
+
+        // The runner's port is chosen first: X needs the exact callback URL registered.
+        let port = free_port()?;
+        let callback = format!("http://127.0.0.1:{port}{CALLBACK_PATH}");
+        let mut emulator_config = options.emulator;
+        emulator_config.clients = vec![OAuthClient {
+            client_id: CLIENT_ID.into(),
+            client_secret: Some(CLIENT_SECRET.into()),
+            redirect_uris: vec![callback.clone()],
+        }];
+        let emulator = Emulator::start(emulator_config).await?;
+        let base = emulator.base_url.clone();
+
+        let mut env = stack.function_env();
+        env.extend(
+            [
+                ("X_CLIENT_ID", CLIENT_ID.to_owned()),
+                ("X_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+                ("X_REDIRECT_URI", callback),
+                ("X_AUTHORIZE_URL", emulator.authorize_url()),
+                ("X_TOKEN_URL", emulator.token_url()),
+                ("X_REVOKE_URL", format!("{base}/2/oauth2/revoke")),
+                ("X_API_BASE_URL", base.clone()),
+                ("X_REQUEST_TIMEOUT_SECS", "10".to_owned()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        let mut functions = Functions::from_env(&env, &aws)?;
+        let worker_config = reelay_process_upload::WorkerConfig::from_env(&env)?;
+        let http = reelay_shared::http_client::build_http_client(Duration::from_secs(10))?;
+        let mut worker = reelay_process_upload::App::new(&worker_config, &aws, http)?;
+        worker.crashes = options.crashes;
+        worker.settings = options.engine;
+        if options.duplicate_sends {
+            worker.queue = Arc::new(TwiceQueue(SqsQueue::new(aws.sqs.clone(), &stack.queue_url)));
+        }
+        functions.process_upload = Arc::new(worker);
+
+        let auth = LocalAuthorizer::random();
+        let runner = Runner::start(
+            functions,
+            aws.clone(),
+            &stack,
+            auth.clone(),
+            RunnerConfig {
+                http_port: port,
+                worker_deadline: options.worker_deadline,
+                worker_concurrency: options.worker_concurrency,
+                ..RunnerConfig::default()
+            },
+        )
+        .await?;
+        Ok(World {
+            store: DynamoStore::new(aws.dynamodb.clone(), &stack.table_name),
+            aws,
+            stack,
+            emulator,
+            auth,
+            runner,
+            env,
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?,
+            segment_size: options.segment_size,
+            duplicate_sends: options.duplicate_sends,
+        })
+    }
+
+    /// Connects `user` to X through the real flow: connect → X's authorize (the emulator's test
+    /// consent) → the callback through the runner.
+    pub async fn connect(&self, user: &str) -> anyhow::Result<()> {
+        let start = self
+            .http
+            .get(format!("{}/api/auth/platforms/twitter/connect", self.runner.http_url))
+            .bearer_auth(self.auth.mint(user))
+            .header("accept", "application/json")
+            .send()
+            .await?;
+        if !start.status().is_success() {
+            bail!("connect answered {}: {}", start.status(), start.text().await.unwrap_or_default());
+        }
+        let body: serde_json::Value = start.json().await?;
+        let authorize = body["authorize_url"].as_str().ok_or_else(|| anyhow!("no authorize_url in {body}"))?;
+        let consent = self.http.get(authorize).send().await?;
+        let callback = consent
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .ok_or_else(|| anyhow!("X's authorize answered {} without a redirect", consent.status()))?
+            .to_owned();
+        let done = self.http.get(&callback).send().await?;
+        if done.status().is_server_error() || done.status().is_client_error() {
+            bail!("the callback answered {}: {}", done.status(), done.text().await.unwrap_or_default());
+        }
+        Ok(())
+    }
+
+    /// Puts `video` in S3 and starts its upload job directly (bypassing the pre-flight check,
+    /// which is create-post's business): a post, its X job and the first work message.
+    pub async fn start_upload(&self, user: &str, video: Vec<u8>, text: &str) -> anyhow::Result<PostId> {
+        let user_id = UserId::parse(user)?;
+        let now = now_ms();
+        let post_id = new_post_id(now);
+        let key = format!("uploads/{user}/{post_id}/clip.mp4");
+        let size = video.len() as u64;
+        self.aws
+            .s3
+            .put_object()
+            .bucket(&self.stack.bucket_name)
+            .key(&key)
+            .content_type("video/mp4")
+            .body(aws_sdk_s3::primitives::ByteStream::from(video))
+            .send()
+            .await
+            .context("uploading the video to S3")?;
+        let mut post = Post {
+            user_id: user_id.clone(),
+            post_id: post_id.clone(),
+            text: text.to_owned(),
+            platforms: vec![Platform::Twitter],
+            status: PostStatus::AwaitingUpload,
+            rejection: None,
+            object_key: Some(key.clone()),
+            video: None,
+            created_at_ms: now,
+            updated_at_ms: now,
+            version: 1,
+        };
+        self.store.create_post(&post).await?;
+        post.status = PostStatus::Processing;
+        post.version = 2;
+        let job = UploadJob {
+            user_id: user_id.clone(),
+            post_id: post_id.clone(),
+            platform: Platform::Twitter,
+            text: text.to_owned(),
+            source: SourceObject {
+                bucket: self.stack.bucket_name.clone(),
+                key,
+                size_bytes: size,
+                media_type: "video/mp4".into(),
+                media_category: "amplify_video".into(),
+            },
+            segment_size: segment_size_for(size, self.segment_size),
+            phase: Phase::Queued,
+            step_token: new_step_token(),
+            previous_step_token: None,
+            step_due_at_ms: now,
+            media_id: None,
+            media_key: None,
+            media_expires_at_ms: None,
+            next_segment: 0,
+            bytes_sent: 0,
+            processing_percent: None,
+            processing_deadline_ms: None,
+            restarts: 0,
+            attempts: 0,
+            publish_started: false,
+            remote_post_id: None,
+            remote_post_url: None,
+            error: None,
+            history: Vec::new(),
+            lease_owner: None,
+            lease_until_ms: 0,
+            version: 1,
+            created_at_ms: now,
+            updated_at_ms: now,
+        };
+        self.store.start_jobs(&post, std::slice::from_ref(&job)).await?;
+        let message = JobMessage {
+            user_id,
+            post_id: post_id.clone(),
+            platform: Platform::Twitter,
+            step_token: job.step_token.clone(),
+        };
+        let queue = SqsQueue::new(self.aws.sqs.clone(), &self.stack.queue_url);
+        let sends = if self.duplicate_sends { 2 } else { 1 };
+        for _ in 0..sends {
+            queue.send(&message, 0).await?;
+        }
+        Ok(post_id)
+    }
+
+    pub async fn job(&self, user: &str, post: &PostId) -> anyhow::Result<UploadJob> {
+        self.store
+            .get_job(&UserId::parse(user)?, post, Platform::Twitter)
+            .await?
+            .ok_or_else(|| anyhow!("no job for post {post}"))
+    }
+
+    /// Waits (without sleeping: on the runner's invocations) until the job satisfies `done`, or
+    /// `limit` passes; `on_change` sees every new state (for progress bars).
+    pub async fn wait_for_job(
+        &self,
+        user: &str,
+        post: &PostId,
+        limit: Duration,
+        done: impl Fn(&UploadJob) -> bool,
+        mut on_change: impl FnMut(&UploadJob),
+    ) -> anyhow::Result<UploadJob> {
+        let started = std::time::Instant::now();
+        let mut last_version = 0;
+        loop {
+            let job = self.job(user, post).await?;
+            if job.version != last_version {
+                last_version = job.version;
+                on_change(&job);
+            }
+            if done(&job) {
+                return Ok(job);
+            }
+            let left = limit.checked_sub(started.elapsed()).ok_or_else(|| {
+                anyhow!("job of post {post} still {:?} after {limit:?}: {:?}", job.phase, job.error)
+            })?;
+            // Wake on the next invocation, or after a short bound for progress inside a long one.
+            let seen = self.runner.log.snapshot().len();
+            self.runner
+                .log
+                .wait_until(left.min(Duration::from_millis(250)), |log| log.len() > seen)
+                .await;
+        }
+    }
+
+    pub async fn wait_until_final(&self, user: &str, post: &PostId, limit: Duration) -> anyhow::Result<UploadJob> {
+        self.wait_for_job(user, post, limit, |j| j.phase.is_final(), |_| {}).await
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
