@@ -1,14 +1,924 @@
 //! Posts: `/api/posts...` (issue 5).
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `POST /api/posts` | checks the text (X's weighted length) and the caller's X connection, creates a draft post and answers with a presigned S3 PUT for its video |
+//! | `GET /api/posts` | the caller's posts, newest first, `?limit=` (1–100, default 20) and `?cursor=` |
+//! | `GET /api/posts/{id}` | one post with each target's phase, progress, result or error and recent attempts |
+//! | `POST /api/posts/{id}/retry` | re-queues the failed targets only (409 when none failed) |
+//!
+//! Each handler parses the request into domain types, calls the shared stores and ports, and
+//! returns a `Reply` or a `PostsError`; `problem` maps every error to HTTP in one place. Posts are
+//! keyed by the caller's user id, so another user's post is simply not found (404).
 
-use lambda_http::Request;
-use reelay_shared::ids::UserId;
+use std::time::Duration;
+
+use lambda_http::{Request, RequestExt};
+use reelay_shared::accounts::store::{
+    AccountStore, DynamoAccountStore, StoreError as AccountStoreError,
+};
+use reelay_shared::accounts::{missing_scopes, AccountStatus, Platform as AccountPlatform};
+use reelay_shared::clock::{Clock, SystemClock};
+use reelay_shared::engine::overall_status;
+use reelay_shared::ids::{PostId, UploadKey, UserId};
+use reelay_shared::jobs::{Phase, UploadJob};
+use reelay_shared::messages::{new_step_token, JobMessage};
+use reelay_shared::ports::{BlobError, QueueError, WorkQueue};
+use reelay_shared::posts::{new_post_id, Platform, Post, PostStatus};
 use reelay_shared::problem::Problem;
+use reelay_shared::s3::S3Blobs;
+use reelay_shared::sqs::SqsQueue;
+use reelay_shared::store::{is_valid_cursor, DynamoStore, PostStore, StoreError};
+use reelay_shared::x_text;
+use serde_json::{json, Map, Value};
+use thiserror::Error;
 
 use crate::{App, Reply};
 
-pub async fn route(_app: &App, req: &Request, _user: &UserId) -> Result<Reply, Problem> {
-    Err(Problem::not_found(format!(
-        "There is no resource at {}.",
-        req.uri().path()
-    )))
+/// How long the presigned PUT stays valid: long enough to start a large upload on a slow link
+/// (S3 checks expiry when the PUT starts, not when it ends), short enough that a leaked URL dies
+/// soon. moto enforces neither signature nor expiry (research/local-aws.md); AWS does.
+pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
+/// The upload's file name when the request names none.
+pub const DEFAULT_FILE_NAME: &str = "clip.mp4";
+/// The content types X's upload INIT accepts that Reelay uploads (research/x-api.md §6).
+pub const CONTENT_TYPES: &[&str] = &["video/mp4", "video/quicktime"];
+/// Larger texts are refused before counting: X's counter is linear but a pathological 100 KB
+/// input takes ~0.5 s (x-text's notes), and no text this long can fit in 280 anyway unless it is
+/// one giant URL, which X would not take either.
+const MAX_TEXT_BYTES: usize = 16 * 1024;
+const DEFAULT_PAGE: u32 = 20;
+const MAX_PAGE: u32 = 100;
+/// Attempts shown per target in `GET /api/posts/{id}`.
+const RECENT_ATTEMPTS: usize = 10;
+
+/// Everything that can go wrong in a posts route.
+#[derive(Debug, Error)]
+pub enum PostsError {
+    #[error("there is no resource at {0}")]
+    NoRoute(String),
+    #[error("{method} is not supported on {path}")]
+    Method { method: String, path: String },
+    #[error("post {0} not found")]
+    PostNotFound(String),
+    #[error("the request body is not a JSON object")]
+    BadJson(#[source] Option<serde_json::Error>),
+    /// A request field breaks a rule; `detail` says how, with the numbers.
+    #[error("{field}: {detail}")]
+    Invalid {
+        field: &'static str,
+        rule: &'static str,
+        detail: String,
+    },
+    #[error("{platform} is not connected")]
+    NotConnected { platform: &'static str },
+    #[error("{platform} must be reconnected: {reason}")]
+    NeedsReconnect {
+        platform: &'static str,
+        reason: String,
+    },
+    #[error("no target of post {0} has failed")]
+    NothingToRetry(String),
+    #[error("the post changed while it was being retried")]
+    Changed,
+    #[error("the post store failed")]
+    Store(#[from] StoreError),
+    #[error("the account store failed")]
+    Accounts(#[from] AccountStoreError),
+    #[error("presigning the upload failed")]
+    Presign(#[source] BlobError),
+    #[error("queueing the retry failed")]
+    Queue(#[source] QueueError),
+}
+
+/// The one mapping from `PostsError` to HTTP. 4xx bodies say what to fix; 5xx bodies are opaque
+/// and the cause goes to the log.
+pub fn problem(err: PostsError) -> Problem {
+    match err {
+        PostsError::NoRoute(path) => Problem::not_found(format!("There is no resource at {path}.")),
+        PostsError::Method { method, path } => crate::method_not_allowed(&method, &path),
+        PostsError::PostNotFound(id) => {
+            Problem::not_found(format!("You have no post {id}.")).with_field("post_id")
+        }
+        PostsError::BadJson(cause) => Problem::new(
+            400,
+            "invalid_json",
+            "Bad Request",
+            match cause {
+                Some(e) => format!("The body must be a JSON object: {e}."),
+                None => "The body must be a JSON object.".to_owned(),
+            },
+        ),
+        PostsError::Invalid { field, rule, detail } => {
+            Problem::new(400, rule, "Bad Request", detail).with_field(field)
+        }
+        PostsError::NotConnected { platform } => Problem::new(
+            409,
+            "platform_not_connected",
+            "Conflict",
+            format!("Connect your {platform} account before posting to it (GET /api/auth/platforms/twitter/connect)."),
+        )
+        .with_field("platforms"),
+        PostsError::NeedsReconnect { platform, reason } => Problem::new(
+            409,
+            "platform_needs_reconnect",
+            "Conflict",
+            format!("Reconnect your {platform} account before posting to it: {reason}"),
+        )
+        .with_field("platforms"),
+        PostsError::NothingToRetry(id) => Problem::new(
+            409,
+            "nothing_to_retry",
+            "Conflict",
+            format!("No target of post {id} has failed, so there is nothing to retry."),
+        ),
+        PostsError::Changed => Problem::new(
+            409,
+            "post_changed",
+            "Conflict",
+            "The post changed while it was being retried; read it again and retry if a target is still failed.",
+        ),
+        err @ (PostsError::Store(_) | PostsError::Accounts(_) | PostsError::Presign(_) | PostsError::Queue(_)) => {
+            tracing::error!(error = %err, cause = ?std::error::Error::source(&err), "posts route failed");
+            Problem::internal()
+        }
+    }
+}
+
+/// The adapters a posts route uses, built from the function's clients (cheap clones).
+struct Ports {
+    posts: DynamoStore,
+    accounts: DynamoAccountStore,
+    blobs: S3Blobs,
+    queue: SqsQueue,
+    clock: SystemClock,
+}
+
+impl Ports {
+    fn new(app: &App) -> Self {
+        let table = &app.config.table.table_name;
+        Self {
+            posts: DynamoStore::new(app.aws.dynamodb.clone(), table),
+            accounts: DynamoAccountStore::new(app.aws.dynamodb.clone(), table),
+            blobs: S3Blobs::new(app.aws.s3.clone()),
+            queue: SqsQueue::new(app.aws.sqs.clone(), &app.config.queue.queue_url),
+            clock: SystemClock,
+        }
+    }
+}
+
+pub async fn route(app: &App, req: &Request, user: &UserId) -> Result<Reply, Problem> {
+    dispatch(app, req, user).await.map_err(problem)
+}
+
+async fn dispatch(app: &App, req: &Request, user: &UserId) -> Result<Reply, PostsError> {
+    let path = req.uri().path().trim_end_matches('/');
+    let method = req.method().as_str();
+    let rest: Vec<&str> = path.split('/').skip(3).collect();
+    let wrong_method = || PostsError::Method {
+        method: method.to_owned(),
+        path: path.to_owned(),
+    };
+    let ports = Ports::new(app);
+    match (rest.as_slice(), method) {
+        ([], "POST") => create(app, &ports, req, user).await,
+        ([], "GET") => list(&ports, req, user).await,
+        ([], _) => Err(wrong_method()),
+        ([id], "GET") => get(&ports, user, id).await,
+        ([_], _) => Err(wrong_method()),
+        ([id, "retry"], "POST") => retry(&ports, user, id).await,
+        ([_, "retry"], _) => Err(wrong_method()),
+        _ => Err(PostsError::NoRoute(path.to_owned())),
+    }
+}
+
+// ---------------------------------------------------------------- POST /api/posts
+
+/// `POST /api/posts` parsed and checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPost {
+    pub text: String,
+    pub platforms: Vec<Platform>,
+    pub file_name: String,
+    pub content_type: &'static str,
+}
+
+fn invalid(field: &'static str, rule: &'static str, detail: impl Into<String>) -> PostsError {
+    PostsError::Invalid {
+        field,
+        rule,
+        detail: detail.into(),
+    }
+}
+
+/// Checks a post's text by X's rules (twitter-text v3 weighted length, via `x_text`).
+pub fn check_text(text: &str) -> Result<(), PostsError> {
+    if text.trim().is_empty() {
+        // X refuses an empty post; twitter-text's JS counts whitespace as valid, X's server does not.
+        return Err(invalid(
+            "text",
+            "text_empty",
+            "text must not be empty or only whitespace",
+        ));
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(invalid(
+            "text",
+            "text_too_long",
+            format!(
+                "text is {} bytes; X allows at most {} weighted characters",
+                text.len(),
+                x_text::MAX_WEIGHTED_LENGTH
+            ),
+        ));
+    }
+    let parsed = x_text::parse_post(text);
+    if parsed.weighted_length > x_text::MAX_WEIGHTED_LENGTH {
+        return Err(invalid(
+            "text",
+            "text_too_long",
+            format!(
+                "text is {} weighted characters; X allows at most {} (each URL counts 23, CJK characters and emoji count 2)",
+                parsed.weighted_length,
+                x_text::MAX_WEIGHTED_LENGTH
+            ),
+        ));
+    }
+    if !parsed.valid {
+        return Err(invalid(
+            "text",
+            "text_invalid_characters",
+            "text contains a character X refuses (U+FFFE, U+FEFF or U+FFFF)",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `name` is a safe last segment for `uploads/{user}/{post}/{file}`.
+fn check_file_name(name: &str) -> Result<(), PostsError> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b' '));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "file_name",
+            "file_name_format",
+            "file_name must be 1 to 100 characters of letters, digits, '.', '-', '_' or space, not starting with '.'",
+        ))
+    }
+}
+
+fn string_field(
+    body: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<String>, PostsError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid(field, "type", format!("{field} must be a string"))),
+    }
+}
+
+/// Parses and checks the body of `POST /api/posts` (everything but the connections).
+pub fn parse_new_post(body: &[u8]) -> Result<NewPost, PostsError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| PostsError::BadJson(Some(e)))?;
+    let Value::Object(body) = value else {
+        return Err(PostsError::BadJson(None));
+    };
+    const KNOWN: &[&str] = &["text", "platforms", "file_name", "content_type"];
+    if let Some(unknown) = body.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(PostsError::Invalid {
+            field: "body",
+            rule: "unknown_field",
+            detail: format!(
+                "unknown field {unknown:?}; the fields are {}",
+                KNOWN.join(", ")
+            ),
+        });
+    }
+
+    let text = string_field(&body, "text")?
+        .ok_or_else(|| invalid("text", "required", "text is required"))?;
+    check_text(&text)?;
+
+    let raw_platforms = match body.get("platforms") {
+        None | Some(Value::Null) => {
+            return Err(invalid(
+                "platforms",
+                "required",
+                "platforms is required, e.g. [\"twitter\"]",
+            ))
+        }
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(invalid(
+                "platforms",
+                "type",
+                "platforms must be an array of platform names",
+            ))
+        }
+    };
+    if raw_platforms.is_empty() {
+        return Err(invalid(
+            "platforms",
+            "platforms_empty",
+            "platforms must name at least one platform, e.g. [\"twitter\"]",
+        ));
+    }
+    let mut platforms = Vec::new();
+    for item in raw_platforms {
+        let name = item.as_str().unwrap_or_default();
+        let platform = Platform::parse(name).ok_or_else(|| {
+            invalid(
+                "platforms",
+                "platform_unknown",
+                format!(
+                    "unknown platform {item}; Reelay posts to \"twitter\" (also written \"x\")"
+                ),
+            )
+        })?;
+        if !platforms.contains(&platform) {
+            platforms.push(platform);
+        }
+    }
+
+    let file_name =
+        string_field(&body, "file_name")?.unwrap_or_else(|| DEFAULT_FILE_NAME.to_owned());
+    check_file_name(&file_name)?;
+    let content_type = match string_field(&body, "content_type")? {
+        Some(given) => CONTENT_TYPES
+            .iter()
+            .copied()
+            .find(|c| *c == given)
+            .ok_or_else(|| {
+                invalid(
+                    "content_type",
+                    "content_type_unsupported",
+                    format!(
+                        "content_type {given:?} is not accepted; use one of {}",
+                        CONTENT_TYPES.join(", ")
+                    ),
+                )
+            })?,
+        None if file_name.to_ascii_lowercase().ends_with(".mov") => "video/quicktime",
+        None => "video/mp4",
+    };
+    Ok(NewPost {
+        text,
+        platforms,
+        file_name,
+        content_type,
+    })
+}
+
+/// Each target must be connected and able to post: an account flagged for reconnection (or one
+/// missing a scope Reelay needs) would only fail later, after the upload.
+async fn check_connections(
+    ports: &Ports,
+    user: &UserId,
+    platforms: &[Platform],
+) -> Result<(), PostsError> {
+    for platform in platforms {
+        let (account_platform, name) = match platform {
+            Platform::Twitter => (AccountPlatform::Twitter, "X"),
+        };
+        let account = ports
+            .accounts
+            .get_account(user, account_platform)
+            .await?
+            .ok_or(PostsError::NotConnected { platform: name })?;
+        if let AccountStatus::NeedsReconnect { reason } = &account.status {
+            return Err(PostsError::NeedsReconnect {
+                platform: name,
+                reason: reason.clone(),
+            });
+        }
+        let missing = missing_scopes(&account.scopes);
+        if !missing.is_empty() {
+            return Err(PostsError::NeedsReconnect {
+                platform: name,
+                reason: reelay_shared::accounts::missing_scopes_reason(&missing),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[tracing::instrument(skip_all, fields(user_id = %user))]
+async fn create(
+    app: &App,
+    ports: &Ports,
+    req: &Request,
+    user: &UserId,
+) -> Result<Reply, PostsError> {
+    let new = parse_new_post(req.body().as_ref())?;
+    check_connections(ports, user, &new.platforms).await?;
+
+    let now = ports.clock.now_ms();
+    let post = Post {
+        user_id: user.clone(),
+        post_id: new_post_id(now),
+        text: new.text,
+        platforms: new.platforms,
+        status: PostStatus::AwaitingUpload,
+        rejection: None,
+        object_key: None,
+        video: None,
+        created_at_ms: now,
+        updated_at_ms: now,
+        version: 1,
+    };
+    let key = UploadKey {
+        user_id: user.clone(),
+        post_id: post.post_id.clone(),
+        file: new.file_name,
+    }
+    .to_key();
+    let bucket = &app.config.bucket.bucket_name;
+    // Presign first: if it fails, no draft is left behind.
+    let url = ports
+        .blobs
+        .presign_put(bucket, &key, new.content_type, UPLOAD_URL_TTL)
+        .await
+        .map_err(PostsError::Presign)?;
+    ports.posts.create_post(&post).await?;
+    let expires_at_secs = now / 1000 + UPLOAD_URL_TTL.as_secs() as i64;
+    // The URL is a bearer credential for the key: never logged.
+    tracing::info!(post_id = %post.post_id, platforms = post.platforms.len(), "draft post created");
+    let mut reply = Reply::json(
+        201,
+        json!({
+            "post_id": post.post_id.as_str(),
+            "status": post.status,
+            "upload": {
+                "method": "PUT",
+                "url": url,
+                "key": key,
+                "headers": { "content-type": new.content_type },
+                "expires_at": rfc3339(expires_at_secs),
+                "expires_in_secs": UPLOAD_URL_TTL.as_secs(),
+            },
+        }),
+    );
+    reply.headers.push((
+        "location".to_owned(),
+        format!("/api/posts/{}", post.post_id),
+    ));
+    Ok(reply)
+}
+
+// ---------------------------------------------------------------- GET /api/posts/{id}
+
+/// Whether `raw` has the shape `new_post_id` mints (13 digits, '-', 12 hex digits). Only such ids
+/// exist in the store, and their fixed length keeps one post's key prefix from matching another's.
+fn minted_post_id(raw: &str) -> Option<PostId> {
+    let (millis, random) = raw.split_once('-')?;
+    let ok = millis.len() == 13
+        && millis.bytes().all(|b| b.is_ascii_digit())
+        && random.len() == 12
+        && random
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    ok.then(|| PostId::parse(raw).ok()).flatten()
+}
+
+fn target_view(job: &UploadJob) -> Value {
+    let error = job
+        .error
+        .as_ref()
+        .filter(|_| job.phase == Phase::Failed)
+        .map(|e| json!({ "code": e.code, "message": e.message, "retryable": e.retryable }));
+    let recent: Vec<Value> = job
+        .history
+        .iter()
+        .rev()
+        .take(RECENT_ATTEMPTS)
+        .map(|a| json!({ "at_ms": a.at_ms, "step": a.step, "outcome": a.outcome }))
+        .collect();
+    json!({
+        "platform": job.platform,
+        "phase": job.phase,
+        "bytes_sent": job.bytes_sent,
+        "bytes_total": job.source.size_bytes,
+        "segments_sent": job.next_segment,
+        "segments_total": job.total_segments(),
+        "processing_percent": job.processing_percent,
+        "tweet_id": job.remote_post_id,
+        "tweet_url": job.remote_post_url,
+        "error": error,
+        "recent_attempts": recent,
+        "updated_at_ms": job.updated_at_ms,
+    })
+}
+
+fn post_view(post: &Post, status: PostStatus) -> Map<String, Value> {
+    let mut view = Map::new();
+    view.insert("post_id".into(), json!(post.post_id.as_str()));
+    view.insert("text".into(), json!(post.text));
+    view.insert("platforms".into(), json!(post.platforms));
+    view.insert("status".into(), json!(status));
+    view.insert("rejection".into(), json!(post.rejection));
+    view.insert(
+        "video".into(),
+        match &post.video {
+            Some(v) => json!({
+                "size_bytes": v.size_bytes,
+                "media_type": v.media_type,
+                "duration_secs": v.duration_secs,
+                "width": v.width,
+                "height": v.height,
+            }),
+            None => Value::Null,
+        },
+    );
+    view.insert("created_at_ms".into(), json!(post.created_at_ms));
+    view.insert("updated_at_ms".into(), json!(post.updated_at_ms));
+    view
+}
+
+#[tracing::instrument(skip_all, fields(user_id = %user, post_id = %raw_id))]
+async fn get(ports: &Ports, user: &UserId, raw_id: &str) -> Result<Reply, PostsError> {
+    let not_found = || PostsError::PostNotFound(raw_id.to_owned());
+    let id = minted_post_id(raw_id).ok_or_else(not_found)?;
+    let (post, mut jobs) = ports
+        .posts
+        .post_with_jobs(user, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    jobs.sort_by_key(|j| j.platform.as_str());
+    // Once jobs exist their phases are the truth; the post's own status may lag by one write.
+    let status = if jobs.is_empty() {
+        post.status
+    } else {
+        overall_status(&jobs)
+    };
+    let mut view = post_view(&post, status);
+    view.insert(
+        "targets".into(),
+        Value::Array(jobs.iter().map(target_view).collect()),
+    );
+    Ok(Reply::json(200, Value::Object(view)))
+}
+
+// ---------------------------------------------------------------- GET /api/posts
+
+#[tracing::instrument(skip_all, fields(user_id = %user))]
+async fn list(ports: &Ports, req: &Request, user: &UserId) -> Result<Reply, PostsError> {
+    let query = req.query_string_parameters_ref();
+    let limit = match query.and_then(|q| q.first("limit")) {
+        None => DEFAULT_PAGE,
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                invalid(
+                    "limit",
+                    "limit_range",
+                    format!("limit must be a whole number from 1 to {MAX_PAGE}, got {raw:?}"),
+                )
+            })?,
+    };
+    let cursor = query.and_then(|q| q.first("cursor"));
+    if let Some(cursor) = cursor {
+        if !is_valid_cursor(cursor) {
+            return Err(invalid(
+                "cursor",
+                "cursor_invalid",
+                "cursor is not one this API returned; pass next_cursor from the previous page unchanged",
+            ));
+        }
+    }
+    let page = ports.posts.list_posts(user, limit, cursor).await?;
+    let posts: Vec<Value> = page
+        .posts
+        .iter()
+        .map(|p| Value::Object(post_view(p, p.status)))
+        .collect();
+    Ok(Reply::json(
+        200,
+        json!({ "posts": posts, "next_cursor": page.next_cursor }),
+    ))
+}
+
+// ---------------------------------------------------------------- POST /api/posts/{id}/retry
+
+/// A failed job made ready to run again: a new step token (so the failed run's messages are
+/// stale), attempts and restarts cleared, the error and lease dropped. The caller bumps the version.
+///
+/// A job that failed after it had started creating the post keeps its media and resumes at
+/// `Publishing`: the post may exist on the platform, and the engine looks for it before posting
+/// again (DESIGN §3, "exactly one tweet"). Every other job starts over at `Queued`.
+pub fn reset_for_retry(job: &mut UploadJob, now_ms: i64) {
+    if job.publish_started && job.remote_post_id.is_none() {
+        job.phase = Phase::Publishing;
+    } else {
+        job.phase = Phase::Queued;
+        job.media_id = None;
+        job.media_key = None;
+        job.media_expires_at_ms = None;
+        job.next_segment = 0;
+        job.bytes_sent = 0;
+        job.processing_percent = None;
+        job.processing_deadline_ms = None;
+        job.publish_started = false;
+    }
+    job.step_token = new_step_token();
+    job.previous_step_token = None;
+    job.step_due_at_ms = now_ms;
+    job.attempts = 0;
+    job.restarts = 0;
+    job.error = None;
+    job.lease_owner = None;
+    job.lease_until_ms = 0;
+    job.record(now_ms, "retry", "requested by the user");
+    job.updated_at_ms = now_ms;
+}
+
+fn message_for(job: &UploadJob) -> JobMessage {
+    JobMessage {
+        user_id: job.user_id.clone(),
+        post_id: job.post_id.clone(),
+        platform: job.platform,
+        step_token: job.step_token.clone(),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(user_id = %user, post_id = %raw_id))]
+async fn retry(ports: &Ports, user: &UserId, raw_id: &str) -> Result<Reply, PostsError> {
+    let not_found = || PostsError::PostNotFound(raw_id.to_owned());
+    let id = minted_post_id(raw_id).ok_or_else(not_found)?;
+    let (post, jobs) = ports
+        .posts
+        .post_with_jobs(user, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    let failed: Vec<UploadJob> = jobs
+        .into_iter()
+        .filter(|j| j.phase == Phase::Failed)
+        .collect();
+    if failed.is_empty() {
+        return Err(PostsError::NothingToRetry(raw_id.to_owned()));
+    }
+    let mut retried = Vec::new();
+    for original in failed {
+        let now = ports.clock.now_ms();
+        let mut job = original.clone();
+        reset_for_retry(&mut job, now);
+        job.version += 1;
+        match ports.posts_jobs().save_job(&job).await {
+            Err(StoreError::Conflict) => return Err(PostsError::Changed),
+            other => other?,
+        }
+        if let Err(err) = ports.queue.send(&message_for(&job), 0).await {
+            // Without its message the job would sit in Queued for ever and could not be retried
+            // (it is no longer failed): put the failure back so the user can try again.
+            let mut back = original;
+            back.version = job.version + 1;
+            back.updated_at_ms = ports.clock.now_ms();
+            if let Err(revert) = ports.posts_jobs().save_job(&back).await {
+                tracing::error!(error = %revert, platform = back.platform.as_str(), "could not restore a job whose retry message was not sent");
+            }
+            return Err(PostsError::Queue(err));
+        }
+        tracing::info!(platform = job.platform.as_str(), phase = ?job.phase, "target re-queued");
+        retried.push(job.platform);
+    }
+    mark_processing(ports, post).await;
+    Ok(Reply::json(
+        202,
+        json!({ "post_id": id.as_str(), "status": PostStatus::Processing, "retried": retried }),
+    ))
+}
+
+/// The post's own status, for the list view. Best effort: the jobs are the truth and the engine
+/// sets the final status when they end.
+async fn mark_processing(ports: &Ports, mut post: Post) {
+    for _ in 0..3 {
+        if post.status == PostStatus::Processing {
+            return;
+        }
+        post.status = PostStatus::Processing;
+        post.version += 1;
+        post.updated_at_ms = ports.clock.now_ms();
+        match ports.posts.save_post(&post).await {
+            Ok(()) => return,
+            Err(StoreError::Conflict) => {
+                match ports.posts.get_post(&post.user_id, &post.post_id).await {
+                    Ok(Some(fresh)) => post = fresh,
+                    _ => return,
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "could not mark the post processing");
+                return;
+            }
+        }
+    }
+}
+
+impl Ports {
+    fn posts_jobs(&self) -> &dyn reelay_shared::store::JobStore {
+        &self.posts
+    }
+}
+
+/// `secs` since the epoch as RFC 3339 UTC (`2026-11-25T14:09:45Z`).
+fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(err: PostsError) -> (&'static str, &'static str, String) {
+        match err {
+            PostsError::Invalid {
+                field,
+                rule,
+                detail,
+            } => (field, rule, detail),
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn text_rules_name_the_rule_and_the_count() {
+        assert!(check_text("hello").is_ok());
+        assert!(check_text(&"a".repeat(280)).is_ok());
+        let (field, r, detail) = rule(check_text(&"a".repeat(281)).unwrap_err());
+        assert_eq!((field, r), ("text", "text_too_long"));
+        assert!(detail.contains("281 weighted characters"), "{detail}");
+        // CJK counts 2: 141 of them are 282.
+        let (_, r, detail) = rule(check_text(&"漢".repeat(141)).unwrap_err());
+        assert_eq!(r, "text_too_long");
+        assert!(detail.contains("282"), "{detail}");
+        // A URL counts 23 however long it is.
+        let url = format!("https://example.com/{}", "a".repeat(300));
+        assert!(check_text(&url).is_ok());
+        assert_eq!(rule(check_text("   ").unwrap_err()).1, "text_empty");
+        assert_eq!(rule(check_text("").unwrap_err()).1, "text_empty");
+        assert_eq!(
+            rule(check_text("bad \u{FFFE} char").unwrap_err()).1,
+            "text_invalid_characters"
+        );
+        assert_eq!(
+            rule(check_text(&"a".repeat(MAX_TEXT_BYTES + 1)).unwrap_err()).1,
+            "text_too_long"
+        );
+    }
+
+    #[test]
+    fn body_is_parsed_with_defaults_and_every_field_checked() {
+        let ok = parse_new_post(br#"{"text":"hi","platforms":["x","twitter"]}"#).unwrap();
+        assert_eq!(ok.platforms, vec![Platform::Twitter]);
+        assert_eq!(
+            (ok.file_name.as_str(), ok.content_type),
+            ("clip.mp4", "video/mp4")
+        );
+        let mov = parse_new_post(br#"{"text":"hi","platforms":["x"],"file_name":"My Clip.MOV"}"#)
+            .unwrap();
+        assert_eq!(mov.content_type, "video/quicktime");
+
+        for (body, field, expected) in [
+            (&br#"{"platforms":["x"]}"#[..], "text", "required"),
+            (br#"{"text":1,"platforms":["x"]}"#, "text", "type"),
+            (br#"{"text":"hi"}"#, "platforms", "required"),
+            (
+                br#"{"text":"hi","platforms":[]}"#,
+                "platforms",
+                "platforms_empty",
+            ),
+            (
+                br#"{"text":"hi","platforms":["tiktok"]}"#,
+                "platforms",
+                "platform_unknown",
+            ),
+            (br#"{"text":"hi","platforms":"x"}"#, "platforms", "type"),
+            (
+                br#"{"text":"hi","platforms":["x"],"file_name":"../a"}"#,
+                "file_name",
+                "file_name_format",
+            ),
+            (
+                br#"{"text":"hi","platforms":["x"],"file_name":"a/b.mp4"}"#,
+                "file_name",
+                "file_name_format",
+            ),
+            (
+                br#"{"text":"hi","platforms":["x"],"content_type":"video/webm"}"#,
+                "content_type",
+                "content_type_unsupported",
+            ),
+            (
+                br#"{"text":"hi","platforms":["x"],"platfroms":["x"]}"#,
+                "body",
+                "unknown_field",
+            ),
+        ] {
+            let (f, r, _) = rule(parse_new_post(body).unwrap_err());
+            assert_eq!(
+                (f, r),
+                (field, expected),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(matches!(
+            parse_new_post(b"not json"),
+            Err(PostsError::BadJson(Some(_)))
+        ));
+        assert!(matches!(
+            parse_new_post(b"[1]"),
+            Err(PostsError::BadJson(None))
+        ));
+    }
+
+    #[test]
+    fn only_minted_post_ids_are_looked_up() {
+        let minted = new_post_id(1_764_000_000_000);
+        assert_eq!(minted_post_id(minted.as_str()), Some(minted));
+        for bad in [
+            "p1",
+            "1764000000000-ABCDEF123456",
+            "1764000000000-abc",
+            "176400000000-abcdef123456",
+        ] {
+            assert!(minted_post_id(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_error_maps_to_its_status() {
+        let cases = [
+            (PostsError::PostNotFound("p".into()), 404),
+            (PostsError::NoRoute("/api/posts/a/b".into()), 404),
+            (
+                PostsError::Method {
+                    method: "PUT".into(),
+                    path: "/api/posts".into(),
+                },
+                405,
+            ),
+            (PostsError::BadJson(None), 400),
+            (invalid("text", "text_empty", "x"), 400),
+            (PostsError::NotConnected { platform: "X" }, 409),
+            (
+                PostsError::NeedsReconnect {
+                    platform: "X",
+                    reason: "r".into(),
+                },
+                409,
+            ),
+            (PostsError::NothingToRetry("p".into()), 409),
+            (PostsError::Changed, 409),
+            (PostsError::Store(StoreError::Conflict), 500),
+        ];
+        for (err, status) in cases {
+            assert_eq!(problem(err).status, status);
+        }
+        let p = problem(PostsError::NeedsReconnect {
+            platform: "X",
+            reason: "missing media.write".into(),
+        });
+        assert!(
+            p.detail.contains("Reconnect") && p.detail.contains("media.write"),
+            "{}",
+            p.detail
+        );
+        let internal = problem(PostsError::Store(StoreError::Corrupt(
+            "secret detail".into(),
+        )));
+        assert!(!internal.detail.contains("secret detail"));
+    }
+
+    #[test]
+    fn rfc3339_formats_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_615_785), "2026-11-25T14:09:45Z");
+        assert_eq!(rfc3339(951_825_600), "2000-02-29T12:00:00Z");
+    }
 }
