@@ -14,6 +14,7 @@ use super::tokens::ErrorChain;
 use super::{missing_scopes, missing_scopes_reason, Account, AccountStatus, OAuthState, Platform};
 use crate::clock::Clock;
 use crate::ids::UserId;
+use crate::problem::Problem;
 use crate::secret::Secret;
 use crate::x::{XClient, XError};
 
@@ -72,6 +73,73 @@ impl ConnectError {
             ConnectError::NotConnected => "not_connected",
             ConnectError::OAuth(_) | ConnectError::Store(_) | ConnectError::Cipher(_) => {
                 "internal_error"
+            }
+        }
+    }
+}
+
+impl ConnectError {
+    /// The one HTTP mapping of connect errors, shared by the api and oauth-callback functions:
+    /// 4xx naming the problem, 502 when X failed, and an opaque 500 (cause logged here) for
+    /// Reelay's own storage or KMS failures.
+    pub fn to_problem(&self) -> Problem {
+        let p =
+            |status, title: &str, detail: &str| Problem::new(status, self.code(), title, detail);
+        match self {
+            ConnectError::ReturnToNotAllowed => p(
+                400,
+                "Bad Request",
+                "return_to is not one of this app's allowed return addresses.",
+            )
+            .with_field("return_to"),
+            ConnectError::MissingState => p(
+                400,
+                "Bad Request",
+                "The callback is missing its state parameter. Start connecting X again from Reelay.",
+            )
+            .with_field("state"),
+            ConnectError::MissingCode => p(
+                400,
+                "Bad Request",
+                "The callback is missing its code parameter. Start connecting X again from Reelay.",
+            )
+            .with_field("code"),
+            ConnectError::UnknownState => p(
+                400,
+                "Bad Request",
+                "This sign-in link is unknown or was already used. Start connecting X again from Reelay.",
+            )
+            .with_field("state"),
+            ConnectError::ExpiredState => p(
+                400,
+                "Bad Request",
+                "This sign-in link has expired (they last 10 minutes). Start connecting X again from Reelay.",
+            )
+            .with_field("state"),
+            ConnectError::Denied { .. } => p(
+                403,
+                "Forbidden",
+                "You did not allow Reelay to use your X account, so nothing was connected.",
+            ),
+            ConnectError::CodeRejected { detail } => p(
+                400,
+                "Bad Request",
+                &format!("X did not accept the sign-in ({detail}). Start connecting X again from Reelay."),
+            ),
+            ConnectError::MissingScopes { missing } => p(
+                403,
+                "Forbidden",
+                &missing_scopes_reason(&missing.iter().map(String::as_str).collect::<Vec<_>>()),
+            ),
+            ConnectError::XUnavailable { .. } => p(
+                502,
+                "Bad Gateway",
+                "X is not answering properly right now, so nothing was connected. Try again in a few minutes.",
+            ),
+            ConnectError::NotConnected => p(404, "Not Found", "You have not connected X."),
+            ConnectError::OAuth(_) | ConnectError::Store(_) | ConnectError::Cipher(_) => {
+                tracing::error!(error = %ErrorChain(self), "connect failed on Reelay's side");
+                Problem::internal()
             }
         }
     }

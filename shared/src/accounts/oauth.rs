@@ -5,12 +5,11 @@
 //! carry HTTP Basic `client_id:client_secret` (without it X answers 401 `unauthorized_client`,
 //! §1). When no secret is configured (a public client) `oauth2` sends `client_id` in the body.
 
-use oauth2::basic::{BasicClient, BasicErrorResponse, BasicRevocationErrorResponse};
+use oauth2::basic::{BasicClient, BasicErrorResponse};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
     EndpointSet, HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RefreshToken, RequestTokenError, RevocationUrl, Scope, StandardRevocableToken, TokenResponse,
-    TokenUrl,
+    RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 use thiserror::Error;
 use url::Url;
@@ -20,7 +19,7 @@ use super::REQUIRED_SCOPES;
 use crate::config::XConfig;
 use crate::secret::Secret;
 
-type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointSet>;
+type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 /// What X's token endpoint granted.
 #[derive(Debug, Clone)]
@@ -151,15 +150,6 @@ impl OAuthErrorText for BasicErrorResponse {
     }
 }
 
-impl OAuthErrorText for BasicRevocationErrorResponse {
-    fn code(&self) -> String {
-        self.error().as_ref().to_owned()
-    }
-    fn description(&self) -> String {
-        self.error_description().cloned().unwrap_or_default()
-    }
-}
-
 /// A fresh PKCE pair (S256): the challenge goes to X, the verifier is kept with the state.
 pub struct Pkce {
     pub challenge: PkceCodeChallenge,
@@ -186,6 +176,8 @@ pub fn new_state() -> String {
 pub struct XOAuth {
     client: Client,
     http: SharedHttp,
+    revoke_url: Url,
+    client_secret: Option<Secret>,
 }
 
 impl std::fmt::Debug for XOAuth {
@@ -203,7 +195,6 @@ impl XOAuth {
             .set_auth_type(AuthType::BasicAuth)
             .set_auth_uri(AuthUrl::new(config.authorize_url.to_string()).map_err(bad)?)
             .set_token_uri(TokenUrl::new(config.token_url.to_string()).map_err(bad)?)
-            .set_revocation_url(RevocationUrl::new(config.revoke_url.to_string()).map_err(bad)?)
             .set_redirect_uri(RedirectUrl::new(config.redirect_uri.to_string()).map_err(bad)?);
         if let Some(secret) = &config.client_secret {
             client = client.set_client_secret(ClientSecret::new(secret.clone()));
@@ -211,6 +202,8 @@ impl XOAuth {
         Ok(Self {
             client,
             http: SharedHttp(http),
+            revoke_url: config.revoke_url.clone(),
+            client_secret: config.client_secret.clone().map(Secret::new),
         })
     }
 
@@ -259,18 +252,57 @@ impl XOAuth {
 
     /// Revokes the pair at X: the refresh token if there is one (revoking it also ends its
     /// access token, RFC 7009 §2.1), else the access token.
+    ///
+    /// Sent directly rather than through `oauth2::Client::revoke_token`, which refuses any
+    /// revocation URL that is not https (RFC 7009 asks for TLS): X's is https, but the local X
+    /// emulator is plain http on loopback, and the same code must run against both. The request
+    /// is the one `oauth2` would send (§1 "Revoke"): form `token` + `token_type_hint`, with
+    /// HTTP Basic for a confidential client or `client_id` in the body for a public one.
     #[tracing::instrument(skip_all)]
     pub async fn revoke(&self, tokens: &TokenPair) -> Result<(), OAuthError> {
-        let token: StandardRevocableToken = match &tokens.refresh_token {
-            Some(r) => RefreshToken::new(r.expose().to_owned()).into(),
-            None => oauth2::AccessToken::new(tokens.access_token.expose().to_owned()).into(),
+        let (token, hint) = match &tokens.refresh_token {
+            Some(r) => (r, "refresh_token"),
+            None => (&tokens.access_token, "access_token"),
         };
-        self.client
-            .revoke_token(token)
-            .map_err(|e| OAuthError::Config(e.to_string()))?
-            .request_async(&self.http)
+        let mut form = vec![("token", token.expose()), ("token_type_hint", hint)];
+        let mut request = self.http.0.post(self.revoke_url.clone());
+        match &self.client_secret {
+            Some(secret) => {
+                // RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding.
+                let enc = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
+                request =
+                    request.basic_auth(enc(self.client.client_id()), Some(enc(secret.expose())));
+            }
+            None => form.push(("client_id", self.client.client_id().as_str())),
+        }
+        let response = request
+            .form(&form)
+            .send()
             .await
-            .map_err(classify)
+            .map_err(|e| OAuthError::Unavailable {
+                detail: transport(e).to_string(),
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = response.bytes().await.unwrap_or_default();
+        let detail = crate::x::error_detail(&body)
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+        if status.is_server_error() || status.as_u16() == 429 {
+            Err(OAuthError::Unavailable { detail })
+        } else {
+            let error = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| status.as_u16().to_string());
+            Err(OAuthError::Rejected {
+                error,
+                description: detail,
+            })
+        }
     }
 }
 
