@@ -3,8 +3,9 @@
 SHELL := /bin/bash
 export AWS_EC2_METADATA_DISABLED := true
 export CARGO_TERM_COLOR := never
+export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup demo up test fmt-check clippy unit build
+.PHONY: setup demo up test fmt-check clippy lint-template build
 
 setup:
 	@bash tools/scripts/setup.sh
@@ -21,7 +22,19 @@ fmt-check:
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 
+# Both linters run offline (research/local-aws.md); plain `sam validate` needs a region.
+lint-template:
+	.venv/bin/cfn-lint template.yaml
+	.venv/bin/sam validate --lint --region us-east-1
+
+# Release packages of the four functions with cargo-lambda (from PyPI), without zig. x86_64
+# because this machine cannot fetch the arm64 Rust standard library; deploy with
+# `sam deploy --guided` (Architecture=x86_64 to match this build, or build arm64 elsewhere).
+build:
+	bash tools/scripts/setup.sh --build
+	PATH="$(CURDIR)/.venv/bin:$$PATH" CARGO_LAMBDA_COMPILER=cargo .venv/bin/sam build --parameter-overrides Architecture=x86_64
+
 # One moto server for the whole run (started and stopped by tools/scripts/with-moto.sh); every
 # test creates its own uniquely named resources in it, so tests run in parallel.
-test: setup fmt-check clippy
+test: setup fmt-check clippy lint-template
 	bash tools/scripts/with-moto.sh cargo test --workspace

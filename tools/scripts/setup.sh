@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 MOTO_VERSION="5.2.5"   # verified here (research/local-aws.md)
+SAM_VERSION="1.170.0"  # sam validate --lint, sam build
+CFN_LINT_VERSION="1.58.0"
+CARGO_LAMBDA_VERSION="1.9.2"  # only for `make build` (--build): it brings 400 MB of zig
 VENV=.venv
 
 if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c "import moto,sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
@@ -14,10 +17,22 @@ if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c "import moto,sys;
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 
+pip_pin() { # package version: installs unless that exact version is there
+  if [ "$("$VENV/bin/pip" show "$1" 2>/dev/null | sed -n 's/^Version: //p')" != "$2" ]; then
+    echo "setup: installing $1==$2"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "$1==$2"
+  fi
+}
+pip_pin cfn-lint "$CFN_LINT_VERSION"
+pip_pin aws-sam-cli "$SAM_VERSION"
+if [ "${1:-}" = "--build" ]; then
+  pip_pin cargo-lambda "$CARGO_LAMBDA_VERSION"
+fi
+
 if ! command -v ffmpeg >/dev/null 2>&1; then
   echo "setup: installing ffmpeg (Debian package) for test videos"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
 fi
-echo "setup: ok (moto $MOTO_VERSION in $VENV, $(ffmpeg -version 2>/dev/null | head -1 | cut -d' ' -f1-3))"
+echo "setup: ok (moto $MOTO_VERSION, sam $SAM_VERSION, cfn-lint $CFN_LINT_VERSION in $VENV, $(ffmpeg -version 2>/dev/null | head -1 | cut -d' ' -f1-3))"
