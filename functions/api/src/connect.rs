@@ -8,7 +8,7 @@
 //!
 //! Every route acts only on the caller's own items: the user id comes from the authorizer.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use lambda_http::{Request, RequestExt};
 use reelay_shared::accounts::cipher::KmsTokenCipher;
@@ -16,7 +16,6 @@ use reelay_shared::accounts::connect::{return_to_allowed, ConnectError, Connecto
 use reelay_shared::accounts::oauth::XOAuth;
 use reelay_shared::accounts::store::DynamoAccountStore;
 use reelay_shared::clock::SystemClock;
-use reelay_shared::config::{ConnectConfig, ProcessEnv};
 use reelay_shared::ids::UserId;
 use reelay_shared::problem::Problem;
 use reelay_shared::x::XClient;
@@ -65,21 +64,6 @@ fn connector(app: &App) -> Result<Connector, ConnectError> {
     ))
 }
 
-/// The `return_to` allow-list. `ApiConfig` has no field for it yet (that struct belongs to the
-/// api's owner), so it is read once from the process environment, as every other variable is
-/// at cold start. An unset list allows no `return_to` at all: fail closed, never an open
-/// redirect. The callback checks the list again before redirecting.
-fn return_allow_list() -> &'static [Url] {
-    static LIST: OnceLock<Vec<Url>> = OnceLock::new();
-    LIST.get_or_init(|| match ConnectConfig::from_env(&ProcessEnv) {
-        Ok(c) => c.return_urls,
-        Err(e) => {
-            tracing::error!(error = %e, "CONNECT_RETURN_URLS is invalid; return_to is refused");
-            Vec::new()
-        }
-    })
-}
-
 fn wants_json(req: &Request) -> bool {
     req.headers()
         .get(lambda_http::http::header::ACCEPT)
@@ -95,7 +79,7 @@ async fn start(app: &App, req: &Request, user: &UserId) -> Result<Reply, Connect
         .map(|raw| {
             Url::parse(raw)
                 .ok()
-                .filter(|u| return_to_allowed(u, return_allow_list()))
+                .filter(|u| return_to_allowed(u, app.config.connect.return_urls.as_slice()))
                 .ok_or(ConnectError::ReturnToNotAllowed)
         })
         .transpose()?;

@@ -11,7 +11,7 @@ pub mod reply;
 use lambda_http::{Body, Request, RequestExt, Response};
 use reelay_shared::aws::AwsClients;
 use reelay_shared::config::{
-    BucketConfig, ConfigError, Env, KeyConfig, QueueConfig, TableConfig, XConfig,
+    BucketConfig, ConfigError, ConnectConfig, Env, KeyConfig, QueueConfig, TableConfig, XConfig,
 };
 use reelay_shared::ids::UserId;
 use reelay_shared::problem::Problem;
@@ -26,6 +26,8 @@ pub struct ApiConfig {
     pub queue: QueueConfig,
     pub key: KeyConfig,
     pub x: XConfig,
+    /// Where the browser may be sent back after connecting X (optional allow-list).
+    pub connect: ConnectConfig,
 }
 
 impl ApiConfig {
@@ -36,6 +38,7 @@ impl ApiConfig {
             queue: QueueConfig::from_env(env)?,
             key: KeyConfig::from_env(env)?,
             x: XConfig::from_env(env)?,
+            connect: ConnectConfig::from_env(env)?,
         })
     }
 
@@ -47,6 +50,7 @@ impl ApiConfig {
             QueueConfig::VARS,
             KeyConfig::VARS,
             XConfig::VARS,
+            ConnectConfig::VARS,
         ]
         .concat()
     }

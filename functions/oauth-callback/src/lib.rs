@@ -41,10 +41,9 @@ impl CallbackConfig {
         })
     }
 
-    /// The variables the template must set. `ConnectConfig::VARS` is optional and not listed
-    /// until template.yaml declares it.
+    /// Every variable this function may read; the template test checks each is set for it.
     pub fn vars() -> Vec<&'static str> {
-        [TableConfig::VARS, KeyConfig::VARS, XConfig::VARS].concat()
+        [TableConfig::VARS, KeyConfig::VARS, XConfig::VARS, ConnectConfig::VARS].concat()
     }
 }
 

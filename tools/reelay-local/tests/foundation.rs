@@ -351,10 +351,8 @@ async fn http_routes_go_through_the_local_authorizer() {
         .await
         .unwrap();
     assert_eq!(callback.status(), 400);
-    assert_eq!(
-        callback.json::<serde_json::Value>().await.unwrap()["field"],
-        "state"
-    );
+    let page = callback.text().await.unwrap();
+    assert!(page.contains("state"), "the answer should name the missing state: {page}");
     local.runner.stop().await;
 }
 
