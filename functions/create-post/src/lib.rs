@@ -13,8 +13,8 @@
 //!    retry runs the check again.
 //! 4. `start_jobs` saves the post and creates its jobs in one transaction, then one work message
 //!    per job is sent. A duplicate event finds the jobs already there and re-sends the message of
-//!    any job no worker has touched yet (still `Queued` at version 1), which covers a crash
-//!    between the transaction and the sends; the engine drops true duplicates.
+//!    any job no worker has touched for `RESEND_AFTER_MS` (still `Queued` at version 1), which
+//!    covers a crash between the transaction and the sends; the engine drops true duplicates.
 
 use std::collections::HashMap;
 
@@ -47,6 +47,12 @@ pub const META_PLATFORMS: &str = "reelay-platforms";
 pub const DEFAULT_SEGMENT_SIZE: u64 = 4 * 1024 * 1024;
 const MAX_SEGMENT_SIZE: u64 = 5_000_000;
 const MIN_SEGMENT_SIZE: u64 = 1024;
+
+/// How long a job may sit untouched before a duplicate event re-sends its message. Below Lambda's
+/// first retry of a failed asynchronous invocation (about a minute), so the retry after a crash
+/// between `start_jobs` and the sends always repairs it; above the time one invocation takes to
+/// send, so a quick duplicate delivery adds no message.
+pub const RESEND_AFTER_MS: i64 = 30_000;
 
 /// Conflicting writes tolerated per object before the invocation fails (and S3 retries it).
 const MAX_ROUNDS: usize = 4;
@@ -591,20 +597,22 @@ async fn send(ports: &Ports<'_>, job: &UploadJob) -> Result<(), CreatePostError>
         .map_err(CreatePostError::Queue)
 }
 
-/// A duplicate event: the jobs exist. A job no worker has touched (still `Queued` at version 1:
-/// the engine's first act is a versioned lease write) may have lost its message to a crash
-/// between `start_jobs` and the send, so its message goes out again. If the first one did
-/// arrive, the same step token twice is a plain duplicate, which the engine's lease absorbs.
+/// A duplicate event: the jobs exist. A job that no worker has touched (still `Queued` at version
+/// 1: the engine's first act is a versioned lease write) for longer than `RESEND_AFTER_MS` may
+/// have lost its message to a crash between `start_jobs` and the send, so its message goes out
+/// again. A duplicate arriving sooner, while the first delivery may still be sending, sends
+/// nothing. If the first message did arrive after all, the same step token twice is a plain
+/// duplicate, which the engine's lease absorbs.
 async fn resend_untouched(
     ports: &Ports<'_>,
     post_id: PostId,
     jobs: &[UploadJob],
 ) -> Result<Verdict, CreatePostError> {
+    let now = ports.clock.now_ms();
     let mut resent = 0;
-    for job in jobs
-        .iter()
-        .filter(|j| j.phase == Phase::Queued && j.version == 1)
-    {
+    for job in jobs.iter().filter(|j| {
+        j.phase == Phase::Queued && j.version == 1 && now - j.created_at_ms >= RESEND_AFTER_MS
+    }) {
         send(ports, job).await?;
         resent += 1;
     }

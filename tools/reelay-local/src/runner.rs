@@ -145,6 +145,9 @@ pub struct RunnerConfig {
     pub worker_concurrency: usize,
     /// Long-poll wait on the queues; short so that stopping is quick.
     pub poll_wait_secs: i32,
+    /// Whether to run process-upload on the work queue. Tests that inspect the queue's messages
+    /// themselves turn it off.
+    pub poll_work_queue: bool,
 }
 
 impl Default for RunnerConfig {
@@ -157,6 +160,7 @@ impl Default for RunnerConfig {
             worker_batch_size: 1,
             worker_concurrency: 2,
             poll_wait_secs: 1,
+            poll_work_queue: true,
         }
     }
 }
@@ -293,7 +297,12 @@ impl Runner {
             config.clone(),
             shutdown.subscribe(),
         )));
-        for _ in 0..config.worker_concurrency.max(1) {
+        let workers = if config.poll_work_queue {
+            config.worker_concurrency.max(1)
+        } else {
+            0
+        };
+        for _ in 0..workers {
             tasks.push(tokio::spawn(poll_work_queue(
                 aws.clone(),
                 stack.queue_url.clone(),

@@ -1,0 +1,1213 @@
+//! Posts end to end against moto, through the local runner (issue 5): create → presigned PUT →
+//! S3 trigger → pre-flight check → job and work message; duplicates, bad videos, metadata drops,
+//! unknown keys, text and connection errors, ownership, paging and retry; and the sample events.
+//!
+//! The runner runs without its work-queue poller here (`poll_work_queue: false`), so the tests
+//! read the messages create-post and retry send straight off the queue.
+//!
+//! Videos are made with ffmpeg at test time, as `shared/video-preflight/tests` makes them, and
+//! kept tiny (160x120, a second or two).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_lambda_events::event::s3::S3Event;
+use lambda_runtime::LambdaEvent;
+use reelay_local::authorizer::LocalAuthorizer;
+use reelay_local::harness::{aws_clients_for, moto_endpoint};
+use reelay_local::runner::{FunctionName, Functions, Runner, RunnerConfig};
+use reelay_local::stack::{Stack, StackSpec};
+use reelay_shared::accounts::store::{AccountStore, DynamoAccountStore, NewConnection};
+use reelay_shared::accounts::{
+    AccountStatus, EncryptedTokens, Platform as AccountPlatform, REQUIRED_SCOPES,
+};
+use reelay_shared::aws::AwsClients;
+use reelay_shared::ids::{PostId, UserId};
+use reelay_shared::jobs::{JobError, Phase, SourceObject, UploadJob};
+use reelay_shared::messages::{new_step_token, JobMessage};
+use reelay_shared::posts::{new_post_id, Platform, Post, PostStatus};
+use reelay_shared::s3::{S3Blobs, S3Object};
+use reelay_shared::store::{DynamoStore, JobStore, PostStore};
+use serde_json::{json, Value};
+use video_preflight::{CountingReader, Limits};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------- the local world
+
+struct Local {
+    aws: AwsClients,
+    stack: Stack,
+    auth: LocalAuthorizer,
+    runner: Runner,
+    functions: Functions,
+    store: DynamoStore,
+    http: reqwest::Client,
+}
+
+fn x_env() -> HashMap<String, String> {
+    HashMap::from([
+        ("X_CLIENT_ID".to_owned(), "local-client".to_owned()),
+        ("X_CLIENT_SECRET".to_owned(), "local-secret".to_owned()),
+        (
+            "X_REDIRECT_URI".to_owned(),
+            "http://127.0.0.1:1/api/auth/platforms/twitter/callback".to_owned(),
+        ),
+    ])
+}
+
+async fn start(label: &str) -> Local {
+    let aws = aws_clients_for(&moto_endpoint()).await;
+    let stack = Stack::create(&aws, StackSpec::unique(label))
+        .await
+        .expect("stack");
+    let mut env = stack.function_env();
+    env.extend(x_env());
+    let functions = Functions::from_env(&env, &aws).expect("function config");
+    let auth = LocalAuthorizer::random();
+    let config = RunnerConfig {
+        poll_work_queue: false,
+        ..RunnerConfig::default()
+    };
+    let runner = Runner::start(functions.clone(), aws.clone(), &stack, auth.clone(), config)
+        .await
+        .expect("runner");
+    Local {
+        store: DynamoStore::new(aws.dynamodb.clone(), &stack.table_name),
+        aws,
+        stack,
+        auth,
+        runner,
+        functions,
+        http: reqwest::Client::new(),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Local {
+    /// Stores a connected X account for `user`, as the connect flow would (tokens are not read here).
+    async fn connect(&self, user: &str, status: AccountStatus) {
+        let accounts = DynamoAccountStore::new(self.aws.dynamodb.clone(), &self.stack.table_name);
+        let now = (now_ms() / 1000) as u64;
+        accounts
+            .save_connection(&NewConnection {
+                user_id: UserId::parse(user).unwrap(),
+                platform: AccountPlatform::Twitter,
+                x_user_id: format!("x-{user}"),
+                username: user.to_owned(),
+                name: user.to_owned(),
+                scopes: REQUIRED_SCOPES.iter().map(|s| s.to_string()).collect(),
+                status,
+                access_expires_at: now + 7200,
+                tokens: EncryptedTokens(vec![7; 32]),
+                now,
+            })
+            .await
+            .expect("save connection");
+    }
+
+    async fn api(&self, method: &str, path: &str, user: &str, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}{path}", self.runner.http_url);
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), url)
+            .bearer_auth(self.auth.mint(user));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// `POST /api/posts`; returns the post id and the `upload` object.
+    async fn create(&self, user: &str, text: &str) -> (String, Value) {
+        let (status, body) = self
+            .api(
+                "POST",
+                "/api/posts",
+                user,
+                Some(json!({ "text": text, "platforms": ["x"] })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        (
+            body["post_id"].as_str().unwrap().to_owned(),
+            body["upload"].clone(),
+        )
+    }
+
+    /// PUTs `bytes` to the presigned URL with the headers it requires.
+    async fn put(&self, upload: &Value, bytes: Vec<u8>) {
+        assert_eq!(upload["method"], "PUT");
+        let mut req = self.http.put(upload["url"].as_str().unwrap()).body(bytes);
+        // An explicit Content-Type matters locally too: moto stores a form-urlencoded body as empty.
+        for (name, value) in upload["headers"].as_object().unwrap() {
+            req = req.header(name.as_str(), value.as_str().unwrap());
+        }
+        let res = req.send().await.expect("presigned PUT");
+        assert!(res.status().is_success(), "PUT answered {}", res.status());
+    }
+
+    /// Waits for create-post to have handled an object whose outcome mentions `needle`.
+    async fn create_post_outcome(&self, needle: &str) -> String {
+        let (seen, log) = self
+            .runner
+            .log
+            .wait_until(WAIT, |log| {
+                log.iter()
+                    .any(|i| i.function == FunctionName::CreatePost && i.outcome.contains(needle))
+            })
+            .await;
+        assert!(seen, "create-post never handled {needle}: {log:#?}");
+        log.into_iter()
+            .find(|i| i.function == FunctionName::CreatePost && i.outcome.contains(needle))
+            .unwrap()
+            .outcome
+    }
+
+    /// Everything on the work queue now, hidden from later reads.
+    async fn take_messages(&self) -> Vec<JobMessage> {
+        let mut all = Vec::new();
+        loop {
+            let got = self
+                .aws
+                .sqs
+                .receive_message()
+                .queue_url(&self.stack.queue_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(600)
+                .send()
+                .await
+                .expect("receive");
+            let messages = got.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return all;
+            }
+            all.extend(
+                messages.iter().map(|m| {
+                    JobMessage::parse(m.body().unwrap_or_default()).expect("a job message")
+                }),
+            );
+        }
+    }
+
+    async fn job(&self, user: &str, post: &str) -> Option<UploadJob> {
+        self.store
+            .get_job(
+                &UserId::parse(user).unwrap(),
+                &PostId::parse(post).unwrap(),
+                Platform::Twitter,
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn jobs_of(&self, user: &str, post: &str) -> Vec<UploadJob> {
+        self.store
+            .post_with_jobs(&UserId::parse(user).unwrap(), &PostId::parse(post).unwrap())
+            .await
+            .unwrap()
+            .map(|(_, jobs)| jobs)
+            .unwrap_or_default()
+    }
+
+    async fn put_object(&self, key: &str, bytes: Vec<u8>, metadata: &[(&str, &str)]) {
+        let mut req = self
+            .aws
+            .s3
+            .put_object()
+            .bucket(&self.stack.bucket_name)
+            .key(key)
+            .content_type("video/mp4")
+            .body(aws_sdk_s3::primitives::ByteStream::from(bytes));
+        for (k, v) in metadata {
+            req = req.metadata(*k, *v);
+        }
+        req.send().await.expect("put object");
+    }
+
+    /// The S3 event AWS would send for `key`, from the sample in `events/` (so the sample's shape
+    /// is what the handler is tested with).
+    fn s3_event(&self, key_as_sent: &str) -> S3Event {
+        let mut sample = sample("s3-object-created.json");
+        let object = &mut sample["Records"][0]["s3"];
+        object["bucket"]["name"] = json!(self.stack.bucket_name);
+        object["object"]["key"] = json!(key_as_sent);
+        serde_json::from_value(sample).expect("S3 event")
+    }
+
+    async fn deliver(&self, event: S3Event) -> Vec<reelay_create_post::ObjectOutcome> {
+        reelay_create_post::handle(
+            &self.functions.create_post,
+            LambdaEvent::new(event, lambda_runtime::Context::default()),
+        )
+        .await
+        .expect("create-post succeeds")
+    }
+}
+
+fn sample(name: &str) -> Value {
+    let path = reelay_local::moto::repo_root().join("events").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("sample event"))
+        .expect("sample is JSON")
+}
+
+// ---------------------------------------------------------------- test videos (ffmpeg)
+
+fn workdir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("posts-videos");
+    std::fs::create_dir_all(&dir).expect("create video dir");
+    dir
+}
+
+fn ffmpeg(name: &str, args: &[&str]) -> Vec<u8> {
+    let out = workdir().join(name);
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .args(["-threads", "1"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg is installed (tools/scripts/setup.sh installs it)");
+    assert!(status.success(), "ffmpeg failed making {name}: {args:?}");
+    std::fs::read(out).expect("read clip")
+}
+
+/// H.264 from testsrc plus `extra` (which may add audio inputs or change the codec).
+fn video(name: &str, size: &str, rate: &str, duration: &str, extra: &[&str]) -> Vec<u8> {
+    let src = format!("testsrc=size={size}:rate={rate}:duration={duration}");
+    let mut args = vec!["-f", "lavfi", "-i", &src];
+    args.extend_from_slice(extra);
+    if !extra.contains(&"-c:v") {
+        args.extend_from_slice(&["-c:v", "libx264", "-preset", "ultrafast"]);
+    }
+    args.extend_from_slice(&["-pix_fmt", "yuv420p"]);
+    ffmpeg(name, &args)
+}
+
+/// H.264 + AAC (or `extra`'s audio settings), 160x120 at 30 fps.
+fn av(name: &str, duration: &str, extra: &[&str]) -> Vec<u8> {
+    let sine = format!("sine=frequency=440:duration={duration}");
+    let mut args = vec!["-f", "lavfi", "-i", &sine];
+    args.extend_from_slice(extra);
+    if !extra.contains(&"-c:a") {
+        args.extend_from_slice(&["-c:a", "aac"]);
+    }
+    video(name, "160x120", "30", duration, &args)
+}
+
+struct Clips {
+    /// ffmpeg's default layout: moov after mdat.
+    valid_moov_at_end: Vec<u8>,
+    valid_faststart: Vec<u8>,
+    valid_mov: Vec<u8>,
+    /// (name, bytes, the exact reason the post must show)
+    bad: Vec<(&'static str, Vec<u8>, &'static str)>,
+}
+
+/// Every clip, made once per test binary (tests share them).
+fn clips() -> &'static Clips {
+    static CLIPS: OnceLock<Clips> = OnceLock::new();
+    CLIPS.get_or_init(|| {
+        let valid_moov_at_end = av("valid.mp4", "1", &[]);
+        let truncated = {
+            // Cut inside mdat: the moov at the end is lost.
+            let full = av("trunc-src.mp4", "1", &[]);
+            full[..full.len() / 2].to_vec()
+        };
+        Clips {
+            valid_faststart: av("valid-faststart.mp4", "1", &["-movflags", "+faststart"]),
+            valid_mov: av("valid.mov", "1", &[]),
+            bad: vec![
+                (
+                    "too long",
+                    // 141 frames at 1 fps: 141 s that encode in a blink.
+                    video("too-long.mp4", "64x48", "1", "141", &[]),
+                    "video is 141.0 s; X allows at most 140 s",
+                ),
+                (
+                    "too short",
+                    video("too-short.mp4", "160x120", "30", "0.3", &[]),
+                    "video is 0.3 s; X requires at least 0.5 s",
+                ),
+                (
+                    "HEVC",
+                    video(
+                        "hevc.mp4",
+                        "160x120",
+                        "30",
+                        "1",
+                        &[
+                            "-c:v",
+                            "libx265",
+                            "-preset",
+                            "ultrafast",
+                            "-x265-params",
+                            "log-level=error",
+                            "-tag:v",
+                            "hvc1",
+                        ],
+                    ),
+                    "video codec is HEVC (hvc1); X accepts only H.264",
+                ),
+                (
+                    "5.1 audio",
+                    av("surround.mp4", "1", &["-ac", "6"]),
+                    "audio has 6 channels (5.1); X accepts mono or stereo AAC-LC",
+                ),
+                (
+                    "4K",
+                    video("uhd.mp4", "3840x2160", "1", "1", &[]),
+                    "dimensions 3840x2160 exceed X's 1280x1024",
+                ),
+                (
+                    "120 fps",
+                    video("120fps.mp4", "160x120", "120", "1", &[]),
+                    "frame rate is 120 fps; X allows at most 60",
+                ),
+                (
+                    "not a video",
+                    b"Hello, this is a text file and certainly not a video.\n".repeat(20),
+                    "file is not an MP4 or MOV video (no ftyp/moov box)",
+                ),
+                (
+                    "truncated",
+                    truncated,
+                    "file is truncated: mdat box ends past the end of the file",
+                ),
+                ("zero bytes", Vec::new(), "file is empty"),
+            ],
+            valid_moov_at_end,
+        }
+    })
+}
+
+// ---------------------------------------------------------------- the journey
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_put_trigger_makes_one_job_and_one_message_and_a_duplicate_event_adds_none() {
+    let local = start("posts-journey").await;
+    local.connect("ana", AccountStatus::Active).await;
+    let text = "Harbour at dusk 🌅 https://example.com/a-very-long-link-that-counts-as-23";
+    let (post_id, upload) = local.create("ana", text).await;
+    let key = upload["key"].as_str().unwrap().to_owned();
+    assert_eq!(key, format!("uploads/ana/{post_id}/clip.mp4"));
+    assert_eq!(upload["headers"]["content-type"], "video/mp4");
+    assert!(upload["expires_at"].as_str().unwrap().ends_with('Z'));
+
+    let (status, draft) = local
+        .api("GET", &format!("/api/posts/{post_id}"), "ana", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(draft["status"], "awaiting_upload");
+    assert_eq!(draft["targets"], json!([]));
+
+    let video = clips().valid_moov_at_end.clone();
+    let size = video.len() as u64;
+    local.put(&upload, video).await;
+    let outcome = local.create_post_outcome(&post_id).await;
+    assert!(outcome.contains("1 upload job(s) queued"), "{outcome}");
+
+    let job = local.job("ana", &post_id).await.expect("the job exists");
+    assert_eq!(job.phase, Phase::Queued);
+    assert_eq!(job.version, 1);
+    assert_eq!(job.text, text);
+    assert_eq!(job.source.key, key);
+    assert_eq!(job.source.size_bytes, size);
+    assert_eq!(job.source.media_type, "video/mp4");
+    assert_eq!(job.source.media_category, "amplify_video");
+    assert_eq!(job.segment_size, reelay_create_post::DEFAULT_SEGMENT_SIZE);
+
+    let messages = local.take_messages().await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0].post_id.as_str(), post_id);
+    assert_eq!(
+        messages[0].step_token, job.step_token,
+        "the first message carries the job's token"
+    );
+
+    let (_, view) = local
+        .api("GET", &format!("/api/posts/{post_id}"), "ana", None)
+        .await;
+    assert_eq!(view["status"], "processing");
+    assert_eq!(view["video"]["width"], 160);
+    let target = &view["targets"][0];
+    assert_eq!(target["platform"], "twitter");
+    assert_eq!(target["phase"], "queued");
+    assert_eq!(target["bytes_sent"], 0);
+    assert_eq!(target["bytes_total"], size);
+    assert_eq!(target["error"], Value::Null);
+
+    // The same event again (S3 delivers at least once): nothing new.
+    let again = local.deliver(local.s3_event(&key)).await;
+    assert!(
+        again[0].result.contains("already has its jobs"),
+        "{again:?}"
+    );
+    assert_eq!(local.jobs_of("ana", &post_id).await.len(), 1);
+    assert_eq!(local.job("ana", &post_id).await.unwrap().version, 1);
+    assert!(
+        local.take_messages().await.is_empty(),
+        "a quick duplicate sends no message"
+    );
+    local.runner.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_the_jobs_and_their_message_is_repaired_by_the_retried_event() {
+    let local = start("posts-crash").await;
+    local.connect("bo", AccountStatus::Active).await;
+    let (post_id, upload) = local.create("bo", "crash test").await;
+    let key = upload["key"].as_str().unwrap().to_owned();
+
+    // What an invocation that crashed right after `start_jobs` leaves behind: the post and its
+    // job saved (a while ago), no message sent.
+    let user = UserId::parse("bo").unwrap();
+    let mut post = local
+        .store
+        .get_post(&user, &PostId::parse(&post_id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let crashed_at = now_ms() - reelay_create_post::RESEND_AFTER_MS - 1_000;
+    let job = queued_job(&post, &local.stack.bucket_name, &key, crashed_at);
+    post.status = PostStatus::Processing;
+    post.version += 1;
+    local
+        .store
+        .start_jobs(&post, std::slice::from_ref(&job))
+        .await
+        .unwrap();
+
+    // S3 retries the event (here: the object arrives and the runner delivers its event).
+    local.put(&upload, clips().valid_faststart.clone()).await;
+    let outcome = local.create_post_outcome(&post_id).await;
+    assert!(outcome.contains("1 message(s) re-sent"), "{outcome}");
+    let messages = local.take_messages().await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        messages[0].step_token, job.step_token,
+        "the job's own first message"
+    );
+    assert_eq!(local.jobs_of("bo", &post_id).await.len(), 1);
+    local.runner.stop().await;
+}
+
+/// A job as `start_jobs` stores it, before any worker touched it.
+fn queued_job(post: &Post, bucket: &str, key: &str, at_ms: i64) -> UploadJob {
+    UploadJob {
+        user_id: post.user_id.clone(),
+        post_id: post.post_id.clone(),
+        platform: Platform::Twitter,
+        text: post.text.clone(),
+        source: SourceObject {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            size_bytes: 1000,
+            media_type: "video/mp4".into(),
+            media_category: "amplify_video".into(),
+        },
+        segment_size: reelay_create_post::DEFAULT_SEGMENT_SIZE,
+        phase: Phase::Queued,
+        step_token: new_step_token(),
+        previous_step_token: None,
+        step_due_at_ms: at_ms,
+        media_id: None,
+        media_key: None,
+        media_expires_at_ms: None,
+        next_segment: 0,
+        bytes_sent: 0,
+        processing_percent: None,
+        processing_deadline_ms: None,
+        restarts: 0,
+        attempts: 0,
+        publish_started: false,
+        remote_post_id: None,
+        remote_post_url: None,
+        error: None,
+        history: Vec::new(),
+        lease_owner: None,
+        lease_until_ms: 0,
+        version: 1,
+        created_at_ms: at_ms,
+        updated_at_ms: at_ms,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_video_is_rejected_with_its_reason_and_nothing_is_queued() {
+    let local = start("posts-bad").await;
+    local.connect("cy", AccountStatus::Active).await;
+    let clips = clips();
+    let mut rejected = Vec::new();
+    for (name, bytes, reason) in &clips.bad {
+        let (post_id, upload) = local.create("cy", &format!("bad video: {name}")).await;
+        local.put(&upload, bytes.clone()).await;
+        rejected.push((*name, post_id, *reason));
+    }
+    // Positive controls in the same stack: MOV and faststart MP4 pass.
+    let (mov_id, mov_upload) = {
+        let (status, body) = local
+            .api(
+                "POST",
+                "/api/posts",
+                "cy",
+                Some(json!({ "text": "a mov", "platforms": ["twitter"], "file_name": "clip.mov" })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["upload"]["headers"]["content-type"], "video/quicktime");
+        (
+            body["post_id"].as_str().unwrap().to_owned(),
+            body["upload"].clone(),
+        )
+    };
+    local.put(&mov_upload, clips.valid_mov.clone()).await;
+    let (fast_id, fast_upload) = local.create("cy", "faststart").await;
+    local.put(&fast_upload, clips.valid_faststart.clone()).await;
+
+    for (name, post_id, reason) in &rejected {
+        let outcome = local.create_post_outcome(post_id).await;
+        assert!(outcome.contains("rejected"), "{name}: {outcome}");
+        let (status, view) = local
+            .api("GET", &format!("/api/posts/{post_id}"), "cy", None)
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(view["status"], "rejected", "{name}: {view}");
+        assert_eq!(view["rejection"], *reason, "{name}");
+        assert_eq!(view["targets"], json!([]), "{name}: no job");
+        assert!(local.job("cy", post_id).await.is_none(), "{name}: no job");
+    }
+    local.create_post_outcome(&mov_id).await;
+    local.create_post_outcome(&fast_id).await;
+    let mov_job = local.job("cy", &mov_id).await.expect("MOV passes");
+    assert_eq!(mov_job.source.media_type, "video/quicktime");
+    assert!(
+        local.job("cy", &fast_id).await.is_some(),
+        "faststart MP4 passes"
+    );
+
+    let messages = local.take_messages().await;
+    let mut for_posts: Vec<&str> = messages.iter().map(|m| m.post_id.as_str()).collect();
+    for_posts.sort();
+    let mut expected = vec![mov_id.as_str(), fast_id.as_str()];
+    expected.sort();
+    assert_eq!(
+        for_posts, expected,
+        "only the two good videos were enqueued"
+    );
+    local.runner.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_dropped_with_metadata_becomes_a_post() {
+    let local = start("posts-meta").await;
+    let key = "uploads/dee/my-drop/clip.mp4";
+    local
+        .put_object(
+            key,
+            clips().valid_moov_at_end.clone(),
+            &[
+                ("reelay-text", "Dropped%20in%20%E4%B8%96%E7%95%8C"),
+                ("reelay-platforms", "twitter"),
+            ],
+        )
+        .await;
+    let outcome = local
+        .create_post_outcome("received upload for post my-drop")
+        .await;
+    assert!(outcome.contains("1 upload job(s) queued"), "{outcome}");
+
+    let (_, list) = local.api("GET", "/api/posts", "dee", None).await;
+    let posts = list["posts"].as_array().unwrap();
+    assert_eq!(posts.len(), 1, "{list}");
+    assert_eq!(posts[0]["text"], "Dropped in 世界");
+    assert_eq!(posts[0]["status"], "processing");
+    let post_id = posts[0]["post_id"].as_str().unwrap().to_owned();
+    let job = local.job("dee", &post_id).await.expect("job");
+    assert_eq!(job.source.key, key);
+    let messages = local.take_messages().await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].step_token, job.step_token);
+
+    // Metadata that breaks the rules is refused with the reason, on a post the owner can see.
+    let long = "a".repeat(281);
+    local
+        .put_object(
+            "uploads/dee/too-long/clip.mp4",
+            clips().valid_moov_at_end.clone(),
+            &[("reelay-text", long.as_str()), ("reelay-platforms", "x")],
+        )
+        .await;
+    let outcome = local
+        .create_post_outcome("received upload for post too-long")
+        .await;
+    assert!(outcome.contains("281 weighted characters"), "{outcome}");
+    let (_, list) = local.api("GET", "/api/posts", "dee", None).await;
+    let refused = list["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["status"] == "rejected")
+        .expect("a rejected post");
+    assert_eq!(
+        refused["rejection"],
+        "x-amz-meta-reelay-text: text is 281 weighted characters; X allows at most 280"
+    );
+    assert!(local.take_messages().await.is_empty());
+    local.runner.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_keys_are_recorded_as_rejected_never_ignored() {
+    let local = start("posts-unknown").await;
+    let video = clips().valid_moov_at_end.clone();
+    // A well-formed key for a post that does not exist, without metadata.
+    let ghost = new_post_id(now_ms());
+    local
+        .put_object(&format!("uploads/eve/{ghost}/clip.mp4"), video.clone(), &[])
+        .await;
+    // A key of the wrong shape under a real user.
+    local
+        .put_object("uploads/eve/nested/dir/clip.mp4", video.clone(), &[])
+        .await;
+    // A key with no user at all: logged at error level, and the outcome says so.
+    local
+        .put_object("uploads/not a user!/x/clip.mp4", video, &[])
+        .await;
+
+    let outcome = local.create_post_outcome(ghost.as_str()).await;
+    assert!(outcome.contains("no draft post"), "{outcome}");
+    let (status, view) = local
+        .api("GET", &format!("/api/posts/{ghost}"), "eve", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(view["status"], "rejected");
+    assert!(
+        view["rejection"]
+            .as_str()
+            .unwrap()
+            .contains("POST /api/posts"),
+        "{view}"
+    );
+
+    let nested = local
+        .create_post_outcome("uploads/eve/nested/dir/clip.mp4")
+        .await;
+    assert!(nested.contains("rejected"), "{nested}");
+    let unowned = local.create_post_outcome("not a user!").await;
+    assert!(
+        unowned.contains("rejected") && unowned.contains("has no owner"),
+        "{unowned}"
+    );
+    assert!(unowned.contains(r#""post_id":null"#), "{unowned}");
+
+    let (_, list) = local.api("GET", "/api/posts", "eve", None).await;
+    let posts = list["posts"].as_array().unwrap();
+    assert_eq!(
+        posts.len(),
+        2,
+        "both of eve's refused objects are visible to her: {list}"
+    );
+    assert!(posts.iter().all(|p| p["status"] == "rejected"));
+    assert!(
+        posts.iter().any(|p| p["rejection"]
+            .as_str()
+            .unwrap()
+            .contains("uploads/eve/nested/dir/clip.mp4")),
+        "{list}"
+    );
+    assert!(local.take_messages().await.is_empty());
+    local.runner.stop().await;
+}
+
+// ---------------------------------------------------------------- the API's refusals
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_platform_and_connection_errors_are_problems_naming_field_and_rule() {
+    let local = start("posts-errors").await;
+    local.connect("fay", AccountStatus::Active).await;
+    let cases = [
+        (
+            json!({ "text": "a".repeat(281), "platforms": ["x"] }),
+            400,
+            "text_too_long",
+            "text",
+            "281",
+        ),
+        // CJK counts 2 (twitter-text v3): 141 of them weigh 282.
+        (
+            json!({ "text": "漢".repeat(141), "platforms": ["x"] }),
+            400,
+            "text_too_long",
+            "text",
+            "282",
+        ),
+        (
+            json!({ "text": "  ", "platforms": ["x"] }),
+            400,
+            "text_empty",
+            "text",
+            "empty",
+        ),
+        (
+            json!({ "text": "bad \u{FFFF}", "platforms": ["x"] }),
+            400,
+            "text_invalid_characters",
+            "text",
+            "U+FFFF",
+        ),
+        (
+            json!({ "platforms": ["x"] }),
+            400,
+            "required",
+            "text",
+            "required",
+        ),
+        (
+            json!({ "text": "hi", "platforms": [] }),
+            400,
+            "platforms_empty",
+            "platforms",
+            "at least one",
+        ),
+        (
+            json!({ "text": "hi", "platforms": ["myspace"] }),
+            400,
+            "platform_unknown",
+            "platforms",
+            "myspace",
+        ),
+        (
+            json!({ "text": "hi", "platforms": ["x"], "content_type": "video/webm" }),
+            400,
+            "content_type_unsupported",
+            "content_type",
+            "video/webm",
+        ),
+        (
+            json!({ "text": "hi", "platforms": ["x"], "file_name": "../../etc" }),
+            400,
+            "file_name_format",
+            "file_name",
+            "file_name",
+        ),
+    ];
+    for (body, status, kind, field, detail) in cases {
+        let (got, problem) = local
+            .api("POST", "/api/posts", "fay", Some(body.clone()))
+            .await;
+        assert_eq!(got, status, "{body}: {problem}");
+        assert_eq!(problem["type"], kind, "{body}: {problem}");
+        assert_eq!(problem["field"], field, "{body}: {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(detail),
+            "{body}: {problem}"
+        );
+    }
+    // Exactly at the limit passes.
+    let (ok, _) = local
+        .api(
+            "POST",
+            "/api/posts",
+            "fay",
+            Some(json!({ "text": "a".repeat(280), "platforms": ["x"] })),
+        )
+        .await;
+    assert_eq!(ok, 201);
+
+    let res = local
+        .http
+        .post(format!("{}/api/posts", local.runner.http_url))
+        .bearer_auth(local.auth.mint("fay"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    assert_eq!(res.json::<Value>().await.unwrap()["type"], "invalid_json");
+
+    // Not connected, and connected but flagged for reconnection: 409 saying what to do.
+    let (status, problem) = local
+        .api(
+            "POST",
+            "/api/posts",
+            "gus",
+            Some(json!({ "text": "hi", "platforms": ["x"] })),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (409, Some("platform_not_connected")),
+        "{problem}"
+    );
+    local
+        .connect(
+            "hal",
+            AccountStatus::NeedsReconnect {
+                reason: "X refused the token; connect X again.".into(),
+            },
+        )
+        .await;
+    let (status, problem) = local
+        .api(
+            "POST",
+            "/api/posts",
+            "hal",
+            Some(json!({ "text": "hi", "platforms": ["x"] })),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(problem["type"], "platform_needs_reconnect");
+    assert_eq!(problem["field"], "platforms");
+    assert!(
+        problem["detail"].as_str().unwrap().starts_with("Reconnect"),
+        "{problem}"
+    );
+
+    let (status, _) = local.api("DELETE", "/api/posts", "fay", None).await;
+    assert_eq!(status, 405);
+    local.runner.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_see_only_their_own_posts_and_lists_page_newest_first() {
+    let local = start("posts-list").await;
+    local.connect("ivy", AccountStatus::Active).await;
+    local.connect("jon", AccountStatus::Active).await;
+    let mut created = Vec::new();
+    for n in 0..5 {
+        created.push(local.create("ivy", &format!("post {n}")).await.0);
+    }
+    let (jon_post, _) = local.create("jon", "jon's").await;
+
+    // Another user's post does not exist for you.
+    let (status, problem) = local
+        .api("GET", &format!("/api/posts/{}", created[0]), "jon", None)
+        .await;
+    assert_eq!((status, problem["type"].as_str()), (404, Some("not_found")));
+    let (status, _) = local
+        .api(
+            "POST",
+            &format!("/api/posts/{}/retry", created[0]),
+            "jon",
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = local.api("GET", "/api/posts/not-an-id", "ivy", None).await;
+    assert_eq!(status, 404);
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            None => "/api/posts?limit=2".to_owned(),
+            Some(c) => format!("/api/posts?limit=2&cursor={c}"),
+        };
+        let (status, page) = local.api("GET", &path, "ivy", None).await;
+        assert_eq!(status, 200, "{page}");
+        pages += 1;
+        let posts = page["posts"].as_array().unwrap();
+        assert!(posts.len() <= 2);
+        seen.extend(
+            posts
+                .iter()
+                .map(|p| p["post_id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) if pages < 10 => cursor = Some(c.to_owned()),
+            _ => break,
+        }
+    }
+    let mut newest_first = created.clone();
+    newest_first.reverse();
+    assert_eq!(seen, newest_first, "every post once, newest first");
+    assert!(!seen.contains(&jon_post));
+
+    let (status, problem) = local
+        .api("GET", "/api/posts?cursor=garbage!", "ivy", None)
+        .await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (400, Some("cursor")),
+        "{problem}"
+    );
+    let (status, problem) = local.api("GET", "/api/posts?limit=0", "ivy", None).await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (400, Some("limit")),
+        "{problem}"
+    );
+    local.runner.stop().await;
+}
+
+// ---------------------------------------------------------------- retry
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_requeues_failed_targets_only() {
+    let local = start("posts-retry").await;
+    local.connect("kit", AccountStatus::Active).await;
+    let (post_id, upload) = local.create("kit", "retry me").await;
+    local.put(&upload, clips().valid_moov_at_end.clone()).await;
+    local.create_post_outcome(&post_id).await;
+    let first = local.take_messages().await;
+    assert_eq!(first.len(), 1);
+
+    // Nothing failed yet: 409.
+    let (status, problem) = local
+        .api("POST", &format!("/api/posts/{post_id}/retry"), "kit", None)
+        .await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (409, Some("nothing_to_retry")),
+        "{problem}"
+    );
+
+    // The engine gives up on the target (set through the store, as the engine would).
+    let mut job = local.job("kit", &post_id).await.unwrap();
+    job.phase = Phase::Failed;
+    job.attempts = 6;
+    job.restarts = 1;
+    job.bytes_sent = 1234;
+    job.media_id = Some("123".into());
+    job.error = Some(JobError {
+        code: "x_unavailable".into(),
+        message: "X answered 503 six times".into(),
+        retryable: true,
+        at_ms: now_ms(),
+    });
+    job.record(now_ms(), "append 0", "x_server_error: 503");
+    job.version += 1;
+    local.store.save_job(&job).await.unwrap();
+    let failed_version = job.version;
+
+    let (_, view) = local
+        .api("GET", &format!("/api/posts/{post_id}"), "kit", None)
+        .await;
+    assert_eq!(view["status"], "failed");
+    let target = &view["targets"][0];
+    assert_eq!(target["phase"], "failed");
+    assert_eq!(
+        target["error"],
+        json!({ "code": "x_unavailable", "message": "X answered 503 six times", "retryable": true })
+    );
+    assert_eq!(target["recent_attempts"][0]["step"], "append 0");
+
+    let (status, body) = local
+        .api("POST", &format!("/api/posts/{post_id}/retry"), "kit", None)
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["retried"], json!(["twitter"]));
+
+    let retried = local.job("kit", &post_id).await.unwrap();
+    assert_eq!(retried.phase, Phase::Queued);
+    assert_eq!(retried.version, failed_version + 1);
+    assert_ne!(retried.step_token, job.step_token, "a new step token");
+    assert_eq!(
+        (retried.attempts, retried.restarts, retried.bytes_sent),
+        (0, 0, 0)
+    );
+    assert_eq!(retried.media_id, None);
+    assert_eq!(retried.error, None);
+    let messages = local.take_messages().await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].step_token, retried.step_token);
+
+    let (_, view) = local
+        .api("GET", &format!("/api/posts/{post_id}"), "kit", None)
+        .await;
+    assert_eq!(view["status"], "processing");
+    assert_eq!(view["targets"][0]["phase"], "queued");
+    let (status, _) = local
+        .api("POST", &format!("/api/posts/{post_id}/retry"), "kit", None)
+        .await;
+    assert_eq!(status, 409, "no target is failed any more");
+    local.runner.stop().await;
+}
+
+// ---------------------------------------------------------------- big objects
+
+/// The pre-flight check through the real S3 adapter reads only the metadata: a 32 MiB object with
+/// its moov at the end costs a few KiB. (A 512 MB object would take minutes to push into moto on
+/// 2 cores; `shared/video-preflight`'s `half_gigabyte_file_is_checked_reading_under_one_megabyte`
+/// proves the 512 MiB case with a counting reader over a synthetic file.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_through_s3_reads_only_the_metadata() {
+    let aws = aws_clients_for(&moto_endpoint()).await;
+    let stack = Stack::create(&aws, StackSpec::unique("posts-big"))
+        .await
+        .expect("stack");
+    let size: usize = 32 * 1024 * 1024;
+    let object = with_moov_at_end(&clips().valid_moov_at_end, size);
+    aws.s3
+        .put_object()
+        .bucket(&stack.bucket_name)
+        .key("big/clip.mp4")
+        .body(aws_sdk_s3::primitives::ByteStream::from(object))
+        .send()
+        .await
+        .expect("put");
+    let reader = CountingReader::new(S3Object {
+        blobs: S3Blobs::new(aws.s3.clone()),
+        bucket: stack.bucket_name.clone(),
+        key: "big/clip.mp4".into(),
+        size: size as u64,
+    });
+    let checked = video_preflight::inspect(&reader, &Limits::default())
+        .await
+        .expect("the moov behind a 32 MiB mdat passes");
+    assert_eq!(checked.facts.size_bytes, size as u64);
+    println!(
+        "32 MiB object: {} bytes in {} ranged GETs",
+        reader.bytes_read(),
+        reader.requests()
+    );
+    assert!(
+        reader.bytes_read() < 1024 * 1024,
+        "read {} bytes",
+        reader.bytes_read()
+    );
+    assert!(reader.requests() <= 3, "{} GETs", reader.requests());
+}
+
+/// `ftyp`, a 64-bit-size `mdat` of zeros filling the object up to `size`, then the clip's `moov`.
+fn with_moov_at_end(clip: &[u8], size: usize) -> Vec<u8> {
+    let find = |kind: &[u8; 4]| {
+        let mut at = 0;
+        while at + 8 <= clip.len() {
+            let len = u32::from_be_bytes(clip[at..at + 4].try_into().unwrap()) as usize;
+            if &clip[at + 4..at + 8] == kind {
+                return (at, len);
+            }
+            at += len;
+        }
+        panic!("no {kind:?} box");
+    };
+    let (ftyp_at, ftyp_len) = find(b"ftyp");
+    let (moov_at, moov_len) = find(b"moov");
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(&clip[ftyp_at..ftyp_at + ftyp_len]);
+    let mdat_len = (size - ftyp_len - moov_len) as u64;
+    out.extend_from_slice(&1u32.to_be_bytes());
+    out.extend_from_slice(b"mdat");
+    out.extend_from_slice(&mdat_len.to_be_bytes());
+    out.resize(size - moov_len, 0);
+    out.extend_from_slice(&clip[moov_at..moov_at + moov_len]);
+    out
+}
+
+// ---------------------------------------------------------------- events/ samples
+
+fn api_request(name: &str) -> lambda_http::Request {
+    lambda_http::request::from_str(&sample(name).to_string()).expect("a valid API Gateway event")
+}
+
+async fn call_api(local: &Local, name: &str) -> (u16, Value) {
+    let response = match reelay_api::handle(&local.functions.api, api_request(name)).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    };
+    let status = response.status().as_u16();
+    let body = match response.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sample_events_run_through_their_handlers() {
+    let local = start("posts-samples").await;
+    // The samples' caller and post.
+    let user = "user-sample-1";
+    let post_id = "1795615200000-0123456789ab";
+    local.connect(user, AccountStatus::Active).await;
+
+    let (status, created) = call_api(&local, "apigw-posts-create.json").await;
+    assert_eq!(status, 201, "{created}");
+    assert!(created["upload"]["key"]
+        .as_str()
+        .unwrap()
+        .ends_with("/harbour.mp4"));
+
+    // A draft with the samples' id, then the S3 event for its object: the sample's key has a
+    // space written as '+', as S3 sends it.
+    let now = now_ms();
+    local
+        .store
+        .create_post(&Post {
+            user_id: UserId::parse(user).unwrap(),
+            post_id: PostId::parse(post_id).unwrap(),
+            text: "from the samples".into(),
+            platforms: vec![Platform::Twitter],
+            status: PostStatus::AwaitingUpload,
+            rejection: None,
+            object_key: None,
+            video: None,
+            created_at_ms: now,
+            updated_at_ms: now,
+            version: 1,
+        })
+        .await
+        .unwrap();
+    let key = format!("uploads/{user}/{post_id}/my harbour clip.mp4");
+    local
+        .aws
+        .s3
+        .put_object()
+        .bucket(&local.stack.bucket_name)
+        .key(&key)
+        .content_type("video/mp4")
+        .body(aws_sdk_s3::primitives::ByteStream::from(
+            clips().valid_moov_at_end.clone(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    local.create_post_outcome(post_id).await; // the runner's own delivery, through moto
+    let mut event = sample("s3-object-created.json");
+    event["Records"][0]["s3"]["bucket"]["name"] = json!(local.stack.bucket_name);
+    let event: S3Event = serde_json::from_value(event).unwrap();
+    let outcomes = local.deliver(event).await;
+    assert_eq!(outcomes[0].key, key, "'+' decodes to a space");
+    assert!(
+        outcomes[0].result.contains("already has its jobs"),
+        "{outcomes:?}"
+    );
+
+    let (status, view) = call_api(&local, "apigw-posts-get.json").await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["targets"][0]["phase"], "queued");
+
+    let (status, list) = call_api(&local, "apigw-posts-list.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["posts"].as_array().unwrap().len(), 2);
+
+    let (status, _) = call_api(&local, "apigw-posts-retry.json").await;
+    assert_eq!(status, 409, "nothing failed yet");
+    let mut job = local.job(user, post_id).await.unwrap();
+    job.phase = Phase::Failed;
+    job.version += 1;
+    local.store.save_job(&job).await.unwrap();
+    let (status, body) = call_api(&local, "apigw-posts-retry.json").await;
+    assert_eq!(status, 202, "{body}");
+    local.runner.stop().await;
+}
