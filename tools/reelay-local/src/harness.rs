@@ -38,3 +38,16 @@ pub fn moto_endpoint() -> String {
         Err(err) => panic!("cannot start moto for the tests: {err}"),
     }
 }
+
+/// For the CLI: the caller's `AWS_ENDPOINT_URL` if set, else a moto server owned by the caller
+/// (dropping it stops the server).
+pub fn moto_endpoint_or_start() -> Result<(Option<MotoServer>, String), crate::moto::MotoError> {
+    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+        if !endpoint.is_empty() {
+            return Ok((None, endpoint));
+        }
+    }
+    let server = MotoServer::start(&repo_root())?;
+    let endpoint = server.endpoint.clone();
+    Ok((Some(server), endpoint))
+}

@@ -1,173 +1,51 @@
-//! `reelay-local`: the local stack in one command.
+//! `reelay-local`: Reelay on this machine, as AWS would run it.
 //!
-//! - `reelay-local up`: starts moto, creates the stack, starts the runner, prints where each part
-//!   listens and a bearer token, and runs until Ctrl-C.
-//! - `reelay-local demo`: the same, then walks the user journey as far as it is built, and stops.
+//! - `reelay-local demo`: the whole journey with a generated sample video: starts moto, the X
+//!   emulator and the runner, connects a test X account through the real OAuth redirect flow,
+//!   creates a post, uploads the video through the presigned URL, shows progress until the post
+//!   is published, prints what X received, and stops everything.
+//! - `reelay-local post FILE --text TEXT`: the same journey with your own video.
+//! - `reelay-local up`: starts everything and runs until Ctrl-C.
 
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
-use reelay_local::authorizer::LocalAuthorizer;
-use reelay_local::harness::aws_clients_for;
-use reelay_local::moto::{repo_root, MotoServer};
-use reelay_local::runner::{FunctionName, Functions, Runner, RunnerConfig};
-use reelay_local::stack::{Stack, StackSpec};
+use reelay_local::harness::moto_endpoint_or_start;
+use reelay_local::world::{World, WorldOptions};
+use sha2::{Digest, Sha256};
+use x_emulator::{EmulatorConfig, ProcessingMode};
 
 #[derive(Parser)]
-#[command(about = "Run Reelay locally against moto, as AWS would run it")]
+#[command(about = "Run Reelay locally against moto and the X emulator, as AWS would run it")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Port for the local HTTP API (0 picks a free one).
-    #[arg(long, default_value_t = 0, global = true)]
-    port: u16,
     /// Lambda deadline given to each process-upload invocation, in seconds.
-    #[arg(long, default_value_t = 60, global = true)]
+    #[arg(long, default_value_t = 20, global = true)]
     worker_deadline_secs: u64,
+    /// APPEND segment size in bytes (X allows up to 1000 segments).
+    #[arg(long, default_value_t = 1024 * 1024, global = true)]
+    segment_size: u64,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// The whole journey with a generated sample video.
+    Demo,
+    /// The whole journey with your own video file.
+    Post {
+        file: PathBuf,
+        #[arg(long, default_value = "Posted by Reelay's local demo")]
+        text: String,
+    },
     /// Start everything and run until Ctrl-C.
     Up,
-    /// Start everything, run the journey as far as it is built, and stop.
-    Demo,
 }
 
-struct Running {
-    _moto: Option<MotoServer>,
-    aws: reelay_shared::aws::AwsClients,
-    stack: Stack,
-    auth: LocalAuthorizer,
-    runner: Runner,
-}
-
-async fn start(cli: &Cli) -> anyhow::Result<Running> {
-    // An endpoint given by the caller is used as is; otherwise this process owns a moto server.
-    let (moto, endpoint) = match std::env::var("AWS_ENDPOINT_URL")
-        .ok()
-        .filter(|e| !e.is_empty())
-    {
-        Some(endpoint) => (None, endpoint),
-        None => {
-            let server = MotoServer::start(&repo_root()).context("starting moto")?;
-            let endpoint = server.endpoint.clone();
-            (Some(server), endpoint)
-        }
-    };
-    println!("moto (S3, DynamoDB, SQS, KMS)  {endpoint}");
-    let aws = aws_clients_for(&endpoint).await;
-    let stack = Stack::create(&aws, StackSpec::unique("reelay")).await?;
-    println!("  table  {}", stack.table_name);
-    println!("  bucket {}", stack.bucket_name);
-    println!("  queue  {} (DLQ {})", stack.queue_url, stack.dlq_url);
-    let mut env = stack.function_env();
-    // X's OAuth client settings; the X emulator (issue 3) will provide real endpoints here.
-    env.extend([
-        ("X_CLIENT_ID".to_owned(), "reelay-local".to_owned()),
-        (
-            "X_CLIENT_SECRET".to_owned(),
-            "reelay-local-secret".to_owned(),
-        ),
-        (
-            "X_REDIRECT_URI".to_owned(),
-            "http://127.0.0.1/api/auth/platforms/twitter/callback".to_owned(),
-        ),
-    ]);
-    let functions = Functions::from_env(&env, &aws)?;
-    let auth = LocalAuthorizer::random();
-    let config = RunnerConfig {
-        http_port: cli.port,
-        worker_deadline: Duration::from_secs(cli.worker_deadline_secs),
-        ..RunnerConfig::default()
-    };
-    let runner = Runner::start(functions, aws.clone(), &stack, auth.clone(), config).await?;
-    println!("runner (HTTP API)  {}", runner.http_url);
-    Ok(Running {
-        _moto: moto,
-        aws,
-        stack,
-        auth,
-        runner,
-    })
-}
-
-async fn demo(running: &Running) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
-    let user = "demo-user";
-    let token = running.auth.mint(user);
-
-    println!("\n1. HTTP API through the local JWT authorizer");
-    let health: serde_json::Value = http
-        .get(format!("{}/api/health", running.runner.http_url))
-        .bearer_auth(&token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    println!("   GET /api/health -> {health}");
-
-    println!("\n2. S3 upload -> create-post");
-    let key = format!("uploads/{user}/demo-post/clip.mp4");
-    running
-        .aws
-        .s3
-        .put_object()
-        .bucket(&running.stack.bucket_name)
-        .key(&key)
-        .body(aws_sdk_s3::primitives::ByteStream::from_static(
-            b"demo bytes",
-        ))
-        .send()
-        .await?;
-    let (seen, log) = running
-        .runner
-        .log
-        .wait_until(Duration::from_secs(60), |l| {
-            l.iter().any(|i| i.function == FunctionName::CreatePost)
-        })
-        .await;
-    anyhow::ensure!(seen, "create-post was not invoked within 60 s");
-    if let Some(i) = log.iter().find(|i| i.function == FunctionName::CreatePost) {
-        println!("   create-post got {:?} -> {}", i.items, i.outcome);
-    }
-
-    println!("\n3. work queue -> process-upload");
-    let body = format!(r#"{{"user_id":"{user}","post_id":"demo-post","platform":"twitter","step_token":"demo"}}"#);
-    running
-        .aws
-        .sqs
-        .send_message()
-        .queue_url(&running.stack.queue_url)
-        .message_body(body)
-        .send()
-        .await?;
-    let (seen, log) = running
-        .runner
-        .log
-        .wait_until(Duration::from_secs(60), |l| {
-            l.iter().any(|i| i.function == FunctionName::ProcessUpload)
-        })
-        .await;
-    anyhow::ensure!(seen, "process-upload was not invoked within 60 s");
-    if let Some(i) = log
-        .iter()
-        .find(|i| i.function == FunctionName::ProcessUpload)
-    {
-        println!(
-            "   process-upload got {:?} with a {} ms deadline -> {}",
-            i.items,
-            i.deadline_ms.saturating_sub(i.invoked_at_ms),
-            i.outcome
-        );
-    }
-
-    println!("\nNot built yet (see `issues`): connecting X (OAuth), creating posts, the pre-flight video check,");
-    println!("the upload engine and the X API emulator. The demo grows as they land.");
-    Ok(())
-}
+const USER: &str = "demo-user";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -177,22 +55,320 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
-    let running = start(&cli).await?;
-    let result = match cli.command {
+    let (_moto, endpoint) = moto_endpoint_or_start()?;
+    println!("moto (S3, DynamoDB, SQS, KMS)   {endpoint}");
+    let world = World::start(
+        &endpoint,
+        WorldOptions {
+            label: "reelay".into(),
+            worker_deadline: Duration::from_secs(cli.worker_deadline_secs),
+            emulator: EmulatorConfig {
+                // X takes a while to process a video; a few seconds shows the progress.
+                processing: ProcessingMode::Time { duration_ms: 4000 },
+                check_after_secs: 1,
+                ..EmulatorConfig::default()
+            },
+            extra_env: vec![("SEGMENT_SIZE_BYTES".into(), cli.segment_size.to_string())],
+            ..WorldOptions::default()
+        },
+    )
+    .await?;
+    println!(
+        "X API emulator                  {}",
+        world.emulator.base_url
+    );
+    println!("Reelay HTTP API (local gateway) {}", world.runner.http_url);
+    println!(
+        "  table {} · bucket {} · work queue {}",
+        world.stack.table_name, world.stack.bucket_name, world.stack.queue_url
+    );
+
+    let result = match &cli.command {
         Command::Up => {
             println!(
-                "\nbearer token for user 'local-user' (1 h):\n{}\n",
-                running.auth.mint("local-user")
+                "\nbearer token for user '{USER}' (1 h):\n{}\n",
+                world.auth.mint(USER)
             );
             println!("Ctrl-C stops everything.");
-            tokio::signal::ctrl_c()
-                .await
-                .context("waiting for Ctrl-C")?;
-            Ok(())
+            tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
         }
-        Command::Demo => demo(&running).await,
+        Command::Demo => match sample_video().await {
+            Ok(file) => {
+                journey(
+                    &world,
+                    &file,
+                    "Hello from Reelay: a video posted through X's v2 chunked upload",
+                )
+                .await
+            }
+            Err(err) => Err(err),
+        },
+        Command::Post { file, text } => journey(&world, file, text).await,
     };
-    running.runner.stop().await;
-    println!("stopped.");
+    world.runner.stop().await;
+    println!("stopped moto, the X emulator and the runner.");
     result
+}
+
+/// A 20-second 1280x720 H.264/AAC sample, made once with ffmpeg and kept under target/.
+async fn sample_video() -> anyhow::Result<PathBuf> {
+    let dir = reelay_local::moto::repo_root().join("target/demo");
+    let file = dir.join("sample-720p-20s.mp4");
+    if file.exists() {
+        return Ok(file);
+    }
+    std::fs::create_dir_all(&dir)?;
+    println!("\ngenerating a sample video with ffmpeg (once)...");
+    let status = tokio::process::Command::new("ffmpeg")
+        .args([
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .args([
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "20",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+        ])
+        .args([
+            "yuv420p",
+            "-b:v",
+            "4M",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-ac",
+            "2",
+            "-movflags",
+            "+faststart",
+        ])
+        .arg(&file)
+        .status()
+        .await
+        .context("running ffmpeg (make setup installs it)")?;
+    if !status.success() {
+        let _ = std::fs::remove_file(&file);
+        bail!("ffmpeg failed to make the sample video");
+    }
+    Ok(file)
+}
+
+fn sha256_file(path: &Path) -> anyhow::Result<(u64, String)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let len = std::io::copy(&mut file, &mut hasher)?;
+    Ok((len, hex::encode(hasher.finalize())))
+}
+
+fn bar(done: u64, total: u64) -> String {
+    const WIDTH: u64 = 30;
+    let filled = if total == 0 {
+        0
+    } else {
+        (done * WIDTH / total).min(WIDTH)
+    };
+    format!(
+        "[{}{}]",
+        "#".repeat(filled as usize),
+        "-".repeat((WIDTH - filled) as usize)
+    )
+}
+
+async fn journey(world: &World, file: &Path, text: &str) -> anyhow::Result<()> {
+    let api = &world.runner.http_url;
+    let token = world.auth.mint(USER);
+    let (size, sha) = sha256_file(file).with_context(|| format!("reading {}", file.display()))?;
+
+    println!(
+        "\n1. Connect X (OAuth 2.0 with PKCE, through X's authorize page and Reelay's callback)"
+    );
+    world.connect(USER).await?;
+    let platforms: serde_json::Value = world
+        .http
+        .get(format!("{api}/api/platforms"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    println!("   GET /api/platforms -> {platforms}");
+
+    println!("\n2. Create the post");
+    let content_type = if file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("mov"))
+    {
+        "video/quicktime"
+    } else {
+        "video/mp4"
+    };
+    let created = world
+        .http
+        .post(format!("{api}/api/posts"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "text": text, "platforms": ["twitter"], "content_type": content_type }))
+        .send()
+        .await?;
+    let status = created.status();
+    let created: serde_json::Value = created.json().await?;
+    if !status.is_success() {
+        bail!("creating the post answered {status}: {created}");
+    }
+    let post_id = created["post_id"].as_str().unwrap_or_default().to_owned();
+    println!(
+        "   POST /api/posts -> {status}, post {post_id}, presigned PUT valid {}s",
+        created["upload"]["expires_in_secs"]
+    );
+
+    println!("\n3. Upload the video ({size} bytes, SHA-256 {sha}) with the presigned URL");
+    let body = tokio::fs::File::open(file).await?;
+    let put = world
+        .http
+        .put(created["upload"]["url"].as_str().unwrap_or_default())
+        .header("content-type", content_type)
+        .header("content-length", size)
+        .body(reqwest::Body::wrap_stream(
+            tokio_util::io::ReaderStream::new(body),
+        ))
+        .send()
+        .await?;
+    if !put.status().is_success() {
+        bail!("the upload answered {}", put.status());
+    }
+    println!(
+        "   PUT -> {}; S3 now triggers create-post (pre-flight check), which queues the upload",
+        put.status()
+    );
+
+    println!("\n4. Progress (GET /api/posts/{post_id})");
+    let started = std::time::Instant::now();
+    let mut last_line = String::new();
+    let final_view = loop {
+        let view: serde_json::Value = world
+            .http
+            .get(format!("{api}/api/posts/{post_id}"))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let target = &view["targets"][0];
+        let line = format!(
+            "   {:<10} upload {} {}/{} segments   processing {} {}%   phase {}",
+            view["status"].as_str().unwrap_or("?"),
+            bar(
+                target["segments_sent"].as_u64().unwrap_or(0),
+                target["segments_total"].as_u64().unwrap_or(0)
+            ),
+            target["segments_sent"].as_u64().unwrap_or(0),
+            target["segments_total"].as_u64().unwrap_or(0),
+            bar(target["processing_percent"].as_u64().unwrap_or(0), 100),
+            target["processing_percent"].as_u64().unwrap_or(0),
+            target["phase"].as_str().unwrap_or("-"),
+        );
+        if line != last_line {
+            println!("{line}");
+            std::io::stdout().flush().ok();
+            last_line = line;
+        }
+        if matches!(
+            view["status"].as_str(),
+            Some("published" | "failed" | "rejected")
+        ) {
+            break view;
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            bail!("the post did not finish within 5 minutes: {view}");
+        }
+        // Wake on the runner's next invocation, or after a short bound to show progress.
+        let seen = world.runner.log.snapshot().len();
+        world
+            .runner
+            .log
+            .wait_until(Duration::from_millis(200), |log| log.len() > seen)
+            .await;
+    };
+
+    let target = &final_view["targets"][0];
+    if final_view["status"] != "published" {
+        println!(
+            "\nThe post ended {}: {}",
+            final_view["status"],
+            if final_view["rejection"].is_null() {
+                target["error"].clone()
+            } else {
+                final_view["rejection"].clone()
+            }
+        );
+        bail!("the post was not published");
+    }
+    let invocations = world
+        .runner
+        .log
+        .snapshot()
+        .iter()
+        .filter(|i| i.function == reelay_local::runner::FunctionName::ProcessUpload)
+        .count();
+    println!(
+        "\n5. Published in {:.1}s over {invocations} process-upload invocation(s)",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "   tweet id  {}",
+        target["tweet_id"].as_str().unwrap_or("?")
+    );
+    println!(
+        "   tweet URL {}",
+        target["tweet_url"].as_str().unwrap_or("?")
+    );
+
+    println!("\n6. What X (the emulator) received");
+    let records = world.emulator.admin().records();
+    let tweet = records
+        .tweets
+        .iter()
+        .find(|t| Some(t.id.as_str()) == target["tweet_id"].as_str())
+        .context("the emulator has no such tweet")?;
+    let media_id = tweet
+        .media_ids
+        .first()
+        .context("the tweet carries no media")?;
+    let media = records
+        .media
+        .iter()
+        .find(|m| &m.id == media_id)
+        .context("the emulator has no such media")?;
+    let carrying = records
+        .tweets
+        .iter()
+        .filter(|t| t.media_ids.contains(media_id))
+        .count();
+    println!(
+        "   media {media_id}: {} bytes in {} segments, SHA-256 {}",
+        media.received_bytes,
+        media.segments.len(),
+        media.sha256.as_deref().unwrap_or("?")
+    );
+    println!("   tweets carrying it: {carrying}; text: {:?}", tweet.text);
+    if media.sha256.as_deref() != Some(sha.as_str())
+        || media.received_bytes != size
+        || carrying != 1
+    {
+        bail!("X did not receive exactly the file, once");
+    }
+    println!("   = the file, byte for byte, in exactly one tweet.");
+    Ok(())
 }

@@ -40,6 +40,8 @@ pub struct WorldOptions {
     /// Sends every work message twice, as SQS's at-least-once delivery may.
     pub duplicate_sends: bool,
     pub segment_size: u64,
+    /// More environment for the functions (e.g. `SEGMENT_SIZE_BYTES`).
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl Default for WorldOptions {
@@ -55,6 +57,7 @@ impl Default for WorldOptions {
             crashes: Arc::new(NoCrashes),
             duplicate_sends: false,
             segment_size: 4 * 1024 * 1024,
+            extra_env: Vec::new(),
         }
     }
 }
@@ -122,6 +125,7 @@ impl World {
             ]
             .map(|(k, v)| (k.to_owned(), v)),
         );
+        env.extend(options.extra_env);
         let mut functions = Functions::from_env(&env, &aws)?;
         let worker_config = reelay_process_upload::WorkerConfig::from_env(&env)?;
         let http = reelay_shared::http_client::build_http_client(Duration::from_secs(10))?;
@@ -155,7 +159,9 @@ impl World {
             auth,
             runner,
             env,
-            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
             segment_size: options.segment_size,
             duplicate_sends: options.duplicate_sends,
         })
@@ -166,33 +172,56 @@ impl World {
     pub async fn connect(&self, user: &str) -> anyhow::Result<()> {
         let start = self
             .http
-            .get(format!("{}/api/auth/platforms/twitter/connect", self.runner.http_url))
+            .get(format!(
+                "{}/api/auth/platforms/twitter/connect",
+                self.runner.http_url
+            ))
             .bearer_auth(self.auth.mint(user))
             .header("accept", "application/json")
             .send()
             .await?;
         if !start.status().is_success() {
-            bail!("connect answered {}: {}", start.status(), start.text().await.unwrap_or_default());
+            bail!(
+                "connect answered {}: {}",
+                start.status(),
+                start.text().await.unwrap_or_default()
+            );
         }
         let body: serde_json::Value = start.json().await?;
-        let authorize = body["authorize_url"].as_str().ok_or_else(|| anyhow!("no authorize_url in {body}"))?;
+        let authorize = body["authorize_url"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no authorize_url in {body}"))?;
         let consent = self.http.get(authorize).send().await?;
         let callback = consent
             .headers()
             .get("location")
             .and_then(|l| l.to_str().ok())
-            .ok_or_else(|| anyhow!("X's authorize answered {} without a redirect", consent.status()))?
+            .ok_or_else(|| {
+                anyhow!(
+                    "X's authorize answered {} without a redirect",
+                    consent.status()
+                )
+            })?
             .to_owned();
         let done = self.http.get(&callback).send().await?;
         if done.status().is_server_error() || done.status().is_client_error() {
-            bail!("the callback answered {}: {}", done.status(), done.text().await.unwrap_or_default());
+            bail!(
+                "the callback answered {}: {}",
+                done.status(),
+                done.text().await.unwrap_or_default()
+            );
         }
         Ok(())
     }
 
     /// Puts `video` in S3 and starts its upload job directly (bypassing the pre-flight check,
     /// which is create-post's business): a post, its X job and the first work message.
-    pub async fn start_upload(&self, user: &str, video: Vec<u8>, text: &str) -> anyhow::Result<PostId> {
+    pub async fn start_upload(
+        &self,
+        user: &str,
+        video: Vec<u8>,
+        text: &str,
+    ) -> anyhow::Result<PostId> {
         let user_id = UserId::parse(user)?;
         let now = now_ms();
         let post_id = new_post_id(now);
@@ -261,7 +290,9 @@ impl World {
             created_at_ms: now,
             updated_at_ms: now,
         };
-        self.store.start_jobs(&post, std::slice::from_ref(&job)).await?;
+        self.store
+            .start_jobs(&post, std::slice::from_ref(&job))
+            .await?;
         let message = JobMessage {
             user_id,
             post_id: post_id.clone(),
@@ -305,7 +336,11 @@ impl World {
                 return Ok(job);
             }
             let left = limit.checked_sub(started.elapsed()).ok_or_else(|| {
-                anyhow!("job of post {post} still {:?} after {limit:?}: {:?}", job.phase, job.error)
+                anyhow!(
+                    "job of post {post} still {:?} after {limit:?}: {:?}",
+                    job.phase,
+                    job.error
+                )
             })?;
             // Wake on the next invocation, or after a short bound for progress inside a long one.
             let seen = self.runner.log.snapshot().len();
@@ -316,8 +351,14 @@ impl World {
         }
     }
 
-    pub async fn wait_until_final(&self, user: &str, post: &PostId, limit: Duration) -> anyhow::Result<UploadJob> {
-        self.wait_for_job(user, post, limit, |j| j.phase.is_final(), |_| {}).await
+    pub async fn wait_until_final(
+        &self,
+        user: &str,
+        post: &PostId,
+        limit: Duration,
+    ) -> anyhow::Result<UploadJob> {
+        self.wait_for_job(user, post, limit, |j| j.phase.is_final(), |_| {})
+            .await
     }
 }
 
