@@ -1211,3 +1211,117 @@ async fn sample_events_run_through_their_handlers() {
     assert_eq!(status, 202, "{body}");
     local.runner.stop().await;
 }
+
+// ---------------------------------------------------------------- all the way to X
+
+/// The whole journey with the worker running and X played by the emulator: connect, create,
+/// PUT, pre-flight, upload, publish, and the status API showing the tweet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_goes_from_create_to_published_on_x() {
+    use reelay_local::world::{World, WorldOptions};
+    let world = World::start(
+        &moto_endpoint(),
+        WorldOptions {
+            label: "posts-e2e".into(),
+            emulator: x_emulator::EmulatorConfig {
+                processing: x_emulator::ProcessingMode::Polls { steps: 2 },
+                check_after_secs: 1,
+                ..x_emulator::EmulatorConfig::default()
+            },
+            ..WorldOptions::default()
+        },
+    )
+    .await
+    .expect("world");
+    world.connect("lou").await.expect("connect X");
+    let http = reqwest::Client::new();
+    let token = world.auth.mint("lou");
+    let text = "From S3 to X in one go 🎬";
+    let created: Value = http
+        .post(format!("{}/api/posts", world.runner.http_url))
+        .bearer_auth(&token)
+        .json(&json!({ "text": text, "platforms": ["x"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let post_id = created["post_id"].as_str().expect("post id").to_owned();
+    let upload = &created["upload"];
+    let video = clips().valid_moov_at_end.clone();
+    let put = http
+        .put(upload["url"].as_str().unwrap())
+        .header(
+            "content-type",
+            upload["headers"]["content-type"].as_str().unwrap(),
+        )
+        .body(video.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+
+    let id = PostId::parse(&post_id).unwrap();
+    let job = loop {
+        // create-post runs first; the job appears once the check passed.
+        match world
+            .store
+            .get_job(&UserId::parse("lou").unwrap(), &id, Platform::Twitter)
+            .await
+            .unwrap()
+        {
+            Some(_) => {
+                break world
+                    .wait_until_final("lou", &id, Duration::from_secs(120))
+                    .await
+                    .unwrap()
+            }
+            None => {
+                let seen = world.runner.log.snapshot().len();
+                let (progressed, log) = world
+                    .runner
+                    .log
+                    .wait_until(WAIT, |log| log.len() > seen)
+                    .await;
+                assert!(progressed, "create-post never ran: {log:#?}");
+            }
+        }
+    };
+    assert_eq!(
+        job.phase,
+        Phase::Published,
+        "{:?}\n{:#?}",
+        job.error,
+        job.history
+    );
+
+    let view: Value = http
+        .get(format!("{}/api/posts/{post_id}", world.runner.http_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["status"], "published", "{view}");
+    let target = &view["targets"][0];
+    assert_eq!(target["phase"], "published");
+    assert_eq!(target["bytes_sent"], video.len());
+    assert_eq!(target["bytes_total"], video.len());
+    assert_eq!(target["processing_percent"], 100);
+    let tweet_id = target["tweet_id"].as_str().expect("tweet id");
+    assert!(
+        target["tweet_url"].as_str().unwrap().contains(tweet_id),
+        "{target}"
+    );
+    assert_eq!(target["error"], Value::Null);
+    assert!(!target["recent_attempts"].as_array().unwrap().is_empty());
+
+    let tweets = world.emulator.admin().records().tweets;
+    let ours: Vec<_> = tweets.iter().filter(|t| t.id == tweet_id).collect();
+    assert_eq!(ours.len(), 1, "one tweet: {tweets:#?}");
+    assert_eq!(ours[0].text, text);
+    world.runner.stop().await;
+}
