@@ -23,8 +23,8 @@ use crate::ids::UserId;
 use crate::jobs::{JobError, Phase, UploadJob};
 use crate::messages::{new_step_token, JobMessage};
 use crate::ports::{
-    AccessToken, BlobReader, CrashSwitch, CredentialError, Credentials, FailureKind, MediaPlatform, PlatformError, Processing, ProcessingState,
-    StepPoint, WorkQueue,
+    AccessToken, BlobReader, CrashSwitch, CredentialError, Credentials, FailureKind, MediaPlatform,
+    PlatformError, Processing, ProcessingState, StepPoint, WorkQueue,
 };
 use crate::posts::PostStatus;
 use crate::store::{JobStore, PostStore, StoreError};
@@ -140,8 +140,16 @@ struct Run {
 impl Engine<'_> {
     /// Advances the job `message` is for, as far as the invocation's deadline allows.
     #[tracing::instrument(skip_all, fields(post_id = %message.post_id, platform = message.platform.as_str(), invocation = %invocation.id))]
-    pub async fn advance(&self, message: &JobMessage, invocation: &Invocation) -> Result<Outcome, EngineError> {
-        let Some(mut job) = self.jobs.get_job(&message.user_id, &message.post_id, message.platform).await? else {
+    pub async fn advance(
+        &self,
+        message: &JobMessage,
+        invocation: &Invocation,
+    ) -> Result<Outcome, EngineError> {
+        let Some(mut job) = self
+            .jobs
+            .get_job(&message.user_id, &message.post_id, message.platform)
+            .await?
+        else {
             tracing::warn!("message for a job that does not exist");
             return Ok(Outcome::Dropped("no such job"));
         };
@@ -149,11 +157,14 @@ impl Engine<'_> {
             return Ok(Outcome::Dropped("job already finished"));
         }
         let now = self.clock.now_ms();
-        let leased_by_other = job.lease_until_ms > now && job.lease_owner.as_deref() != Some(invocation.id.as_str());
+        let leased_by_other =
+            job.lease_until_ms > now && job.lease_owner.as_deref() != Some(invocation.id.as_str());
 
         // Only the message carrying the current step token may advance the job.
         if message.step_token != job.step_token {
-            return self.older_message(&job, message, invocation, now, leased_by_other).await;
+            return self
+                .older_message(&job, message, invocation, now, leased_by_other)
+                .await;
         }
         // A duplicate of the current message while another worker runs the job: let it come back
         // after the visibility timeout, when that worker has moved the job on (or crashed and its
@@ -164,7 +175,9 @@ impl Engine<'_> {
         job.lease_owner = Some(invocation.id.clone());
         job.lease_until_ms = invocation.deadline_ms;
         match self.checkpoint(&mut job).await {
-            Err(EngineError::Store(StoreError::Conflict)) => return Ok(Outcome::Retry("another worker took the lease first")),
+            Err(EngineError::Store(StoreError::Conflict)) => {
+                return Ok(Outcome::Retry("another worker took the lease first"))
+            }
             other => other?,
         }
 
@@ -212,7 +225,8 @@ impl Engine<'_> {
         if job.previous_step_token.as_deref() != Some(message.step_token.as_str()) {
             return Ok(Outcome::Dropped("stale message"));
         }
-        if now >= job.step_due_at_ms + self.settings.lost_continuation_grace_ms && !leased_by_other {
+        if now >= job.step_due_at_ms + self.settings.lost_continuation_grace_ms && !leased_by_other
+        {
             tracing::warn!("continuation overdue; re-sending it");
             self.send(job, 0).await?;
             return Ok(Outcome::Dropped("re-sent an overdue continuation"));
@@ -220,9 +234,13 @@ impl Engine<'_> {
         // Keep it around a while in case the continuation was lost, but never let it reach the
         // DLQ (which would mark the job failed).
         if invocation.receive_count + 1 < self.settings.max_receive_count {
-            Ok(Outcome::Retry("waiting to see whether the continuation arrives"))
+            Ok(Outcome::Retry(
+                "waiting to see whether the continuation arrives",
+            ))
         } else {
-            Ok(Outcome::Dropped("previous message, continuation presumed alive"))
+            Ok(Outcome::Dropped(
+                "previous message, continuation presumed alive",
+            ))
         }
     }
 
@@ -232,7 +250,9 @@ impl Engine<'_> {
         let remaining = invocation.deadline_ms - self.clock.now_ms();
         let needed = match run.job.phase {
             Phase::Queued | Phase::Initialized | Phase::Appending => run.segment_estimate_ms,
-            _ => run.segment_estimate_ms.min(self.settings.initial_segment_estimate_ms),
+            _ => run
+                .segment_estimate_ms
+                .min(self.settings.initial_segment_estimate_ms),
         };
         remaining > needed + self.settings.deadline_margin_ms
     }
@@ -267,7 +287,12 @@ impl Engine<'_> {
         let job = &run.job;
         let result = self
             .platform
-            .initialize(token, job.source.size_bytes, &job.source.media_type, &job.source.media_category)
+            .initialize(
+                token,
+                job.source.size_bytes,
+                &job.source.media_type,
+                &job.source.media_category,
+            )
             .await;
         let session = match result {
             Ok(session) => session,
@@ -288,7 +313,12 @@ impl Engine<'_> {
         Ok(Next::Continue)
     }
 
-    async fn append(&self, run: &mut Run, token: &AccessToken, invocation: &Invocation) -> Result<Next, EngineError> {
+    async fn append(
+        &self,
+        run: &mut Run,
+        token: &AccessToken,
+        invocation: &Invocation,
+    ) -> Result<Next, EngineError> {
         let index = run.job.next_segment;
         let media_id = run.job.media_id.clone().unwrap_or_default();
         let started = Instant::now();
@@ -304,7 +334,8 @@ impl Engine<'_> {
         // in this invocation. Memory stays at about two segments.
         let next_index = index + 1;
         let prefetch = next_index < run.job.total_segments()
-            && invocation.deadline_ms - self.clock.now_ms() > 2 * run.segment_estimate_ms + self.settings.deadline_margin_ms;
+            && invocation.deadline_ms - self.clock.now_ms()
+                > 2 * run.segment_estimate_ms + self.settings.deadline_margin_ms;
         let (sent, next) = if prefetch {
             let (sent, next) = tokio::join!(
                 self.platform.append(token, &media_id, index, segment),
@@ -312,20 +343,32 @@ impl Engine<'_> {
             );
             (sent, next.ok())
         } else {
-            (self.platform.append(token, &media_id, index, segment).await, None)
+            (
+                self.platform.append(token, &media_id, index, segment).await,
+                None,
+            )
         };
         if let Err(err) = sent {
-            return self.on_platform_error(run, &format!("append {index}"), err).await;
+            return self
+                .on_platform_error(run, &format!("append {index}"), err)
+                .await;
         }
         self.crash_point(StepPoint::AfterAppend)?;
         run.prefetched = next.map(|bytes| (next_index, bytes));
-        run.segment_estimate_ms = run.segment_estimate_ms.max(started.elapsed().as_millis() as i64);
+        run.segment_estimate_ms = run
+            .segment_estimate_ms
+            .max(started.elapsed().as_millis() as i64);
         let job = &mut run.job;
         job.next_segment = next_index;
         job.bytes_sent += length;
         job.phase = Phase::Appending;
         job.attempts = 0;
-        tracing::info!(segment = index, bytes_sent = job.bytes_sent, total = job.source.size_bytes, "segment sent");
+        tracing::info!(
+            segment = index,
+            bytes_sent = job.bytes_sent,
+            total = job.source.size_bytes,
+            "segment sent"
+        );
         self.checkpoint(job).await?;
         Ok(Next::Continue)
     }
@@ -336,25 +379,37 @@ impl Engine<'_> {
             Ok(processing) => processing,
             // A crash after a successful FINALIZE leaves the job at "all segments sent"; X then
             // refuses a second FINALIZE. If STATUS knows the media, the first one went through.
-            Err(err) if err.kind == FailureKind::Rejected => match self.platform.status(token, &media_id).await {
-                Ok(processing) => processing,
-                Err(_) => return self.on_platform_error(run, "finalize", err).await,
-            },
+            Err(err) if err.kind == FailureKind::Rejected => {
+                match self.platform.status(token, &media_id).await {
+                    Ok(processing) => processing,
+                    Err(_) => return self.on_platform_error(run, "finalize", err).await,
+                }
+            }
             Err(err) => return self.on_platform_error(run, "finalize", err).await,
         };
         self.crash_point(StepPoint::AfterFinalize)?;
         run.job.record(self.clock.now_ms(), "finalize", "ok");
-        run.job.processing_deadline_ms = Some(self.clock.now_ms() + self.settings.processing_timeout_ms);
+        run.job.processing_deadline_ms =
+            Some(self.clock.now_ms() + self.settings.processing_timeout_ms);
         run.job.phase = Phase::Finalized;
         self.after_processing_answer(run, processing).await
     }
 
-    async fn check_processing(&self, run: &mut Run, token: &AccessToken) -> Result<Next, EngineError> {
+    async fn check_processing(
+        &self,
+        run: &mut Run,
+        token: &AccessToken,
+    ) -> Result<Next, EngineError> {
         let deadline = run.job.processing_deadline_ms.unwrap_or(i64::MAX);
         if self.clock.now_ms() > deadline {
             let minutes = self.settings.processing_timeout_ms / 60_000;
             return self
-                .fail(run, "processing_timeout", format!("X did not finish processing the video within {minutes} minutes"), true)
+                .fail(
+                    run,
+                    "processing_timeout",
+                    format!("X did not finish processing the video within {minutes} minutes"),
+                    true,
+                )
                 .await;
         }
         let media_id = run.job.media_id.clone().unwrap_or_default();
@@ -367,7 +422,11 @@ impl Engine<'_> {
     }
 
     /// Acts on a FINALIZE or STATUS answer: wait, publish, or fail with the platform's reason.
-    async fn after_processing_answer(&self, run: &mut Run, processing: Processing) -> Result<Next, EngineError> {
+    async fn after_processing_answer(
+        &self,
+        run: &mut Run,
+        processing: Processing,
+    ) -> Result<Next, EngineError> {
         let now = self.clock.now_ms();
         let job = &mut run.job;
         job.attempts = 0;
@@ -375,14 +434,30 @@ impl Engine<'_> {
         // X may put an `error` on a processing answer whatever its state: it is final.
         if let Some(reason) = processing.error.clone() {
             job.record(now, "status", format!("failed: {reason}"));
-            return self.fail(run, "media_processing_failed", format!("X could not process the video: {reason}"), false).await;
+            return self
+                .fail(
+                    run,
+                    "media_processing_failed",
+                    format!("X could not process the video: {reason}"),
+                    false,
+                )
+                .await;
         }
         match processing.state {
             ProcessingState::Pending | ProcessingState::InProgress => {
-                if job.phase == Phase::Processing || processing.state == ProcessingState::InProgress {
+                if job.phase == Phase::Processing || processing.state == ProcessingState::InProgress
+                {
                     job.phase = Phase::Processing;
                 }
-                job.record(now, "status", format!("{:?} {}%", processing.state, processing.progress_percent.unwrap_or(0)));
+                job.record(
+                    now,
+                    "status",
+                    format!(
+                        "{:?} {}%",
+                        processing.state,
+                        processing.progress_percent.unwrap_or(0)
+                    ),
+                );
                 let delay = processing.check_after_secs.unwrap_or(5).clamp(1, 900) as u32;
                 Ok(Next::Wait { delay_secs: delay })
             }
@@ -395,7 +470,13 @@ impl Engine<'_> {
             }
             ProcessingState::Failed => {
                 job.record(now, "status", "failed");
-                self.fail(run, "media_processing_failed", "X could not process the video".to_owned(), false).await
+                self.fail(
+                    run,
+                    "media_processing_failed",
+                    "X could not process the video".to_owned(),
+                    false,
+                )
+                .await
             }
         }
     }
@@ -403,11 +484,20 @@ impl Engine<'_> {
     /// Creates the post exactly once. `publish_started` is saved before the call; a job that
     /// resumes with it set first looks for its post on the platform and records that instead.
     async fn publish(&self, run: &mut Run, token: &AccessToken) -> Result<Next, EngineError> {
-        let media_key = run.job.media_key.clone().or_else(|| run.job.media_id.clone()).unwrap_or_default();
+        let media_key = run
+            .job
+            .media_key
+            .clone()
+            .or_else(|| run.job.media_id.clone())
+            .unwrap_or_default();
         if run.job.publish_started {
             match self.platform.find_published(token, &media_key).await {
                 Ok(Some(post)) => {
-                    run.job.record(self.clock.now_ms(), "find_post", format!("found {}", post.id));
+                    run.job.record(
+                        self.clock.now_ms(),
+                        "find_post",
+                        format!("found {}", post.id),
+                    );
                     return self.published(run, post).await;
                 }
                 Ok(None) => {}
@@ -423,11 +513,16 @@ impl Engine<'_> {
             Err(err) => return self.on_platform_error(run, "post", err).await,
         };
         self.crash_point(StepPoint::AfterPublish)?;
-        run.job.record(self.clock.now_ms(), "post", format!("ok: {}", post.id));
+        run.job
+            .record(self.clock.now_ms(), "post", format!("ok: {}", post.id));
         self.published(run, post).await
     }
 
-    async fn published(&self, run: &mut Run, post: crate::ports::PublishedPost) -> Result<Next, EngineError> {
+    async fn published(
+        &self,
+        run: &mut Run,
+        post: crate::ports::PublishedPost,
+    ) -> Result<Next, EngineError> {
         let job = &mut run.job;
         tracing::info!(remote_post_id = %post.id, "published");
         job.remote_post_id = Some(post.id);
@@ -443,10 +538,16 @@ impl Engine<'_> {
     // ------------------------------------------------------------------------------ failures
 
     /// DESIGN §3's failure classes.
-    async fn on_platform_error(&self, run: &mut Run, step: &str, err: PlatformError) -> Result<Next, EngineError> {
+    async fn on_platform_error(
+        &self,
+        run: &mut Run,
+        step: &str,
+        err: PlatformError,
+    ) -> Result<Next, EngineError> {
         let now = self.clock.now_ms();
         tracing::warn!(step, code = %err.code, message = %err.message, "platform call failed");
-        run.job.record(now, step, format!("{}: {}", err.code, err.message));
+        run.job
+            .record(now, step, format!("{}: {}", err.code, err.message));
         run.job.error = Some(JobError {
             code: err.code.clone(),
             message: err.message.clone(),
@@ -463,16 +564,25 @@ impl Engine<'_> {
             FailureKind::Transient => {
                 run.job.attempts += 1;
                 if run.job.attempts >= self.settings.max_attempts {
-                    let message = format!("X kept failing at {step} after {} attempts: {}", run.job.attempts, err.message);
+                    let message = format!(
+                        "X kept failing at {step} after {} attempts: {}",
+                        run.job.attempts, err.message
+                    );
                     return self.fail(run, "platform_unavailable", message, true).await;
                 }
-                Ok(Next::Wait { delay_secs: self.backoff_secs(run.job.attempts) })
+                Ok(Next::Wait {
+                    delay_secs: self.backoff_secs(run.job.attempts),
+                })
             }
             FailureKind::Unauthorized if !run.refreshed_after_401 => {
                 run.refreshed_after_401 = true;
                 let rejected = run.token.take();
                 let refreshed = match rejected {
-                    Some(rejected) => self.credentials.refresh_after_unauthorized(&run.job.user_id, &rejected).await,
+                    Some(rejected) => {
+                        self.credentials
+                            .refresh_after_unauthorized(&run.job.user_id, &rejected)
+                            .await
+                    }
                     None => self.credentials.access_token(&run.job.user_id).await,
                 };
                 match refreshed {
@@ -484,7 +594,10 @@ impl Engine<'_> {
                 }
             }
             FailureKind::Unauthorized => {
-                let message = format!("X refused the account's token even after a refresh: {}. Reconnect X.", err.message);
+                let message = format!(
+                    "X refused the account's token even after a refresh: {}. Reconnect X.",
+                    err.message
+                );
                 self.fail(run, "reconnect_required", message, false).await
             }
             FailureKind::MissingPermission => {
@@ -492,7 +605,11 @@ impl Engine<'_> {
                     "X refused the upload: {}. Reconnect X and grant the media.write permission, then retry the post.",
                     err.message
                 );
-                if let Err(e) = self.credentials.flag_reconnect(&run.job.user_id, &reason).await {
+                if let Err(e) = self
+                    .credentials
+                    .flag_reconnect(&run.job.user_id, &reason)
+                    .await
+                {
                     tracing::warn!(error = %e, "could not flag the account for reconnection");
                 }
                 self.fail(run, "reconnect_required", reason, true).await
@@ -504,21 +621,57 @@ impl Engine<'_> {
             FailureKind::Rejected => match run.job.phase {
                 // On a media id X no longer knows (expired, or lost on X's side), start over.
                 Phase::Initialized | Phase::Appending | Phase::Finalized | Phase::Processing => {
-                    self.restart(run, &format!("X no longer accepts the media: {}", err.message)).await
+                    self.restart(
+                        run,
+                        &format!("X no longer accepts the media: {}", err.message),
+                    )
+                    .await
                 }
-                Phase::Publishing => self.fail(run, "post_rejected", format!("X refused the post: {}", err.message), false).await,
-                _ => self.fail(run, "media_rejected", format!("X refused the video: {}", err.message), false).await,
+                Phase::Publishing => {
+                    self.fail(
+                        run,
+                        "post_rejected",
+                        format!("X refused the post: {}", err.message),
+                        false,
+                    )
+                    .await
+                }
+                _ => {
+                    self.fail(
+                        run,
+                        "media_rejected",
+                        format!("X refused the video: {}", err.message),
+                        false,
+                    )
+                    .await
+                }
             },
         }
     }
 
-    async fn on_credential_error(&self, run: &mut Run, err: CredentialError) -> Result<Next, EngineError> {
+    async fn on_credential_error(
+        &self,
+        run: &mut Run,
+        err: CredentialError,
+    ) -> Result<Next, EngineError> {
         match err {
             CredentialError::NotConnected => {
-                self.fail(run, "not_connected", "The X account is not connected. Connect X, then retry the post.".into(), true).await
+                self.fail(
+                    run,
+                    "not_connected",
+                    "The X account is not connected. Connect X, then retry the post.".into(),
+                    true,
+                )
+                .await
             }
             CredentialError::NeedsReconnect { reason } => {
-                self.fail(run, "reconnect_required", format!("Reconnect X, then retry the post: {reason}"), true).await
+                self.fail(
+                    run,
+                    "reconnect_required",
+                    format!("Reconnect X, then retry the post: {reason}"),
+                    true,
+                )
+                .await
             }
             CredentialError::Unavailable { detail } => {
                 let err = PlatformError {
@@ -555,7 +708,13 @@ impl Engine<'_> {
         Ok(Next::Continue)
     }
 
-    async fn fail(&self, run: &mut Run, code: &str, message: String, retryable: bool) -> Result<Next, EngineError> {
+    async fn fail(
+        &self,
+        run: &mut Run,
+        code: &str,
+        message: String,
+        retryable: bool,
+    ) -> Result<Next, EngineError> {
         tracing::warn!(code, %message, "upload failed");
         let job = &mut run.job;
         job.phase = Phase::Failed;
@@ -573,8 +732,16 @@ impl Engine<'_> {
 
     /// Marks the job failed because its message is about to reach the DLQ: the last receive
     /// failed too. Without this the job would sit "processing" for ever.
-    pub async fn fail_for_dead_letter(&self, message: &JobMessage, reason: &str) -> Result<(), EngineError> {
-        let Some(mut job) = self.jobs.get_job(&message.user_id, &message.post_id, message.platform).await? else {
+    pub async fn fail_for_dead_letter(
+        &self,
+        message: &JobMessage,
+        reason: &str,
+    ) -> Result<(), EngineError> {
+        let Some(mut job) = self
+            .jobs
+            .get_job(&message.user_id, &message.post_id, message.platform)
+            .await?
+        else {
             return Ok(());
         };
         if job.phase.is_final() || job.step_token != message.step_token {
@@ -583,7 +750,10 @@ impl Engine<'_> {
         job.phase = Phase::Failed;
         job.error = Some(JobError {
             code: "gave_up".into(),
-            message: format!("The upload failed {} times in a row and was stopped: {reason}", self.settings.max_receive_count),
+            message: format!(
+                "The upload failed {} times in a row and was stopped: {reason}",
+                self.settings.max_receive_count
+            ),
             retryable: true,
             at_ms: self.clock.now_ms(),
         });
@@ -623,7 +793,8 @@ impl Engine<'_> {
     }
 
     fn media_expired(&self, job: &UploadJob) -> bool {
-        job.media_expires_at_ms.is_some_and(|at| self.clock.now_ms() >= at)
+        job.media_expires_at_ms
+            .is_some_and(|at| self.clock.now_ms() >= at)
     }
 
     fn backoff_secs(&self, attempt: u32) -> u32 {
@@ -666,7 +837,10 @@ impl Engine<'_> {
         job.lease_until_ms = 0;
         self.checkpoint(job).await?;
         self.send(job, delay_secs).await?;
-        Ok(Outcome::HandedOff { phase: job.phase, delay_secs })
+        Ok(Outcome::HandedOff {
+            phase: job.phase,
+            delay_secs,
+        })
     }
 
     async fn send(&self, job: &UploadJob, delay_secs: u32) -> Result<(), EngineError> {
@@ -690,7 +864,9 @@ impl Engine<'_> {
     /// truth and the status API reads them too.
     async fn update_post_status(&self, job: &UploadJob) {
         for _ in 0..3 {
-            let Ok(Some((mut post, jobs))) = self.posts.post_with_jobs(&job.user_id, &job.post_id).await else {
+            let Ok(Some((mut post, jobs))) =
+                self.posts.post_with_jobs(&job.user_id, &job.post_id).await
+            else {
                 return;
             };
             let status = overall_status(&jobs);

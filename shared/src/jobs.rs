@@ -138,7 +138,9 @@ impl UploadJob {
     /// The byte range of segment `index`: (offset, length).
     pub fn segment_range(&self, index: u32) -> (u64, u64) {
         let start = u64::from(index) * self.segment_size;
-        let len = self.segment_size.min(self.source.size_bytes.saturating_sub(start));
+        let len = self
+            .segment_size
+            .min(self.source.size_bytes.saturating_sub(start));
         (start, len)
     }
 
@@ -169,7 +171,10 @@ mod tests {
     #[test]
     fn segments_cover_the_file_within_a_thousand() {
         assert_eq!(segment_size_for(10, 4), 4);
-        assert_eq!(segment_size_for(512 * 1024 * 1024, 4 * 1024 * 1024), 4 * 1024 * 1024);
+        assert_eq!(
+            segment_size_for(512 * 1024 * 1024, 4 * 1024 * 1024),
+            4 * 1024 * 1024
+        );
         let big = 8 * 1024 * 1024 * 1024_u64;
         assert!(big.div_ceil(segment_size_for(big, 4 * 1024 * 1024)) <= 1000);
     }

@@ -6,18 +6,21 @@
 pub mod accounts;
 pub mod aws;
 pub mod clock;
-pub mod jobs;
-pub mod posts;
-pub mod store;
 pub mod config;
 pub mod engine;
-pub mod ports;
 pub mod http_client;
 pub mod ids;
+pub mod jobs;
 pub mod messages;
+pub mod ports;
+pub mod posts;
 pub mod problem;
 pub mod resources;
+pub mod s3;
 pub mod secret;
+pub mod sqs;
+pub mod store;
 pub mod x;
+pub mod x_platform;
 
 pub use x_text;

@@ -20,7 +20,13 @@ pub struct BlobError {
 #[async_trait]
 pub trait BlobReader: Send + Sync {
     /// Reads `len` bytes at `start` of the object (fewer only at its end).
-    async fn read_range(&self, bucket: &str, key: &str, start: u64, len: u64) -> Result<Bytes, BlobError>;
+    async fn read_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        start: u64,
+        len: u64,
+    ) -> Result<Bytes, BlobError>;
 }
 
 // ---------------------------------------------------------------- the work queue
@@ -63,7 +69,11 @@ pub enum CredentialError {
 pub trait Credentials: Send + Sync {
     async fn access_token(&self, user: &UserId) -> Result<AccessToken, CredentialError>;
     /// The platform answered 401 to `rejected`: refresh once and return the new token.
-    async fn refresh_after_unauthorized(&self, user: &UserId, rejected: &AccessToken) -> Result<AccessToken, CredentialError>;
+    async fn refresh_after_unauthorized(
+        &self,
+        user: &UserId,
+        rejected: &AccessToken,
+    ) -> Result<AccessToken, CredentialError>;
     /// The platform said the token lacks a permission: flag the account for reconnection.
     async fn flag_reconnect(&self, user: &UserId, reason: &str) -> Result<(), CredentialError>;
 }
@@ -129,14 +139,43 @@ pub struct PlatformError {
 
 #[async_trait]
 pub trait MediaPlatform: Send + Sync {
-    async fn initialize(&self, token: &AccessToken, total_bytes: u64, media_type: &str, media_category: &str) -> Result<MediaSession, PlatformError>;
-    async fn append(&self, token: &AccessToken, media_id: &str, segment_index: u32, segment: Bytes) -> Result<(), PlatformError>;
-    async fn finalize(&self, token: &AccessToken, media_id: &str) -> Result<Processing, PlatformError>;
-    async fn status(&self, token: &AccessToken, media_id: &str) -> Result<Processing, PlatformError>;
-    async fn publish(&self, token: &AccessToken, text: &str, media_id: &str) -> Result<PublishedPost, PlatformError>;
+    async fn initialize(
+        &self,
+        token: &AccessToken,
+        total_bytes: u64,
+        media_type: &str,
+        media_category: &str,
+    ) -> Result<MediaSession, PlatformError>;
+    async fn append(
+        &self,
+        token: &AccessToken,
+        media_id: &str,
+        segment_index: u32,
+        segment: Bytes,
+    ) -> Result<(), PlatformError>;
+    async fn finalize(
+        &self,
+        token: &AccessToken,
+        media_id: &str,
+    ) -> Result<Processing, PlatformError>;
+    async fn status(
+        &self,
+        token: &AccessToken,
+        media_id: &str,
+    ) -> Result<Processing, PlatformError>;
+    async fn publish(
+        &self,
+        token: &AccessToken,
+        text: &str,
+        media_id: &str,
+    ) -> Result<PublishedPost, PlatformError>;
     /// The user's recent post that carries `media_key`, if any: how a resumed job learns that its
     /// post was created before a crash, instead of posting twice.
-    async fn find_published(&self, token: &AccessToken, media_key: &str) -> Result<Option<PublishedPost>, PlatformError>;
+    async fn find_published(
+        &self,
+        token: &AccessToken,
+        media_key: &str,
+    ) -> Result<Option<PublishedPost>, PlatformError>;
 }
 
 // ---------------------------------------------------------------- crash injection

@@ -19,8 +19,19 @@ impl S3Blobs {
 
     /// A presigned PUT for `key`, valid for `expires_in`. Note: moto does not enforce the
     /// signature or the expiry (research/local-aws.md); AWS does.
-    pub async fn presign_put(&self, bucket: &str, key: &str, content_type: &str, expires_in: Duration) -> Result<String, BlobError> {
-        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in).map_err(|e| BlobError { detail: e.to_string() })?;
+    pub async fn presign_put(
+        &self,
+        bucket: &str,
+        key: &str,
+        content_type: &str,
+        expires_in: Duration,
+    ) -> Result<String, BlobError> {
+        let config =
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in).map_err(|e| {
+                BlobError {
+                    detail: e.to_string(),
+                }
+            })?;
         let request = self
             .client
             .put_object()
@@ -37,7 +48,14 @@ impl S3Blobs {
 
     /// Size and user metadata of an object (`x-amz-meta-*`, names lowercased).
     pub async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectHead>, BlobError> {
-        match self.client.head_object().bucket(bucket).key(key).send().await {
+        match self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => Ok(Some(ObjectHead {
                 size_bytes: out.content_length().unwrap_or(0).max(0) as u64,
                 metadata: out.metadata().cloned().unwrap_or_default(),
@@ -59,7 +77,13 @@ pub struct ObjectHead {
 #[async_trait]
 impl BlobReader for S3Blobs {
     #[tracing::instrument(skip(self), level = "debug")]
-    async fn read_range(&self, bucket: &str, key: &str, start: u64, len: u64) -> Result<Bytes, BlobError> {
+    async fn read_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        start: u64,
+        len: u64,
+    ) -> Result<Bytes, BlobError> {
         if len == 0 {
             return Ok(Bytes::new());
         }
@@ -75,7 +99,9 @@ impl BlobReader for S3Blobs {
             .map_err(|e| BlobError {
                 detail: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
             })?;
-        let body = out.body.collect().await.map_err(|e| BlobError { detail: e.to_string() })?;
+        let body = out.body.collect().await.map_err(|e| BlobError {
+            detail: e.to_string(),
+        })?;
         Ok(body.into_bytes())
     }
 }

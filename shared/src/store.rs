@@ -54,9 +54,18 @@ pub trait PostStore: Send + Sync {
     async fn get_post(&self, user: &UserId, post: &PostId) -> Result<Option<Post>, StoreError>;
     /// Saves `post` if its stored version is still `post.version - 1`.
     async fn save_post(&self, post: &Post) -> Result<(), StoreError>;
-    async fn list_posts(&self, user: &UserId, limit: u32, cursor: Option<&str>) -> Result<PostPage, StoreError>;
+    async fn list_posts(
+        &self,
+        user: &UserId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<PostPage, StoreError>;
     /// A post and all its upload jobs, read together.
-    async fn post_with_jobs(&self, user: &UserId, post: &PostId) -> Result<Option<(Post, Vec<UploadJob>)>, StoreError>;
+    async fn post_with_jobs(
+        &self,
+        user: &UserId,
+        post: &PostId,
+    ) -> Result<Option<(Post, Vec<UploadJob>)>, StoreError>;
     /// Saves `post` (version-checked as in `save_post`) and creates `jobs` in one transaction;
     /// fails with `Conflict` if the post changed or any job already exists.
     async fn start_jobs(&self, post: &Post, jobs: &[UploadJob]) -> Result<(), StoreError>;
@@ -64,7 +73,12 @@ pub trait PostStore: Send + Sync {
 
 #[async_trait]
 pub trait JobStore: Send + Sync {
-    async fn get_job(&self, user: &UserId, post: &PostId, platform: Platform) -> Result<Option<UploadJob>, StoreError>;
+    async fn get_job(
+        &self,
+        user: &UserId,
+        post: &PostId,
+        platform: Platform,
+    ) -> Result<Option<UploadJob>, StoreError>;
     /// Saves `job` if its stored version is still `job.version - 1`: the caller bumps the version.
     async fn save_job(&self, job: &UploadJob) -> Result<(), StoreError>;
 }
@@ -103,19 +117,30 @@ fn posts_index_sk(post: &Post) -> String {
 type Item = HashMap<String, AttributeValue>;
 
 fn post_item(post: &Post) -> Result<Item, StoreError> {
-    let mut item: Item = serde_dynamo::to_item(post).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut item: Item =
+        serde_dynamo::to_item(post).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     item.insert(table::PARTITION_KEY.into(), s(user_pk(&post.user_id)));
     item.insert(table::SORT_KEY.into(), s(post_sk(&post.post_id)));
-    item.insert(table::POSTS_BY_USER_PARTITION_KEY.into(), s(posts_index_pk(&post.user_id)));
-    item.insert(table::POSTS_BY_USER_SORT_KEY.into(), s(posts_index_sk(post)));
+    item.insert(
+        table::POSTS_BY_USER_PARTITION_KEY.into(),
+        s(posts_index_pk(&post.user_id)),
+    );
+    item.insert(
+        table::POSTS_BY_USER_SORT_KEY.into(),
+        s(posts_index_sk(post)),
+    );
     item.insert("kind".into(), s("post"));
     Ok(item)
 }
 
 fn job_item(job: &UploadJob) -> Result<Item, StoreError> {
-    let mut item: Item = serde_dynamo::to_item(job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut item: Item =
+        serde_dynamo::to_item(job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     item.insert(table::PARTITION_KEY.into(), s(user_pk(&job.user_id)));
-    item.insert(table::SORT_KEY.into(), s(job_sk(&job.post_id, job.platform)));
+    item.insert(
+        table::SORT_KEY.into(),
+        s(job_sk(&job.post_id, job.platform)),
+    );
     item.insert("kind".into(), s("job"));
     Ok(item)
 }
@@ -129,7 +154,10 @@ fn version_condition(new_version: u64) -> (String, HashMap<String, AttributeValu
     let previous = new_version.saturating_sub(1);
     (
         "#v = :previous".to_owned(),
-        HashMap::from([(":previous".to_owned(), AttributeValue::N(previous.to_string()))]),
+        HashMap::from([(
+            ":previous".to_owned(),
+            AttributeValue::N(previous.to_string()),
+        )]),
     )
 }
 
@@ -142,7 +170,11 @@ impl DynamoStore {
     }
 
     async fn put_versioned(&self, item: Item, version: u64) -> Result<(), StoreError> {
-        let mut request = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
         if version <= 1 {
             request = request.condition_expression("attribute_not_exists(pk)");
         } else {
@@ -183,14 +215,23 @@ impl PostStore for DynamoStore {
     }
 
     async fn get_post(&self, user: &UserId, post: &PostId) -> Result<Option<Post>, StoreError> {
-        self.get(user_pk(user), post_sk(post)).await?.map(from_item).transpose()
+        self.get(user_pk(user), post_sk(post))
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
     async fn save_post(&self, post: &Post) -> Result<(), StoreError> {
-        self.put_versioned(post_item(post)?, post.version.max(2)).await
+        self.put_versioned(post_item(post)?, post.version.max(2))
+            .await
     }
 
-    async fn list_posts(&self, user: &UserId, limit: u32, cursor: Option<&str>) -> Result<PostPage, StoreError> {
+    async fn list_posts(
+        &self,
+        user: &UserId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<PostPage, StoreError> {
         let mut query = self
             .client
             .query()
@@ -206,7 +247,10 @@ impl PostStore for DynamoStore {
             // put back here, so a cursor can never page through someone else's posts.
             let (index_sk, post_id) = cursor;
             query = query.set_exclusive_start_key(Some(HashMap::from([
-                (table::POSTS_BY_USER_PARTITION_KEY.to_owned(), s(posts_index_pk(user))),
+                (
+                    table::POSTS_BY_USER_PARTITION_KEY.to_owned(),
+                    s(posts_index_pk(user)),
+                ),
                 (table::POSTS_BY_USER_SORT_KEY.to_owned(), s(index_sk)),
                 (table::PARTITION_KEY.to_owned(), s(user_pk(user))),
                 (table::SORT_KEY.to_owned(), s(format!("POST#{post_id}"))),
@@ -223,7 +267,11 @@ impl PostStore for DynamoStore {
         Ok(PostPage { posts, next_cursor })
     }
 
-    async fn post_with_jobs(&self, user: &UserId, post: &PostId) -> Result<Option<(Post, Vec<UploadJob>)>, StoreError> {
+    async fn post_with_jobs(
+        &self,
+        user: &UserId,
+        post: &PostId,
+    ) -> Result<Option<(Post, Vec<UploadJob>)>, StoreError> {
         let out = self
             .client
             .query()
@@ -240,7 +288,11 @@ impl PostStore for DynamoStore {
         let mut found = None;
         let mut jobs = Vec::new();
         for item in out.items.unwrap_or_default() {
-            match item.get("kind").and_then(|k| k.as_s().ok()).map(String::as_str) {
+            match item
+                .get("kind")
+                .and_then(|k| k.as_s().ok())
+                .map(String::as_str)
+            {
                 Some("post") => found = Some(from_item::<Post>(item)?),
                 Some("job") => jobs.push(from_item::<UploadJob>(item)?),
                 _ => {}
@@ -277,7 +329,13 @@ impl PostStore for DynamoStore {
                     .build(),
             );
         }
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(err) => match err.as_service_error() {
                 Some(e) if e.is_transaction_canceled_exception() => Err(StoreError::Conflict),
@@ -289,8 +347,16 @@ impl PostStore for DynamoStore {
 
 #[async_trait]
 impl JobStore for DynamoStore {
-    async fn get_job(&self, user: &UserId, post: &PostId, platform: Platform) -> Result<Option<UploadJob>, StoreError> {
-        self.get(user_pk(user), job_sk(post, platform)).await?.map(from_item).transpose()
+    async fn get_job(
+        &self,
+        user: &UserId,
+        post: &PostId,
+        platform: Platform,
+    ) -> Result<Option<UploadJob>, StoreError> {
+        self.get(user_pk(user), job_sk(post, platform))
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
     async fn save_job(&self, job: &UploadJob) -> Result<(), StoreError> {
@@ -304,7 +370,9 @@ fn encode_cursor(post: &Post) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> Option<(String, String)> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
     let raw = String::from_utf8(raw).ok()?;
     let (index_sk, post_id) = raw.split_once('|')?;
     PostId::parse(post_id).ok()?;

@@ -5,7 +5,10 @@ use bytes::Bytes;
 
 use crate::accounts::tokens::{PlatformToken, TokenError, TokenSource};
 use crate::ids::UserId;
-use crate::ports::{AccessToken, CredentialError, Credentials, FailureKind, MediaPlatform, MediaSession, PlatformError, Processing, ProcessingState, PublishedPost};
+use crate::ports::{
+    AccessToken, CredentialError, Credentials, FailureKind, MediaPlatform, MediaSession,
+    PlatformError, Processing, ProcessingState, PublishedPost,
+};
 use crate::x::{ForbiddenKind, MediaStatus, XClient, XError};
 
 /// How many of the user's recent posts to search for one carrying our media.
@@ -31,17 +34,29 @@ fn failure(err: XError, media_endpoint: bool) -> PlatformError {
             retry_at_ms: reset_at_epoch.map(|s| (s as i64) * 1000),
         },
         XError::Unauthorized { .. } => FailureKind::Unauthorized,
-        XError::Forbidden { kind: ForbiddenKind::MissingScope, .. } => FailureKind::MissingPermission,
-        XError::Forbidden { kind: ForbiddenKind::Duplicate, .. } => FailureKind::Duplicate,
+        XError::Forbidden {
+            kind: ForbiddenKind::MissingScope,
+            ..
+        } => FailureKind::MissingPermission,
+        XError::Forbidden {
+            kind: ForbiddenKind::Duplicate,
+            ..
+        } => FailureKind::Duplicate,
         XError::Forbidden { .. } => FailureKind::Rejected,
         // X's media endpoints have had outages answering 404 (research §3a, incidents): retry.
         XError::Rejected { status: 404, .. } if media_endpoint => FailureKind::Transient,
         XError::Rejected { .. } => FailureKind::Rejected,
         // A 2xx we cannot read may still have done its work; the engine's checks (STATUS after
         // FINALIZE, looking for the post before posting again) make retrying it safe.
-        XError::ServerError { .. } | XError::Transport { .. } | XError::UnexpectedBody { .. } => FailureKind::Transient,
+        XError::ServerError { .. } | XError::Transport { .. } | XError::UnexpectedBody { .. } => {
+            FailureKind::Transient
+        }
     };
-    PlatformError { kind, code, message }
+    PlatformError {
+        kind,
+        code,
+        message,
+    }
 }
 
 fn processing(status: MediaStatus) -> Processing {
@@ -71,7 +86,13 @@ fn post_url(id: &str) -> String {
 
 #[async_trait]
 impl MediaPlatform for XPlatform {
-    async fn initialize(&self, token: &AccessToken, total_bytes: u64, media_type: &str, media_category: &str) -> Result<MediaSession, PlatformError> {
+    async fn initialize(
+        &self,
+        token: &AccessToken,
+        total_bytes: u64,
+        media_type: &str,
+        media_category: &str,
+    ) -> Result<MediaSession, PlatformError> {
         let init = self
             .client
             .media_initialize(&token.token, total_bytes, media_type, media_category)
@@ -84,14 +105,24 @@ impl MediaPlatform for XPlatform {
         })
     }
 
-    async fn append(&self, token: &AccessToken, media_id: &str, segment_index: u32, segment: Bytes) -> Result<(), PlatformError> {
+    async fn append(
+        &self,
+        token: &AccessToken,
+        media_id: &str,
+        segment_index: u32,
+        segment: Bytes,
+    ) -> Result<(), PlatformError> {
         self.client
             .media_append(&token.token, media_id, segment_index, segment)
             .await
             .map_err(|e| failure(e, true))
     }
 
-    async fn finalize(&self, token: &AccessToken, media_id: &str) -> Result<Processing, PlatformError> {
+    async fn finalize(
+        &self,
+        token: &AccessToken,
+        media_id: &str,
+    ) -> Result<Processing, PlatformError> {
         self.client
             .media_finalize(&token.token, media_id)
             .await
@@ -99,7 +130,11 @@ impl MediaPlatform for XPlatform {
             .map_err(|e| failure(e, true))
     }
 
-    async fn status(&self, token: &AccessToken, media_id: &str) -> Result<Processing, PlatformError> {
+    async fn status(
+        &self,
+        token: &AccessToken,
+        media_id: &str,
+    ) -> Result<Processing, PlatformError> {
         self.client
             .media_status(&token.token, media_id)
             .await
@@ -107,7 +142,12 @@ impl MediaPlatform for XPlatform {
             .map_err(|e| failure(e, true))
     }
 
-    async fn publish(&self, token: &AccessToken, text: &str, media_id: &str) -> Result<PublishedPost, PlatformError> {
+    async fn publish(
+        &self,
+        token: &AccessToken,
+        text: &str,
+        media_id: &str,
+    ) -> Result<PublishedPost, PlatformError> {
         let created = self
             .client
             .create_post(&token.token, text, &[media_id.to_owned()])
@@ -119,7 +159,11 @@ impl MediaPlatform for XPlatform {
         })
     }
 
-    async fn find_published(&self, token: &AccessToken, media_key: &str) -> Result<Option<PublishedPost>, PlatformError> {
+    async fn find_published(
+        &self,
+        token: &AccessToken,
+        media_key: &str,
+    ) -> Result<Option<PublishedPost>, PlatformError> {
         let recent = self
             .client
             .recent_posts(&token.token, &token.account_id, RECENT_POSTS_TO_SEARCH)
@@ -128,7 +172,10 @@ impl MediaPlatform for XPlatform {
         Ok(recent
             .into_iter()
             .find(|p| p.media_keys.iter().any(|k| k == media_key))
-            .map(|p| PublishedPost { url: post_url(&p.id), id: p.id }))
+            .map(|p| PublishedPost {
+                url: post_url(&p.id),
+                id: p.id,
+            }))
     }
 }
 
@@ -162,10 +209,18 @@ fn credential_error(err: TokenError) -> CredentialError {
 #[async_trait]
 impl Credentials for XCredentials {
     async fn access_token(&self, user: &UserId) -> Result<AccessToken, CredentialError> {
-        self.tokens.access_token(user).await.map(access_token).map_err(credential_error)
+        self.tokens
+            .access_token(user)
+            .await
+            .map(access_token)
+            .map_err(credential_error)
     }
 
-    async fn refresh_after_unauthorized(&self, user: &UserId, rejected: &AccessToken) -> Result<AccessToken, CredentialError> {
+    async fn refresh_after_unauthorized(
+        &self,
+        user: &UserId,
+        rejected: &AccessToken,
+    ) -> Result<AccessToken, CredentialError> {
         let rejected = PlatformToken {
             access_token: rejected.token.clone(),
             x_user_id: rejected.account_id.clone(),
@@ -179,6 +234,9 @@ impl Credentials for XCredentials {
     }
 
     async fn flag_reconnect(&self, user: &UserId, reason: &str) -> Result<(), CredentialError> {
-        self.tokens.mark_needs_reconnect(user, reason).await.map_err(credential_error)
+        self.tokens
+            .mark_needs_reconnect(user, reason)
+            .await
+            .map_err(credential_error)
     }
 }

@@ -43,7 +43,13 @@ impl CallbackConfig {
 
     /// Every variable this function may read; the template test checks each is set for it.
     pub fn vars() -> Vec<&'static str> {
-        [TableConfig::VARS, KeyConfig::VARS, XConfig::VARS, ConnectConfig::VARS].concat()
+        [
+            TableConfig::VARS,
+            KeyConfig::VARS,
+            XConfig::VARS,
+            ConnectConfig::VARS,
+        ]
+        .concat()
     }
 }
 

@@ -12,7 +12,9 @@ use reelay_shared::accounts::store::DynamoAccountStore;
 use reelay_shared::accounts::tokens::XTokenProvider;
 use reelay_shared::aws::AwsClients;
 use reelay_shared::clock::{Clock, SystemClock};
-use reelay_shared::config::{BucketConfig, ConfigError, Env, KeyConfig, QueueConfig, TableConfig, XConfig};
+use reelay_shared::config::{
+    BucketConfig, ConfigError, Env, KeyConfig, QueueConfig, TableConfig, XConfig,
+};
 use reelay_shared::engine::{Engine, EngineSettings, Invocation, Outcome};
 use reelay_shared::messages::JobMessage;
 use reelay_shared::ports::{CrashSwitch, Credentials, MediaPlatform, NoCrashes, WorkQueue};
@@ -43,7 +45,14 @@ impl WorkerConfig {
     }
 
     pub fn vars() -> Vec<&'static str> {
-        [TableConfig::VARS, BucketConfig::VARS, QueueConfig::VARS, KeyConfig::VARS, XConfig::VARS].concat()
+        [
+            TableConfig::VARS,
+            BucketConfig::VARS,
+            QueueConfig::VARS,
+            KeyConfig::VARS,
+            XConfig::VARS,
+        ]
+        .concat()
     }
 }
 
@@ -61,11 +70,23 @@ pub struct App {
 
 impl App {
     /// The production wiring: DynamoDB, S3, SQS, X, and the token provider over KMS.
-    pub fn new(config: &WorkerConfig, aws: &AwsClients, http: reqwest::Client) -> Result<Self, OAuthError> {
-        let accounts = Arc::new(DynamoAccountStore::new(aws.dynamodb.clone(), &config.table.table_name));
+    pub fn new(
+        config: &WorkerConfig,
+        aws: &AwsClients,
+        http: reqwest::Client,
+    ) -> Result<Self, OAuthError> {
+        let accounts = Arc::new(DynamoAccountStore::new(
+            aws.dynamodb.clone(),
+            &config.table.table_name,
+        ));
         let cipher = Arc::new(KmsTokenCipher::new(aws.kms.clone(), &config.key.kms_key_id));
         let oauth = XOAuth::new(http.clone(), &config.x)?;
-        let tokens = Arc::new(XTokenProvider::new(accounts, cipher, oauth, Arc::new(SystemClock)));
+        let tokens = Arc::new(XTokenProvider::new(
+            accounts,
+            cipher,
+            oauth,
+            Arc::new(SystemClock),
+        ));
         Ok(Self {
             store: DynamoStore::new(aws.dynamodb.clone(), &config.table.table_name),
             blobs: S3Blobs::new(aws.s3.clone()),
@@ -94,7 +115,10 @@ impl App {
 }
 
 #[tracing::instrument(skip_all, fields(messages = event.payload.records.len(), request_id = %event.context.request_id))]
-pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+pub async fn handle(
+    app: &App,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let engine = app.engine();
     let deadline_ms = event.context.deadline as i64;
     let mut response = SqsBatchResponse::default();
@@ -112,7 +136,12 @@ pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchR
 }
 
 /// Handles one message; false means "report it as failed so SQS delivers it again".
-async fn process(engine: &Engine<'_>, message: &SqsMessage, request_id: &str, deadline_ms: i64) -> bool {
+async fn process(
+    engine: &Engine<'_>,
+    message: &SqsMessage,
+    request_id: &str,
+    deadline_ms: i64,
+) -> bool {
     let receive_count: u32 = message
         .attributes
         .get("ApproximateReceiveCount")
@@ -128,7 +157,10 @@ async fn process(engine: &Engine<'_>, message: &SqsMessage, request_id: &str, de
         }
     };
     let invocation = Invocation {
-        id: format!("{request_id}/{}", message.message_id.as_deref().unwrap_or("")),
+        id: format!(
+            "{request_id}/{}",
+            message.message_id.as_deref().unwrap_or("")
+        ),
         deadline_ms,
         receive_count,
     };

@@ -11,5 +11,8 @@ async fn main() -> Result<(), Error> {
     let aws = AwsClients::from_env().await;
     let app = App::new(&config, &aws, http)?;
     let app = &app;
-    run(service_fn(move |event: LambdaEvent<SqsEvent>| handle(app, event))).await
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        handle(app, event)
+    }))
+    .await
 }

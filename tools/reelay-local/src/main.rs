@@ -175,11 +175,7 @@ fn sha256_file(path: &Path) -> anyhow::Result<(u64, String)> {
 
 fn bar(done: u64, total: u64) -> String {
     const WIDTH: u64 = 30;
-    let filled = if total == 0 {
-        0
-    } else {
-        (done * WIDTH / total).min(WIDTH)
-    };
+    let filled = (done * WIDTH).checked_div(total).unwrap_or(0).min(WIDTH);
     format!(
         "[{}{}]",
         "#".repeat(filled as usize),

@@ -14,7 +14,8 @@ use reelay_shared::jobs::{Phase, UploadJob};
 use reelay_shared::ports::{CrashSwitch, StepPoint};
 use sha2::{Digest, Sha256};
 use x_emulator::{
-    DropWhen, EmulatorConfig, FaultKind, FaultSpec, Phase as FaultPhase, ProcessingMode, ProcessingOutcomeKind, ProcessingRule,
+    DropWhen, EmulatorConfig, FaultKind, FaultSpec, Phase as FaultPhase, ProcessingMode,
+    ProcessingOutcomeKind, ProcessingRule,
 };
 
 const USER: &str = "user-1";
@@ -58,13 +59,32 @@ fn fault(endpoint: &str, kind: FaultKind, count: Option<u32>) -> FaultSpec {
 
 /// X received exactly the file, and exactly one post carries it.
 fn assert_published_once(world: &World, job: &UploadJob, file: &[u8]) {
-    assert_eq!(job.phase, Phase::Published, "job ended {:?}: {:?}\nhistory: {:#?}", job.phase, job.error, job.history);
+    assert_eq!(
+        job.phase,
+        Phase::Published,
+        "job ended {:?}: {:?}\nhistory: {:#?}",
+        job.phase,
+        job.error,
+        job.history
+    );
     let records = world.emulator.admin().records();
     let media_id = job.media_id.as_deref().expect("media id");
-    let media = records.media.iter().find(|m| m.id == media_id).expect("X knows the media");
+    let media = records
+        .media
+        .iter()
+        .find(|m| m.id == media_id)
+        .expect("X knows the media");
     assert_eq!(media.received_bytes, file.len() as u64);
-    assert_eq!(media.sha256.as_deref(), Some(sha256(file).as_str()), "assembled media differs from the file");
-    let carrying: Vec<_> = records.tweets.iter().filter(|t| t.media_ids.iter().any(|m| m == media_id)).collect();
+    assert_eq!(
+        media.sha256.as_deref(),
+        Some(sha256(file).as_str()),
+        "assembled media differs from the file"
+    );
+    let carrying: Vec<_> = records
+        .tweets
+        .iter()
+        .filter(|t| t.media_ids.iter().any(|m| m == media_id))
+        .collect();
     assert_eq!(carrying.len(), 1, "posts carrying the media: {carrying:#?}");
     assert_eq!(job.remote_post_id.as_deref(), Some(carrying[0].id.as_str()));
     assert_eq!(job.bytes_sent, file.len() as u64);
@@ -86,20 +106,52 @@ async fn a_100_mb_video_spans_invocations_and_is_posted_once() {
     .await
     .unwrap();
     // X answering each APPEND in 400 ms makes 25 segments outlast one 10 s invocation.
-    world.emulator.admin().add_fault(fault("media_append", FaultKind::Latency { ms: 400 }, None)).unwrap();
+    world
+        .emulator
+        .admin()
+        .add_fault(fault("media_append", FaultKind::Latency { ms: 400 }, None))
+        .unwrap();
     world.connect(USER).await.unwrap();
     let file = video(100 * 1024 * 1024);
-    let post = world.start_upload(USER, file.clone(), "a hundred megabytes").await.unwrap();
+    let post = world
+        .start_upload(USER, file.clone(), "a hundred megabytes")
+        .await
+        .unwrap();
     let job = world.wait_until_final(USER, &post, LIMIT).await.unwrap();
     assert_published_once(&world, &job, &file);
 
-    let invocations: Vec<_> = world.runner.log.snapshot().into_iter().filter(|i| i.function == FunctionName::ProcessUpload).collect();
-    assert!(invocations.len() >= 3, "only {} invocations", invocations.len());
-    let finalized_at = job.history.iter().find(|a| a.step == "finalize").map(|a| a.at_ms).unwrap();
-    let uploading = invocations.iter().filter(|i| (i.invoked_at_ms as i64) < finalized_at).count();
-    assert!(uploading >= 2, "the segments were sent in {uploading} invocation(s); the deadline should have split them");
+    let invocations: Vec<_> = world
+        .runner
+        .log
+        .snapshot()
+        .into_iter()
+        .filter(|i| i.function == FunctionName::ProcessUpload)
+        .collect();
+    assert!(
+        invocations.len() >= 3,
+        "only {} invocations",
+        invocations.len()
+    );
+    let finalized_at = job
+        .history
+        .iter()
+        .find(|a| a.step == "finalize")
+        .map(|a| a.at_ms)
+        .unwrap();
+    let uploading = invocations
+        .iter()
+        .filter(|i| (i.invoked_at_ms as i64) < finalized_at)
+        .count();
+    assert!(
+        uploading >= 2,
+        "the segments were sent in {uploading} invocation(s); the deadline should have split them"
+    );
     for i in &invocations {
-        assert_eq!(i.deadline_ms - i.invoked_at_ms, 10_000, "each invocation gets the configured deadline");
+        assert_eq!(
+            i.deadline_ms - i.invoked_at_ms,
+            10_000,
+            "each invocation gets the configured deadline"
+        );
     }
 }
 
@@ -161,9 +213,16 @@ async fn a_crash_at_any_step_resumes_and_posts_exactly_once() {
     {
         crashes.arm(point);
         let file = video(1024 * 1024 + n * 1000);
-        let post = world.start_upload(USER, file.clone(), &format!("crash at {point:?}")).await.unwrap();
+        let post = world
+            .start_upload(USER, file.clone(), &format!("crash at {point:?}"))
+            .await
+            .unwrap();
         let job = world.wait_until_final(USER, &post, LIMIT).await.unwrap();
-        assert_eq!(crashes.fired.load(Ordering::SeqCst), n as u32 + 1, "the crash at {point:?} did not happen");
+        assert_eq!(
+            crashes.fired.load(Ordering::SeqCst),
+            n as u32 + 1,
+            "the crash at {point:?} did not happen"
+        );
         assert_published_once(&world, &job, &file);
     }
 }
@@ -188,7 +247,10 @@ async fn every_message_delivered_twice_to_two_workers_still_posts_once() {
     .unwrap();
     world.connect(USER).await.unwrap();
     let file = video(2 * 1024 * 1024);
-    let post = world.start_upload(USER, file.clone(), "twice delivered").await.unwrap();
+    let post = world
+        .start_upload(USER, file.clone(), "twice delivered")
+        .await
+        .unwrap();
     let job = world.wait_until_final(USER, &post, LIMIT).await.unwrap();
     assert_published_once(&world, &job, &file);
     assert_eq!(world.emulator.admin().records().tweets.len(), 1);
@@ -211,9 +273,32 @@ async fn server_errors_rate_limits_dropped_answers_and_a_lost_post_answer_still_
     .unwrap();
     world.connect(USER).await.unwrap();
     let admin = world.emulator.admin();
-    admin.add_fault(fault("media_append", FaultKind::ErrorRate { status: 503, rate: 0.1 }, None)).unwrap();
-    admin.add_fault(fault("media_append", FaultKind::RateLimit { reset_in_secs: 1 }, Some(3))).unwrap();
-    admin.add_fault(fault("media_finalize", FaultKind::Drop { when: DropWhen::MidResponse }, Some(1))).unwrap();
+    admin
+        .add_fault(fault(
+            "media_append",
+            FaultKind::ErrorRate {
+                status: 503,
+                rate: 0.1,
+            },
+            None,
+        ))
+        .unwrap();
+    admin
+        .add_fault(fault(
+            "media_append",
+            FaultKind::RateLimit { reset_in_secs: 1 },
+            Some(3),
+        ))
+        .unwrap();
+    admin
+        .add_fault(fault(
+            "media_finalize",
+            FaultKind::Drop {
+                when: DropWhen::MidResponse,
+            },
+            Some(1),
+        ))
+        .unwrap();
     // The post is created, but its answer is lost: the job must find it, not post again.
     admin
         .add_fault(FaultSpec {
@@ -224,16 +309,39 @@ async fn server_errors_rate_limits_dropped_answers_and_a_lost_post_answer_still_
         })
         .unwrap();
     let file = video(3 * 1024 * 1024);
-    let post = world.start_upload(USER, file.clone(), "through the storm").await.unwrap();
+    let post = world
+        .start_upload(USER, file.clone(), "through the storm")
+        .await
+        .unwrap();
     let job = world.wait_until_final(USER, &post, LIMIT).await.unwrap();
     assert_published_once(&world, &job, &file);
     let outcomes: Vec<&str> = job.history.iter().map(|a| a.outcome.as_str()).collect();
-    assert!(outcomes.iter().any(|o| o.starts_with("x_rate_limited")), "{outcomes:#?}");
-    assert!(outcomes.iter().any(|o| o.starts_with("x_server_error")), "{outcomes:#?}");
-    assert!(outcomes.iter().any(|o| o.starts_with("x_unreachable") || o.starts_with("x_timeout")), "{outcomes:#?}");
-    assert!(job.history.iter().any(|a| a.step == "find_post" && a.outcome.starts_with("found")), "{:#?}", job.history);
+    assert!(
+        outcomes.iter().any(|o| o.starts_with("x_rate_limited")),
+        "{outcomes:#?}"
+    );
+    assert!(
+        outcomes.iter().any(|o| o.starts_with("x_server_error")),
+        "{outcomes:#?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o.starts_with("x_unreachable") || o.starts_with("x_timeout")),
+        "{outcomes:#?}"
+    );
+    assert!(
+        job.history
+            .iter()
+            .any(|a| a.step == "find_post" && a.outcome.starts_with("found")),
+        "{:#?}",
+        job.history
+    );
     let calls = admin.records().calls;
-    assert!(calls["media_append"].get("429").copied().unwrap_or(0) >= 3, "{calls:?}");
+    assert!(
+        calls["media_append"].get("429").copied().unwrap_or(0) >= 3,
+        "{calls:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,8 +360,17 @@ async fn missing_media_write_fails_as_reconnect_and_flags_the_account() {
     world.connect(USER).await.unwrap();
     // As for tokens issued before the app asked for media.write: X answers 403 on upload.
     let x_user = world.emulator.admin().config().default_user_id;
-    assert!(world.emulator.admin().withdraw_scope(&x_user, "media.write") > 0);
-    let post = world.start_upload(USER, video(100_000), "no scope").await.unwrap();
+    assert!(
+        world
+            .emulator
+            .admin()
+            .withdraw_scope(&x_user, "media.write")
+            > 0
+    );
+    let post = world
+        .start_upload(USER, video(100_000), "no scope")
+        .await
+        .unwrap();
     let job = world.wait_until_final(USER, &post, LIMIT).await.unwrap();
     assert_eq!(job.phase, Phase::Failed);
     let error = job.error.expect("error");
@@ -269,7 +386,10 @@ async fn missing_media_write_fails_as_reconnect_and_flags_the_account() {
         .json()
         .await
         .unwrap();
-    assert!(platforms.to_string().contains("needs_reconnect"), "{platforms}");
+    assert!(
+        platforms.to_string().contains("needs_reconnect"),
+        "{platforms}"
+    );
     assert!(world.emulator.admin().records().tweets.is_empty());
 }
 
@@ -293,12 +413,19 @@ async fn processing_failure_fails_with_xs_reason() {
         media_id: None,
         count: 1,
     });
-    let post = world.start_upload(USER, video(200_000), "will fail").await.unwrap();
+    let post = world
+        .start_upload(USER, video(200_000), "will fail")
+        .await
+        .unwrap();
     let job = world.wait_until_final(USER, &post, LIMIT).await.unwrap();
     assert_eq!(job.phase, Phase::Failed);
     let error = job.error.expect("error");
     assert_eq!(error.code, "media_processing_failed");
-    assert!(error.message.contains("Unsupported video encoding"), "{}", error.message);
+    assert!(
+        error.message.contains("Unsupported video encoding"),
+        "{}",
+        error.message
+    );
     assert!(!error.retryable);
     assert!(world.emulator.admin().records().tweets.is_empty());
 }
@@ -319,9 +446,16 @@ async fn an_expired_media_id_restarts_at_init_and_completes() {
     .unwrap();
     world.connect(USER).await.unwrap();
     // Slow appends leave time to expire the media id mid-upload.
-    world.emulator.admin().add_fault(fault("media_append", FaultKind::Latency { ms: 150 }, None)).unwrap();
+    world
+        .emulator
+        .admin()
+        .add_fault(fault("media_append", FaultKind::Latency { ms: 150 }, None))
+        .unwrap();
     let file = video(2 * 1024 * 1024);
-    let post = world.start_upload(USER, file.clone(), "expiring").await.unwrap();
+    let post = world
+        .start_upload(USER, file.clone(), "expiring")
+        .await
+        .unwrap();
     let first = world
         .wait_for_job(USER, &post, LIMIT, |j| j.next_segment >= 1, |_| {})
         .await
@@ -350,13 +484,32 @@ async fn an_expired_access_token_is_refreshed_once_and_the_upload_continues() {
     world.connect(USER).await.unwrap();
     // X's clock moves past the token's two hours; Reelay still thinks it is fresh, so X's 401
     // is what tells it.
-    world.emulator.admin().advance_clock(Duration::from_secs(7300));
+    world
+        .emulator
+        .admin()
+        .advance_clock(Duration::from_secs(7300));
     let file = video(300_000);
-    let post = world.start_upload(USER, file.clone(), "after two hours").await.unwrap();
+    let post = world
+        .start_upload(USER, file.clone(), "after two hours")
+        .await
+        .unwrap();
     let job = world.wait_until_final(USER, &post, LIMIT).await.unwrap();
     assert_published_once(&world, &job, &file);
-    assert!(job.history.iter().any(|a| a.outcome.starts_with("x_unauthorized")), "{:#?}", job.history);
-    let refreshes = world.emulator.admin().records().tokens.iter().filter(|t| t.event == "refreshed").count();
+    assert!(
+        job.history
+            .iter()
+            .any(|a| a.outcome.starts_with("x_unauthorized")),
+        "{:#?}",
+        job.history
+    );
+    let refreshes = world
+        .emulator
+        .admin()
+        .records()
+        .tokens
+        .iter()
+        .filter(|t| t.event == "refreshed")
+        .count();
     assert_eq!(refreshes, 1);
 }
 
@@ -391,13 +544,29 @@ async fn a_message_that_keeps_failing_reaches_the_dlq_and_its_job_is_failed() {
     .await
     .unwrap();
     world.connect(USER).await.unwrap();
-    let post = world.start_upload(USER, video(100_000), "doomed").await.unwrap();
+    let post = world
+        .start_upload(USER, video(100_000), "doomed")
+        .await
+        .unwrap();
     let job = world.wait_until_final(USER, &post, LIMIT).await.unwrap();
     assert_eq!(job.phase, Phase::Failed);
-    assert_eq!(job.error.as_ref().unwrap().code, "gave_up", "{:?}", job.error);
+    assert_eq!(
+        job.error.as_ref().unwrap().code,
+        "gave_up",
+        "{:?}",
+        job.error
+    );
     let mut dead = Vec::new();
     for _ in 0..20 {
-        let got = world.aws.sqs.receive_message().queue_url(&world.stack.dlq_url).wait_time_seconds(1).send().await.unwrap();
+        let got = world
+            .aws
+            .sqs
+            .receive_message()
+            .queue_url(&world.stack.dlq_url)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
         dead.extend(got.messages.unwrap_or_default());
         if !dead.is_empty() {
             break;

@@ -470,12 +470,20 @@ impl Inner {
     /// the app asked for it (X's tokens issued before `media.write` existed, research §1).
     pub fn withdraw_scope(&mut self, user_id: &str, scope: &str) -> usize {
         let mut n = 0;
-        for t in self.access_tokens.values_mut().filter(|t| t.user_id == user_id) {
+        for t in self
+            .access_tokens
+            .values_mut()
+            .filter(|t| t.user_id == user_id)
+        {
             let before = t.scopes.len();
             t.scopes.retain(|s| s != scope);
             n += before - t.scopes.len();
         }
-        for t in self.refresh_tokens.values_mut().filter(|t| t.user_id == user_id) {
+        for t in self
+            .refresh_tokens
+            .values_mut()
+            .filter(|t| t.user_id == user_id)
+        {
             let before = t.scopes.len();
             t.scopes.retain(|s| s != scope);
             n += before - t.scopes.len();
