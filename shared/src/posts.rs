@@ -18,12 +18,19 @@ impl Platform {
         }
     }
 
+    /// Parses a platform name from a request: "twitter", or "x" as users call it now.
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             // "x" is what users call it now; "twitter" is what the API paths say.
             "twitter" | "x" => Some(Platform::Twitter),
             _ => None,
         }
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -27,26 +27,9 @@ pub const REQUIRED_SCOPES: &[&str] = &[
     "media.write",
 ];
 
-/// The platform this module connects. One value today; the name is the key suffix and the KMS
-/// encryption context value, so it must never change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Platform {
-    Twitter,
-}
-
-impl Platform {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::Twitter => "twitter",
-        }
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The platform an account connects; its name is the key suffix and the KMS encryption context
+/// value, so it must never change.
+pub use crate::posts::Platform;
 
 /// Whether Reelay can post with the account.
 #[derive(Debug, Clone, PartialEq, Eq)]
