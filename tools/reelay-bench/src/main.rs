@@ -1,1 +1,71 @@
-fn main() {}
+//! `reelay-bench`: the end-to-end upload benchmark (issue 6, BENCHMARKS.md).
+//!
+//! - `reelay-bench run` (what `make bench` runs): starts moto and the X emulator as separate
+//!   processes, prepares the stack, a connected X account and the videos, runs each case in a
+//!   fresh `reelay-bench case` process and writes BENCHMARKS.md.
+//! - `reelay-bench case --setup F --mode engine|line --size-mib N --deadline-secs D`: one
+//!   measured upload; prints its result as one JSON line.
+
+mod case;
+mod counting;
+mod driver;
+mod emulator;
+mod report;
+mod rss;
+mod setup;
+mod video;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Reelay's upload benchmark: the engine against a plain streaming upload")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Prepare everything, run every case in its own process, write BENCHMARKS.md.
+    Run(driver::RunArgs),
+    /// Run one case (used by `run`).
+    Case {
+        #[arg(long)]
+        setup: PathBuf,
+        #[arg(long, value_enum)]
+        mode: case::Mode,
+        #[arg(long)]
+        size_mib: u64,
+        #[arg(long, default_value_t = 60)]
+        deadline_secs: u64,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // Like a Lambda container on 2 vCPUs: a multi-threaded runtime with one worker per core.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Run(args) => driver::run(args).await,
+            Command::Case {
+                setup,
+                mode,
+                size_mib,
+                deadline_secs,
+            } => {
+                let text = std::fs::read_to_string(&setup)
+                    .with_context(|| format!("reading {}", setup.display()))?;
+                let setup: setup::Setup = serde_json::from_str(&text)?;
+                let result = case::run(&setup, mode, size_mib, deadline_secs).await?;
+                println!("{}", serde_json::to_string(&result)?);
+                Ok(())
+            }
+        }
+    })
+}

@@ -1,0 +1,441 @@
+//! One measured case, run in its own process so that its peak RSS is the worker's alone.
+//!
+//! - `engine`: the process-upload handler driven by the local runner (SQS poller, Lambda deadline,
+//!   partial batch failures) exactly as `World` drives it, until the post is published.
+//! - `line`: a plain streaming upload of the same S3 object to the same X endpoints with the same
+//!   segment size and the same client settings: INIT, sequential ranged GET → APPEND per segment,
+//!   FINALIZE, STATUS until succeeded. No checkpoints, no queue.
+//!
+//! The process prints one JSON line (`CaseResult`) on stdout.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _};
+use reelay_local::authorizer::LocalAuthorizer;
+use reelay_local::runner::{FunctionName, Functions, Runner, RunnerConfig};
+use reelay_shared::ids::UserId;
+use reelay_shared::jobs::{segment_size_for, Phase, SourceObject, UploadJob};
+use reelay_shared::messages::{new_step_token, JobMessage};
+use reelay_shared::ports::{BlobReader, WorkQueue};
+use reelay_shared::posts::{new_post_id, Platform, Post, PostStatus};
+use reelay_shared::s3::S3Blobs;
+use reelay_shared::secret::Secret;
+use reelay_shared::sqs::SqsQueue;
+use reelay_shared::store::{DynamoStore, JobStore, PostStore};
+use reelay_shared::x::{ProcessingState, XClient};
+use serde::{Deserialize, Serialize};
+
+use crate::counting::{counted_clients, is_dynamodb_write, CallCounter};
+use crate::emulator::Admin;
+use crate::rss::rss_kib;
+use crate::setup::{Setup, SEGMENT_BYTES, USER, X_REQUEST_TIMEOUT_SECS, X_USER_ID};
+use crate::video::Video;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Engine,
+    Line,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Engine => "engine",
+            Mode::Line => "line rate",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaseResult {
+    pub mode: Mode,
+    pub size_mib: u64,
+    pub bytes: u64,
+    /// The Lambda deadline of each invocation (engine only).
+    pub deadline_secs: Option<u64>,
+    pub wall_secs: f64,
+    pub mib_per_sec: f64,
+    /// Resident memory once everything was built, before the upload started.
+    pub base_rss_kib: u64,
+    /// The process's peak resident memory (VmHWM) at the end.
+    pub peak_rss_kib: u64,
+    pub final_phase: String,
+    /// process-upload invocations (engine only).
+    pub invocations: u64,
+    /// The job's final version: versioned writes to the job, its creation included.
+    pub job_version: u64,
+    pub post_version: u64,
+    /// Every AWS operation this process ran through the worker's clients, by name.
+    pub aws_calls: BTreeMap<String, u64>,
+    /// DynamoDB write operations among `aws_calls`.
+    pub dynamodb_writes: u64,
+    /// SQS messages sent: the first (which create-post sends in AWS) and every continuation.
+    pub sqs_messages_sent: u64,
+    /// What the X emulator counted: endpoint → status → calls.
+    pub x_calls: BTreeMap<String, BTreeMap<String, u64>>,
+    pub sha256_expected: String,
+    pub sha256_received: Option<String>,
+    pub sha256_ok: bool,
+    pub tweets_with_media: u64,
+}
+
+pub async fn run(
+    setup: &Setup,
+    mode: Mode,
+    size_mib: u64,
+    deadline_secs: u64,
+) -> anyhow::Result<CaseResult> {
+    let video = setup.video(size_mib)?.clone();
+    let counter = CallCounter::default();
+    let counted = counted_clients(&setup.aws_endpoint, &counter).await;
+    match mode {
+        Mode::Engine => engine(setup, &video, counted, counter, deadline_secs).await,
+        Mode::Line => line(setup, &video, counted, counter).await,
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A generous bound on one upload, so that a stuck case ends.
+pub fn case_limit(size_mib: u64) -> Duration {
+    Duration::from_secs(120 + 2 * size_mib)
+}
+
+async fn engine(
+    setup: &Setup,
+    video: &Video,
+    counted: reelay_shared::aws::AwsClients,
+    counter: CallCounter,
+    deadline_secs: u64,
+) -> anyhow::Result<CaseResult> {
+    let stack = setup.stack.stack();
+    let env = setup.function_env();
+    // The worker: the production wiring (process-upload's App::new, default engine settings)
+    // over the counted clients, driven by the local runner's SQS poller.
+    let functions = Functions::from_env(&env, &counted)?;
+    let runner = Runner::start(
+        functions,
+        counted.clone(),
+        &stack,
+        LocalAuthorizer::random(),
+        RunnerConfig {
+            worker_deadline: Duration::from_secs(deadline_secs),
+            ..RunnerConfig::default()
+        },
+    )
+    .await?;
+    let result = engine_upload(setup, video, &counted, &counter, &runner, deadline_secs).await;
+    runner.stop().await;
+    result
+}
+
+async fn engine_upload(
+    setup: &Setup,
+    video: &Video,
+    counted: &reelay_shared::aws::AwsClients,
+    counter: &CallCounter,
+    runner: &Runner,
+    deadline_secs: u64,
+) -> anyhow::Result<CaseResult> {
+    // The bench's own bookkeeping (creating the post and job, watching the job) goes through
+    // uncounted clients.
+    let plain = reelay_local::harness::aws_clients_for(&setup.aws_endpoint).await;
+    let store = DynamoStore::new(plain.dynamodb.clone(), &setup.stack.table_name);
+    let user_id = UserId::parse(USER)?;
+    let now = now_ms();
+    let post_id = new_post_id(now);
+    let text = format!(
+        "benchmark: {} MiB, engine, {deadline_secs} s deadline, {post_id}",
+        video.size_mib
+    );
+    // What create-post does after its pre-flight check (as World::start_upload does).
+    let mut post = Post {
+        user_id: user_id.clone(),
+        post_id: post_id.clone(),
+        text: text.clone(),
+        platforms: vec![Platform::Twitter],
+        status: PostStatus::AwaitingUpload,
+        rejection: None,
+        object_key: Some(video.key.clone()),
+        video: None,
+        created_at_ms: now,
+        updated_at_ms: now,
+        version: 1,
+    };
+    store.create_post(&post).await?;
+    post.status = PostStatus::Processing;
+    post.version = 2;
+    let job = UploadJob {
+        user_id: user_id.clone(),
+        post_id: post_id.clone(),
+        platform: Platform::Twitter,
+        text,
+        source: SourceObject {
+            bucket: setup.stack.bucket_name.clone(),
+            key: video.key.clone(),
+            size_bytes: video.bytes,
+            media_type: "video/mp4".into(),
+            media_category: "amplify_video".into(),
+        },
+        segment_size: segment_size_for(video.bytes, SEGMENT_BYTES),
+        phase: Phase::Queued,
+        step_token: new_step_token(),
+        previous_step_token: None,
+        step_due_at_ms: now,
+        media_id: None,
+        media_key: None,
+        media_expires_at_ms: None,
+        next_segment: 0,
+        bytes_sent: 0,
+        processing_percent: None,
+        processing_deadline_ms: None,
+        restarts: 0,
+        attempts: 0,
+        publish_started: false,
+        remote_post_id: None,
+        remote_post_url: None,
+        error: None,
+        history: Vec::new(),
+        lease_owner: None,
+        lease_until_ms: 0,
+        version: 1,
+        created_at_ms: now,
+        updated_at_ms: now,
+    };
+    store.start_jobs(&post, std::slice::from_ref(&job)).await?;
+    let message = JobMessage {
+        user_id: user_id.clone(),
+        post_id: post_id.clone(),
+        platform: Platform::Twitter,
+        step_token: job.step_token.clone(),
+    };
+
+    // Everything is built; what the runner's idle polling did so far is not the upload's.
+    let (base_rss_kib, _) = rss_kib();
+    counter.reset();
+    let started = Instant::now();
+    // The first message (create-post's, in AWS) goes through the counted client.
+    SqsQueue::new(counted.sqs.clone(), &setup.stack.queue_url)
+        .send(&message, 0)
+        .await?;
+    let limit = case_limit(video.size_mib);
+    let job = loop {
+        let seen = runner.log.snapshot().len();
+        // Wakes when an invocation ends (the job can only finish at the end of one).
+        runner
+            .log
+            .wait_until(Duration::from_secs(2), |log| log.len() > seen)
+            .await;
+        let job = store
+            .get_job(&user_id, &post_id, Platform::Twitter)
+            .await?
+            .ok_or_else(|| anyhow!("the job disappeared"))?;
+        if job.phase.is_final() {
+            break job;
+        }
+        if started.elapsed() > limit {
+            bail!(
+                "the job is still {:?} after {limit:?}: {:?}",
+                job.phase,
+                job.error
+            );
+        }
+    };
+    let wall = started.elapsed();
+    let (_, peak_rss_kib) = rss_kib();
+    let aws_calls = counter.snapshot();
+    let post_version = store
+        .post_with_jobs(&user_id, &post_id)
+        .await?
+        .map(|(p, _)| p.version)
+        .unwrap_or(0);
+    let invocations = runner
+        .log
+        .snapshot()
+        .iter()
+        .filter(|i| i.function == FunctionName::ProcessUpload)
+        .count() as u64;
+    if job.phase != Phase::Published {
+        bail!("the job ended {:?}: {:?}", job.phase, job.error);
+    }
+    let mut result = finish(
+        setup,
+        video,
+        Mode::Engine,
+        wall,
+        base_rss_kib,
+        peak_rss_kib,
+        aws_calls,
+        job.media_id.as_deref(),
+    )
+    .await?;
+    result.deadline_secs = Some(deadline_secs);
+    result.final_phase = format!("{:?}", job.phase);
+    result.invocations = invocations;
+    result.job_version = job.version;
+    result.post_version = post_version;
+    Ok(result)
+}
+
+async fn line(
+    setup: &Setup,
+    video: &Video,
+    counted: reelay_shared::aws::AwsClients,
+    counter: CallCounter,
+) -> anyhow::Result<CaseResult> {
+    let env = setup.function_env();
+    let x_config = reelay_shared::config::XConfig::from_env(&env)?;
+    let http =
+        reelay_shared::http_client::build_http_client(Duration::from_secs(X_REQUEST_TIMEOUT_SECS))?;
+    let x = XClient::new(http, &x_config);
+    let blobs = S3Blobs::new(counted.s3.clone());
+    let admin = Admin::new(&setup.emulator_url)?;
+    let token = Secret::new(
+        admin
+            .mint_token(
+                X_USER_ID,
+                &[
+                    "tweet.read",
+                    "tweet.write",
+                    "users.read",
+                    "media.write",
+                    "offline.access",
+                ],
+            )
+            .await?,
+    );
+    let bucket = &setup.stack.bucket_name;
+    let segment = segment_size_for(video.bytes, SEGMENT_BYTES);
+    let segments = video.bytes.div_ceil(segment);
+
+    let (base_rss_kib, _) = rss_kib();
+    counter.reset();
+    let started = Instant::now();
+    let init = x
+        .media_initialize(&token, video.bytes, "video/mp4", "amplify_video")
+        .await
+        .map_err(|e| anyhow!("INIT: {e:?}"))?;
+    for index in 0..segments {
+        let start = index * segment;
+        let len = segment.min(video.bytes - start);
+        let bytes = blobs
+            .read_range(bucket, &video.key, start, len)
+            .await
+            .map_err(|e| anyhow!("ranged GET of segment {index}: {}", e.detail))?;
+        x.media_append(&token, &init.id, index as u32, bytes)
+            .await
+            .map_err(|e| anyhow!("APPEND {index}: {e:?}"))?;
+    }
+    let mut status = x
+        .media_finalize(&token, &init.id)
+        .await
+        .map_err(|e| anyhow!("FINALIZE: {e:?}"))?;
+    let mut polls = 0;
+    while !status.state.is_usable() {
+        if status.state == ProcessingState::Failed || status.error.is_some() {
+            bail!("X could not process the media: {:?}", status.error);
+        }
+        polls += 1;
+        if polls > 100 {
+            bail!("processing did not finish after 100 STATUS polls");
+        }
+        tokio::time::sleep(Duration::from_secs(
+            status.check_after_secs.unwrap_or(1).clamp(1, 30),
+        ))
+        .await;
+        status = x
+            .media_status(&token, &init.id)
+            .await
+            .map_err(|e| anyhow!("STATUS: {e:?}"))?;
+    }
+    let wall = started.elapsed();
+    let (_, peak_rss_kib) = rss_kib();
+    let aws_calls = counter.snapshot();
+    let mut result = finish(
+        setup,
+        video,
+        Mode::Line,
+        wall,
+        base_rss_kib,
+        peak_rss_kib,
+        aws_calls,
+        Some(init.id.as_str()),
+    )
+    .await?;
+    result.final_phase = "Succeeded".into();
+    Ok(result)
+}
+
+/// The common part of a result: throughput, AWS and X call counts, and whether X received
+/// exactly the file.
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    setup: &Setup,
+    video: &Video,
+    mode: Mode,
+    wall: Duration,
+    base_rss_kib: u64,
+    peak_rss_kib: u64,
+    aws_calls: BTreeMap<String, u64>,
+    media_id: Option<&str>,
+) -> anyhow::Result<CaseResult> {
+    let records = Admin::new(&setup.emulator_url)?.records().await?;
+    let media_id = media_id.context("no media id")?;
+    let media = records["media"]
+        .as_array()
+        .and_then(|all| all.iter().find(|m| m["id"].as_str() == Some(media_id)))
+        .ok_or_else(|| anyhow!("X does not know media {media_id}"))?;
+    let received = media["sha256"].as_str().map(str::to_owned);
+    let tweets_with_media = records["tweets"]
+        .as_array()
+        .map(|tweets| {
+            tweets
+                .iter()
+                .filter(|t| {
+                    t["media_ids"]
+                        .as_array()
+                        .is_some_and(|ids| ids.iter().any(|id| id.as_str() == Some(media_id)))
+                })
+                .count() as u64
+        })
+        .unwrap_or(0);
+    let x_calls: BTreeMap<String, BTreeMap<String, u64>> =
+        serde_json::from_value(records["calls"].clone()).unwrap_or_default();
+    let secs = wall.as_secs_f64();
+    let dynamodb_writes = aws_calls
+        .iter()
+        .filter(|(op, _)| is_dynamodb_write(op))
+        .map(|(_, n)| n)
+        .sum();
+    let sqs_messages_sent = aws_calls.get("sqs.SendMessage").copied().unwrap_or(0)
+        + aws_calls.get("sqs.SendMessageBatch").copied().unwrap_or(0);
+    Ok(CaseResult {
+        mode,
+        size_mib: video.size_mib,
+        bytes: video.bytes,
+        deadline_secs: None,
+        wall_secs: secs,
+        mib_per_sec: video.bytes as f64 / (1024.0 * 1024.0) / secs.max(1e-9),
+        base_rss_kib,
+        peak_rss_kib,
+        final_phase: String::new(),
+        invocations: 0,
+        job_version: 0,
+        post_version: 0,
+        aws_calls,
+        dynamodb_writes,
+        sqs_messages_sent,
+        x_calls,
+        sha256_ok: received.as_deref() == Some(video.sha256.as_str()),
+        sha256_expected: video.sha256.clone(),
+        sha256_received: received,
+        tweets_with_media,
+    })
+}
