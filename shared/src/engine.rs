@@ -844,12 +844,7 @@ impl Engine<'_> {
     }
 
     async fn send(&self, job: &UploadJob, delay_secs: u32) -> Result<(), EngineError> {
-        let message = JobMessage {
-            user_id: job.user_id.clone(),
-            post_id: job.post_id.clone(),
-            platform: job.platform,
-            step_token: job.step_token.clone(),
-        };
+        let message = job.message();
         let mut last = String::new();
         for _ in 0..3 {
             match self.queue.send(&message, delay_secs.min(900)).await {

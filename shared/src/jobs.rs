@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{PostId, UserId};
-use crate::posts::Platform;
+use crate::messages::{new_step_token, JobMessage};
+use crate::posts::{Platform, Post};
 
 /// Where a job stands. The engine moves it forward; `Published` and `Failed` are final
 /// (until a user asks for a retry, which starts again at `Queued`).
@@ -128,6 +129,57 @@ pub struct UploadJob {
 }
 
 impl UploadJob {
+    /// A new job for one target of `post`: queued, at version 1, with a fresh step token.
+    pub fn new(
+        post: &Post,
+        platform: Platform,
+        source: SourceObject,
+        segment_size: u64,
+        now_ms: i64,
+    ) -> Self {
+        Self {
+            user_id: post.user_id.clone(),
+            post_id: post.post_id.clone(),
+            platform,
+            text: post.text.clone(),
+            source,
+            segment_size,
+            phase: Phase::Queued,
+            step_token: new_step_token(),
+            previous_step_token: None,
+            step_due_at_ms: now_ms,
+            media_id: None,
+            media_key: None,
+            media_expires_at_ms: None,
+            next_segment: 0,
+            bytes_sent: 0,
+            processing_percent: None,
+            processing_deadline_ms: None,
+            restarts: 0,
+            attempts: 0,
+            publish_started: false,
+            remote_post_id: None,
+            remote_post_url: None,
+            error: None,
+            history: Vec::new(),
+            lease_owner: None,
+            lease_until_ms: 0,
+            version: 1,
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+        }
+    }
+
+    /// The work message that advances the job from its current step.
+    pub fn message(&self) -> JobMessage {
+        JobMessage {
+            user_id: self.user_id.clone(),
+            post_id: self.post_id.clone(),
+            platform: self.platform,
+            step_token: self.step_token.clone(),
+        }
+    }
+
     pub fn total_segments(&self) -> u32 {
         if self.source.size_bytes == 0 {
             return 0;

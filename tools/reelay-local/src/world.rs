@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use reelay_shared::aws::AwsClients;
 use reelay_shared::engine::EngineSettings;
 use reelay_shared::ids::{PostId, UserId};
-use reelay_shared::jobs::{segment_size_for, Phase, SourceObject, UploadJob};
-use reelay_shared::messages::{new_step_token, JobMessage};
+use reelay_shared::jobs::{segment_size_for, SourceObject, UploadJob};
+use reelay_shared::messages::JobMessage;
 use reelay_shared::ports::{CrashSwitch, NoCrashes, QueueError, WorkQueue};
 use reelay_shared::posts::{new_post_id, Platform, Post, PostStatus};
 use reelay_shared::sqs::SqsQueue;
@@ -253,52 +253,23 @@ impl World {
         self.store.create_post(&post).await?;
         post.status = PostStatus::Processing;
         post.version = 2;
-        let job = UploadJob {
-            user_id: user_id.clone(),
-            post_id: post_id.clone(),
-            platform: Platform::Twitter,
-            text: text.to_owned(),
-            source: SourceObject {
+        let job = UploadJob::new(
+            &post,
+            Platform::Twitter,
+            SourceObject {
                 bucket: self.stack.bucket_name.clone(),
                 key,
                 size_bytes: size,
                 media_type: "video/mp4".into(),
                 media_category: "amplify_video".into(),
             },
-            segment_size: segment_size_for(size, self.segment_size),
-            phase: Phase::Queued,
-            step_token: new_step_token(),
-            previous_step_token: None,
-            step_due_at_ms: now,
-            media_id: None,
-            media_key: None,
-            media_expires_at_ms: None,
-            next_segment: 0,
-            bytes_sent: 0,
-            processing_percent: None,
-            processing_deadline_ms: None,
-            restarts: 0,
-            attempts: 0,
-            publish_started: false,
-            remote_post_id: None,
-            remote_post_url: None,
-            error: None,
-            history: Vec::new(),
-            lease_owner: None,
-            lease_until_ms: 0,
-            version: 1,
-            created_at_ms: now,
-            updated_at_ms: now,
-        };
+            segment_size_for(size, self.segment_size),
+            now,
+        );
         self.store
             .start_jobs(&post, std::slice::from_ref(&job))
             .await?;
-        let message = JobMessage {
-            user_id,
-            post_id: post_id.clone(),
-            platform: Platform::Twitter,
-            step_token: job.step_token.clone(),
-        };
+        let message = job.message();
         let queue = SqsQueue::new(self.aws.sqs.clone(), &self.stack.queue_url);
         let sends = if self.duplicate_sends { 2 } else { 1 };
         for _ in 0..sends {
