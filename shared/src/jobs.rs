@@ -180,6 +180,39 @@ impl UploadJob {
         }
     }
 
+    /// Makes a failed job ready to run again: a new step token (so the failed run's messages are
+    /// stale), attempts and restarts cleared, the error and lease dropped. The caller bumps the
+    /// version.
+    ///
+    /// A job that failed after it had started creating the post keeps its media and resumes at
+    /// `Publishing`: the post may exist on the platform, and the engine looks for it before
+    /// posting again (DESIGN §3, "exactly one tweet"). Every other job starts over at `Queued`.
+    pub fn reset_for_retry(&mut self, now_ms: i64) {
+        if self.publish_started && self.remote_post_id.is_none() {
+            self.phase = Phase::Publishing;
+        } else {
+            self.phase = Phase::Queued;
+            self.media_id = None;
+            self.media_key = None;
+            self.media_expires_at_ms = None;
+            self.next_segment = 0;
+            self.bytes_sent = 0;
+            self.processing_percent = None;
+            self.processing_deadline_ms = None;
+            self.publish_started = false;
+        }
+        self.step_token = new_step_token();
+        self.previous_step_token = None;
+        self.step_due_at_ms = now_ms;
+        self.attempts = 0;
+        self.restarts = 0;
+        self.error = None;
+        self.lease_owner = None;
+        self.lease_until_ms = 0;
+        self.record(now_ms, "retry", "requested by the user");
+        self.updated_at_ms = now_ms;
+    }
+
     pub fn total_segments(&self) -> u32 {
         if self.source.size_bytes == 0 {
             return 0;

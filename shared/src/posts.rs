@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{PostId, UserId};
+use crate::x_text;
 
 /// The platforms Reelay can post to. Only X today; the engine is platform-neutral.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -85,4 +86,105 @@ pub fn new_post_id(now_ms: i64) -> PostId {
     let random = uuid::Uuid::new_v4().simple().to_string();
     PostId::parse(&format!("{:013}-{}", now_ms.max(0), &random[..12]))
         .unwrap_or_else(|_| unreachable!("digits, '-' and hex always form a valid post id"))
+}
+
+/// Whether `raw` has the shape `new_post_id` mints (13 digits, '-', 12 hex digits). Only such ids
+/// are stored: their fixed length keeps one post's key prefix from matching another's.
+pub fn minted_post_id(raw: &str) -> Option<PostId> {
+    let (millis, random) = raw.split_once('-')?;
+    let minted = millis.len() == 13
+        && millis.bytes().all(|b| b.is_ascii_digit())
+        && random.len() == 12
+        && random
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    minted.then(|| PostId::parse(raw).ok()).flatten()
+}
+
+/// Longer texts are refused before counting: no valid post comes near it, and counting is linear
+/// but not free.
+pub const MAX_TEXT_BYTES: usize = 16 * 1024;
+
+/// Why X would refuse a post's text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextProblem {
+    #[error("text must not be empty or only whitespace")]
+    Empty,
+    #[error("text is {0} bytes; X allows at most {max} weighted characters", max = x_text::MAX_WEIGHTED_LENGTH)]
+    TooManyBytes(usize),
+    #[error("text is {0} weighted characters; X allows at most {max} (each URL counts 23, CJK characters and emoji count 2)", max = x_text::MAX_WEIGHTED_LENGTH)]
+    TooLong(usize),
+    #[error("text contains a character X refuses (U+FFFE, U+FEFF or U+FFFF)")]
+    InvalidCharacters,
+}
+
+impl TextProblem {
+    /// A stable name for the rule, for problem JSON.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            TextProblem::Empty => "text_empty",
+            TextProblem::TooManyBytes(_) | TextProblem::TooLong(_) => "text_too_long",
+            TextProblem::InvalidCharacters => "text_invalid_characters",
+        }
+    }
+}
+
+/// Checks a post's text by X's rules (twitter-text v3 weighted length, via `x_text`).
+pub fn check_text(text: &str) -> Result<(), TextProblem> {
+    // twitter-text's JS counts whitespace-only text as valid; X's server refuses an empty post.
+    if text.trim().is_empty() {
+        return Err(TextProblem::Empty);
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(TextProblem::TooManyBytes(text.len()));
+    }
+    let parsed = x_text::parse_post(text);
+    if parsed.weighted_length > x_text::MAX_WEIGHTED_LENGTH {
+        return Err(TextProblem::TooLong(parsed.weighted_length));
+    }
+    if !parsed.valid {
+        return Err(TextProblem::InvalidCharacters);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_ids_only() {
+        let minted = new_post_id(1_795_615_200_000);
+        assert_eq!(minted_post_id(minted.as_str()), Some(minted));
+        for bad in [
+            "p1",
+            "1795615200000-0123456789aB",
+            "1795615200000-0123456789a",
+            "x795615200000-0123456789ab",
+        ] {
+            assert!(minted_post_id(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn text_rules() {
+        assert_eq!(check_text("hello"), Ok(()));
+        assert_eq!(check_text(&"a".repeat(280)), Ok(()));
+        assert_eq!(check_text(&"a".repeat(281)), Err(TextProblem::TooLong(281)));
+        assert_eq!(
+            check_text(&"漢".repeat(141)),
+            Err(TextProblem::TooLong(282))
+        );
+        assert_eq!(check_text(" \n "), Err(TextProblem::Empty));
+        assert_eq!(
+            check_text("bad \u{FFFE}"),
+            Err(TextProblem::InvalidCharacters)
+        );
+        assert_eq!(
+            check_text(&"a".repeat(MAX_TEXT_BYTES + 1))
+                .unwrap_err()
+                .rule(),
+            "text_too_long"
+        );
+    }
 }

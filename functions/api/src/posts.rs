@@ -17,19 +17,17 @@ use lambda_http::{Request, RequestExt};
 use reelay_shared::accounts::store::{
     AccountStore, DynamoAccountStore, StoreError as AccountStoreError,
 };
-use reelay_shared::accounts::{missing_scopes, AccountStatus, Platform as AccountPlatform};
+use reelay_shared::accounts::{missing_scopes, AccountStatus};
 use reelay_shared::clock::{Clock, SystemClock};
 use reelay_shared::engine::overall_status;
-use reelay_shared::ids::{PostId, UploadKey, UserId};
+use reelay_shared::ids::{UploadKey, UserId};
 use reelay_shared::jobs::{Phase, UploadJob};
-use reelay_shared::messages::{new_step_token, JobMessage};
 use reelay_shared::ports::{BlobError, QueueError, WorkQueue};
-use reelay_shared::posts::{new_post_id, Platform, Post, PostStatus};
+use reelay_shared::posts::{self, minted_post_id, new_post_id, Platform, Post, PostStatus};
 use reelay_shared::problem::Problem;
 use reelay_shared::s3::S3Blobs;
 use reelay_shared::sqs::SqsQueue;
 use reelay_shared::store::{is_valid_cursor, DynamoStore, PostStore, StoreError};
-use reelay_shared::x_text;
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
@@ -46,7 +44,6 @@ pub const CONTENT_TYPES: &[&str] = &["video/mp4", "video/quicktime"];
 /// Larger texts are refused before counting: X's counter is linear but a pathological 100 KB
 /// input takes ~0.5 s (x-text's notes), and no text this long can fit in 280 anyway unless it is
 /// one giant URL, which X would not take either.
-const MAX_TEXT_BYTES: usize = 16 * 1024;
 const DEFAULT_PAGE: u32 = 20;
 const MAX_PAGE: u32 = 100;
 /// Attempts shown per target in `GET /api/posts/{id}`.
@@ -211,50 +208,11 @@ fn invalid(field: &'static str, rule: &'static str, detail: impl Into<String>) -
     }
 }
 
-/// Checks a post's text by X's rules (twitter-text v3 weighted length, via `x_text`).
+/// X's text rules (`reelay_shared::posts::check_text`) as a problem naming the field and rule.
 pub fn check_text(text: &str) -> Result<(), PostsError> {
-    if text.trim().is_empty() {
-        // X refuses an empty post; twitter-text's JS counts whitespace as valid, X's server does not.
-        return Err(invalid(
-            "text",
-            "text_empty",
-            "text must not be empty or only whitespace",
-        ));
-    }
-    if text.len() > MAX_TEXT_BYTES {
-        return Err(invalid(
-            "text",
-            "text_too_long",
-            format!(
-                "text is {} bytes; X allows at most {} weighted characters",
-                text.len(),
-                x_text::MAX_WEIGHTED_LENGTH
-            ),
-        ));
-    }
-    let parsed = x_text::parse_post(text);
-    if parsed.weighted_length > x_text::MAX_WEIGHTED_LENGTH {
-        return Err(invalid(
-            "text",
-            "text_too_long",
-            format!(
-                "text is {} weighted characters; X allows at most {} (each URL counts 23, CJK characters and emoji count 2)",
-                parsed.weighted_length,
-                x_text::MAX_WEIGHTED_LENGTH
-            ),
-        ));
-    }
-    if !parsed.valid {
-        return Err(invalid(
-            "text",
-            "text_invalid_characters",
-            "text contains a character X refuses (U+FFFE, U+FEFF or U+FFFF)",
-        ));
-    }
-    Ok(())
+    posts::check_text(text).map_err(|p| invalid("text", p.rule(), p.to_string()))
 }
 
-/// Whether `name` is a safe last segment for `uploads/{user}/{post}/{file}`.
 fn check_file_name(name: &str) -> Result<(), PostsError> {
     let ok = !name.is_empty()
         && name.len() <= 100
@@ -385,7 +343,7 @@ async fn check_connections(
 ) -> Result<(), PostsError> {
     for platform in platforms {
         let (account_platform, name) = match platform {
-            Platform::Twitter => (AccountPlatform::Twitter, "X"),
+            Platform::Twitter => (Platform::Twitter, "X"),
         };
         let account = ports
             .accounts
@@ -473,19 +431,6 @@ async fn create(
 }
 
 // ---------------------------------------------------------------- GET /api/posts/{id}
-
-/// Whether `raw` has the shape `new_post_id` mints (13 digits, '-', 12 hex digits). Only such ids
-/// exist in the store, and their fixed length keeps one post's key prefix from matching another's.
-fn minted_post_id(raw: &str) -> Option<PostId> {
-    let (millis, random) = raw.split_once('-')?;
-    let ok = millis.len() == 13
-        && millis.bytes().all(|b| b.is_ascii_digit())
-        && random.len() == 12
-        && random
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    ok.then(|| PostId::parse(raw).ok()).flatten()
-}
 
 fn target_view(job: &UploadJob) -> Value {
     let error = job
@@ -608,47 +553,6 @@ async fn list(ports: &Ports, req: &Request, user: &UserId) -> Result<Reply, Post
 
 // ---------------------------------------------------------------- POST /api/posts/{id}/retry
 
-/// A failed job made ready to run again: a new step token (so the failed run's messages are
-/// stale), attempts and restarts cleared, the error and lease dropped. The caller bumps the version.
-///
-/// A job that failed after it had started creating the post keeps its media and resumes at
-/// `Publishing`: the post may exist on the platform, and the engine looks for it before posting
-/// again (DESIGN §3, "exactly one tweet"). Every other job starts over at `Queued`.
-pub fn reset_for_retry(job: &mut UploadJob, now_ms: i64) {
-    if job.publish_started && job.remote_post_id.is_none() {
-        job.phase = Phase::Publishing;
-    } else {
-        job.phase = Phase::Queued;
-        job.media_id = None;
-        job.media_key = None;
-        job.media_expires_at_ms = None;
-        job.next_segment = 0;
-        job.bytes_sent = 0;
-        job.processing_percent = None;
-        job.processing_deadline_ms = None;
-        job.publish_started = false;
-    }
-    job.step_token = new_step_token();
-    job.previous_step_token = None;
-    job.step_due_at_ms = now_ms;
-    job.attempts = 0;
-    job.restarts = 0;
-    job.error = None;
-    job.lease_owner = None;
-    job.lease_until_ms = 0;
-    job.record(now_ms, "retry", "requested by the user");
-    job.updated_at_ms = now_ms;
-}
-
-fn message_for(job: &UploadJob) -> JobMessage {
-    JobMessage {
-        user_id: job.user_id.clone(),
-        post_id: job.post_id.clone(),
-        platform: job.platform,
-        step_token: job.step_token.clone(),
-    }
-}
-
 #[tracing::instrument(skip_all, fields(user_id = %user, post_id = %raw_id))]
 async fn retry(ports: &Ports, user: &UserId, raw_id: &str) -> Result<Reply, PostsError> {
     let not_found = || PostsError::PostNotFound(raw_id.to_owned());
@@ -669,13 +573,13 @@ async fn retry(ports: &Ports, user: &UserId, raw_id: &str) -> Result<Reply, Post
     for original in failed {
         let now = ports.clock.now_ms();
         let mut job = original.clone();
-        reset_for_retry(&mut job, now);
+        job.reset_for_retry(now);
         job.version += 1;
         match ports.posts_jobs().save_job(&job).await {
             Err(StoreError::Conflict) => return Err(PostsError::Changed),
             other => other?,
         }
-        if let Err(err) = ports.queue.send(&message_for(&job), 0).await {
+        if let Err(err) = ports.queue.send(&job.message(), 0).await {
             // Without its message the job would sit in Queued for ever and could not be retried
             // (it is no longer failed): put the failure back so the user can try again.
             let mut back = original;
@@ -786,7 +690,7 @@ mod tests {
             "text_invalid_characters"
         );
         assert_eq!(
-            rule(check_text(&"a".repeat(MAX_TEXT_BYTES + 1)).unwrap_err()).1,
+            rule(check_text(&"a".repeat(posts::MAX_TEXT_BYTES + 1)).unwrap_err()).1,
             "text_too_long"
         );
     }

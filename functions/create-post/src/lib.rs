@@ -25,14 +25,12 @@ use reelay_shared::clock::{Clock, SystemClock};
 use reelay_shared::config::{BucketConfig, ConfigError, Env, QueueConfig, TableConfig};
 use reelay_shared::ids::{PostId, UploadKey, UserId};
 use reelay_shared::jobs::{segment_size_for, Phase, SourceObject, UploadJob};
-use reelay_shared::messages::{new_step_token, JobMessage};
 use reelay_shared::ports::{BlobError, QueueError, WorkQueue};
-use reelay_shared::posts::{Platform, Post, PostStatus, VideoInfo};
+use reelay_shared::posts::{minted_post_id, Platform, Post, PostStatus, VideoInfo};
 use reelay_shared::resources::bucket::UPLOAD_PREFIX;
 use reelay_shared::s3::{ObjectHead, S3Blobs, S3Object};
 use reelay_shared::sqs::SqsQueue;
 use reelay_shared::store::{DynamoStore, PostStore, StoreError};
-use reelay_shared::x_text;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -300,20 +298,6 @@ fn owner_of(key: &str) -> Owner {
     }
 }
 
-/// Whether `id` has the shape `new_post_id` mints (13 digits, '-', 12 hex). Only such ids are
-/// stored: their fixed length keeps one post's key prefix from matching another's.
-fn is_minted(id: &PostId) -> bool {
-    let Some((millis, random)) = id.as_str().split_once('-') else {
-        return false;
-    };
-    millis.len() == 13
-        && millis.bytes().all(|b| b.is_ascii_digit())
-        && random.len() == 12
-        && random
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 /// The post id for an object whose key does not carry a minted one: minted-shaped, and the same
 /// for every delivery of the same event (same key, same event time), so duplicates find it.
 fn derived_post_id(key: &str, event_time_ms: i64) -> PostId {
@@ -343,7 +327,7 @@ async fn handle_object(
         }
         Owner::UserOnly { user, why } => (user, derived_post_id(key, event_time_ms), Some(why)),
         Owner::Upload(upload) => {
-            let id = if is_minted(&upload.post_id) {
+            let id = if minted_post_id(upload.post_id.as_str()).is_some() {
                 upload.post_id
             } else {
                 derived_post_id(key, event_time_ms)
@@ -526,7 +510,7 @@ async fn start(
     let jobs: Vec<UploadJob> = post
         .platforms
         .iter()
-        .map(|platform| new_job(&post, *platform, source.clone(), segment_size, now))
+        .map(|platform| UploadJob::new(&post, *platform, source.clone(), segment_size, now))
         .collect();
     match ports.posts.start_jobs(&post, &jobs).await {
         Ok(()) => {}
@@ -543,56 +527,10 @@ async fn start(
     }))
 }
 
-fn new_job(
-    post: &Post,
-    platform: Platform,
-    source: SourceObject,
-    segment_size: u64,
-    now: i64,
-) -> UploadJob {
-    UploadJob {
-        user_id: post.user_id.clone(),
-        post_id: post.post_id.clone(),
-        platform,
-        text: post.text.clone(),
-        source,
-        segment_size,
-        phase: Phase::Queued,
-        step_token: new_step_token(),
-        previous_step_token: None,
-        step_due_at_ms: now,
-        media_id: None,
-        media_key: None,
-        media_expires_at_ms: None,
-        next_segment: 0,
-        bytes_sent: 0,
-        processing_percent: None,
-        processing_deadline_ms: None,
-        restarts: 0,
-        attempts: 0,
-        publish_started: false,
-        remote_post_id: None,
-        remote_post_url: None,
-        error: None,
-        history: Vec::new(),
-        lease_owner: None,
-        lease_until_ms: 0,
-        version: 1,
-        created_at_ms: now,
-        updated_at_ms: now,
-    }
-}
-
 async fn send(ports: &Ports<'_>, job: &UploadJob) -> Result<(), CreatePostError> {
-    let message = JobMessage {
-        user_id: job.user_id.clone(),
-        post_id: job.post_id.clone(),
-        platform: job.platform,
-        step_token: job.step_token.clone(),
-    };
     ports
         .queue
-        .send(&message, 0)
+        .send(&job.message(), 0)
         .await
         .map_err(CreatePostError::Queue)
 }
@@ -645,7 +583,8 @@ fn post_from_metadata(
         .decode_utf8()
         .map_err(|_| format!("x-amz-meta-{META_TEXT} is not percent-encoded UTF-8"))?
         .into_owned();
-    check_text(&text).map_err(|why| format!("x-amz-meta-{META_TEXT}: {why}"))?;
+    reelay_shared::posts::check_text(&text)
+        .map_err(|why| format!("x-amz-meta-{META_TEXT}: {why}"))?;
     let mut parsed = Vec::new();
     for name in platforms
         .split(',')
@@ -674,25 +613,6 @@ fn post_from_metadata(
         updated_at_ms: now,
         version: 1,
     })
-}
-
-/// X's text rules, as `POST /api/posts` applies them (twitter-text v3 via `x_text`).
-fn check_text(text: &str) -> Result<(), String> {
-    if text.trim().is_empty() {
-        return Err("text must not be empty or only whitespace".to_owned());
-    }
-    let parsed = x_text::parse_post(text);
-    if parsed.weighted_length > x_text::MAX_WEIGHTED_LENGTH {
-        return Err(format!(
-            "text is {} weighted characters; X allows at most {}",
-            parsed.weighted_length,
-            x_text::MAX_WEIGHTED_LENGTH
-        ));
-    }
-    if !parsed.valid {
-        return Err("text contains a character X refuses (U+FFFE, U+FEFF or U+FFFF)".to_owned());
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -738,7 +658,7 @@ mod tests {
     #[test]
     fn derived_ids_are_minted_shaped_and_stable() {
         let a = derived_post_id("uploads/u1/p/clip.mp4", 1_764_000_000_123);
-        assert!(is_minted(&a), "{a}");
+        assert!(minted_post_id(a.as_str()).is_some(), "{a}");
         assert_eq!(
             a,
             derived_post_id("uploads/u1/p/clip.mp4", 1_764_000_000_123)
@@ -748,8 +668,8 @@ mod tests {
             derived_post_id("uploads/u1/p/clip2.mp4", 1_764_000_000_123)
         );
         assert!(a.as_str().starts_with("1764000000123-"));
-        assert!(!is_minted(&PostId::parse("post-1").unwrap()));
-        assert!(is_minted(&reelay_shared::posts::new_post_id(5)));
+        assert!(minted_post_id("post-1").is_none());
+        assert!(minted_post_id(reelay_shared::posts::new_post_id(5).as_str()).is_some());
     }
 
     fn meta(pairs: &[(&str, &str)]) -> HashMap<String, String> {

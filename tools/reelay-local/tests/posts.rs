@@ -666,7 +666,8 @@ async fn an_object_dropped_with_metadata_becomes_a_post() {
         .expect("a rejected post");
     assert_eq!(
         refused["rejection"],
-        "x-amz-meta-reelay-text: text is 281 weighted characters; X allows at most 280"
+        "x-amz-meta-reelay-text: text is 281 weighted characters; X allows at most 280 \
+         (each URL counts 23, CJK characters and emoji count 2)"
     );
     assert!(local.take_messages().await.is_empty());
     local.runner.stop().await;
