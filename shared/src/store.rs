@@ -293,8 +293,20 @@ impl PostStore for DynamoStore {
                 .and_then(|k| k.as_s().ok())
                 .map(String::as_str)
             {
-                Some("post") => found = Some(from_item::<Post>(item)?),
-                Some("job") => jobs.push(from_item::<UploadJob>(item)?),
+                // `begins_with` on the key: keep only this post's items, never those of a post
+                // whose id merely starts with this one.
+                Some("post") => {
+                    let candidate = from_item::<Post>(item)?;
+                    if &candidate.post_id == post {
+                        found = Some(candidate);
+                    }
+                }
+                Some("job") => {
+                    let job = from_item::<UploadJob>(item)?;
+                    if &job.post_id == post {
+                        jobs.push(job);
+                    }
+                }
                 _ => {}
             }
         }
