@@ -550,10 +550,11 @@ fn headers_host(parts: &http::request::Parts) -> String {
         .to_owned()
 }
 
-fn lambda_context(function: FunctionName, deadline: Duration) -> Context {
+/// The context Lambda gives an invocation starting at `invoked_at_ms`.
+fn lambda_context(function: FunctionName, invoked_at_ms: u64, deadline: Duration) -> Context {
     let mut ctx = Context::default();
     ctx.request_id = new_request_id();
-    ctx.deadline = now_ms() + deadline.as_millis() as u64;
+    ctx.deadline = invoked_at_ms + deadline.as_millis() as u64;
     ctx.invoked_function_arn = format!(
         "arn:aws:lambda:us-east-1:000000000000:function:reelay-{}",
         function.as_str()
@@ -609,10 +610,14 @@ async fn poll_s3_events(
                         .iter()
                         .filter_map(|r| r.s3.object.key.clone())
                         .collect();
-                    let context = lambda_context(FunctionName::CreatePost, Duration::from_secs(60));
+                    let invoked_at_ms = now_ms();
+                    let context = lambda_context(
+                        FunctionName::CreatePost,
+                        invoked_at_ms,
+                        Duration::from_secs(60),
+                    );
                     let deadline_ms = context.deadline;
                     let request_id = context.request_id.clone();
-                    let invoked_at_ms = now_ms();
                     let result = reelay_create_post::handle(
                         &functions.create_post,
                         LambdaEvent::new(event, context),
@@ -739,10 +744,14 @@ async fn poll_work_queue(
             .iter()
             .filter_map(|m| m.message_id().map(str::to_owned))
             .collect();
-        let context = lambda_context(FunctionName::ProcessUpload, config.worker_deadline);
+        let invoked_at_ms = now_ms();
+        let context = lambda_context(
+            FunctionName::ProcessUpload,
+            invoked_at_ms,
+            config.worker_deadline,
+        );
         let deadline_ms = context.deadline;
         let request_id = context.request_id.clone();
-        let invoked_at_ms = now_ms();
         let result = reelay_process_upload::handle(
             &functions.process_upload,
             LambdaEvent::new(event, context),

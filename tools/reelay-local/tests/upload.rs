@@ -430,39 +430,61 @@ async fn processing_failure_fails_with_xs_reason() {
     assert!(world.emulator.admin().records().tweets.is_empty());
 }
 
+/// Expires the media id at X right after the first segment is accepted, as X does to a session
+/// that outlives `expires_after_secs`. Deterministic: it acts at the step point, not on a timer.
+struct ExpireAfterFirstAppend {
+    admin: std::sync::OnceLock<x_emulator::AdminHandle>,
+    expired: Mutex<Option<String>>,
+}
+
+impl CrashSwitch for ExpireAfterFirstAppend {
+    fn crash_at(&self, point: StepPoint) -> bool {
+        let mut expired = self.expired.lock().unwrap();
+        if point == StepPoint::AfterAppend && expired.is_none() {
+            if let Some(admin) = self.admin.get() {
+                if let Some(media) = admin.records().media.last() {
+                    assert!(admin.expire_media(&media.id));
+                    *expired = Some(media.id.clone());
+                }
+            }
+        }
+        false
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_media_id_restarts_at_init_and_completes() {
+    let expirer = Arc::new(ExpireAfterFirstAppend {
+        admin: std::sync::OnceLock::new(),
+        expired: Mutex::new(None),
+    });
     let world = World::start(
         &moto_endpoint(),
         WorldOptions {
             label: "expire".into(),
             emulator: emulator(),
             engine: quick_engine(),
+            crashes: expirer.clone(),
             segment_size: 256 * 1024,
             ..WorldOptions::default()
         },
     )
     .await
     .unwrap();
+    assert!(expirer.admin.set(world.emulator.admin()).is_ok());
     world.connect(USER).await.unwrap();
-    // Slow appends leave time to expire the media id mid-upload.
-    world
-        .emulator
-        .admin()
-        .add_fault(fault("media_append", FaultKind::Latency { ms: 150 }, None))
-        .unwrap();
     let file = video(2 * 1024 * 1024);
     let post = world
         .start_upload(USER, file.clone(), "expiring")
         .await
         .unwrap();
-    let first = world
-        .wait_for_job(USER, &post, LIMIT, |j| j.next_segment >= 1, |_| {})
-        .await
-        .unwrap();
-    let first_media = first.media_id.clone().unwrap();
-    assert!(world.emulator.admin().expire_media(&first_media));
     let job = world.wait_until_final(USER, &post, LIMIT).await.unwrap();
+    let first_media = expirer
+        .expired
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the media was expired");
     assert_published_once(&world, &job, &file);
     assert_eq!(job.restarts, 1, "{:#?}", job.history);
     assert_ne!(job.media_id.as_deref(), Some(first_media.as_str()));
