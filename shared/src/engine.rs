@@ -135,6 +135,7 @@ struct Run {
     segment_estimate_ms: i64,
     /// The next segment, read while the previous one was being sent.
     prefetched: Option<(u32, Bytes)>,
+    steps_taken: u32,
 }
 
 impl Engine<'_> {
@@ -187,11 +188,13 @@ impl Engine<'_> {
             refreshed_after_401: false,
             segment_estimate_ms: self.settings.initial_segment_estimate_ms,
             prefetched: None,
+            steps_taken: 0,
         };
         loop {
             if !self.time_for_another_step(&run, invocation) {
                 return self.hand_off(&mut run.job, 0).await;
             }
+            run.steps_taken += 1;
             let next = match self.step(&mut run, invocation).await {
                 Err(EngineError::Store(StoreError::Conflict)) => {
                     // Someone else changed the job under our lease: they own it now.
@@ -245,10 +248,12 @@ impl Engine<'_> {
     }
 
     /// Whether the next step fits before the deadline. Segment appends are the long steps; other
-    /// steps are one short call.
+    /// steps are one short call. The first step of an invocation only needs the margin, so that
+    /// every invocation makes progress even when a segment takes longer than the estimate.
     fn time_for_another_step(&self, run: &Run, invocation: &Invocation) -> bool {
         let remaining = invocation.deadline_ms - self.clock.now_ms();
         let needed = match run.job.phase {
+            _ if run.steps_taken == 0 => 0,
             Phase::Queued | Phase::Initialized | Phase::Appending => run.segment_estimate_ms,
             _ => run
                 .segment_estimate_ms
