@@ -1,0 +1,634 @@
+//! The engine's rules against in-memory ports: message tokens, leases, the time budget and the
+//! failure classes, each checked without any service. (The same engine runs end to end against
+//! moto and the X emulator in `tools/reelay-local/tests/upload.rs`.)
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use reelay_shared::clock::{Clock, ManualClock};
+use reelay_shared::engine::{Engine, EngineSettings, Invocation, Outcome};
+use reelay_shared::ids::{PostId, UserId};
+use reelay_shared::jobs::{Phase, SourceObject, UploadJob};
+use reelay_shared::messages::JobMessage;
+use reelay_shared::ports::*;
+use reelay_shared::posts::{new_post_id, Platform, Post, PostStatus};
+use reelay_shared::secret::Secret;
+use reelay_shared::store::{JobStore, PostPage, PostStore, StoreError};
+
+const NOW: i64 = 1_800_000_000_000;
+
+#[derive(Default)]
+struct Jobs(Mutex<HashMap<String, UploadJob>>);
+
+#[async_trait]
+impl JobStore for Jobs {
+    async fn get_job(
+        &self,
+        _: &UserId,
+        post: &PostId,
+        _: Platform,
+    ) -> Result<Option<UploadJob>, StoreError> {
+        Ok(self.0.lock().unwrap().get(post.as_str()).cloned())
+    }
+    async fn save_job(&self, job: &UploadJob) -> Result<(), StoreError> {
+        let mut jobs = self.0.lock().unwrap();
+        let stored = jobs
+            .get(job.post_id.as_str())
+            .map(|j| j.version)
+            .unwrap_or(0);
+        if stored + 1 != job.version {
+            return Err(StoreError::Conflict);
+        }
+        jobs.insert(job.post_id.to_string(), job.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PostStore for Jobs {
+    async fn create_post(&self, _: &Post) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn get_post(&self, _: &UserId, _: &PostId) -> Result<Option<Post>, StoreError> {
+        Ok(None)
+    }
+    async fn save_post(&self, _: &Post) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn list_posts(
+        &self,
+        _: &UserId,
+        _: u32,
+        _: Option<&str>,
+    ) -> Result<PostPage, StoreError> {
+        Ok(PostPage {
+            posts: vec![],
+            next_cursor: None,
+        })
+    }
+    async fn post_with_jobs(
+        &self,
+        _: &UserId,
+        _: &PostId,
+    ) -> Result<Option<(Post, Vec<UploadJob>)>, StoreError> {
+        Ok(None)
+    }
+    async fn start_jobs(&self, _: &Post, _: &[UploadJob]) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+struct Zeros;
+
+#[async_trait]
+impl BlobReader for Zeros {
+    async fn read_range(&self, _: &str, _: &str, _: u64, len: u64) -> Result<Bytes, BlobError> {
+        Ok(Bytes::from(vec![0u8; len as usize]))
+    }
+}
+
+#[derive(Default)]
+struct Sent(Mutex<Vec<(JobMessage, u32)>>);
+
+#[async_trait]
+impl WorkQueue for Sent {
+    async fn send(&self, message: &JobMessage, delay_secs: u32) -> Result<(), QueueError> {
+        self.0.lock().unwrap().push((message.clone(), delay_secs));
+        Ok(())
+    }
+}
+
+/// A platform that succeeds unless told to fail the next calls of a step.
+#[derive(Default)]
+struct FakeX {
+    failures: Mutex<HashMap<&'static str, Vec<PlatformError>>>,
+    calls: Mutex<Vec<&'static str>>,
+}
+
+impl FakeX {
+    fn fail_next(&self, step: &'static str, err: PlatformError) {
+        self.failures
+            .lock()
+            .unwrap()
+            .entry(step)
+            .or_default()
+            .push(err);
+    }
+    fn call(&self, step: &'static str) -> Result<(), PlatformError> {
+        self.calls.lock().unwrap().push(step);
+        match self.failures.lock().unwrap().get_mut(step) {
+            Some(queue) if !queue.is_empty() => Err(queue.remove(0)),
+            _ => Ok(()),
+        }
+    }
+    fn count(&self, step: &str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| **c == step)
+            .count()
+    }
+}
+
+fn done() -> Processing {
+    Processing {
+        state: ProcessingState::Succeeded,
+        check_after_secs: None,
+        progress_percent: Some(100),
+        error: None,
+    }
+}
+
+#[async_trait]
+impl MediaPlatform for FakeX {
+    async fn initialize(
+        &self,
+        _: &AccessToken,
+        _: u64,
+        _: &str,
+        _: &str,
+    ) -> Result<MediaSession, PlatformError> {
+        self.call("initialize")?;
+        Ok(MediaSession {
+            media_id: "111".into(),
+            media_key: Some("7_111".into()),
+            expires_after_secs: Some(86400),
+        })
+    }
+    async fn append(
+        &self,
+        _: &AccessToken,
+        _: &str,
+        _: u32,
+        _: Bytes,
+    ) -> Result<(), PlatformError> {
+        self.call("append")
+    }
+    async fn finalize(&self, _: &AccessToken, _: &str) -> Result<Processing, PlatformError> {
+        self.call("finalize").map(|_| done())
+    }
+    async fn status(&self, _: &AccessToken, _: &str) -> Result<Processing, PlatformError> {
+        self.call("status").map(|_| done())
+    }
+    async fn publish(
+        &self,
+        _: &AccessToken,
+        _: &str,
+        _: &str,
+    ) -> Result<PublishedPost, PlatformError> {
+        self.call("publish").map(|_| PublishedPost {
+            id: "999".into(),
+            url: "https://x.com/i/web/status/999".into(),
+        })
+    }
+    async fn find_published(
+        &self,
+        _: &AccessToken,
+        _: &str,
+    ) -> Result<Option<PublishedPost>, PlatformError> {
+        self.call("find_published").map(|_| None)
+    }
+}
+
+#[derive(Default)]
+struct Creds {
+    refreshes: AtomicU32,
+    flagged: Mutex<Option<String>>,
+}
+
+#[async_trait]
+impl Credentials for Creds {
+    async fn access_token(&self, _: &UserId) -> Result<AccessToken, CredentialError> {
+        Ok(AccessToken {
+            token: Secret::new("t0"),
+            account_id: "42".into(),
+            version: 1,
+        })
+    }
+    async fn refresh_after_unauthorized(
+        &self,
+        _: &UserId,
+        _: &AccessToken,
+    ) -> Result<AccessToken, CredentialError> {
+        let n = self.refreshes.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(AccessToken {
+            token: Secret::new(format!("t{n}")),
+            account_id: "42".into(),
+            version: u64::from(n) + 1,
+        })
+    }
+    async fn flag_reconnect(&self, _: &UserId, reason: &str) -> Result<(), CredentialError> {
+        *self.flagged.lock().unwrap() = Some(reason.to_owned());
+        Ok(())
+    }
+}
+
+struct Fixture {
+    jobs: Jobs,
+    queue: Sent,
+    platform: FakeX,
+    creds: Creds,
+    clock: ManualClock,
+    settings: EngineSettings,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Self {
+            jobs: Jobs::default(),
+            queue: Sent::default(),
+            platform: FakeX::default(),
+            creds: Creds::default(),
+            clock: ManualClock::new(NOW),
+            settings: EngineSettings {
+                deadline_margin_ms: 500,
+                initial_segment_estimate_ms: 1_000,
+                max_attempts: 2,
+                ..EngineSettings::default()
+            },
+        }
+    }
+
+    fn engine(&self) -> Engine<'_> {
+        Engine {
+            jobs: &self.jobs,
+            posts: &self.jobs,
+            blobs: &Zeros,
+            queue: &self.queue,
+            platform: &self.platform,
+            credentials: &self.creds,
+            clock: &self.clock,
+            crashes: &NoCrashes,
+            settings: self.settings.clone(),
+        }
+    }
+
+    /// A queued job for a 3-segment video, stored; returns its first message.
+    fn queued_job(&self) -> JobMessage {
+        let post = Post {
+            user_id: UserId::parse("u1").unwrap(),
+            post_id: new_post_id(NOW),
+            text: "hello".into(),
+            platforms: vec![Platform::Twitter],
+            status: PostStatus::Processing,
+            rejection: None,
+            object_key: None,
+            video: None,
+            created_at_ms: NOW,
+            updated_at_ms: NOW,
+            version: 2,
+        };
+        let source = SourceObject {
+            bucket: "b".into(),
+            key: "k".into(),
+            size_bytes: 3 * 1024,
+            media_type: "video/mp4".into(),
+            media_category: "amplify_video".into(),
+        };
+        let job = UploadJob::new(&post, Platform::Twitter, source, 1024, NOW);
+        self.jobs
+            .0
+            .lock()
+            .unwrap()
+            .insert(job.post_id.to_string(), job.clone());
+        job.message()
+    }
+
+    fn job(&self) -> UploadJob {
+        self.jobs
+            .0
+            .lock()
+            .unwrap()
+            .values()
+            .next()
+            .cloned()
+            .unwrap()
+    }
+
+    fn invocation(&self, deadline_in_ms: i64, receive_count: u32) -> Invocation {
+        Invocation {
+            id: format!("inv-{}", self.clock.now_ms()),
+            deadline_ms: self.clock.now_ms() + deadline_in_ms,
+            receive_count,
+        }
+    }
+
+    fn last_sent(&self) -> (JobMessage, u32) {
+        self.queue
+            .0
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("a message was sent")
+    }
+}
+
+fn err(kind: FailureKind, code: &str) -> PlatformError {
+    PlatformError {
+        kind,
+        code: code.into(),
+        message: format!("X says {code}"),
+    }
+}
+
+#[tokio::test]
+async fn a_whole_upload_runs_in_one_roomy_invocation() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    let outcome = f
+        .engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Finished(Phase::Published));
+    let job = f.job();
+    assert_eq!((job.bytes_sent, job.next_segment), (3 * 1024, 3));
+    assert_eq!(job.remote_post_id.as_deref(), Some("999"));
+    assert_eq!(f.platform.count("append"), 3);
+    assert_eq!(f.platform.count("publish"), 1);
+    assert!(
+        f.queue.0.lock().unwrap().is_empty(),
+        "no continuation needed"
+    );
+}
+
+#[tokio::test]
+async fn stale_and_unknown_messages_are_dropped_without_calling_x() {
+    let f = Fixture::new();
+    let mut message = f.queued_job();
+    message.step_token = "not-the-current-one".into();
+    let outcome = f
+        .engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Dropped("stale message"));
+    assert!(f.platform.calls.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_duplicate_while_another_worker_holds_the_lease_comes_back_later() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    let mut job = f.job();
+    job.lease_owner = Some("someone-else".into());
+    job.lease_until_ms = NOW + 30_000;
+    job.version += 1;
+    f.jobs.save_job(&job).await.unwrap();
+    let outcome = f
+        .engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Retry("job is leased by another worker"));
+    assert!(f.platform.calls.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_deadline_splits_the_upload_into_continuations() {
+    let f = Fixture::new();
+    let first = f.queued_job();
+    // Room for one step only (1 s estimate + 0.5 s margin > 1.2 s).
+    let outcome = f
+        .engine()
+        .advance(&first, &f.invocation(1_200, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::HandedOff {
+            phase: Phase::Initialized,
+            delay_secs: 0
+        }
+    );
+    let job = f.job();
+    assert!(
+        job.lease_owner.is_none(),
+        "the lease is released at hand-off"
+    );
+    let (next, delay) = f.last_sent();
+    assert_eq!(
+        (next.step_token.as_str(), delay),
+        (job.step_token.as_str(), 0)
+    );
+    assert_eq!(
+        job.previous_step_token.as_deref(),
+        Some(first.step_token.as_str())
+    );
+    // The old message is now stale; the continuation carries on.
+    assert_eq!(
+        f.engine()
+            .advance(&first, &f.invocation(1_200, 2))
+            .await
+            .unwrap(),
+        Outcome::Retry("waiting to see whether the continuation arrives")
+    );
+    let outcome = f
+        .engine()
+        .advance(&next, &f.invocation(1_200, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::HandedOff {
+            phase: Phase::Appending,
+            delay_secs: 0
+        }
+    );
+    assert_eq!(f.job().next_segment, 1);
+}
+
+#[tokio::test]
+async fn a_lost_continuation_is_resent_by_the_previous_message_once_overdue() {
+    let f = Fixture::new();
+    let first = f.queued_job();
+    f.engine()
+        .advance(&first, &f.invocation(1_200, 1))
+        .await
+        .unwrap();
+    let current = f.job().step_token;
+    f.queue.0.lock().unwrap().clear(); // the continuation was "lost"
+                                       // Not overdue yet, last receive: dropped without re-sending (so it never reaches the DLQ).
+    assert_eq!(
+        f.engine()
+            .advance(&first, &f.invocation(60_000, 5))
+            .await
+            .unwrap(),
+        Outcome::Dropped("previous message, continuation presumed alive")
+    );
+    assert!(f.queue.0.lock().unwrap().is_empty());
+    // Overdue: the previous message re-sends the current step's message.
+    f.clock
+        .advance_ms(f.settings.lost_continuation_grace_ms + 1);
+    assert_eq!(
+        f.engine()
+            .advance(&first, &f.invocation(60_000, 2))
+            .await
+            .unwrap(),
+        Outcome::Dropped("re-sent an overdue continuation")
+    );
+    assert_eq!(f.last_sent().0.step_token, current);
+}
+
+#[tokio::test]
+async fn a_rate_limit_waits_for_the_reset_without_spending_an_attempt() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    f.platform.fail_next(
+        "initialize",
+        err(
+            FailureKind::RateLimited {
+                retry_at_ms: Some(NOW + 30_000),
+            },
+            "x_rate_limited",
+        ),
+    );
+    let outcome = f
+        .engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::HandedOff {
+            phase: Phase::Queued,
+            delay_secs: 31
+        }
+    );
+    assert_eq!(f.job().attempts, 0);
+}
+
+#[tokio::test]
+async fn transient_failures_back_off_then_fail_as_retryable() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    f.platform
+        .fail_next("initialize", err(FailureKind::Transient, "x_server_error"));
+    f.platform
+        .fail_next("initialize", err(FailureKind::Transient, "x_server_error"));
+    let outcome = f
+        .engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    let Outcome::HandedOff { delay_secs, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!((1..=4).contains(&delay_secs), "backoff {delay_secs}");
+    assert_eq!(f.job().attempts, 1);
+    let (next, _) = f.last_sent();
+    let outcome = f
+        .engine()
+        .advance(&next, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Finished(Phase::Failed));
+    let error = f.job().error.unwrap();
+    assert_eq!(error.code, "platform_unavailable");
+    assert!(error.retryable);
+    assert!(
+        error.message.contains("X says x_server_error"),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn a_401_refreshes_once_then_fails_as_reconnect() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    f.platform.fail_next(
+        "initialize",
+        err(FailureKind::Unauthorized, "x_unauthorized"),
+    );
+    f.platform.fail_next(
+        "initialize",
+        err(FailureKind::Unauthorized, "x_unauthorized"),
+    );
+    let outcome = f
+        .engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Finished(Phase::Failed));
+    assert_eq!(f.creds.refreshes.load(Ordering::SeqCst), 1);
+    assert_eq!(f.job().error.unwrap().code, "reconnect_required");
+}
+
+#[tokio::test]
+async fn a_missing_scope_flags_the_account_and_a_duplicate_post_is_permanent() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    f.platform.fail_next(
+        "initialize",
+        err(FailureKind::MissingPermission, "x_missing_scope"),
+    );
+    f.engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(f.job().error.unwrap().code, "reconnect_required");
+    assert!(f
+        .creds
+        .flagged
+        .lock()
+        .unwrap()
+        .as_deref()
+        .unwrap()
+        .contains("media.write"));
+
+    let g = Fixture::new();
+    let message = g.queued_job();
+    g.platform
+        .fail_next("publish", err(FailureKind::Duplicate, "x_duplicate_post"));
+    assert_eq!(
+        g.engine()
+            .advance(&message, &g.invocation(60_000, 1))
+            .await
+            .unwrap(),
+        Outcome::Finished(Phase::Failed)
+    );
+    let error = g.job().error.unwrap();
+    assert_eq!(
+        (error.code.as_str(), error.retryable),
+        ("duplicate_post", false)
+    );
+}
+
+#[tokio::test]
+async fn a_post_whose_answer_was_lost_is_looked_up_before_posting_again() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    f.platform
+        .fail_next("publish", err(FailureKind::Transient, "x_unreachable"));
+    let outcome = f
+        .engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            outcome,
+            Outcome::HandedOff {
+                phase: Phase::Publishing,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert!(f.job().publish_started);
+    let (next, _) = f.last_sent();
+    f.engine()
+        .advance(&next, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    // The lookup comes first; it found nothing here (X lost the post too), so it posted again.
+    assert_eq!(f.platform.count("find_published"), 1);
+    assert_eq!(f.platform.count("publish"), 2);
+    assert_eq!(f.job().phase, Phase::Published);
+}
