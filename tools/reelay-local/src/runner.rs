@@ -562,6 +562,42 @@ fn lambda_context(function: FunctionName, invoked_at_ms: u64, deadline: Duration
     ctx
 }
 
+/// One long poll of a queue, with the attributes Lambda's event source passes on
+/// (ApproximateReceiveCount among them). `None` once the runner is stopping; an empty batch when
+/// the poll failed (logged) or found nothing.
+async fn receive(
+    aws: &AwsClients,
+    queue_url: &str,
+    max: i32,
+    config: &RunnerConfig,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Vec<aws_sdk_sqs::types::Message>> {
+    let request = aws
+        .sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(max)
+        .wait_time_seconds(config.poll_wait_secs)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send();
+    let received = tokio::select! {
+        r = request => r,
+        _ = shutdown.wait_for(|s| *s) => return None,
+    };
+    match received {
+        Ok(out) => Some(out.messages.unwrap_or_default()),
+        Err(err) => {
+            tracing::warn!(queue_url, error = %aws_sdk_sqs::error::DisplayErrorContext(&err), "could not poll a queue");
+            // A pause before polling again, as Lambda's pollers back off, rather than a hot loop
+            // while the queue is unreachable.
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => Some(Vec::new()),
+                _ = shutdown.wait_for(|s| *s) => None,
+            }
+        }
+    }
+}
+
 /// Stands in for the S3 → create-post trigger: moto notifies a queue, this turns each
 /// notification into a create-post invocation. A notification is deleted once create-post
 /// returned; if it failed, it comes back after the queue's visibility timeout (S3 retries too).
@@ -574,26 +610,8 @@ async fn poll_s3_events(
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        let receive = aws
-            .sqs
-            .receive_message()
-            .queue_url(&queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(config.poll_wait_secs)
-            .send();
-        let received = tokio::select! {
-            r = receive => r,
-            _ = shutdown.wait_for(|s| *s) => return,
-        };
-        let messages = match received {
-            Ok(out) => out.messages.unwrap_or_default(),
-            Err(err) => {
-                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&err), "could not poll the S3 events queue");
-                if *shutdown.borrow() {
-                    return;
-                }
-                continue;
-            }
+        let Some(messages) = receive(&aws, &queue_url, 10, &config, &mut shutdown).await else {
+            return;
         };
         for message in messages {
             let body = message.body().unwrap_or_default();
@@ -683,27 +701,9 @@ async fn poll_work_queue(
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        let receive = aws
-            .sqs
-            .receive_message()
-            .queue_url(&queue_url)
-            .max_number_of_messages(config.worker_batch_size.clamp(1, 10))
-            .wait_time_seconds(config.poll_wait_secs)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send();
-        let received = tokio::select! {
-            r = receive => r,
-            _ = shutdown.wait_for(|s| *s) => return,
-        };
-        let messages = match received {
-            Ok(out) => out.messages.unwrap_or_default(),
-            Err(err) => {
-                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&err), "could not poll the work queue");
-                if *shutdown.borrow() {
-                    return;
-                }
-                continue;
-            }
+        let batch = config.worker_batch_size.clamp(1, 10);
+        let Some(messages) = receive(&aws, &queue_url, batch, &config, &mut shutdown).await else {
+            return;
         };
         if messages.is_empty() {
             continue;
