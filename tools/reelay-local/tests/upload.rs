@@ -597,3 +597,39 @@ async fn a_message_that_keeps_failing_reaches_the_dlq_and_its_job_is_failed() {
     assert_eq!(dead.len(), 1, "the message should be in the DLQ");
     assert!(world.emulator.admin().records().tweets.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_that_are_not_a_video_fail_with_xs_reason_and_no_post() {
+    let world = World::start(
+        &moto_endpoint(),
+        WorldOptions {
+            label: "invalid".into(),
+            emulator: emulator(),
+            engine: quick_engine(),
+            ..WorldOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    world.connect(USER).await.unwrap();
+    // The pre-flight check would refuse this; here it reaches X, which must refuse it itself.
+    let post = world
+        .start_upload(
+            USER,
+            b"this is not an mp4 at all".repeat(1000),
+            "not a video",
+        )
+        .await
+        .unwrap();
+    let job = world.wait_until_final(USER, &post, LIMIT).await.unwrap();
+    assert_eq!(job.phase, Phase::Failed);
+    let error = job.error.expect("error");
+    assert_eq!(error.code, "media_processing_failed");
+    assert!(
+        error.message.starts_with("X could not process the video: "),
+        "{}",
+        error.message
+    );
+    assert!(!error.retryable);
+    assert!(world.emulator.admin().records().tweets.is_empty());
+}
