@@ -38,3 +38,10 @@ build:
 # test creates its own uniquely named resources in it, so tests run in parallel.
 test: setup fmt-check clippy lint-template
 	bash tools/scripts/with-moto.sh cargo test --workspace
+
+# The upload benchmark: writes the tables in BENCHMARKS.md. Release build (debug numbers mean
+# little); the bench starts and stops its own moto and X emulator, each case in a fresh process.
+.PHONY: bench
+bench: setup
+	cargo build --release --quiet -p x-emulator
+	cargo run --release --quiet -p reelay-bench -- run

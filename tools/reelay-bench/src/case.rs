@@ -16,7 +16,6 @@ use reelay_local::authorizer::LocalAuthorizer;
 use reelay_local::runner::{FunctionName, Functions, Runner, RunnerConfig};
 use reelay_shared::ids::UserId;
 use reelay_shared::jobs::{segment_size_for, Phase, SourceObject, UploadJob};
-use reelay_shared::messages::{new_step_token, JobMessage};
 use reelay_shared::ports::{BlobReader, WorkQueue};
 use reelay_shared::posts::{new_post_id, Platform, Post, PostStatus};
 use reelay_shared::s3::S3Blobs;
@@ -79,6 +78,9 @@ pub struct CaseResult {
     pub sha256_received: Option<String>,
     pub sha256_ok: bool,
     pub tweets_with_media: u64,
+    /// Line rate only: time spent in the ranged GETs and in the APPENDs (they do not overlap).
+    pub s3_get_secs: Option<f64>,
+    pub x_append_secs: Option<f64>,
 }
 
 pub async fn run(
@@ -172,50 +174,21 @@ async fn engine_upload(
     store.create_post(&post).await?;
     post.status = PostStatus::Processing;
     post.version = 2;
-    let job = UploadJob {
-        user_id: user_id.clone(),
-        post_id: post_id.clone(),
-        platform: Platform::Twitter,
-        text,
-        source: SourceObject {
+    let job = UploadJob::new(
+        &post,
+        Platform::Twitter,
+        SourceObject {
             bucket: setup.stack.bucket_name.clone(),
             key: video.key.clone(),
             size_bytes: video.bytes,
             media_type: "video/mp4".into(),
             media_category: "amplify_video".into(),
         },
-        segment_size: segment_size_for(video.bytes, SEGMENT_BYTES),
-        phase: Phase::Queued,
-        step_token: new_step_token(),
-        previous_step_token: None,
-        step_due_at_ms: now,
-        media_id: None,
-        media_key: None,
-        media_expires_at_ms: None,
-        next_segment: 0,
-        bytes_sent: 0,
-        processing_percent: None,
-        processing_deadline_ms: None,
-        restarts: 0,
-        attempts: 0,
-        publish_started: false,
-        remote_post_id: None,
-        remote_post_url: None,
-        error: None,
-        history: Vec::new(),
-        lease_owner: None,
-        lease_until_ms: 0,
-        version: 1,
-        created_at_ms: now,
-        updated_at_ms: now,
-    };
+        segment_size_for(video.bytes, SEGMENT_BYTES),
+        now,
+    );
     store.start_jobs(&post, std::slice::from_ref(&job)).await?;
-    let message = JobMessage {
-        user_id: user_id.clone(),
-        post_id: post_id.clone(),
-        platform: Platform::Twitter,
-        step_token: job.step_token.clone(),
-    };
+    let message = job.message();
 
     // Everything is built; what the runner's idle polling did so far is not the upload's.
     let (base_rss_kib, _) = rss_kib();
@@ -322,16 +295,21 @@ async fn line(
         .media_initialize(&token, video.bytes, "video/mp4", "amplify_video")
         .await
         .map_err(|e| anyhow!("INIT: {e:?}"))?;
+    let (mut get_time, mut append_time) = (Duration::ZERO, Duration::ZERO);
     for index in 0..segments {
         let start = index * segment;
         let len = segment.min(video.bytes - start);
+        let t = Instant::now();
         let bytes = blobs
             .read_range(bucket, &video.key, start, len)
             .await
             .map_err(|e| anyhow!("ranged GET of segment {index}: {}", e.detail))?;
+        get_time += t.elapsed();
+        let t = Instant::now();
         x.media_append(&token, &init.id, index as u32, bytes)
             .await
             .map_err(|e| anyhow!("APPEND {index}: {e:?}"))?;
+        append_time += t.elapsed();
     }
     let mut status = x
         .media_finalize(&token, &init.id)
@@ -370,6 +348,8 @@ async fn line(
     )
     .await?;
     result.final_phase = "Succeeded".into();
+    result.s3_get_secs = Some(get_time.as_secs_f64());
+    result.x_append_secs = Some(append_time.as_secs_f64());
     Ok(result)
 }
 
@@ -437,5 +417,7 @@ async fn finish(
         sha256_expected: video.sha256.clone(),
         sha256_received: received,
         tweets_with_media,
+        s3_get_secs: None,
+        x_append_secs: None,
     })
 }

@@ -53,7 +53,7 @@ impl Intercept for CallCounter {
     }
 }
 
-/// Clients for `endpoint` (moto) whose S3, DynamoDB and SQS calls are counted by `counter`.
+/// Clients for `endpoint` (moto) whose S3, DynamoDB, SQS and KMS calls are counted by `counter`.
 pub async fn counted_clients(endpoint: &str, counter: &CallCounter) -> AwsClients {
     let conf = reelay_local::harness::sdk_config_for(endpoint).await;
     let s3 = aws_sdk_s3::config::Builder::from(&conf)
@@ -66,11 +66,14 @@ pub async fn counted_clients(endpoint: &str, counter: &CallCounter) -> AwsClient
     let sqs = aws_sdk_sqs::config::Builder::from(&conf)
         .interceptor(counter.clone())
         .build();
+    let kms = aws_sdk_kms::config::Builder::from(&conf)
+        .interceptor(counter.clone())
+        .build();
     AwsClients {
         s3: aws_sdk_s3::Client::from_conf(s3),
         dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb),
         sqs: aws_sdk_sqs::Client::from_conf(sqs),
-        kms: aws_sdk_kms::Client::new(&conf),
+        kms: aws_sdk_kms::Client::from_conf(kms),
     }
 }
 

@@ -28,7 +28,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 10)]
     pub short_deadline_secs: u64,
     /// Sizes that also run with the short deadline.
-    #[arg(long, value_delimiter = ',', default_value = "128")]
+    #[arg(long, value_delimiter = ',', default_value = "128,512")]
     pub short_sizes: Vec<u64>,
     /// The x-emulator binary (default: next to this one).
     #[arg(long)]

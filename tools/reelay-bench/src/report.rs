@@ -116,11 +116,11 @@ pub fn section(results: &[CaseResult], args: &RunArgs, total: Duration) -> Strin
     let _ = writeln!(s, "Details per case:\n");
     let _ = writeln!(
         s,
-        "| size | mode | deadline | RSS before upload MiB | job version | post version | S3 GETs | DynamoDB reads | runner SQS receive/delete | X INIT / APPEND / FINALIZE / STATUS / tweets | SHA-256 at X |"
+        "| size | mode | deadline | RSS before upload MiB | job version | post version | S3 GETs | DynamoDB reads | KMS decrypts | runner SQS receive/delete | X INIT / APPEND / FINALIZE / STATUS / tweets | SHA-256 at X |"
     );
     let _ = writeln!(
         s,
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
     );
     for r in results {
         let reads = calls(r, "dynamodb.GetItem")
@@ -138,7 +138,7 @@ pub fn section(results: &[CaseResult], args: &RunArgs, total: Duration) -> Strin
         };
         let _ = writeln!(
             s,
-            "| {} MiB | {} | {} | {:.1} | {} | {} | {} | {} | {} / {} | {} / {} / {} / {} / {} | {} |",
+            "| {} MiB | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} / {} | {} / {} / {} / {} / {} | {} |",
             r.size_mib,
             r.mode.as_str(),
             deadline,
@@ -147,6 +147,7 @@ pub fn section(results: &[CaseResult], args: &RunArgs, total: Duration) -> Strin
             post_version,
             calls(r, "s3.GetObject"),
             reads,
+            calls(r, "kms.Decrypt"),
             calls(r, "sqs.ReceiveMessage"),
             calls(r, "sqs.DeleteMessage"),
             x_calls(r, "media_initialize"),
@@ -160,6 +161,32 @@ pub fn section(results: &[CaseResult], args: &RunArgs, total: Duration) -> Strin
                 "MISMATCH".into()
             },
         );
+    }
+    let lines: Vec<&CaseResult> = results.iter().filter(|r| r.mode == Mode::Line).collect();
+    if !lines.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nWhere the line rate's time goes (sequential, so the parts add up):\n"
+        );
+        let _ = writeln!(
+            s,
+            "| size | ranged GETs from moto s | per GET ms | APPENDs to X s | per APPEND ms |"
+        );
+        let _ = writeln!(s, "| ---: | ---: | ---: | ---: | ---: |");
+        for r in lines {
+            let n = calls(r, "s3.GetObject").max(1) as f64;
+            let get = r.s3_get_secs.unwrap_or(0.0);
+            let append = r.x_append_secs.unwrap_or(0.0);
+            let _ = writeln!(
+                s,
+                "| {} MiB | {:.2} | {:.0} | {:.2} | {:.0} |",
+                r.size_mib,
+                get,
+                1000.0 * get / n,
+                append,
+                1000.0 * append / n
+            );
+        }
     }
     let biggest = args.sizes.iter().copied().max().unwrap_or(0);
     let engine_peak = results
