@@ -277,45 +277,5 @@ async fn connect_through(runner: &Runner, auth: &LocalAuthorizer) -> anyhow::Res
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
         .build()?;
-    let start = http
-        .get(format!(
-            "{}/api/auth/platforms/twitter/connect",
-            runner.http_url
-        ))
-        .bearer_auth(auth.mint(USER))
-        .header("accept", "application/json")
-        .send()
-        .await?;
-    if !start.status().is_success() {
-        bail!(
-            "connect answered {}: {}",
-            start.status(),
-            start.text().await.unwrap_or_default()
-        );
-    }
-    let body: serde_json::Value = start.json().await?;
-    let authorize = body["authorize_url"]
-        .as_str()
-        .ok_or_else(|| anyhow!("no authorize_url in {body}"))?;
-    let consent = http.get(authorize).send().await?;
-    let callback = consent
-        .headers()
-        .get("location")
-        .and_then(|l| l.to_str().ok())
-        .ok_or_else(|| {
-            anyhow!(
-                "X's authorize answered {} without a redirect",
-                consent.status()
-            )
-        })?
-        .to_owned();
-    let done = http.get(&callback).send().await?;
-    if done.status().is_client_error() || done.status().is_server_error() {
-        bail!(
-            "the callback answered {}: {}",
-            done.status(),
-            done.text().await.unwrap_or_default()
-        );
-    }
-    Ok(())
+    reelay_local::world::connect_via_http(&http, &runner.http_url, &auth.mint(USER)).await
 }

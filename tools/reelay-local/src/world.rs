@@ -170,48 +170,7 @@ impl World {
     /// Connects `user` to X through the real flow: connect → X's authorize (the emulator's test
     /// consent) → the callback through the runner.
     pub async fn connect(&self, user: &str) -> anyhow::Result<()> {
-        let start = self
-            .http
-            .get(format!(
-                "{}/api/auth/platforms/twitter/connect",
-                self.runner.http_url
-            ))
-            .bearer_auth(self.auth.mint(user))
-            .header("accept", "application/json")
-            .send()
-            .await?;
-        if !start.status().is_success() {
-            bail!(
-                "connect answered {}: {}",
-                start.status(),
-                start.text().await.unwrap_or_default()
-            );
-        }
-        let body: serde_json::Value = start.json().await?;
-        let authorize = body["authorize_url"]
-            .as_str()
-            .ok_or_else(|| anyhow!("no authorize_url in {body}"))?;
-        let consent = self.http.get(authorize).send().await?;
-        let callback = consent
-            .headers()
-            .get("location")
-            .and_then(|l| l.to_str().ok())
-            .ok_or_else(|| {
-                anyhow!(
-                    "X's authorize answered {} without a redirect",
-                    consent.status()
-                )
-            })?
-            .to_owned();
-        let done = self.http.get(&callback).send().await?;
-        if done.status().is_server_error() || done.status().is_client_error() {
-            bail!(
-                "the callback answered {}: {}",
-                done.status(),
-                done.text().await.unwrap_or_default()
-            );
-        }
-        Ok(())
+        connect_via_http(&self.http, &self.runner.http_url, &self.auth.mint(user)).await
     }
 
     /// Puts `video` in S3 and starts its upload job directly (bypassing the pre-flight check,
@@ -225,7 +184,8 @@ impl World {
         let user_id = UserId::parse(user)?;
         let now = now_ms();
         let post_id = new_post_id(now);
-        let key = format!("uploads/{user}/{post_id}/clip.mp4");
+        // Outside `uploads/`, so the S3 trigger (create-post) does not also act on it.
+        let key = format!("direct/{user}/{post_id}/clip.mp4");
         let size = video.len() as u64;
         self.aws
             .s3
@@ -338,4 +298,52 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// The OAuth dance a browser does, over HTTP: `GET /api/auth/platforms/twitter/connect` (as
+/// JSON) on the API at `api_url` with `bearer`, X's authorize URL (the emulator consents and
+/// redirects), then the callback it redirects to. `http` must not follow redirects.
+pub async fn connect_via_http(
+    http: &reqwest::Client,
+    api_url: &str,
+    bearer: &str,
+) -> anyhow::Result<()> {
+    let start = http
+        .get(format!("{api_url}/api/auth/platforms/twitter/connect"))
+        .bearer_auth(bearer)
+        .header("accept", "application/json")
+        .send()
+        .await?;
+    if !start.status().is_success() {
+        bail!(
+            "connect answered {}: {}",
+            start.status(),
+            start.text().await.unwrap_or_default()
+        );
+    }
+    let body: serde_json::Value = start.json().await?;
+    let authorize = body["authorize_url"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no authorize_url in {body}"))?;
+    let consent = http.get(authorize).send().await?;
+    let callback = consent
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .ok_or_else(|| {
+            anyhow!(
+                "X's authorize answered {} without a redirect",
+                consent.status()
+            )
+        })?
+        .to_owned();
+    let done = http.get(&callback).send().await?;
+    if done.status().is_client_error() || done.status().is_server_error() {
+        bail!(
+            "the callback answered {}: {}",
+            done.status(),
+            done.text().await.unwrap_or_default()
+        );
+    }
+    Ok(())
 }

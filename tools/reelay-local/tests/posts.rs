@@ -27,7 +27,7 @@ use reelay_shared::accounts::{
 use reelay_shared::aws::AwsClients;
 use reelay_shared::ids::{PostId, UserId};
 use reelay_shared::jobs::{JobError, Phase, SourceObject, UploadJob};
-use reelay_shared::messages::{new_step_token, JobMessage};
+use reelay_shared::messages::JobMessage;
 use reelay_shared::posts::{new_post_id, Platform, Post, PostStatus};
 use reelay_shared::s3::{S3Blobs, S3Object};
 use reelay_shared::store::{DynamoStore, JobStore, PostStore};
@@ -509,43 +509,20 @@ async fn a_crash_between_the_jobs_and_their_message_is_repaired_by_the_retried_e
 
 /// A job as `start_jobs` stores it, before any worker touched it.
 fn queued_job(post: &Post, bucket: &str, key: &str, at_ms: i64) -> UploadJob {
-    UploadJob {
-        user_id: post.user_id.clone(),
-        post_id: post.post_id.clone(),
-        platform: Platform::Twitter,
-        text: post.text.clone(),
-        source: SourceObject {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            size_bytes: 1000,
-            media_type: "video/mp4".into(),
-            media_category: "amplify_video".into(),
-        },
-        segment_size: reelay_create_post::DEFAULT_SEGMENT_SIZE,
-        phase: Phase::Queued,
-        step_token: new_step_token(),
-        previous_step_token: None,
-        step_due_at_ms: at_ms,
-        media_id: None,
-        media_key: None,
-        media_expires_at_ms: None,
-        next_segment: 0,
-        bytes_sent: 0,
-        processing_percent: None,
-        processing_deadline_ms: None,
-        restarts: 0,
-        attempts: 0,
-        publish_started: false,
-        remote_post_id: None,
-        remote_post_url: None,
-        error: None,
-        history: Vec::new(),
-        lease_owner: None,
-        lease_until_ms: 0,
-        version: 1,
-        created_at_ms: at_ms,
-        updated_at_ms: at_ms,
-    }
+    let source = SourceObject {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        size_bytes: 1000,
+        media_type: "video/mp4".into(),
+        media_category: "amplify_video".into(),
+    };
+    UploadJob::new(
+        post,
+        Platform::Twitter,
+        source,
+        reelay_create_post::DEFAULT_SEGMENT_SIZE,
+        at_ms,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

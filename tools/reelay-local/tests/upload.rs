@@ -40,6 +40,21 @@ fn emulator() -> EmulatorConfig {
     }
 }
 
+/// A world with the test emulator and engine settings, changed by `tweak`, and `USER` connected
+/// to X through the real OAuth flow.
+async fn connected_world(label: &str, tweak: impl FnOnce(&mut WorldOptions)) -> World {
+    let mut options = WorldOptions {
+        label: label.into(),
+        emulator: emulator(),
+        engine: quick_engine(),
+        ..WorldOptions::default()
+    };
+    tweak(&mut options);
+    let world = World::start(&moto_endpoint(), options).await.unwrap();
+    world.connect(USER).await.unwrap();
+    world
+}
+
 fn video(len: usize) -> Vec<u8> {
     x_emulator::testing::tiny_mp4(len)
 }
@@ -93,25 +108,16 @@ fn assert_published_once(world: &World, job: &UploadJob, file: &[u8]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_100_mb_video_spans_invocations_and_is_posted_once() {
-    let world = World::start(
-        &moto_endpoint(),
-        WorldOptions {
-            label: "big".into(),
-            worker_deadline: Duration::from_secs(10),
-            emulator: emulator(),
-            engine: quick_engine(),
-            ..WorldOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let world = connected_world("big", |o| {
+        o.worker_deadline = Duration::from_secs(10);
+    })
+    .await;
     // X answering each APPEND in 400 ms makes 25 segments outlast one 10 s invocation.
     world
         .emulator
         .admin()
         .add_fault(fault("media_append", FaultKind::Latency { ms: 400 }, None))
         .unwrap();
-    world.connect(USER).await.unwrap();
     let file = video(100 * 1024 * 1024);
     let post = world
         .start_upload(USER, file.clone(), "a hundred megabytes")
@@ -185,22 +191,13 @@ async fn a_crash_at_any_step_resumes_and_posts_exactly_once() {
     let crashes = Arc::new(CrashOnce::default());
     // A crashed invocation's message comes back after the visibility timeout, which must outlast
     // its lease (the deadline), as the template's 6x rule guarantees in AWS.
-    let world = World::start(
-        &moto_endpoint(),
-        WorldOptions {
-            label: "crash".into(),
-            worker_deadline: Duration::from_secs(3),
-            visibility_timeout_secs: Some(4),
-            emulator: emulator(),
-            engine: quick_engine(),
-            crashes: crashes.clone(),
-            segment_size: 256 * 1024,
-            ..WorldOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    world.connect(USER).await.unwrap();
+    let world = connected_world("crash", |o| {
+        o.worker_deadline = Duration::from_secs(3);
+        o.visibility_timeout_secs = Some(4);
+        o.crashes = crashes.clone();
+        o.segment_size = 256 * 1024;
+    })
+    .await;
     for (n, point) in [
         StepPoint::AfterInitialize,
         StepPoint::AfterAppend,
@@ -229,23 +226,14 @@ async fn a_crash_at_any_step_resumes_and_posts_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_message_delivered_twice_to_two_workers_still_posts_once() {
-    let world = World::start(
-        &moto_endpoint(),
-        WorldOptions {
-            label: "twice".into(),
-            worker_deadline: Duration::from_secs(3),
-            visibility_timeout_secs: Some(4),
-            worker_concurrency: 2,
-            duplicate_sends: true,
-            emulator: emulator(),
-            engine: quick_engine(),
-            segment_size: 256 * 1024,
-            ..WorldOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    world.connect(USER).await.unwrap();
+    let world = connected_world("twice", |o| {
+        o.worker_deadline = Duration::from_secs(3);
+        o.visibility_timeout_secs = Some(4);
+        o.worker_concurrency = 2;
+        o.duplicate_sends = true;
+        o.segment_size = 256 * 1024;
+    })
+    .await;
     let file = video(2 * 1024 * 1024);
     let post = world
         .start_upload(USER, file.clone(), "twice delivered")
@@ -258,20 +246,11 @@ async fn every_message_delivered_twice_to_two_workers_still_posts_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_rate_limits_dropped_answers_and_a_lost_post_answer_still_publish_once() {
-    let world = World::start(
-        &moto_endpoint(),
-        WorldOptions {
-            label: "faults".into(),
-            worker_deadline: Duration::from_secs(10),
-            emulator: emulator(),
-            engine: quick_engine(),
-            segment_size: 256 * 1024,
-            ..WorldOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    world.connect(USER).await.unwrap();
+    let world = connected_world("faults", |o| {
+        o.worker_deadline = Duration::from_secs(10);
+        o.segment_size = 256 * 1024;
+    })
+    .await;
     let admin = world.emulator.admin();
     admin
         .add_fault(fault(
@@ -346,18 +325,7 @@ async fn server_errors_rate_limits_dropped_answers_and_a_lost_post_answer_still_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_media_write_fails_as_reconnect_and_flags_the_account() {
-    let world = World::start(
-        &moto_endpoint(),
-        WorldOptions {
-            label: "scope".into(),
-            emulator: emulator(),
-            engine: quick_engine(),
-            ..WorldOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    world.connect(USER).await.unwrap();
+    let world = connected_world("scope", |_| {}).await;
     // As for tokens issued before the app asked for media.write: X answers 403 on upload.
     let x_user = world.emulator.admin().config().default_user_id;
     assert!(
@@ -395,18 +363,7 @@ async fn missing_media_write_fails_as_reconnect_and_flags_the_account() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processing_failure_fails_with_xs_reason() {
-    let world = World::start(
-        &moto_endpoint(),
-        WorldOptions {
-            label: "procfail".into(),
-            emulator: emulator(),
-            engine: quick_engine(),
-            ..WorldOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    world.connect(USER).await.unwrap();
+    let world = connected_world("procfail", |_| {}).await;
     world.emulator.admin().push_processing_rule(ProcessingRule {
         outcome: ProcessingOutcomeKind::Fail,
         message: Some("Unsupported video encoding".into()),
@@ -458,21 +415,12 @@ async fn an_expired_media_id_restarts_at_init_and_completes() {
         admin: std::sync::OnceLock::new(),
         expired: Mutex::new(None),
     });
-    let world = World::start(
-        &moto_endpoint(),
-        WorldOptions {
-            label: "expire".into(),
-            emulator: emulator(),
-            engine: quick_engine(),
-            crashes: expirer.clone(),
-            segment_size: 256 * 1024,
-            ..WorldOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let world = connected_world("expire", |o| {
+        o.crashes = expirer.clone();
+        o.segment_size = 256 * 1024;
+    })
+    .await;
     assert!(expirer.admin.set(world.emulator.admin()).is_ok());
-    world.connect(USER).await.unwrap();
     let file = video(2 * 1024 * 1024);
     let post = world
         .start_upload(USER, file.clone(), "expiring")
@@ -492,18 +440,7 @@ async fn an_expired_media_id_restarts_at_init_and_completes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_access_token_is_refreshed_once_and_the_upload_continues() {
-    let world = World::start(
-        &moto_endpoint(),
-        WorldOptions {
-            label: "refresh".into(),
-            emulator: emulator(),
-            engine: quick_engine(),
-            ..WorldOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    world.connect(USER).await.unwrap();
+    let world = connected_world("refresh", |_| {}).await;
     // X's clock moves past the token's two hours; Reelay still thinks it is fresh, so X's 401
     // is what tells it.
     world
@@ -547,25 +484,17 @@ impl CrashSwitch for AlwaysCrash {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_that_keeps_failing_reaches_the_dlq_and_its_job_is_failed() {
-    let world = World::start(
-        &moto_endpoint(),
-        WorldOptions {
-            label: "dlq".into(),
-            worker_deadline: Duration::from_secs(2),
-            visibility_timeout_secs: Some(3),
-            max_receive_count: Some(2),
-            emulator: emulator(),
-            engine: EngineSettings {
-                max_receive_count: 2,
-                ..quick_engine()
-            },
-            crashes: Arc::new(AlwaysCrash(AtomicBool::new(false))),
-            ..WorldOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    world.connect(USER).await.unwrap();
+    let world = connected_world("dlq", |o| {
+        o.worker_deadline = Duration::from_secs(2);
+        o.visibility_timeout_secs = Some(3);
+        o.max_receive_count = Some(2);
+        o.engine = EngineSettings {
+            max_receive_count: 2,
+            ..quick_engine()
+        };
+        o.crashes = Arc::new(AlwaysCrash(AtomicBool::new(false)));
+    })
+    .await;
     let post = world
         .start_upload(USER, video(100_000), "doomed")
         .await
@@ -600,18 +529,7 @@ async fn a_message_that_keeps_failing_reaches_the_dlq_and_its_job_is_failed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_that_are_not_a_video_fail_with_xs_reason_and_no_post() {
-    let world = World::start(
-        &moto_endpoint(),
-        WorldOptions {
-            label: "invalid".into(),
-            emulator: emulator(),
-            engine: quick_engine(),
-            ..WorldOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    world.connect(USER).await.unwrap();
+    let world = connected_world("invalid", |_| {}).await;
     // The pre-flight check would refuse this; here it reaches X, which must refuse it itself.
     let post = world
         .start_upload(
