@@ -171,7 +171,13 @@ impl MediaPlatform for XPlatform {
             .map_err(|e| failure(e, false))?;
         Ok(recent
             .into_iter()
-            .find(|p| p.media_keys.iter().any(|k| k == media_key))
+            // X's media keys are `{kind}_{media id}` (e.g. `13_1880028106020515840`); the engine
+            // passes the key when INIT gave one, else the bare id.
+            .find(|p| {
+                p.media_keys.iter().any(|k| {
+                    k == media_key || k.rsplit_once('_').is_some_and(|(_, id)| id == media_key)
+                })
+            })
             .map(|p| PublishedPost {
                 url: post_url(&p.id),
                 id: p.id,
