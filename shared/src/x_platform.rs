@@ -80,6 +80,13 @@ fn processing(status: MediaStatus) -> Processing {
     }
 }
 
+/// Whether a post's media keys include ours. X's media keys are `{kind}_{media id}` (e.g.
+/// `13_1880028106020515840`); the engine passes the key when INIT gave one, else the bare id.
+fn carries_media(keys: &[String], media_key: &str) -> bool {
+    keys.iter()
+        .any(|k| k == media_key || k.rsplit_once('_').is_some_and(|(_, id)| id == media_key))
+}
+
 fn post_url(id: &str) -> String {
     format!("https://x.com/i/web/status/{id}")
 }
@@ -171,12 +178,7 @@ impl MediaPlatform for XPlatform {
             .map_err(|e| failure(e, false))?;
         Ok(recent
             .into_iter()
-            // X's media keys are `{kind}_{media id}` (e.g. `13_1880028106020515840`); the engine
-            // passes the key when INIT gave one, else the bare id.
-            .find(|p| {
-                p.media_keys.iter().any(|k| {
-                    k == media_key || k.rsplit_once('_').is_some_and(|(_, id)| id == media_key)
-                })
+            .find(|p| carries_media(&p.media_keys, media_key))
             })
             .map(|p| PublishedPost {
                 url: post_url(&p.id),
@@ -244,5 +246,20 @@ impl Credentials for XCredentials {
             .mark_needs_reconnect(user, reason)
             .await
             .map_err(credential_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_post_carries_our_media_by_key_or_by_bare_id() {
+        let keys = vec!["3_111".to_owned(), "13_1880028106020515840".to_owned()];
+        assert!(carries_media(&keys, "13_1880028106020515840"));
+        assert!(carries_media(&keys, "1880028106020515840"));
+        assert!(!carries_media(&keys, "880028106020515840"));
+        assert!(!carries_media(&keys, "7_1880028106020515840"));
+        assert!(!carries_media(&[], "111"));
     }
 }
