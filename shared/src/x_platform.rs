@@ -179,7 +179,6 @@ impl MediaPlatform for XPlatform {
         Ok(recent
             .into_iter()
             .find(|p| carries_media(&p.media_keys, media_key))
-            })
             .map(|p| PublishedPost {
                 url: post_url(&p.id),
                 id: p.id,
