@@ -19,7 +19,6 @@ use rand::Rng;
 use thiserror::Error;
 
 use crate::clock::Clock;
-use crate::ids::UserId;
 use crate::jobs::{JobError, Phase, UploadJob};
 use crate::messages::{new_step_token, JobMessage};
 use crate::ports::{
@@ -900,9 +899,4 @@ pub fn overall_status(jobs: &[UploadJob]) -> PostStatus {
     } else {
         PostStatus::Failed
     }
-}
-
-/// A user's id, for logs.
-pub fn log_user(user: &UserId) -> &str {
-    user.as_str()
 }

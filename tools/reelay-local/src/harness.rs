@@ -28,10 +28,8 @@ static MOTO: OnceLock<Result<MotoServer, String>> = OnceLock::new();
 /// The moto endpoint tests use: `AWS_ENDPOINT_URL` when the caller (e.g. `make test`) started one,
 /// otherwise one server started for this process on first use.
 pub fn moto_endpoint() -> String {
-    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
-        if !endpoint.is_empty() {
-            return endpoint;
-        }
+    if let Some(endpoint) = endpoint_from_env() {
+        return endpoint;
     }
     match MOTO.get_or_init(|| MotoServer::start(&repo_root()).map_err(|e| e.to_string())) {
         Ok(server) => server.endpoint.clone(),
@@ -42,12 +40,17 @@ pub fn moto_endpoint() -> String {
 /// For the CLI: the caller's `AWS_ENDPOINT_URL` if set, else a moto server owned by the caller
 /// (dropping it stops the server).
 pub fn moto_endpoint_or_start() -> Result<(Option<MotoServer>, String), crate::moto::MotoError> {
-    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
-        if !endpoint.is_empty() {
-            return Ok((None, endpoint));
-        }
+    if let Some(endpoint) = endpoint_from_env() {
+        return Ok((None, endpoint));
     }
     let server = MotoServer::start(&repo_root())?;
     let endpoint = server.endpoint.clone();
     Ok((Some(server), endpoint))
+}
+
+/// The SDK's own endpoint override, when the caller set one (e.g. `make test`'s moto).
+fn endpoint_from_env() -> Option<String> {
+    std::env::var("AWS_ENDPOINT_URL")
+        .ok()
+        .filter(|e| !e.is_empty())
 }
