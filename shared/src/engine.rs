@@ -281,7 +281,7 @@ impl Engine<'_> {
             }
             Phase::Finalized | Phase::Processing => self.check_processing(run, &token).await,
             Phase::Publishing => self.publish(run, &token).await,
-            Phase::Published | Phase::Failed => Ok(Next::Done),
+            Phase::Published | Phase::Failed | Phase::Unconfirmed => Ok(Next::Done),
         }
     }
 

@@ -25,11 +25,14 @@ pub enum Phase {
     Publishing,
     Published,
     Failed,
+    /// The post may exist on the platform but repeated lookups could not confirm it, so the job
+    /// stopped rather than risk a second post. Final; a retry looks again before posting.
+    Unconfirmed,
 }
 
 impl Phase {
     pub fn is_final(self) -> bool {
-        matches!(self, Phase::Published | Phase::Failed)
+        matches!(self, Phase::Published | Phase::Failed | Phase::Unconfirmed)
     }
 }
 
@@ -65,6 +68,13 @@ pub struct SourceObject {
     pub size_bytes: u64,
     pub media_type: String,
     pub media_category: String,
+    /// The object's ETag when the pre-flight checked it: every read is pinned to it (`If-Match`),
+    /// so a video overwritten after the check is never sent (DESIGN §3, "the source is pinned").
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// The object's version, when the bucket is versioned.
+    #[serde(default)]
+    pub version_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,6 +120,23 @@ pub struct UploadJob {
     /// Whether the post may already exist on the platform (recorded before creating it).
     #[serde(default)]
     pub publish_started: bool,
+    /// When the first attempt to create the post started, epoch ms: lookups for a post that may
+    /// exist only search posts created since then.
+    #[serde(default)]
+    pub publish_started_at_ms: Option<i64>,
+    /// Lookups made for a post that may exist (bounded; then the job ends `Unconfirmed`).
+    #[serde(default)]
+    pub lookups: u32,
+    /// Posts the platform returned to those lookups: X bills every post a read returns.
+    #[serde(default)]
+    pub posts_read: u32,
+    /// Times the reconciler re-sent the job's message because its next step was overdue, since
+    /// the job last handed off on its own. Bounded; then the job fails with its last reason.
+    #[serde(default)]
+    pub redrives: u32,
+    /// Times a user asked for a retry (capped).
+    #[serde(default)]
+    pub retries: u32,
     #[serde(default)]
     pub remote_post_id: Option<String>,
     #[serde(default)]
@@ -158,6 +185,11 @@ impl UploadJob {
             restarts: 0,
             attempts: 0,
             publish_started: false,
+            publish_started_at_ms: None,
+            lookups: 0,
+            posts_read: 0,
+            redrives: 0,
+            retries: 0,
             remote_post_id: None,
             remote_post_url: None,
             error: None,
@@ -211,6 +243,13 @@ impl UploadJob {
         self.lease_until_ms = 0;
         self.record(now_ms, "retry", "requested by the user");
         self.updated_at_ms = now_ms;
+    }
+
+    /// When the reconciler should consider this job's next step overdue (before its grace): the
+    /// later of the current message's due time and the holder's lease. `None` for final jobs,
+    /// which the sweep index leaves out.
+    pub fn sweep_due_at_ms(&self) -> Option<i64> {
+        (!self.phase.is_final()).then(|| self.step_due_at_ms.max(self.lease_until_ms))
     }
 
     pub fn total_segments(&self) -> u32 {

@@ -288,6 +288,8 @@ impl Fixture {
             size_bytes: 3 * 1024,
             media_type: "video/mp4".into(),
             media_category: "amplify_video".into(),
+            etag: None,
+            version_id: None,
         };
         let job = UploadJob::new(&post, Platform::Twitter, source, 1024, NOW);
         self.jobs

@@ -505,6 +505,9 @@ async fn start(
         size_bytes: facts.size_bytes,
         media_type: facts.media_type.to_owned(),
         media_category: checked.category.as_str().to_owned(),
+        // Pinned by the pre-flight (issue: the source is pinned); filled in below.
+        etag: None,
+        version_id: None,
     };
     let segment_size = segment_size_for(facts.size_bytes, ports.segment_size);
     let jobs: Vec<UploadJob> = post

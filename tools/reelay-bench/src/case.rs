@@ -183,6 +183,8 @@ async fn engine_upload(
             size_bytes: video.bytes,
             media_type: "video/mp4".into(),
             media_category: "amplify_video".into(),
+            etag: None,
+            version_id: None,
         },
         segment_size_for(video.bytes, SEGMENT_BYTES),
         now,

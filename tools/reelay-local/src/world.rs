@@ -222,6 +222,8 @@ impl World {
                 size_bytes: size,
                 media_type: "video/mp4".into(),
                 media_category: "amplify_video".into(),
+                etag: None,
+                version_id: None,
             },
             segment_size_for(size, self.segment_size),
             now,

@@ -515,6 +515,8 @@ fn queued_job(post: &Post, bucket: &str, key: &str, at_ms: i64) -> UploadJob {
         size_bytes: 1000,
         media_type: "video/mp4".into(),
         media_category: "amplify_video".into(),
+        etag: None,
+        version_id: None,
     };
     UploadJob::new(
         post,
