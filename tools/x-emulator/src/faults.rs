@@ -31,7 +31,7 @@ pub enum Phase {
     #[default]
     Before,
     /// The handler runs (the upload is stored, the tweet is created), then
-    /// the answer is replaced or lost. This is the case that tests
+    /// the answer is replaced, lost or delayed. This is the case that tests
     /// idempotency: the client cannot know the request took effect.
     After,
 }
@@ -62,9 +62,18 @@ pub enum FaultKind {
     RateLimit {
         reset_in_secs: u64,
     },
-    /// Delay before the request is handled.
+    /// Delay. With `phase: before` (the default) X is slow before it does
+    /// the work; with `phase: after` the work is done at once and only the
+    /// answer is late, so a client whose deadline is shorter than `ms` gives
+    /// up on a request that took effect.
     Latency {
         ms: u64,
+    },
+    /// Like `latency`, with a delay drawn uniformly from `min_ms..=max_ms`
+    /// by the emulator's seeded RNG, so a run repeats.
+    LatencyRange {
+        min_ms: u64,
+        max_ms: u64,
     },
     Drop {
         when: DropWhen,
@@ -105,6 +114,9 @@ impl FaultSpec {
             FaultKind::ErrorRate { rate, .. } if !(0.0..=1.0).contains(&rate) => {
                 Err(format!("rate {rate} is not within 0..=1"))
             }
+            FaultKind::LatencyRange { min_ms, max_ms } if min_ms > max_ms => {
+                Err(format!("min_ms {min_ms} is greater than max_ms {max_ms}"))
+            }
             _ => Ok(()),
         }
     }
@@ -124,8 +136,21 @@ pub enum Action {
 
 #[derive(Debug, Default)]
 pub struct Plan {
-    pub latency_ms: u64,
+    /// Delay before the handler runs.
+    pub latency_before_ms: u64,
+    /// Delay after the handler ran, before the answer is sent.
+    pub latency_after_ms: u64,
     pub action: Option<(Action, Phase)>,
+}
+
+impl Plan {
+    fn add_latency(&mut self, phase: Phase, ms: u64) {
+        let slot = match phase {
+            Phase::Before => &mut self.latency_before_ms,
+            Phase::After => &mut self.latency_after_ms,
+        };
+        *slot = slot.saturating_add(ms);
+    }
 }
 
 /// Decides the faults for one request and uses up their counts.
@@ -138,7 +163,11 @@ pub fn plan(inner: &mut Inner, endpoint: &str) -> Plan {
         }
         let hit = match fault.kind {
             FaultKind::Latency { ms } => {
-                plan.latency_ms += ms;
+                plan.add_latency(fault.phase, ms);
+                true
+            }
+            FaultKind::LatencyRange { min_ms, max_ms } => {
+                plan.add_latency(fault.phase, rng.gen_range(min_ms..=max_ms));
                 true
             }
             _ if plan.action.is_some() => false,

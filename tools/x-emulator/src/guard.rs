@@ -46,19 +46,40 @@ impl RateHeaders {
     }
 }
 
+/// Runs the request in a task of its own and waits for it. When the client
+/// drops the connection (its timeout fired), hyper drops this future, but
+/// not the task: a request X has received runs to the end, as on a real
+/// server, instead of stopping half-way (a media stuck in `finalizing`, a
+/// post never created). The task's answer then goes nowhere.
 pub async fn guard(
     State((shared, route)): State<(Arc<Shared>, Route)>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Response {
+    let task = tokio::spawn(serve(shared.clone(), route, req, next));
+    match task.await {
+        Ok(resp) => resp,
+        // The handler panicked: answer as X's servers do, with a 500.
+        Err(_) => {
+            count(&shared, route.endpoint, "500".to_string());
+            ApiError::server_error(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+        }
+    }
+}
+
+async fn sleep_ms(ms: u64) {
+    if ms > 0 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
+async fn serve(shared: Arc<Shared>, route: Route, mut req: Request, next: Next) -> Response {
     let kill = req
         .extensions()
         .get::<ConnectInfo<KillSwitch>>()
         .map(|c| c.0.clone());
     let plan = faults::plan(&mut shared.lock(), route.endpoint);
-    if plan.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(plan.latency_ms)).await;
-    }
+    sleep_ms(plan.latency_before_ms).await;
 
     let (before, after) = match plan.action {
         Some((action, Phase::Before)) => (Some(action), None),
@@ -98,6 +119,8 @@ pub async fn guard(
     if let Some(h) = rate {
         h.apply(resp.headers_mut());
     }
+    // The work is done; only the answer is late (`latency` with `phase: after`).
+    sleep_ms(plan.latency_after_ms).await;
     if let Some(action) = after {
         let limit = rate.map_or(0, |r| r.limit);
         let resp = apply_action(&shared, &action, Some(resp), kill.as_ref(), limit).await;
