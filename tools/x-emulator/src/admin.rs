@@ -160,9 +160,20 @@ impl AdminHandle {
         Ok(issued.into())
     }
 
+    /// Revokes every access and refresh token of a user: X answers 401 to
+    /// the access token and 400 "Value passed for the token was invalid." to
+    /// a refresh, so the user must connect again. Returns how many were live.
     pub fn revoke_user_tokens(&self, user_id: &str) -> usize {
         let now = self.shared.clock.now_secs();
         self.shared.lock().revoke_user_tokens(user_id, now)
+    }
+
+    /// Revokes only the access tokens of a user: X answers 401 to the
+    /// current access token, and refreshing still works. Returns how many
+    /// access tokens were live.
+    pub fn revoke_user_access_tokens(&self, user_id: &str) -> usize {
+        let now = self.shared.clock.now_secs();
+        self.shared.lock().revoke_user_access_tokens(user_id, now)
     }
 
     /// Removes `scope` from all of a user's tokens; returns how many tokens lost it.
@@ -391,8 +402,41 @@ async fn post_token(State(a): State<AdminHandle>, body: axum::body::Bytes) -> Re
     }
 }
 
-async fn post_revoke_user(State(a): State<AdminHandle>, Path(id): Path<String>) -> Response {
-    Json(json!({ "revoked": a.revoke_user_tokens(&id) })).into_response()
+/// Body of `POST /__admin/users/{id}/revoke_tokens`; an empty body is `{}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeUser {
+    /// `false` keeps the refresh tokens (the client can refresh); default
+    /// `true` revokes them too (the user must connect again).
+    #[serde(default = "yes")]
+    refresh_tokens: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn post_revoke_user(
+    State(a): State<AdminHandle>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let req = if body.iter().all(u8::is_ascii_whitespace) {
+        RevokeUser {
+            refresh_tokens: true,
+        }
+    } else {
+        match parse::<RevokeUser>(&body) {
+            Ok(r) => r,
+            Err(r) => return *r,
+        }
+    };
+    let revoked = if req.refresh_tokens {
+        a.revoke_user_tokens(&id)
+    } else {
+        a.revoke_user_access_tokens(&id)
+    };
+    Json(json!({ "revoked": revoked })).into_response()
 }
 
 async fn post_expire_media(State(a): State<AdminHandle>, Path(id): Path<String>) -> Response {

@@ -288,7 +288,8 @@ pub struct TweetRecord {
 /// first 16 hex digits of the token's SHA-256.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TokenEvent {
-    /// issued | refreshed | revoked
+    /// issued | refreshed | revoked (access and refresh tokens of a user,
+    /// by admin) | access_revoked (access tokens only, by admin)
     pub event: String,
     pub grant_type: Option<String>,
     pub user_id: String,
@@ -465,7 +466,6 @@ impl Inner {
         });
     }
 
-    /// Revokes every token of a user; returns how many were live.
     /// Takes `scope` away from every live token of a user, as if they had been issued before
     /// the app asked for it (X's tokens issued before `media.write` existed, research §1).
     pub fn withdraw_scope(&mut self, user_id: &str, scope: &str) -> usize {
@@ -491,7 +491,20 @@ impl Inner {
         n
     }
 
+    /// Revokes every token of a user, access and refresh (the user must
+    /// connect again); returns how many were live.
     pub fn revoke_user_tokens(&mut self, user_id: &str, now_secs: u64) -> usize {
+        self.revoke_for_user(user_id, true, now_secs)
+    }
+
+    /// Revokes every live access token of a user but keeps the refresh
+    /// tokens: X answers 401 to the current access token, and a refresh
+    /// still works. Returns how many access tokens were live.
+    pub fn revoke_user_access_tokens(&mut self, user_id: &str, now_secs: u64) -> usize {
+        self.revoke_for_user(user_id, false, now_secs)
+    }
+
+    fn revoke_for_user(&mut self, user_id: &str, refresh_too: bool, now_secs: u64) -> usize {
         let mut n = 0;
         for t in self.access_tokens.values_mut() {
             if t.user_id == user_id && !t.revoked {
@@ -499,14 +512,20 @@ impl Inner {
                 n += 1;
             }
         }
-        for t in self.refresh_tokens.values_mut() {
-            if t.user_id == user_id && !t.revoked && !t.spent {
-                t.revoked = true;
-                n += 1;
+        if refresh_too {
+            for t in self.refresh_tokens.values_mut() {
+                if t.user_id == user_id && !t.revoked && !t.spent {
+                    t.revoked = true;
+                    n += 1;
+                }
             }
         }
         self.token_events.push(TokenEvent {
-            event: "revoked".into(),
+            event: if refresh_too {
+                "revoked".into()
+            } else {
+                "access_revoked".into()
+            },
             grant_type: None,
             user_id: user_id.to_string(),
             client_id: String::new(),

@@ -249,3 +249,127 @@ async fn latency_range_delays_within_its_bounds_and_is_validated() {
     // Used up: the next call is fast again.
     assert!(emu.admin().faults().is_empty());
 }
+
+// ============ 4. tokens revoked on demand ============
+
+async fn users_me(emu: &Emulator, tok: &str) -> StatusCode {
+    http()
+        .get(format!("{}/2/users/me", emu.base_url))
+        .bearer_auth(tok)
+        .send()
+        .await
+        .expect("me")
+        .status()
+}
+
+async fn refresh(emu: &Emulator, refresh_token: &str) -> reqwest::Response {
+    http()
+        .post(format!("{}/2/oauth2/token", emu.base_url))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", "reelay-public"),
+        ])
+        .send()
+        .await
+        .expect("refresh")
+}
+
+fn mint_offline(emu: &Emulator) -> (String, String) {
+    let t = emu
+        .admin()
+        .mint_token(&MintRequest {
+            user_id: USER.into(),
+            scopes: ["tweet.read", "users.read", "offline.access"]
+                .map(String::from)
+                .to_vec(),
+            client_id: Some("reelay-public".into()),
+        })
+        .expect("mint");
+    (
+        t.access_token,
+        t.refresh_token.expect("offline.access gives one"),
+    )
+}
+
+#[tokio::test]
+async fn revoking_only_access_tokens_gives_401_but_refresh_still_works() {
+    let emu = start().await;
+    let (access, refresh_token) = mint_offline(&emu);
+    assert_eq!(users_me(&emu, &access).await, StatusCode::OK);
+
+    let r = admin_post(
+        &emu,
+        &format!("users/{USER}/revoke_tokens"),
+        json!({"refresh_tokens": false}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<Value>().await.expect("json"),
+        json!({"revoked": 1})
+    );
+    assert_eq!(users_me(&emu, &access).await, StatusCode::UNAUTHORIZED);
+
+    // The client refreshes and carries on.
+    let r = refresh(&emu, &refresh_token).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let fresh = r.json::<Value>().await.expect("json");
+    let access2 = fresh["access_token"].as_str().expect("access").to_string();
+    let refresh2 = fresh["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
+    assert_eq!(users_me(&emu, &access2).await, StatusCode::OK);
+
+    // In process: the same, through the handle.
+    assert_eq!(emu.admin().revoke_user_access_tokens(USER), 1);
+    assert_eq!(users_me(&emu, &access2).await, StatusCode::UNAUTHORIZED);
+    let events: Vec<String> = emu
+        .admin()
+        .records()
+        .tokens
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(
+        events,
+        ["issued", "access_revoked", "refreshed", "access_revoked"]
+    );
+    assert_eq!(refresh(&emu, &refresh2).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn revoking_all_tokens_forces_the_user_to_reconnect() {
+    let emu = start().await;
+    let (access, refresh_token) = mint_offline(&emu);
+    // No body (and `{}`) revoke access and refresh tokens alike.
+    let r = http()
+        .post(format!(
+            "{}/__admin/users/{USER}/revoke_tokens",
+            emu.base_url
+        ))
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<Value>().await.expect("json"),
+        json!({"revoked": 2})
+    );
+    assert_eq!(users_me(&emu, &access).await, StatusCode::UNAUTHORIZED);
+    let r = refresh(&emu, &refresh_token).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json::<Value>().await.expect("json"),
+        json!({"error":"invalid_request","error_description":"Value passed for the token was invalid."})
+    );
+    // Unknown fields in the admin body are refused, not ignored.
+    let r = admin_post(
+        &emu,
+        &format!("users/{USER}/revoke_tokens"),
+        json!({"refresh": false}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
