@@ -55,6 +55,13 @@ pub struct Records {
     pub tokens: Vec<TokenEvent>,
     /// endpoint -> status ("200", "429", "dropped", ...) -> count
     pub calls: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Timeline user id (the `{id}` read) -> how many posts
+    /// `GET /2/users/{id}/tweets` has returned in `data`, every page and
+    /// every repeat counted. X bills reads per post returned (DOCS
+    /// `x-api/getting-started/pricing.mdx`); X deduplicates a post within a
+    /// UTC day, this count does not.
+    #[serde(default)]
+    pub timeline_posts_returned: BTreeMap<String, u64>,
 }
 
 /// A token minted by admin (skips the OAuth dance in tests).
@@ -245,6 +252,7 @@ impl AdminHandle {
             tweets: inner.tweets.clone(),
             tokens: inner.token_events.clone(),
             calls: inner.calls.clone(),
+            timeline_posts_returned: inner.timeline_posts_returned.clone(),
         }
     }
 

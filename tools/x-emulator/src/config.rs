@@ -105,6 +105,16 @@ pub struct EmulatorConfig {
     pub max_tweet_weighted_length: usize,
     /// Per-user limits keyed by endpoint name (see `ENDPOINTS`).
     pub rate_limits: BTreeMap<String, RateLimit>,
+    /// How long (emulator clock) a new post takes to appear in
+    /// `GET /2/users/{id}/tweets`: a post is listed once its creation time
+    /// plus this lag is <= now. X documents no number. Chosen default 0, so
+    /// callers that post and then read their timeline keep working; set it
+    /// to test a client against a timeline that lags behind its posts.
+    pub timeline_lag_ms: u64,
+    /// X: the user Posts timeline reaches back only to the 3,200 most recent
+    /// posts; asking beyond that returns no data (DOCS
+    /// `x-api/posts/timelines/integrate.mdx`, "Volume limits").
+    pub timeline_max_posts: usize,
 }
 
 /// Stable endpoint names used for rate limits, faults and call counts.
@@ -121,9 +131,8 @@ pub const ENDPOINTS: &[&str] = &[
     "tweets",
 ];
 
-/// research §6 table (per user, 15 min). `user_tweets` is not in the
-/// research; 900 per user is X's published number for user timelines
-/// (UNCONFIRMED here).
+/// research §6 table (per user, 15 min). `user_tweets`: 900 per user per
+/// 15 min (DOCS `x-api/fundamentals/rate-limits.mdx`, research Corrections).
 pub fn default_rate_limits() -> BTreeMap<String, RateLimit> {
     [
         ("users_me", 75),
@@ -190,6 +199,8 @@ impl Default for EmulatorConfig {
             check_after_secs: 1,
             max_tweet_weighted_length: 280,
             rate_limits: default_rate_limits(),
+            timeline_lag_ms: 0,
+            timeline_max_posts: 3200,
         }
     }
 }

@@ -31,6 +31,7 @@ mod mp4;
 mod oauth;
 mod params;
 mod problem;
+mod rfc3339;
 pub mod state;
 pub mod testing;
 mod tweets;

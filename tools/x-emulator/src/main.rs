@@ -47,6 +47,9 @@ struct Args {
     processing_ms: Option<u64>,
     #[arg(long)]
     check_after_secs: Option<u64>,
+    /// New posts appear in GET /2/users/{id}/tweets this many ms after creation.
+    #[arg(long)]
+    timeline_lag_ms: Option<u64>,
 }
 
 fn parse_client(s: &str) -> Result<OAuthClient, String> {
@@ -111,7 +114,8 @@ fn build_config(args: &Args) -> Result<EmulatorConfig, String> {
         max_segment_bytes,
         tweet_video_max_bytes,
         media_expiry_secs,
-        check_after_secs
+        check_after_secs,
+        timeline_lag_ms
     );
     if let Some(steps) = args.processing_polls {
         cfg.processing = ProcessingMode::Polls { steps };

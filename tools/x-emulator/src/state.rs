@@ -281,7 +281,12 @@ pub struct TweetRecord {
     pub text: String,
     pub media_ids: Vec<String>,
     pub media_keys: Vec<String>,
+    /// Creation time, Unix seconds.
     pub created_at: u64,
+    /// Creation time, Unix milliseconds on the emulator clock (timeline lag
+    /// and `start_time`/`end_time` compare against it).
+    #[serde(default)]
+    pub created_at_ms: u64,
 }
 
 /// A token lifecycle event. Never holds a raw token: only `token_id`s, the
@@ -320,6 +325,8 @@ pub struct Inner {
     pub tweets: Vec<TweetRecord>,
     pub token_events: Vec<TokenEvent>,
     pub calls: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Timeline user id -> posts returned by `GET /2/users/{id}/tweets`.
+    pub timeline_posts_returned: BTreeMap<String, u64>,
     pub rate_windows: HashMap<(String, String), RateWindow>,
     pub faults: Vec<FaultSpec>,
     pub processing_rules: VecDeque<ProcessingRule>,
@@ -347,6 +354,7 @@ impl Inner {
             tweets: Vec::new(),
             token_events: Vec::new(),
             calls: BTreeMap::new(),
+            timeline_posts_returned: BTreeMap::new(),
             rate_windows: HashMap::new(),
             faults: Vec::new(),
             processing_rules: VecDeque::new(),
@@ -361,6 +369,7 @@ impl Inner {
         self.tweets.clear();
         self.token_events.clear();
         self.calls.clear();
+        self.timeline_posts_returned.clear();
         self.rate_windows.clear();
         self.faults.clear();
         self.processing_rules.clear();

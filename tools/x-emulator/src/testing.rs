@@ -32,3 +32,9 @@ pub fn tiny_mp4(mdat_len: usize) -> Vec<u8> {
     push_box(&mut out, b"mdat", &filler);
     out
 }
+
+/// Unix milliseconds as X prints `created_at` and as `start_time` /
+/// `end_time` accept them: `2022-05-06T12:00:00.000Z`.
+pub fn rfc3339_ms(ms: u64) -> String {
+    crate::rfc3339::format_ms(ms)
+}

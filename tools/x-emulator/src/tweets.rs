@@ -1,6 +1,7 @@
 //! `GET /2/users/me`, `GET /2/users/{id}/tweets`, `POST /2/tweets`
 //! (research §2 and §5).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -13,6 +14,7 @@ use crate::guard::AuthUser;
 use crate::media::attachable;
 use crate::params::{check_path_id, is_id, json_object, query, reject_unknown};
 use crate::problem::{schema, ApiError};
+use crate::rfc3339;
 use crate::state::{MediaKind, Shared, TweetRecord};
 
 /// X's weighted length (twitter-text v3, research §5), from the workspace
@@ -44,6 +46,9 @@ const TIMELINE_PARAMS: &[&str] = &[
     "max_results",
     "expansions",
     "tweet.fields",
+    // OAS v2.167 names the fields parameter `post.fields`; X's docs and
+    // clients still send `tweet.fields`. Both are read.
+    "post.fields",
     "media.fields",
     "user.fields",
     "place.fields",
@@ -68,6 +73,185 @@ const EXPANSIONS: &[&str] = &[
     "referenced_tweets.id.author_id",
 ];
 
+/// OAS `exclude` items enum.
+const EXCLUDE: &[&str] = &["replies", "retweets"];
+
+/// OAS v2.167: `start_time` and `end_time` "Must be on or after 2010-11-06".
+const EARLIEST_TIME: &str = "2010-11-06T00:00:00Z";
+
+/// X's invalid-request body for a bad time value, in the recorded shape
+/// `Invalid 'start_time':'…'. 'start_time' must be on or after …`
+/// (medialab/minet#445, search counts).
+fn bad_time(name: &str, value: &str, why: &str) -> ApiError {
+    ApiError::invalid_param(format!("Invalid '{name}':'{value}'. {why}"), name, value)
+}
+
+fn time_param(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
+    let Some(v) = q.get(name) else {
+        return Ok(None);
+    };
+    let secs = rfc3339::parse_secs(v).ok_or_else(|| {
+        bad_time(
+            name,
+            v,
+            &format!("'{name}' must be an RFC 3339 date-time, e.g. YYYY-MM-DDTHH:mm:ssZ"),
+        )
+    })?;
+    let earliest = rfc3339::parse_secs(EARLIEST_TIME).unwrap_or(0);
+    if secs < earliest {
+        return Err(bad_time(
+            name,
+            v,
+            &format!("'{name}' must be on or after {EARLIEST_TIME}"),
+        ));
+    }
+    Ok(Some(secs))
+}
+
+fn id_param(q: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {
+    match q.get(name) {
+        None => Ok(None),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if is_id(v) => Ok(Some(n)),
+            _ => Err(ApiError::invalid_param(
+                format!("The `{name}` query parameter value [{v}] does not match ^[0-9]{{1,19}}$"),
+                name,
+                v,
+            )),
+        },
+    }
+}
+
+/// A comma-separated enum list (OAS `style: form, explode: false`,
+/// `minItems: 1`, `uniqueItems: true`), with X's "is not one of" wording.
+fn enum_list<'a>(
+    q: &'a HashMap<String, String>,
+    name: &str,
+    allowed: &[&str],
+) -> Result<Vec<&'a str>, ApiError> {
+    let Some(v) = q.get(name) else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<&str> = Vec::new();
+    for item in v.split(',') {
+        if !allowed.contains(&item) {
+            return Err(ApiError::invalid_param(
+                format!(
+                    "The `{name}` query parameter value [{item}] is not one of [{}]",
+                    allowed.join(",")
+                ),
+                name,
+                item,
+            ));
+        }
+        if out.contains(&item) {
+            return Err(ApiError::invalid_param(
+                format!("The `{name}` query parameter value [{item}] is duplicated"),
+                name,
+                item,
+            ));
+        }
+        out.push(item);
+    }
+    Ok(out)
+}
+
+/// Which side of a page a pagination token points to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// `next_token`: posts older than the boundary id.
+    Older,
+    /// `previous_token`: posts newer than the boundary id.
+    Newer,
+}
+
+/// RFC 4648 base32hex alphabet, lower case (OAS v2.167: "A base32hex-encoded
+/// pagination token").
+const B32HEX: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
+
+fn b32hex_encode(data: &[u8]) -> String {
+    let mut out = String::new();
+    let (mut buf, mut bits) = (0u32, 0u32);
+    for &b in data {
+        buf = (buf << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(B32HEX[((buf >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(B32HEX[((buf << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+fn b32hex_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let (mut buf, mut bits) = (0u32, 0u32);
+    for c in s.bytes() {
+        let v = B32HEX.iter().position(|&a| a == c)? as u32;
+        buf = (buf << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+        buf &= (1 << bits) - 1;
+    }
+    Some(out)
+}
+
+/// Opaque to clients; binds the timeline's user, the direction and the
+/// boundary post id, so a token from another user's timeline is refused.
+fn encode_token(dir: Direction, user_id: &str, boundary: u64) -> String {
+    let d = match dir {
+        Direction::Older => 'n',
+        Direction::Newer => 'p',
+    };
+    b32hex_encode(format!("{d}:{user_id}:{boundary}").as_bytes())
+}
+
+fn decode_token(token: &str, user_id: &str) -> Result<(Direction, u64), ApiError> {
+    let invalid = || {
+        ApiError::invalid_param(
+            format!("The `pagination_token` query parameter value [{token}] is not valid"),
+            "pagination_token",
+            token,
+        )
+    };
+    let raw = b32hex_decode(token).ok_or_else(invalid)?;
+    let text = String::from_utf8(raw).map_err(|_| invalid())?;
+    let mut parts = text.splitn(3, ':');
+    let dir = match parts.next() {
+        Some("n") => Direction::Older,
+        Some("p") => Direction::Newer,
+        _ => return Err(invalid()),
+    };
+    if parts.next() != Some(user_id) {
+        return Err(invalid());
+    }
+    let boundary = parts
+        .next()
+        .filter(|b| is_id(b))
+        .and_then(|b| b.parse::<u64>().ok())
+        .ok_or_else(invalid)?;
+    // The token must be exactly what `encode_token` would print.
+    if encode_token(dir, user_id, boundary) != token {
+        return Err(invalid());
+    }
+    Ok((dir, boundary))
+}
+
+fn tweet_num(t: &TweetRecord) -> u64 {
+    t.id.parse().unwrap_or(0)
+}
+
+/// `GET /2/users/{id}/tweets` (OAS `getUsersPosts`): newest first, the
+/// `timeline_max_posts` most recent posts that are older than
+/// `timeline_lag_ms`, filtered by `since_id` / `until_id` (exclusive) and
+/// `start_time` / `end_time` (second granular, inclusive), paged by
+/// `pagination_token`.
 pub async fn user_tweets(
     State(shared): State<Arc<Shared>>,
     Extension(_user): Extension<AuthUser>,
@@ -91,26 +275,51 @@ pub async fn user_tweets(
             }
         },
     };
-    let expansions: Vec<&str> = q
-        .get("expansions")
-        .map(|e| e.split(',').collect())
-        .unwrap_or_default();
-    if let Some(bad) = expansions.iter().find(|e| !EXPANSIONS.contains(e)) {
-        return Err(ApiError::invalid_param(
-            format!(
-                "The `expansions` query parameter value [{bad}] is not one of [{}]",
-                EXPANSIONS.join(",")
-            ),
-            "expansions",
-            bad,
-        ));
-    }
+    let expansions = enum_list(&q, "expansions", EXPANSIONS)?;
+    // Our posts are never replies or retweets, so `exclude` filters nothing;
+    // its values are still checked against the OAS enum.
+    enum_list(&q, "exclude", EXCLUDE)?;
+    let fields: Vec<&str> = ["tweet.fields", "post.fields"]
+        .iter()
+        .filter_map(|k| q.get(*k))
+        .flat_map(|f| f.split(','))
+        .collect();
     let want_media = expansions.contains(&"attachments.media_keys");
-    let want_attachments = want_media
-        || q.get("tweet.fields")
-            .is_some_and(|f| f.split(',').any(|f| f == "attachments"));
+    let want_attachments = want_media || fields.contains(&"attachments");
 
-    let inner = shared.lock();
+    let since_id = id_param(&q, "since_id")?;
+    let until_id = id_param(&q, "until_id")?;
+    let start_time = time_param(&q, "start_time")?;
+    let end_time = time_param(&q, "end_time")?;
+    // OAS v2.167: "When both are provided, `start_time` must be earlier than
+    // `end_time`. When both are provided, `since_id` must be less than
+    // `until_id`."
+    if let (Some(s), Some(u)) = (since_id, until_id) {
+        if s >= u {
+            let v = &q["since_id"];
+            return Err(ApiError::invalid_param(
+                format!("Invalid 'since_id':'{v}'. 'since_id' must be less than 'until_id'"),
+                "since_id",
+                v,
+            ));
+        }
+    }
+    if let (Some(s), Some(e)) = (start_time, end_time) {
+        if s >= e {
+            return Err(bad_time(
+                "start_time",
+                &q["start_time"],
+                "'start_time' must be earlier than 'end_time'",
+            ));
+        }
+    }
+    let token = match q.get("pagination_token") {
+        Some(t) => Some(decode_token(t, &id)?),
+        None => None,
+    };
+
+    let now_ms = shared.clock.now_ms();
+    let mut inner = shared.lock();
     if inner.config.user(&id).is_none() {
         // X answers an unknown user with 200 and a resource-not-found error.
         return Ok(Json(json!({ "errors": [{
@@ -123,21 +332,54 @@ pub async fn user_tweets(
             "type": format!("{}resource-not-found", crate::problem::PROBLEM_BASE),
         }]})));
     }
-    let tweets: Vec<&TweetRecord> = inner
+    let lag = inner.config.timeline_lag_ms;
+    let cap = inner.config.timeline_max_posts;
+    // Newest first: ids grow with creation time, as X's snowflakes do.
+    let matching: Vec<TweetRecord> = inner
         .tweets
         .iter()
         .rev()
-        .filter(|t| t.author_id == id)
-        .take(max_results)
+        .filter(|t| t.author_id == id && t.created_at_ms.saturating_add(lag) <= now_ms)
+        .take(cap)
+        .filter(|t| {
+            let n = tweet_num(t);
+            let secs = (t.created_at_ms / 1000) as i64;
+            since_id.is_none_or(|s| n > s)
+                && until_id.is_none_or(|u| n < u)
+                // since_id / until_id take precedence over the times (OAS
+                // v2.112 parameter descriptions).
+                && (since_id.is_some() || start_time.is_none_or(|s| secs >= s))
+                && (until_id.is_some() || end_time.is_none_or(|e| secs <= e))
+        })
+        .cloned()
         .collect();
-    if tweets.is_empty() {
+    let (lo, hi) = match token {
+        None => (0, max_results.min(matching.len())),
+        Some((Direction::Older, b)) => {
+            let lo = matching.partition_point(|t| tweet_num(t) >= b);
+            (lo, (lo + max_results).min(matching.len()))
+        }
+        Some((Direction::Newer, b)) => {
+            let hi = matching.partition_point(|t| tweet_num(t) > b);
+            (hi.saturating_sub(max_results), hi)
+        }
+    };
+    let page = &matching[lo..hi];
+    *inner.timeline_posts_returned.entry(id.clone()).or_default() += page.len() as u64;
+    if page.is_empty() {
         return Ok(Json(json!({ "meta": { "result_count": 0 } })));
     }
     let mut media = Vec::new();
-    let data: Vec<Value> = tweets
+    let data: Vec<Value> = page
         .iter()
         .map(|t| {
             let mut v = json!({ "id": t.id, "text": t.text, "edit_history_tweet_ids": [t.id] });
+            if fields.contains(&"created_at") {
+                v["created_at"] = json!(rfc3339::format_ms(t.created_at_ms));
+            }
+            if fields.contains(&"author_id") {
+                v["author_id"] = json!(t.author_id);
+            }
             if want_attachments && !t.media_keys.is_empty() {
                 v["attachments"] = json!({ "media_keys": t.media_keys });
                 for (key, mid) in t.media_keys.iter().zip(&t.media_ids) {
@@ -152,14 +394,24 @@ pub async fn user_tweets(
             v
         })
         .collect();
-    let mut body = json!({
-        "data": data,
-        "meta": {
-            "result_count": tweets.len(),
-            "newest_id": tweets.first().map(|t| t.id.clone()),
-            "oldest_id": tweets.last().map(|t| t.id.clone()),
-        }
+    let mut meta = json!({
+        "result_count": page.len(),
+        "newest_id": page[0].id,
+        "oldest_id": page[page.len() - 1].id,
     });
+    // X: no `next_token` on the last page; `previous_token` only when there
+    // is a previous page (DOCS `x-api/fundamentals/pagination.mdx`).
+    if hi < matching.len() {
+        meta["next_token"] = json!(encode_token(
+            Direction::Older,
+            &id,
+            tweet_num(&page[page.len() - 1])
+        ));
+    }
+    if token.is_some() && lo > 0 {
+        meta["previous_token"] = json!(encode_token(Direction::Newer, &id, tweet_num(&page[0])));
+    }
+    let mut body = json!({ "data": data, "meta": meta });
     if want_media && !media.is_empty() {
         body["includes"] = json!({ "media": media });
     }
@@ -343,6 +595,7 @@ pub async fn create_tweet(
         media_ids,
         media_keys,
         created_at: now_ms / 1000,
+        created_at_ms: now_ms,
     });
     Ok((
         StatusCode::CREATED,

@@ -373,3 +373,403 @@ async fn revoking_all_tokens_forces_the_user_to_reconnect() {
     .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+// ============ 2. the timeline: lag, X's query parameters, counting ============
+
+const READ_SCOPES: &str = "tweet.read tweet.write users.read";
+
+async fn post(emu: &Emulator, tok: &str, text: &str) -> String {
+    let r = http()
+        .post(format!("{}/2/tweets", emu.base_url))
+        .bearer_auth(tok)
+        .json(&json!({ "text": text }))
+        .send()
+        .await
+        .expect("tweet");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json::<Value>().await.expect("json")["data"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string()
+}
+
+async fn timeline(emu: &Emulator, tok: &str, query: &str) -> (StatusCode, Value) {
+    let r = http()
+        .get(format!("{}/2/users/{USER}/tweets?{query}", emu.base_url))
+        .bearer_auth(tok)
+        .send()
+        .await
+        .expect("timeline");
+    let status = r.status();
+    (status, r.json().await.expect("json"))
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["data"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|t| t["id"].as_str().expect("id").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `n` posts one second apart on the emulator clock; ids oldest first.
+async fn posts_one_second_apart(emu: &Emulator, tok: &str, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.push(post(emu, tok, &format!("post number {i}")).await);
+        emu.admin().advance_clock(Duration::from_secs(1));
+    }
+    out
+}
+
+fn newest_first(ids: &[String]) -> Vec<String> {
+    ids.iter().rev().cloned().collect()
+}
+
+fn returned(emu: &Emulator) -> u64 {
+    emu.admin()
+        .records()
+        .timeline_posts_returned
+        .get(USER)
+        .copied()
+        .unwrap_or(0)
+}
+
+/// X's invalid-request problem, naming the parameter and its value.
+fn assert_invalid(v: &Value, name: &str, value: &str, message: &str) {
+    assert_eq!(v["title"], "Invalid Request", "{v}");
+    assert_eq!(
+        v["type"],
+        "https://api.twitter.com/2/problems/invalid-request"
+    );
+    assert_eq!(
+        v["detail"],
+        "One or more parameters to your request was invalid."
+    );
+    assert_eq!(v["errors"][0]["parameters"][name], json!([value]), "{v}");
+    assert_eq!(v["errors"][0]["message"], message, "{v}");
+}
+
+#[tokio::test]
+async fn new_posts_reach_the_timeline_after_the_configured_lag() {
+    let emu = start().await;
+    let tok = mint(&emu, READ_SCOPES);
+    let r = http()
+        .patch(format!("{}/__admin/config", emu.base_url))
+        .json(&json!({"timeline_lag_ms": 5000}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<Value>().await.expect("json")["timeline_lag_ms"],
+        5000
+    );
+    let id = post(&emu, &tok, "not there yet").await;
+
+    let (s, v) = timeline(&emu, &tok, "").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v, json!({"meta":{"result_count":0}}));
+    emu.admin().advance_clock(Duration::from_millis(4000));
+    assert_eq!(timeline(&emu, &tok, "").await.1["meta"]["result_count"], 0);
+    emu.admin().advance_clock(Duration::from_millis(1000));
+    let (_, v) = timeline(&emu, &tok, "").await;
+    assert_eq!(ids(&v), std::slice::from_ref(&id));
+    // Two empty reads and one read of one post.
+    assert_eq!(returned(&emu), 1);
+
+    // The lag holds per post: a second post lags behind the first.
+    let id2 = post(&emu, &tok, "second").await;
+    assert_eq!(
+        ids(&timeline(&emu, &tok, "").await.1),
+        std::slice::from_ref(&id)
+    );
+    emu.admin().advance_clock(Duration::from_secs(5));
+    assert_eq!(ids(&timeline(&emu, &tok, "").await.1), [id2, id]);
+    assert_eq!(returned(&emu), 4);
+
+    // Default: no lag.
+    assert_eq!(EmulatorConfig::default().timeline_lag_ms, 0);
+    let emu = start().await;
+    let tok = mint(&emu, READ_SCOPES);
+    let id = post(&emu, &tok, "at once").await;
+    assert_eq!(ids(&timeline(&emu, &tok, "").await.1), [id]);
+}
+
+#[tokio::test]
+async fn timeline_pages_with_next_and_previous_tokens() {
+    let emu = start().await;
+    let tok = mint(&emu, READ_SCOPES);
+    let all = newest_first(&posts_one_second_apart(&emu, &tok, 12).await);
+
+    let (s, p1) = timeline(&emu, &tok, "max_results=5").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(ids(&p1), all[0..5]);
+    assert_eq!(p1["meta"]["result_count"], 5);
+    assert_eq!(p1["meta"]["newest_id"], all[0].as_str());
+    assert_eq!(p1["meta"]["oldest_id"], all[4].as_str());
+    assert!(p1["meta"].get("previous_token").is_none(), "first page");
+    let next = p1["meta"]["next_token"].as_str().expect("next_token");
+    // OAS v2.167: a base32hex token.
+    assert!(next
+        .bytes()
+        .all(|c| c.is_ascii_digit() || (b'a'..=b'v').contains(&c)));
+
+    let (_, p2) = timeline(
+        &emu,
+        &tok,
+        &format!("max_results=5&pagination_token={next}"),
+    )
+    .await;
+    assert_eq!(ids(&p2), all[5..10]);
+    let prev = p2["meta"]["previous_token"].as_str().expect("previous");
+    let next = p2["meta"]["next_token"].as_str().expect("next");
+    let (_, p3) = timeline(
+        &emu,
+        &tok,
+        &format!("max_results=5&pagination_token={next}"),
+    )
+    .await;
+    assert_eq!(ids(&p3), all[10..12]);
+    assert!(p3["meta"].get("next_token").is_none(), "last page");
+    assert!(p3["meta"].get("previous_token").is_some());
+    let (_, back) = timeline(
+        &emu,
+        &tok,
+        &format!("max_results=5&pagination_token={prev}"),
+    )
+    .await;
+    assert_eq!(ids(&back), all[0..5]);
+    assert!(back["meta"].get("previous_token").is_none());
+    assert!(back["meta"].get("next_token").is_some());
+    // Every post returned is counted, repeats included (X bills per post).
+    assert_eq!(returned(&emu), 5 + 5 + 2 + 5);
+
+    // Default page size 10.
+    assert_eq!(ids(&timeline(&emu, &tok, "").await.1), all[0..10]);
+
+    // Bad tokens and sizes.
+    let (s, v) = timeline(&emu, &tok, "pagination_token=not-a-token").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_invalid(
+        &v,
+        "pagination_token",
+        "not-a-token",
+        "The `pagination_token` query parameter value [not-a-token] is not valid",
+    );
+    let (s, _) = timeline(&emu, &tok, "pagination_token=").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    // A token of this timeline does not page another user's timeline.
+    let r = http()
+        .get(format!(
+            "{}/2/users/1456012973835788293/tweets?pagination_token={next}",
+            emu.base_url
+        ))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .expect("other timeline");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    for bad in ["4", "101", "ten"] {
+        let (s, v) = timeline(&emu, &tok, &format!("max_results={bad}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_invalid(
+            &v,
+            "max_results",
+            bad,
+            &format!("The `max_results` query parameter value [{bad}] is not between 5 and 100"),
+        );
+    }
+}
+
+#[tokio::test]
+async fn timeline_since_id_and_until_id_are_exclusive() {
+    let emu = start().await;
+    let tok = mint(&emu, READ_SCOPES);
+    let old = posts_one_second_apart(&emu, &tok, 10).await; // oldest first
+    let q = |k: &str, i: usize| format!("{k}={}", old[i]);
+
+    let (_, v) = timeline(&emu, &tok, &q("since_id", 6)).await;
+    assert_eq!(ids(&v), newest_first(&old[7..]));
+    let (_, v) = timeline(&emu, &tok, &q("until_id", 3)).await;
+    assert_eq!(ids(&v), newest_first(&old[..3]));
+    let (_, v) = timeline(
+        &emu,
+        &tok,
+        &format!("{}&{}", q("since_id", 2), q("until_id", 5)),
+    )
+    .await;
+    assert_eq!(ids(&v), newest_first(&old[3..5]));
+    // Polling with the newest id seen: nothing new.
+    let (_, v) = timeline(&emu, &tok, &q("since_id", 9)).await;
+    assert_eq!(v, json!({"meta":{"result_count":0}}));
+
+    let (s, v) = timeline(
+        &emu,
+        &tok,
+        &format!("{}&{}", q("since_id", 5), q("until_id", 5)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_invalid(
+        &v,
+        "since_id",
+        &old[5],
+        &format!(
+            "Invalid 'since_id':'{}'. 'since_id' must be less than 'until_id'",
+            old[5]
+        ),
+    );
+    let (s, v) = timeline(&emu, &tok, "since_id=12ab").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_invalid(
+        &v,
+        "since_id",
+        "12ab",
+        "The `since_id` query parameter value [12ab] does not match ^[0-9]{1,19}$",
+    );
+    let (s, _) = timeline(&emu, &tok, "until_id=12345678901234567890").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn timeline_start_and_end_time_are_second_granular_rfc3339() {
+    use x_emulator::testing::rfc3339_ms;
+    let emu = start().await;
+    let tok = mint(&emu, READ_SCOPES);
+    let old = posts_one_second_apart(&emu, &tok, 10).await;
+    let rec = emu.admin().records();
+    let at = |i: usize| {
+        rec.tweets
+            .iter()
+            .find(|t| t.id == old[i])
+            .expect("record")
+            .created_at_ms
+    };
+    assert_eq!(rec.tweets[0].created_at, at(0) / 1000);
+    let t = |i: usize| rfc3339_ms(at(i));
+
+    // Inclusive on both ends, to the second (the fraction is dropped).
+    let (s, v) = timeline(&emu, &tok, &format!("start_time={}", t(6))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(ids(&v), newest_first(&old[6..]));
+    let (_, v) = timeline(&emu, &tok, &format!("end_time={}", t(2))).await;
+    assert_eq!(ids(&v), newest_first(&old[..3]));
+    let (_, v) = timeline(
+        &emu,
+        &tok,
+        &format!("start_time={}&end_time={}", t(3), t(5)),
+    )
+    .await;
+    assert_eq!(ids(&v), newest_first(&old[3..6]));
+    // An offset other than Z is read as RFC 3339 says.
+    let whole = |i: usize| at(i) / 1000 * 1000;
+    let plus_two = rfc3339_ms(whole(6) + 2 * 3600 * 1000).replace(".000Z", "+02:00");
+    let (_, v) = timeline(
+        &emu,
+        &tok,
+        &format!("start_time={}", plus_two.replace('+', "%2B")),
+    )
+    .await;
+    assert_eq!(ids(&v), newest_first(&old[6..]));
+    // since_id takes precedence over start_time (OAS v2.112).
+    let (_, v) = timeline(
+        &emu,
+        &tok,
+        &format!("since_id={}&start_time={}", old[7], t(2)),
+    )
+    .await;
+    assert_eq!(ids(&v), newest_first(&old[8..]));
+
+    // created_at, when asked for, in X's format.
+    let (_, v) = timeline(
+        &emu,
+        &tok,
+        "tweet.fields=created_at,author_id&max_results=5",
+    )
+    .await;
+    assert_eq!(v["data"][0]["created_at"], t(9));
+    assert_eq!(v["data"][0]["author_id"], USER);
+    let (_, v) = timeline(&emu, &tok, "post.fields=created_at&max_results=5").await;
+    assert_eq!(v["data"][0]["created_at"], t(9));
+    let (_, v) = timeline(&emu, &tok, "max_results=5").await;
+    assert!(v["data"][0].get("created_at").is_none());
+
+    for bad in [
+        "2024-01-01",
+        "2024-01-01T00:00",
+        "2024-02-30T00:00:00Z",
+        "2024-01-01 00:00:00Z",
+    ] {
+        let (s, v) = timeline(&emu, &tok, &format!("start_time={bad}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+        assert_invalid(
+            &v,
+            "start_time",
+            bad,
+            &format!("Invalid 'start_time':'{bad}'. 'start_time' must be an RFC 3339 date-time, e.g. YYYY-MM-DDTHH:mm:ssZ"),
+        );
+    }
+    let (s, v) = timeline(&emu, &tok, "end_time=2010-11-05T23:59:59Z").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_invalid(
+        &v,
+        "end_time",
+        "2010-11-05T23:59:59Z",
+        "Invalid 'end_time':'2010-11-05T23:59:59Z'. 'end_time' must be on or after 2010-11-06T00:00:00Z",
+    );
+    let (s, v) = timeline(
+        &emu,
+        &tok,
+        &format!("start_time={}&end_time={}", t(5), t(5)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_invalid(
+        &v,
+        "start_time",
+        &t(5),
+        &format!(
+            "Invalid 'start_time':'{}'. 'start_time' must be earlier than 'end_time'",
+            t(5)
+        ),
+    );
+}
+
+#[tokio::test]
+async fn timeline_exclude_enum_and_the_3200_post_reach() {
+    let emu = start().await;
+    let tok = mint(&emu, READ_SCOPES);
+    assert_eq!(EmulatorConfig::default().timeline_max_posts, 3200);
+    emu.admin().update_config(|c| c.timeline_max_posts = 5);
+    let old = posts_one_second_apart(&emu, &tok, 7).await;
+
+    let (_, v) = timeline(&emu, &tok, "max_results=100&exclude=replies,retweets").await;
+    assert_eq!(ids(&v), newest_first(&old[2..]));
+    assert!(v["meta"].get("next_token").is_none());
+    // Beyond the reach: a success with no data.
+    let (s, v) = timeline(&emu, &tok, &format!("until_id={}", old[2])).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v, json!({"meta":{"result_count":0}}));
+
+    let (s, v) = timeline(&emu, &tok, "exclude=quotes").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_invalid(
+        &v,
+        "exclude",
+        "quotes",
+        "The `exclude` query parameter value [quotes] is not one of [replies,retweets]",
+    );
+    let (s, _) = timeline(&emu, &tok, "exclude=replies,replies").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = timeline(&emu, &tok, "exclude=").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // Reset forgets the read counts.
+    assert_eq!(returned(&emu), 5);
+    emu.admin().reset();
+    assert!(emu.admin().records().timeline_posts_returned.is_empty());
+}
