@@ -1,5 +1,5 @@
-//! Misbehaviour on demand: errors, 429 bursts, latency, dropped
-//! connections. Random faults draw from the emulator's seeded RNG so a run
+//! Misbehaviour on demand: errors, 429 bursts, latency (before or after the
+//! work), slow bodies, dropped connections. Random faults draw from the emulator's seeded RNG so a run
 //! repeats.
 //!
 //! Dropping a connection is done at the socket: every connection is
@@ -78,6 +78,14 @@ pub enum FaultKind {
     Drop {
         when: DropWhen,
     },
+    /// The work is done and the status line, headers and first half of the
+    /// body go out at once; the rest of the body follows `ms` later. A
+    /// client whose deadline covers reading the body sees the status (e.g.
+    /// 201) and then times out. Always runs after the work, whatever
+    /// `phase` says.
+    SlowBody {
+        ms: u64,
+    },
 }
 
 /// One fault rule, as posted to `POST /__admin/faults`.
@@ -132,6 +140,7 @@ pub enum Action {
     Fail(u16),
     RateLimit(u64),
     Drop(DropWhen),
+    SlowBody(u64),
 }
 
 #[derive(Debug, Default)]
@@ -190,6 +199,11 @@ pub fn plan(inner: &mut Inner, endpoint: &str) -> Plan {
             }
             FaultKind::Drop { when } => {
                 plan.action = Some((Action::Drop(when), fault.phase));
+                true
+            }
+            FaultKind::SlowBody { ms } => {
+                // Only a real answer can be slow: the handler always runs.
+                plan.action = Some((Action::SlowBody(ms), Phase::After));
                 true
             }
         };

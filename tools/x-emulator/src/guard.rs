@@ -9,6 +9,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 
 use crate::faults::{self, Action, DropWhen, KillSwitch, Phase, TruncatedBody};
 use crate::problem::ApiError;
@@ -177,6 +178,24 @@ async fn apply_action(
             }
             // Never reaches the client: the socket fails on first write.
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+        Action::SlowBody(ms) => {
+            let (parts, body) = match handled {
+                Some(resp) => resp.into_parts(),
+                None => StatusCode::OK.into_response().into_parts(),
+            };
+            let full = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let (head, tail) = (full.slice(..full.len() / 2), full.slice(full.len() / 2..));
+            let ms = *ms;
+            let chunks = futures::stream::iter([Ok::<_, std::io::Error>(head)]).chain(
+                futures::stream::once(async move {
+                    sleep_ms(ms).await;
+                    Ok(tail)
+                }),
+            );
+            Response::from_parts(parts, Body::from_stream(chunks))
         }
         Action::Drop(DropWhen::MidResponse) => {
             let (mut parts, body) = match handled {

@@ -773,3 +773,83 @@ async fn timeline_exclude_enum_and_the_3200_post_reach() {
     emu.admin().reset();
     assert!(emu.admin().records().timeline_posts_returned.is_empty());
 }
+
+// ============ 5. other ways X is slower than the client's deadline ============
+
+#[tokio::test]
+async fn a_slow_body_shows_the_201_then_times_the_client_out() {
+    let emu = start().await;
+    let tok = mint(&emu, POST_SCOPES);
+    add_fault(
+        &emu,
+        json!({"endpoint":"tweets","kind":"slow_body","ms":1500,"count":1}),
+    )
+    .await;
+    let resp = impatient(400)
+        .post(format!("{}/2/tweets", emu.base_url))
+        .bearer_auth(&tok)
+        .json(&json!({"text":"headers came, body did not"}))
+        .send()
+        .await
+        .expect("the status line and headers arrive in time");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let err = resp.bytes().await.expect_err("the body must time out");
+    assert!(err.is_timeout(), "{err:?}");
+    assert_eq!(emu.admin().records().tweets.len(), 1);
+
+    // A patient client reads the whole, valid body.
+    add_fault(
+        &emu,
+        json!({"endpoint":"tweets","kind":"slow_body","ms":200,"count":1}),
+    )
+    .await;
+    let t0 = Instant::now();
+    let resp = http()
+        .post(format!("{}/2/tweets", emu.base_url))
+        .bearer_auth(&tok)
+        .json(&json!({"text":"slow but whole"}))
+        .send()
+        .await
+        .expect("tweet");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let v: Value = resp.json().await.expect("whole JSON");
+    assert_eq!(v["data"]["text"], "slow but whole");
+    assert!(t0.elapsed() >= Duration::from_millis(200));
+    assert_eq!(emu.admin().records().tweets.len(), 2);
+}
+
+#[tokio::test]
+async fn a_refresh_answered_after_the_deadline_still_rotates_the_tokens() {
+    // The dangerous case for a token store: X rotated the refresh token, the
+    // client never saw the new one, and its retry with the old one fails.
+    let emu = start().await;
+    let (access, refresh_token) = mint_offline(&emu);
+    add_fault(
+        &emu,
+        json!({"endpoint":"token","kind":"latency","ms":1000,"phase":"after","count":1}),
+    )
+    .await;
+    let err = impatient(200)
+        .post(format!("{}/2/oauth2/token", emu.base_url))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.as_str()),
+            ("client_id", "reelay-public"),
+        ])
+        .send()
+        .await
+        .expect_err("the client must time out");
+    assert!(err.is_timeout(), "{err:?}");
+    let events: Vec<String> = emu
+        .admin()
+        .records()
+        .tokens
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(events, ["issued", "refreshed"]);
+    let r = refresh(&emu, &refresh_token).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // The old access token died with the rotation (the emulator's default).
+    assert_eq!(users_me(&emu, &access).await, StatusCode::UNAUTHORIZED);
+}
