@@ -8,11 +8,16 @@
 //! Read top to bottom: `advance` checks the message against the job (stale and duplicate messages
 //! are dropped), takes the job's lease, then runs steps while the Lambda deadline allows. Every
 //! platform call is followed by a checkpoint (a version-checked write), so a crash loses at most
-//! the step in flight. Waiting — for the platform's processing, a rate-limit reset or a backoff —
-//! is never a sleep: the job hands off to a new message delayed by the wait (`hand_off`).
-//! Failure classes follow DESIGN §3's table (`on_platform_error`).
+//! the step in flight. Every call runs within the time left before the deadline (`within`), so
+//! Lambda's own timeout never has to fire. Waiting — for the platform's processing, a rate-limit
+//! reset, a backoff, or for X to show a post it may have created — is never a sleep: the job hands
+//! off to a new message delayed by the wait (`hand_off`). Creating the post is the one step that
+//! cannot be repeated blindly: `publish` looks before it posts again and, when it cannot be sure,
+//! stops `Unconfirmed` rather than risk a second post. Failure classes follow DESIGN §3's table
+//! (`on_platform_error`).
 
-use std::time::Instant;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::Rng;
@@ -22,8 +27,9 @@ use crate::clock::Clock;
 use crate::jobs::{JobError, Phase, UploadJob};
 use crate::messages::{new_step_token, JobMessage};
 use crate::ports::{
-    AccessToken, BlobReader, CrashSwitch, CredentialError, Credentials, FailureKind, MediaPlatform,
-    PlatformError, Processing, ProcessingState, StepPoint, WorkQueue,
+    AccessToken, BlobError, BlobErrorKind, BlobReader, CrashSwitch, CredentialError, Credentials,
+    FailureKind, Lookup, MediaPlatform, PlatformError, Processing, ProcessingState, PublishedPost,
+    StepPoint, WorkQueue,
 };
 use crate::posts::PostStatus;
 use crate::store::{JobStore, PostStore, StoreError};
@@ -31,8 +37,12 @@ use crate::store::{JobStore, PostStore, StoreError};
 /// Tunables, with production defaults.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
-    /// Time kept free before the deadline for the final checkpoint and hand-off.
+    /// Time kept free before the deadline for the final checkpoint and hand-off. Every platform,
+    /// storage and credential call must end this long before the deadline or is given up.
     pub deadline_margin_ms: i64,
+    /// Least time a single short call (INIT, FINALIZE, STATUS, the post, a lookup, a token) must
+    /// have to be started at all; with less, the job hands off instead.
+    pub min_call_ms: i64,
     /// Assumed duration of one segment before any has been timed in this invocation.
     pub initial_segment_estimate_ms: i64,
     /// Transient failures of one step before the job fails as retryable.
@@ -49,12 +59,18 @@ pub struct EngineSettings {
     pub lost_continuation_grace_ms: i64,
     /// Receives after which SQS moves a message to the DLQ (the queue's maxReceiveCount).
     pub max_receive_count: u32,
+    /// How long after a call to create the post X may take to show it in the user's timeline:
+    /// a lookup before then could miss a post that exists.
+    pub publish_settle_ms: i64,
+    /// Lookups for a post that may exist before the job stops `Unconfirmed`.
+    pub max_lookups: u32,
 }
 
 impl Default for EngineSettings {
     fn default() -> Self {
         Self {
             deadline_margin_ms: 3_000,
+            min_call_ms: 2_000,
             initial_segment_estimate_ms: 3_000,
             max_attempts: 6,
             max_restarts: 3,
@@ -63,6 +79,10 @@ impl Default for EngineSettings {
             backoff_cap_secs: 120,
             lost_continuation_grace_ms: 2 * 60 * 1000,
             max_receive_count: crate::resources::queue::MAX_RECEIVE_COUNT,
+            // X documents no delay between creating a post and its appearing in the author's
+            // timeline; a minute is chosen as ample for an eventually consistent read.
+            publish_settle_ms: 60_000,
+            max_lookups: 5,
         }
     }
 }
@@ -128,6 +148,8 @@ enum Next {
 /// State of one invocation's run over a job.
 struct Run {
     job: UploadJob,
+    /// The invocation's deadline, epoch ms.
+    deadline_ms: i64,
     token: Option<AccessToken>,
     refreshed_after_401: bool,
     /// Longest segment so far in this invocation, to decide whether another one fits.
@@ -183,6 +205,7 @@ impl Engine<'_> {
 
         let mut run = Run {
             job,
+            deadline_ms: invocation.deadline_ms,
             token: None,
             refreshed_after_401: false,
             segment_estimate_ms: self.settings.initial_segment_estimate_ms,
@@ -190,7 +213,7 @@ impl Engine<'_> {
             steps_taken: 0,
         };
         loop {
-            if !self.time_for_another_step(&run, invocation) {
+            if !self.time_for_another_step(&run) {
                 return self.hand_off(&mut run.job, 0).await;
             }
             run.steps_taken += 1;
@@ -214,8 +237,10 @@ impl Engine<'_> {
     }
 
     /// A message whose token is not the job's. Usually a duplicate or an old message: drop it.
-    /// But if it is the message *before* the current step and the current step's message is long
-    /// overdue, that message may have been lost between our checkpoint and our send: re-send it.
+    /// But if it is the message *before* the current step, the current step's message may have
+    /// been lost between our checkpoint and our send. Re-send it when it is overdue, and on the
+    /// last receive SQS allows in any case (a duplicate of the current message is harmless; a
+    /// lost one would leave the job without a message until the reconciler's sweep).
     async fn older_message(
         &self,
         job: &UploadJob,
@@ -227,36 +252,42 @@ impl Engine<'_> {
         if job.previous_step_token.as_deref() != Some(message.step_token.as_str()) {
             return Ok(Outcome::Dropped("stale message"));
         }
-        if now >= job.step_due_at_ms + self.settings.lost_continuation_grace_ms && !leased_by_other
-        {
-            tracing::warn!("continuation overdue; re-sending it");
-            self.send(job, 0).await?;
-            return Ok(Outcome::Dropped("re-sent an overdue continuation"));
+        if leased_by_other {
+            // A live worker holds the job and will hand it off itself.
+            return Ok(Outcome::Dropped("previous message, job is being worked on"));
         }
-        // Keep it around a while in case the continuation was lost, but never let it reach the
-        // DLQ (which would mark the job failed).
-        if invocation.receive_count + 1 < self.settings.max_receive_count {
-            Ok(Outcome::Retry(
-                "waiting to see whether the continuation arrives",
-            ))
-        } else {
-            Ok(Outcome::Dropped(
-                "previous message, continuation presumed alive",
-            ))
+        let overdue = now >= job.step_due_at_ms + self.settings.lost_continuation_grace_ms;
+        let last_receive = invocation.receive_count + 1 >= self.settings.max_receive_count;
+        if overdue || last_receive {
+            let delay_ms = (job.step_due_at_ms - now).max(0);
+            let delay_secs = u32::try_from((delay_ms + 999) / 1000).unwrap_or(u32::MAX);
+            tracing::warn!(
+                overdue,
+                last_receive,
+                "re-sending the job's current message"
+            );
+            self.send(job, delay_secs).await?;
+            return Ok(Outcome::Dropped("re-sent the current message"));
         }
+        // Keep it around a while in case the continuation was lost.
+        Ok(Outcome::Retry(
+            "waiting to see whether the continuation arrives",
+        ))
     }
 
     /// Whether the next step fits before the deadline. Segment appends are the long steps; other
-    /// steps are one short call. The first step of an invocation only needs the margin, so that
-    /// every invocation makes progress even when a segment takes longer than the estimate.
-    fn time_for_another_step(&self, run: &Run, invocation: &Invocation) -> bool {
-        let remaining = invocation.deadline_ms - self.clock.now_ms();
+    /// steps are one short call (at least `min_call_ms`). The first step of an invocation needs
+    /// only the margin, so that every invocation makes progress even when a segment takes longer
+    /// than the estimate; its call is still cut off before the deadline (`within`).
+    fn time_for_another_step(&self, run: &Run) -> bool {
+        let remaining = run.deadline_ms - self.clock.now_ms();
         let needed = match run.job.phase {
             _ if run.steps_taken == 0 => 0,
             Phase::Queued | Phase::Initialized | Phase::Appending => run.segment_estimate_ms,
             _ => run
                 .segment_estimate_ms
-                .min(self.settings.initial_segment_estimate_ms),
+                .min(self.settings.initial_segment_estimate_ms)
+                .max(self.settings.min_call_ms),
         };
         remaining > needed + self.settings.deadline_margin_ms
     }
@@ -288,17 +319,14 @@ impl Engine<'_> {
     // ------------------------------------------------------------------------------ the steps
 
     async fn initialize(&self, run: &mut Run, token: &AccessToken) -> Result<Next, EngineError> {
-        let job = &run.job;
-        let result = self
-            .platform
-            .initialize(
-                token,
-                job.source.size_bytes,
-                &job.source.media_type,
-                &job.source.media_category,
-            )
-            .await;
-        let session = match result {
+        let source = run.job.source.clone();
+        let call = self.platform.initialize(
+            token,
+            source.size_bytes,
+            &source.media_type,
+            &source.media_category,
+        );
+        let session = match self.platform_call(run, "initialize", call).await {
             Ok(session) => session,
             Err(err) => return self.on_platform_error(run, "initialize", err).await,
         };
@@ -306,7 +334,7 @@ impl Engine<'_> {
         let now = self.clock.now_ms();
         let job = &mut run.job;
         job.record(now, "initialize", format!("ok: media {}", session.media_id));
-        job.media_expires_at_ms = session.expires_after_secs.map(|s| now + (s as i64) * 1000);
+        job.media_expires_at_ms = session.expires_after_secs.map(|s| after_secs(now, s));
         job.media_id = Some(session.media_id);
         job.media_key = session.media_key;
         job.next_segment = 0;
@@ -328,9 +356,9 @@ impl Engine<'_> {
         let started = Instant::now();
         let segment = match run.prefetched.take() {
             Some((i, bytes)) if i == index => bytes,
-            _ => match self.read_segment(&run.job, index).await {
+            _ => match self.read_segment(&run.job, index, run.deadline_ms).await {
                 Ok(bytes) => bytes,
-                Err(err) => return self.on_platform_error(run, "read video", err).await,
+                Err(err) => return self.on_read_error(run, err).await,
             },
         };
         let length = segment.len() as u64;
@@ -340,15 +368,18 @@ impl Engine<'_> {
         let prefetch = next_index < run.job.total_segments()
             && invocation.deadline_ms - self.clock.now_ms()
                 > 2 * run.segment_estimate_ms + self.settings.deadline_margin_ms;
+        let send = self.platform.append(token, &media_id, index, segment);
         let (sent, next) = if prefetch {
-            let (sent, next) = tokio::join!(
-                self.platform.append(token, &media_id, index, segment),
-                self.read_segment(&run.job, next_index)
-            );
-            (sent, next.ok())
+            let read = self.read_segment(&run.job, next_index, run.deadline_ms);
+            let both = async { tokio::join!(send, read) };
+            match self.within(run.deadline_ms, both).await {
+                Some((sent, next)) => (sent, next.ok()),
+                None => (Err(out_of_time("the segment upload")), None),
+            }
         } else {
+            let sent = self.within(run.deadline_ms, send).await;
             (
-                self.platform.append(token, &media_id, index, segment).await,
+                sent.unwrap_or_else(|| Err(out_of_time("the segment upload"))),
                 None,
             )
         };
@@ -357,6 +388,7 @@ impl Engine<'_> {
                 .on_platform_error(run, &format!("append {index}"), err)
                 .await;
         }
+        run.refreshed_after_401 = false;
         self.crash_point(StepPoint::AfterAppend)?;
         run.prefetched = next.map(|bytes| (next_index, bytes));
         run.segment_estimate_ms = run
@@ -379,14 +411,21 @@ impl Engine<'_> {
 
     async fn finalize(&self, run: &mut Run, token: &AccessToken) -> Result<Next, EngineError> {
         let media_id = run.job.media_id.clone().unwrap_or_default();
-        let processing = match self.platform.finalize(token, &media_id).await {
+        let call = self.platform.finalize(token, &media_id);
+        let processing = match self.platform_call(run, "finalize", call).await {
             Ok(processing) => processing,
-            // A crash after a successful FINALIZE leaves the job at "all segments sent"; X then
-            // refuses a second FINALIZE. If STATUS knows the media, the first one went through.
-            Err(err) if err.kind == FailureKind::Rejected => {
-                match self.platform.status(token, &media_id).await {
+            // A FINALIZE whose answer was lost (or a crash after it) leaves the job at "all
+            // segments sent"; X then refuses a second FINALIZE. If STATUS knows the media, the
+            // first one went through. If STATUS itself fails for now, that failure decides (a
+            // transient STATUS error is retried, not read as "media lost").
+            Err(refused) if refused.kind == FailureKind::Rejected => {
+                let call = self.platform.status(token, &media_id);
+                match self.platform_call(run, "status", call).await {
                     Ok(processing) => processing,
-                    Err(_) => return self.on_platform_error(run, "finalize", err).await,
+                    Err(err) if err.kind == FailureKind::Rejected => {
+                        return self.on_platform_error(run, "finalize", refused).await
+                    }
+                    Err(err) => return self.on_platform_error(run, "status", err).await,
                 }
             }
             Err(err) => return self.on_platform_error(run, "finalize", err).await,
@@ -417,7 +456,8 @@ impl Engine<'_> {
                 .await;
         }
         let media_id = run.job.media_id.clone().unwrap_or_default();
-        let processing = match self.platform.status(token, &media_id).await {
+        let call = self.platform.status(token, &media_id);
+        let processing = match self.platform_call(run, "status", call).await {
             Ok(processing) => processing,
             Err(err) => return self.on_platform_error(run, "status", err).await,
         };
@@ -485,48 +525,139 @@ impl Engine<'_> {
         }
     }
 
-    /// Creates the post exactly once. `publish_started` is saved before the call; a job that
-    /// resumes with it set first looks for its post on the platform and records that instead.
+    /// Creates the post exactly once (DESIGN §3, "exactly one post").
+    ///
+    /// The first call is recorded (`publish_started`) before it is made. From then on the post
+    /// may exist whatever the call answered last (a timeout, a 5xx, a crash), so before any new
+    /// call the job waits until X can show a post made by the last call (`publish_settle_ms`),
+    /// then looks at the user's posts created since the first call. Found: recorded. Every post
+    /// since then seen and none carries the media: post again. A failed or incomplete lookup
+    /// never leads to a new post; after `max_lookups` of them the job stops `Unconfirmed`.
     async fn publish(&self, run: &mut Run, token: &AccessToken) -> Result<Next, EngineError> {
+        let now = self.clock.now_ms();
+        if !run.job.publish_started {
+            run.job.publish_started = true;
+            run.job.publish_started_at_ms = Some(now);
+            return self.create_post(run, token).await;
+        }
+        let settled_at = run
+            .job
+            .last_publish_call_at_ms
+            .unwrap_or(run.job.updated_at_ms)
+            .saturating_add(self.settings.publish_settle_ms);
+        if now < settled_at {
+            return Ok(Next::Wait {
+                delay_secs: secs_until(now, settled_at),
+            });
+        }
+        let since_ms = run
+            .job
+            .publish_started_at_ms
+            .unwrap_or(run.job.created_at_ms);
         let media_key = run
             .job
             .media_key
             .clone()
             .or_else(|| run.job.media_id.clone())
             .unwrap_or_default();
-        if run.job.publish_started {
-            match self.platform.find_published(token, &media_key).await {
-                Ok(Some(post)) => {
-                    run.job.record(
-                        self.clock.now_ms(),
-                        "find_post",
-                        format!("found {}", post.id),
-                    );
-                    return self.published(run, post).await;
-                }
-                Ok(None) => {}
-                Err(err) => return self.on_platform_error(run, "find_post", err).await,
-            }
-        } else {
-            run.job.publish_started = true;
-            self.checkpoint(&mut run.job).await?;
-        }
-        let media_id = run.job.media_id.clone().unwrap_or_default();
-        let post = match self.platform.publish(token, &run.job.text, &media_id).await {
-            Ok(post) => post,
-            Err(err) => return self.on_platform_error(run, "post", err).await,
+        let call = self.platform.find_published(token, &media_key, since_ms);
+        let lookup = match self.platform_call(run, "find_post", call).await {
+            Ok(lookup) => lookup,
+            Err(err) => return self.on_lookup_error(run, err).await,
         };
-        self.crash_point(StepPoint::AfterPublish)?;
-        run.job
-            .record(self.clock.now_ms(), "post", format!("ok: {}", post.id));
-        self.published(run, post).await
+        let Lookup {
+            found,
+            complete,
+            posts_read,
+        } = lookup;
+        let job = &mut run.job;
+        job.posts_read = job.posts_read.saturating_add(posts_read);
+        if let Some(post) = found {
+            job.record(now, "find_post", format!("found {}", post.id));
+            return self.published(run, post).await;
+        }
+        if !complete {
+            let err = lookup_error("more posts since the first attempt than one lookup reads");
+            return self.on_lookup_error(run, err).await;
+        }
+        if job.duplicate_refused {
+            // X said the post exists; keep looking for it, never post again.
+            let err = lookup_error("X refused a post as a duplicate, but it is not visible yet");
+            return self.on_lookup_error(run, err).await;
+        }
+        job.record(
+            now,
+            "find_post",
+            format!("none since the first attempt ({posts_read} posts read)"),
+        );
+        if self.media_expired(job) {
+            return self.restart(run, "the media expired before the post").await;
+        }
+        self.create_post(run, token).await
     }
 
-    async fn published(
-        &self,
-        run: &mut Run,
-        post: crate::ports::PublishedPost,
-    ) -> Result<Next, EngineError> {
+    /// One call to create the post, recorded first so that a crash during it is seen.
+    async fn create_post(&self, run: &mut Run, token: &AccessToken) -> Result<Next, EngineError> {
+        if run.job.attempts >= self.settings.max_attempts {
+            let message = format!(
+                "X kept failing to create the post ({} attempts; none of them created it): {}",
+                run.job.attempts,
+                run.job
+                    .error
+                    .as_ref()
+                    .map_or("no answer", |e| e.message.as_str())
+            );
+            return self.fail(run, "platform_unavailable", message, true).await;
+        }
+        let now = self.clock.now_ms();
+        let job = &mut run.job;
+        job.publish_calls = job.publish_calls.saturating_add(1);
+        job.last_publish_call_at_ms = Some(now);
+        job.lookups = 0;
+        self.checkpoint(job).await?;
+
+        let text = run.job.text.clone();
+        let media_id = run.job.media_id.clone().unwrap_or_default();
+        let call = self.platform.publish(token, &text, &media_id);
+        match self.platform_call(run, "post", call).await {
+            Ok(post) => {
+                self.crash_point(StepPoint::AfterPublish)?;
+                run.job
+                    .record(self.clock.now_ms(), "post", format!("ok: {}", post.id));
+                self.published(run, post).await
+            }
+            // X's duplicate-content 403 after an earlier call that may have worked is evidence
+            // that it did: look for that post (DESIGN §3's table).
+            Err(err) if err.kind == FailureKind::Duplicate && run.job.publish_calls > 1 => {
+                let job = &mut run.job;
+                job.record(now, "post", format!("{}: {}", err.code, err.message));
+                job.duplicate_refused = true;
+                job.attempts = 0;
+                Ok(Next::Wait {
+                    delay_secs: secs_until(now, now + self.settings.publish_settle_ms),
+                })
+            }
+            // The post may exist: the next step looks before posting again, however often X
+            // failed; `create_post` stops at `max_attempts` only after a lookup saw no post.
+            Err(err) if err.kind == FailureKind::Transient => {
+                let job = &mut run.job;
+                job.attempts += 1;
+                job.record(now, "post", format!("{}: {}", err.code, err.message));
+                job.error = Some(JobError {
+                    code: err.code,
+                    message: err.message,
+                    retryable: true,
+                    at_ms: now,
+                });
+                Ok(Next::Wait {
+                    delay_secs: self.backoff_secs(run.job.attempts),
+                })
+            }
+            Err(err) => self.on_platform_error(run, "post", err).await,
+        }
+    }
+
+    async fn published(&self, run: &mut Run, post: PublishedPost) -> Result<Next, EngineError> {
         let job = &mut run.job;
         tracing::info!(remote_post_id = %post.id, "published");
         job.remote_post_id = Some(post.id);
@@ -540,6 +671,56 @@ impl Engine<'_> {
     }
 
     // ------------------------------------------------------------------------------ failures
+
+    /// A lookup for a post that may exist failed or proved nothing. Its own class: it never
+    /// flags the account, never fails the job and never leads to a new post. A rate limit waits
+    /// for the reset, a refused token is refreshed once, anything else counts towards
+    /// `max_lookups`, after which the job stops `Unconfirmed`.
+    async fn on_lookup_error(
+        &self,
+        run: &mut Run,
+        err: PlatformError,
+    ) -> Result<Next, EngineError> {
+        match err.kind {
+            FailureKind::RateLimited { .. } => {
+                return self.on_platform_error(run, "find_post", err).await
+            }
+            FailureKind::Unauthorized if !run.refreshed_after_401 => {
+                return self.on_platform_error(run, "find_post", err).await
+            }
+            _ => {}
+        }
+        let now = self.clock.now_ms();
+        let job = &mut run.job;
+        job.lookups += 1;
+        job.record(now, "find_post", format!("{}: {}", err.code, err.message));
+        if job.lookups < self.settings.max_lookups {
+            return Ok(Next::Wait {
+                delay_secs: self.backoff_secs(job.lookups),
+            });
+        }
+        let media = job.media_key.clone().or_else(|| job.media_id.clone());
+        let message = format!(
+            "X may have created the post, but Reelay could not confirm it after {} lookups \
+             (last: {}). The video's media key is {}. Check the account on X; a retry looks \
+             again before posting.",
+            job.lookups,
+            err.message,
+            media.as_deref().unwrap_or("unknown")
+        );
+        tracing::warn!(%message, "post unconfirmed");
+        job.phase = Phase::Unconfirmed;
+        job.error = Some(JobError {
+            code: "post_unconfirmed".into(),
+            message,
+            retryable: true,
+            at_ms: now,
+        });
+        job.lease_owner = None;
+        job.lease_until_ms = 0;
+        self.checkpoint(job).await?;
+        Ok(Next::Done)
+    }
 
     /// DESIGN §3's failure classes.
     async fn on_platform_error(
@@ -561,8 +742,9 @@ impl Engine<'_> {
         match err.kind {
             FailureKind::RateLimited { retry_at_ms } => {
                 // Not an attempt: the platform asked us to wait, and says until when.
-                let wait_ms = retry_at_ms.map(|at| at - now).unwrap_or(60_000);
-                let delay = (wait_ms.max(0) / 1000 + 1).clamp(1, 900) as u32;
+                // X's reset is in whole seconds: wait one more so the window has surely reset.
+                let at = retry_at_ms.unwrap_or(now.saturating_add(60_000));
+                let delay = secs_until(now, at.saturating_add(1000)).clamp(1, 900);
                 Ok(Next::Wait { delay_secs: delay })
             }
             FailureKind::Transient => {
@@ -578,18 +760,25 @@ impl Engine<'_> {
                     delay_secs: self.backoff_secs(run.job.attempts),
                 })
             }
+            // Refresh once; the allowance comes back after any call that succeeds.
             FailureKind::Unauthorized if !run.refreshed_after_401 => {
                 run.refreshed_after_401 = true;
                 let rejected = run.token.take();
-                let refreshed = match rejected {
+                let user = run.job.user_id.clone();
+                let left = self.time_left(run.deadline_ms);
+                let refreshed = match &rejected {
                     Some(rejected) => {
-                        self.credentials
-                            .refresh_after_unauthorized(&run.job.user_id, &rejected)
-                            .await
+                        let call = self
+                            .credentials
+                            .refresh_after_unauthorized_within(&user, rejected, left);
+                        self.within(run.deadline_ms, call).await
                     }
-                    None => self.credentials.access_token(&run.job.user_id).await,
+                    None => {
+                        let call = self.credentials.access_token_within(&user, left);
+                        self.within(run.deadline_ms, call).await
+                    }
                 };
-                match refreshed {
+                match refreshed.unwrap_or_else(|| Err(credentials_out_of_time())) {
                     Ok(token) => {
                         run.token = Some(token);
                         Ok(Next::Continue)
@@ -599,22 +788,24 @@ impl Engine<'_> {
             }
             FailureKind::Unauthorized => {
                 let message = format!(
-                    "X refused the account's token even after a refresh: {}. Reconnect X.",
+                    "X refused the account's token even after a refresh: {}. Reconnect X, then retry the post.",
                     err.message
                 );
-                self.fail(run, "reconnect_required", message, false).await
+                self.fail(run, "reconnect_required", message, true).await
             }
             FailureKind::MissingPermission => {
                 let reason = format!(
                     "X refused the upload: {}. Reconnect X and grant the media.write permission, then retry the post.",
                     err.message
                 );
-                if let Err(e) = self
-                    .credentials
-                    .flag_reconnect(&run.job.user_id, &reason)
-                    .await
-                {
-                    tracing::warn!(error = %e, "could not flag the account for reconnection");
+                let user = run.job.user_id.clone();
+                let flag = self.credentials.flag_reconnect(&user, &reason);
+                match self.within(run.deadline_ms, flag).await {
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "could not flag the account for reconnection")
+                    }
+                    None => tracing::warn!("no time left to flag the account for reconnection"),
                 }
                 self.fail(run, "reconnect_required", reason, true).await
             }
@@ -622,21 +813,16 @@ impl Engine<'_> {
                 let message = format!("X refused the post as a duplicate: {}", err.message);
                 self.fail(run, "duplicate_post", message, false).await
             }
-            FailureKind::Rejected => match run.job.phase {
-                // On a media id X no longer knows (expired, or lost on X's side), start over.
-                Phase::Initialized | Phase::Appending | Phase::Finalized | Phase::Processing => {
+            // Only X saying the media is unknown or expired starts the upload over.
+            FailureKind::MediaGone => match run.job.phase {
+                Phase::Initialized
+                | Phase::Appending
+                | Phase::Finalized
+                | Phase::Processing
+                | Phase::Publishing => {
                     self.restart(
                         run,
                         &format!("X no longer accepts the media: {}", err.message),
-                    )
-                    .await
-                }
-                Phase::Publishing => {
-                    self.fail(
-                        run,
-                        "post_rejected",
-                        format!("X refused the post: {}", err.message),
-                        false,
                     )
                     .await
                 }
@@ -650,6 +836,60 @@ impl Engine<'_> {
                     .await
                 }
             },
+            FailureKind::Rejected => match run.job.phase {
+                Phase::Publishing => {
+                    self.fail(
+                        run,
+                        "post_rejected",
+                        format!("X refused the post: {}", err.message),
+                        false,
+                    )
+                    .await
+                }
+                _ => {
+                    self.fail(
+                        run,
+                        "media_rejected",
+                        format!("X refused the video at {step}: {}", err.message),
+                        false,
+                    )
+                    .await
+                }
+            },
+        }
+    }
+
+    /// Reading the video failed: a changed or deleted object is final (the bytes X would get
+    /// are not the ones that were checked); anything else is a transient storage failure.
+    async fn on_read_error(&self, run: &mut Run, err: BlobError) -> Result<Next, EngineError> {
+        match err.kind {
+            BlobErrorKind::Unavailable => {
+                let err = PlatformError {
+                    kind: FailureKind::Transient,
+                    code: "storage_unavailable".into(),
+                    message: err.detail,
+                };
+                self.on_platform_error(run, "read video", err).await
+            }
+            BlobErrorKind::Changed | BlobErrorKind::Missing => {
+                let what = if err.kind == BlobErrorKind::Changed {
+                    "the video changed after it was checked"
+                } else {
+                    "the video was deleted after it was checked"
+                };
+                run.job.record(
+                    self.clock.now_ms(),
+                    "read video",
+                    format!("{what}: {}", err.detail),
+                );
+                self.fail(
+                    run,
+                    "source_changed",
+                    format!("{what}; create a new post to send the new file"),
+                    false,
+                )
+                .await
+            }
         }
     }
 
@@ -734,48 +974,129 @@ impl Engine<'_> {
         Ok(Next::Done)
     }
 
-    /// Marks the job failed because its message is about to reach the DLQ: the last receive
-    /// failed too. Without this the job would sit "processing" for ever.
+    /// Marks the job failed because its message reached (or is about to reach) the DLQ, with
+    /// the last error the job saw as the reason. Without this the job would sit "processing" for
+    /// ever. A job another worker holds a live lease on is left alone: that worker may be
+    /// creating the post right now, and it hands the job off or finishes it itself.
     pub async fn fail_for_dead_letter(
         &self,
         message: &JobMessage,
         reason: &str,
-    ) -> Result<(), EngineError> {
+    ) -> Result<DeadLetterVerdict, EngineError> {
+        self.fail_dead_letter(message, reason, None).await
+    }
+
+    /// `fail_for_dead_letter` from the invocation that received the message for the last time:
+    /// its own lease (taken for this very message) does not count as someone else's.
+    pub async fn fail_on_last_receive(
+        &self,
+        message: &JobMessage,
+        reason: &str,
+        invocation: &Invocation,
+    ) -> Result<DeadLetterVerdict, EngineError> {
+        self.fail_dead_letter(message, reason, Some(&invocation.id))
+            .await
+    }
+
+    async fn fail_dead_letter(
+        &self,
+        message: &JobMessage,
+        reason: &str,
+        holder: Option<&str>,
+    ) -> Result<DeadLetterVerdict, EngineError> {
         let Some(mut job) = self
             .jobs
             .get_job(&message.user_id, &message.post_id, message.platform)
             .await?
         else {
-            return Ok(());
+            return Ok(DeadLetterVerdict::NoSuchJob);
         };
-        if job.phase.is_final() || job.step_token != message.step_token {
-            return Ok(());
+        if job.phase.is_final() {
+            return Ok(DeadLetterVerdict::AlreadyFinal);
         }
+        if job.step_token != message.step_token {
+            return Ok(DeadLetterVerdict::Stale);
+        }
+        let now = self.clock.now_ms();
+        let held_by_us = holder.is_some() && job.lease_owner.as_deref() == holder;
+        if job.lease_until_ms > now && !held_by_us {
+            return Ok(DeadLetterVerdict::Leased);
+        }
+        let last = job
+            .error
+            .as_ref()
+            .map(|e| e.message.clone())
+            .unwrap_or_else(|| reason.to_owned());
         job.phase = Phase::Failed;
         job.error = Some(JobError {
             code: "gave_up".into(),
             message: format!(
-                "The upload failed {} times in a row and was stopped: {reason}",
+                "The upload was interrupted {} times in a row at the same step and was stopped. Last error: {last}",
                 self.settings.max_receive_count
             ),
             retryable: true,
-            at_ms: self.clock.now_ms(),
+            at_ms: now,
         });
+        job.record(now, "dead_letter", reason);
         job.lease_owner = None;
         job.lease_until_ms = 0;
-        self.checkpoint(&mut job).await?;
+        match self.checkpoint(&mut job).await {
+            Err(EngineError::Store(StoreError::Conflict)) => return Ok(DeadLetterVerdict::Stale),
+            other => other?,
+        }
         self.update_post_status(&job).await;
-        Ok(())
+        Ok(DeadLetterVerdict::Failed)
     }
 
     // ------------------------------------------------------------------------------ plumbing
 
-    /// The access token for this run, fetched once.
+    /// Runs `call` within the time left before the deadline, less the margin kept for the final
+    /// checkpoint and hand-off (DESIGN §3, "calls fit the deadline"): Lambda would kill an
+    /// invocation whose call overran, so the engine gives the call up first. `None`: out of time.
+    async fn within<T>(&self, deadline_ms: i64, call: impl Future<Output = T>) -> Option<T> {
+        let left = deadline_ms - self.clock.now_ms() - self.settings.deadline_margin_ms;
+        let left = Duration::from_millis(u64::try_from(left).ok().filter(|&ms| ms > 0)?);
+        tokio::time::timeout(left, call).await.ok()
+    }
+
+    /// Time left for calls: until the deadline, less the margin.
+    fn time_left(&self, deadline_ms: i64) -> Duration {
+        let left = deadline_ms - self.clock.now_ms() - self.settings.deadline_margin_ms;
+        Duration::from_millis(u64::try_from(left).unwrap_or(0))
+    }
+
+    /// A platform call within the deadline; a timeout is a transient failure like a 5xx. Any
+    /// success gives back the one token refresh a 401 may cause (DESIGN §3's table).
+    async fn platform_call<T>(
+        &self,
+        run: &mut Run,
+        what: &str,
+        call: impl Future<Output = Result<T, PlatformError>>,
+    ) -> Result<T, PlatformError> {
+        let result = self
+            .within(run.deadline_ms, call)
+            .await
+            .unwrap_or_else(|| Err(out_of_time(what)));
+        if result.is_ok() {
+            run.refreshed_after_401 = false;
+        }
+        result
+    }
+
+    /// The access token for this run, fetched once (within the deadline: a refresh may wait on
+    /// a sibling's refresh lease).
     async fn token(&self, run: &mut Run) -> Result<AccessToken, Result<Next, EngineError>> {
         if let Some(token) = &run.token {
             return Ok(token.clone());
         }
-        match self.credentials.access_token(&run.job.user_id).await {
+        let user = run.job.user_id.clone();
+        let left = self.time_left(run.deadline_ms);
+        let call = self.credentials.access_token_within(&user, left);
+        match self
+            .within(run.deadline_ms, call)
+            .await
+            .unwrap_or_else(|| Err(credentials_out_of_time()))
+        {
             Ok(token) => {
                 run.token = Some(token.clone());
                 Ok(token)
@@ -784,16 +1105,27 @@ impl Engine<'_> {
         }
     }
 
-    async fn read_segment(&self, job: &UploadJob, index: u32) -> Result<Bytes, PlatformError> {
+    /// Segment `index` of the pinned video, within the deadline, checked to be exactly as long
+    /// as its range (a short read is never appended).
+    async fn read_segment(
+        &self,
+        job: &UploadJob,
+        index: u32,
+        deadline_ms: i64,
+    ) -> Result<Bytes, BlobError> {
         let (start, len) = job.segment_range(index);
-        self.blobs
-            .read_range(&job.source.bucket, &job.source.key, start, len)
+        let read = self.blobs.read_range(job.source.object_ref(), start, len);
+        let bytes = self
+            .within(deadline_ms, read)
             .await
-            .map_err(|e| PlatformError {
-                kind: FailureKind::Transient,
-                code: "storage_unavailable".into(),
-                message: e.detail,
-            })
+            .unwrap_or_else(|| Err(BlobError::unavailable("no time left to read the video")))?;
+        if bytes.len() as u64 != len {
+            return Err(BlobError::unavailable(format!(
+                "segment {index}: read {} bytes of {len}",
+                bytes.len()
+            )));
+        }
+        Ok(bytes)
     }
 
     fn media_expired(&self, job: &UploadJob) -> bool {
@@ -833,12 +1165,14 @@ impl Engine<'_> {
     /// Ends this invocation's work on the job: a new step token, the lease released, the job
     /// saved, then the continuation sent. The checkpoint comes first so that a continuation can
     /// never arrive before the job expects it; a send lost after the checkpoint is repaired by
-    /// `older_message`.
+    /// `older_message` or the reconciler. Handing off on its own is progress, so the
+    /// reconciler's count of re-drives starts again.
     async fn hand_off(&self, job: &mut UploadJob, delay_secs: u32) -> Result<Outcome, EngineError> {
         job.previous_step_token = Some(std::mem::replace(&mut job.step_token, new_step_token()));
         job.step_due_at_ms = self.clock.now_ms() + i64::from(delay_secs) * 1000;
         job.lease_owner = None;
         job.lease_until_ms = 0;
+        job.redrives = 0;
         self.checkpoint(job).await?;
         self.send(job, delay_secs).await?;
         Ok(Outcome::HandedOff {
@@ -887,6 +1221,54 @@ impl Engine<'_> {
     }
 }
 
+/// What `fail_for_dead_letter` did with a dead message's job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterVerdict {
+    /// The job was failed with its last reason.
+    Failed,
+    /// Another worker holds a live lease: left alone.
+    Leased,
+    /// The job moved on (another message owns it now) or changed under us.
+    Stale,
+    AlreadyFinal,
+    NoSuchJob,
+}
+
+/// `now` plus a duration X gave in seconds, without overflow whatever X sent.
+fn after_secs(now_ms: i64, secs: u64) -> i64 {
+    now_ms.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000))
+}
+
+/// Whole seconds from `now_ms` until `at_ms` (at least 1), for a delayed message.
+fn secs_until(now_ms: i64, at_ms: i64) -> u32 {
+    let ms = at_ms.saturating_sub(now_ms).max(1000);
+    u32::try_from((ms + 999) / 1000).unwrap_or(u32::MAX)
+}
+
+fn out_of_time(what: &str) -> PlatformError {
+    PlatformError {
+        kind: FailureKind::Transient,
+        code: "x_timeout".into(),
+        message: format!(
+            "{what} got no answer before this invocation's time ran out; a new invocation tries again"
+        ),
+    }
+}
+
+fn credentials_out_of_time() -> CredentialError {
+    CredentialError::Unavailable {
+        detail: "the account's token could not be had before this invocation's time ran out".into(),
+    }
+}
+
+fn lookup_error(message: &str) -> PlatformError {
+    PlatformError {
+        kind: FailureKind::Transient,
+        code: "post_not_visible".into(),
+        message: message.into(),
+    }
+}
+
 /// A post's status from its targets' phases.
 pub fn overall_status(jobs: &[UploadJob]) -> PostStatus {
     if jobs.is_empty() {
@@ -896,7 +1278,20 @@ pub fn overall_status(jobs: &[UploadJob]) -> PostStatus {
         PostStatus::Processing
     } else if jobs.iter().all(|j| j.phase == Phase::Published) {
         PostStatus::Published
-    } else {
+    } else if jobs.iter().any(|j| j.phase == Phase::Failed) {
         PostStatus::Failed
+    } else {
+        PostStatus::Unconfirmed
+    }
+}
+
+// ---------------------------------------------------------------- for the reconciler
+// Added by the reconciler work (shared/src/reconcile.rs), which fails jobs outside a run and must
+// bring their post's status along without copying `update_post_status`. Fold into the engine's
+// own API as you see fit.
+impl Engine<'_> {
+    /// `update_post_status`, for callers that settle a job outside `advance`.
+    pub async fn sync_post_status(&self, job: &UploadJob) {
+        self.update_post_status(job).await;
     }
 }

@@ -124,7 +124,17 @@ pub struct UploadJob {
     /// exist only search posts created since then.
     #[serde(default)]
     pub publish_started_at_ms: Option<i64>,
-    /// Lookups made for a post that may exist (bounded; then the job ends `Unconfirmed`).
+    /// Calls made to create the post (bounded).
+    #[serde(default)]
+    pub publish_calls: u32,
+    /// When the last of those calls started: X needs a while to show a new post.
+    #[serde(default)]
+    pub last_publish_call_at_ms: Option<i64>,
+    /// X refused a later call as a duplicate of an existing post: evidence that an earlier call
+    /// created it, so the job only looks for it from then on.
+    #[serde(default)]
+    pub duplicate_refused: bool,
+    /// Lookups since the last call to create the post (bounded; then the job ends `Unconfirmed`).
     #[serde(default)]
     pub lookups: u32,
     /// Posts the platform returned to those lookups: X bills every post a read returns.
@@ -186,6 +196,9 @@ impl UploadJob {
             attempts: 0,
             publish_started: false,
             publish_started_at_ms: None,
+            publish_calls: 0,
+            last_publish_call_at_ms: None,
+            duplicate_refused: false,
             lookups: 0,
             posts_read: 0,
             redrives: 0,
@@ -212,15 +225,25 @@ impl UploadJob {
         }
     }
 
-    /// Makes a failed job ready to run again: a new step token (so the failed run's messages are
-    /// stale), attempts and restarts cleared, the error and lease dropped. The caller bumps the
-    /// version.
+    /// Makes a failed (or unconfirmed) job ready to run again: a new step token (so the failed
+    /// run's messages are stale), attempts, restarts and lookups cleared, the error and lease
+    /// dropped, one more retry counted. The caller bumps the version.
     ///
-    /// A job that failed after it had started creating the post keeps its media and resumes at
-    /// `Publishing`: the post may exist on the platform, and the engine looks for it before
-    /// posting again (DESIGN §3, "exactly one tweet"). Every other job starts over at `Queued`.
-    pub fn reset_for_retry(&mut self, now_ms: i64) {
-        if self.publish_started && self.remote_post_id.is_none() {
+    /// Where it resumes:
+    /// - a job that started creating the post resumes at `Publishing`: the post may exist, and
+    ///   the engine looks for it before posting again (DESIGN §3, "exactly one post"); if the
+    ///   media expired meanwhile, the engine starts the upload over once absence is confirmed;
+    /// - a job whose media X had processed and still keeps for `media_margin_ms` resumes at
+    ///   `Publishing` with that media, without uploading again;
+    /// - every other job starts over at `Queued`.
+    pub fn reset_for_retry(&mut self, now_ms: i64, media_margin_ms: i64) {
+        let media_usable = self.media_id.is_some()
+            && self.processing_percent == Some(100)
+            && self
+                .media_expires_at_ms
+                .is_none_or(|at| at > now_ms.saturating_add(media_margin_ms));
+        let may_exist = self.publish_started && self.remote_post_id.is_none();
+        if may_exist || (media_usable && self.phase == Phase::Failed) {
             self.phase = Phase::Publishing;
         } else {
             self.phase = Phase::Queued;
@@ -238,6 +261,9 @@ impl UploadJob {
         self.step_due_at_ms = now_ms;
         self.attempts = 0;
         self.restarts = 0;
+        self.lookups = 0;
+        self.redrives = 0;
+        self.retries = self.retries.saturating_add(1);
         self.error = None;
         self.lease_owner = None;
         self.lease_until_ms = 0;
@@ -277,6 +303,18 @@ impl UploadJob {
         if self.history.len() > MAX_ATTEMPT_HISTORY {
             let excess = self.history.len() - MAX_ATTEMPT_HISTORY;
             self.history.drain(..excess);
+        }
+    }
+}
+
+impl SourceObject {
+    /// The object as every read of it must see it: pinned to the checked version.
+    pub fn object_ref(&self) -> crate::ports::ObjectRef<'_> {
+        crate::ports::ObjectRef {
+            bucket: &self.bucket,
+            key: &self.key,
+            etag: self.etag.as_deref(),
+            version_id: self.version_id.as_deref(),
         }
     }
 }

@@ -11,19 +11,49 @@ use crate::secret::Secret;
 
 // ---------------------------------------------------------------- the video in storage
 
+/// Why a read of the video failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobErrorKind {
+    /// The store could not answer now (network, throttling, a short read): try again later.
+    Unavailable,
+    /// The object is no longer the version that was checked (`If-Match` failed): permanent.
+    Changed,
+    /// The object is gone: permanent.
+    Missing,
+}
+
 #[derive(Debug, Error)]
 #[error("reading the video failed: {detail}")]
 pub struct BlobError {
+    pub kind: BlobErrorKind,
     pub detail: String,
+}
+
+impl BlobError {
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self {
+            kind: BlobErrorKind::Unavailable,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// One object, pinned to the version a reader expects when `etag` / `version_id` are set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectRef<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub etag: Option<&'a str>,
+    pub version_id: Option<&'a str>,
 }
 
 #[async_trait]
 pub trait BlobReader: Send + Sync {
-    /// Reads `len` bytes at `start` of the object (fewer only at its end).
+    /// Reads exactly `len` bytes at `start` of the object (fewer only at its end). A pinned read
+    /// of an object that changed fails with `Changed`; of one that is gone, with `Missing`.
     async fn read_range(
         &self,
-        bucket: &str,
-        key: &str,
+        object: ObjectRef<'_>,
         start: u64,
         len: u64,
     ) -> Result<Bytes, BlobError>;
@@ -76,6 +106,25 @@ pub trait Credentials: Send + Sync {
     ) -> Result<AccessToken, CredentialError>;
     /// The platform said the token lacks a permission: flag the account for reconnection.
     async fn flag_reconnect(&self, user: &UserId, reason: &str) -> Result<(), CredentialError>;
+    /// `access_token` for a caller with only `time_left`: a refresh that might not finish in
+    /// time is not started (`Unavailable`); a refresh cut off after the platform rotated the
+    /// tokens would lose the account's only working refresh token.
+    async fn access_token_within(
+        &self,
+        user: &UserId,
+        _time_left: std::time::Duration,
+    ) -> Result<AccessToken, CredentialError> {
+        self.access_token(user).await
+    }
+    /// `refresh_after_unauthorized` with the rule of `access_token_within`.
+    async fn refresh_after_unauthorized_within(
+        &self,
+        user: &UserId,
+        rejected: &AccessToken,
+        _time_left: std::time::Duration,
+    ) -> Result<AccessToken, CredentialError> {
+        self.refresh_after_unauthorized(user, rejected).await
+    }
 }
 
 // ---------------------------------------------------------------- the platform's media upload
@@ -110,6 +159,16 @@ pub struct PublishedPost {
     pub url: String,
 }
 
+/// What a look for an earlier post found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub found: Option<PublishedPost>,
+    /// Whether every post since `since_ms` was seen. `false` (too many pages) proves nothing.
+    pub complete: bool,
+    /// Posts the platform returned (X bills each one a read returns).
+    pub posts_read: u32,
+}
+
 /// How a platform call failed, as far as the engine's decisions go (DESIGN §3's table).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureKind {
@@ -121,8 +180,10 @@ pub enum FailureKind {
     Unauthorized,
     /// 403 for a missing scope or access level: the user must reconnect.
     MissingPermission,
-    /// 403 duplicate content: posting the same text again cannot succeed.
+    /// 403 duplicate content: X already has a post with this text.
     Duplicate,
+    /// The platform says the media id is unknown or expired: only a new upload can help.
+    MediaGone,
     /// Any other refusal: permanent.
     Rejected,
 }
@@ -169,13 +230,15 @@ pub trait MediaPlatform: Send + Sync {
         text: &str,
         media_id: &str,
     ) -> Result<PublishedPost, PlatformError>;
-    /// The user's recent post that carries `media_key`, if any: how a resumed job learns that its
-    /// post was created before a crash, instead of posting twice.
+    /// The user's post created at or after `since_ms` that carries `media_key`, if X shows one:
+    /// how a resumed job learns that its post was created before a crash or a lost answer,
+    /// instead of posting twice. Looks only at posts since then, in small pages.
     async fn find_published(
         &self,
         token: &AccessToken,
         media_key: &str,
-    ) -> Result<Option<PublishedPost>, PlatformError>;
+        since_ms: i64,
+    ) -> Result<Lookup, PlatformError>;
 }
 
 // ---------------------------------------------------------------- crash injection

@@ -48,6 +48,9 @@ pub enum PostStatus {
     Published,
     /// Every target ended; at least one failed.
     Failed,
+    /// Every target ended, none failed, and X may hold a post Reelay could not confirm: the
+    /// post says which, with the media key, and a retry looks again before posting.
+    Unconfirmed,
 }
 
 /// What the pre-flight check learnt about the video.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::ports::{BlobError, BlobReader};
+use crate::ports::{BlobError, BlobErrorKind, BlobReader, ObjectRef};
 
 #[derive(Clone)]
 pub struct S3Blobs {
@@ -26,12 +26,8 @@ impl S3Blobs {
         content_type: &str,
         expires_in: Duration,
     ) -> Result<String, BlobError> {
-        let config =
-            aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in).map_err(|e| {
-                BlobError {
-                    detail: e.to_string(),
-                }
-            })?;
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in)
+            .map_err(|e| BlobError::unavailable(e.to_string()))?;
         let request = self
             .client
             .put_object()
@@ -40,13 +36,13 @@ impl S3Blobs {
             .content_type(content_type)
             .presigned(config)
             .await
-            .map_err(|e| BlobError {
-                detail: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+            .map_err(|e| {
+                BlobError::unavailable(aws_sdk_s3::error::DisplayErrorContext(&e).to_string())
             })?;
         Ok(request.uri().to_owned())
     }
 
-    /// Size and user metadata of an object (`x-amz-meta-*`, names lowercased).
+    /// Size, version and user metadata of an object (`x-amz-meta-*`, names lowercased).
     pub async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectHead>, BlobError> {
         match self
             .client
@@ -58,12 +54,14 @@ impl S3Blobs {
         {
             Ok(out) => Ok(Some(ObjectHead {
                 size_bytes: out.content_length().unwrap_or(0).max(0) as u64,
+                etag: out.e_tag().map(str::to_owned),
+                version_id: out.version_id().map(str::to_owned),
                 metadata: out.metadata().cloned().unwrap_or_default(),
             })),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
-            Err(err) => Err(BlobError {
-                detail: aws_sdk_s3::error::DisplayErrorContext(&err).to_string(),
-            }),
+            Err(err) => Err(BlobError::unavailable(
+                aws_sdk_s3::error::DisplayErrorContext(&err).to_string(),
+            )),
         }
     }
 }
@@ -71,16 +69,21 @@ impl S3Blobs {
 #[derive(Debug, Clone)]
 pub struct ObjectHead {
     pub size_bytes: u64,
+    /// The version the pre-flight checks; reads of it are pinned to it.
+    pub etag: Option<String>,
+    /// Only on a versioned bucket.
+    pub version_id: Option<String>,
     pub metadata: std::collections::HashMap<String, String>,
 }
 
 #[async_trait]
 impl BlobReader for S3Blobs {
-    #[tracing::instrument(skip(self), level = "debug")]
+    /// A ranged GET, with `If-Match` (and the version) when the object is pinned: S3 answers 412
+    /// when the object changed since, and 404 when it is gone.
+    #[tracing::instrument(skip(self, object), fields(key = object.key), level = "debug")]
     async fn read_range(
         &self,
-        bucket: &str,
-        key: &str,
+        object: ObjectRef<'_>,
         start: u64,
         len: u64,
     ) -> Result<Bytes, BlobError> {
@@ -91,17 +94,32 @@ impl BlobReader for S3Blobs {
         let out = self
             .client
             .get_object()
-            .bucket(bucket)
-            .key(key)
+            .bucket(object.bucket)
+            .key(object.key)
             .range(range)
+            .set_if_match(object.etag.map(str::to_owned))
+            .set_version_id(object.version_id.map(str::to_owned))
             .send()
             .await
-            .map_err(|e| BlobError {
-                detail: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+            .map_err(|err| {
+                let status = err.raw_response().map(|r| r.status().as_u16());
+                let missing = err.as_service_error().is_some_and(|e| e.is_no_such_key());
+                let kind = match status {
+                    Some(412) => BlobErrorKind::Changed,
+                    _ if missing => BlobErrorKind::Missing,
+                    Some(404) => BlobErrorKind::Missing,
+                    _ => BlobErrorKind::Unavailable,
+                };
+                BlobError {
+                    kind,
+                    detail: aws_sdk_s3::error::DisplayErrorContext(&err).to_string(),
+                }
             })?;
-        let body = out.body.collect().await.map_err(|e| BlobError {
-            detail: e.to_string(),
-        })?;
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| BlobError::unavailable(e.to_string()))?;
         Ok(body.into_bytes())
     }
 }
@@ -112,6 +130,9 @@ pub struct S3Object {
     pub bucket: String,
     pub key: String,
     pub size: u64,
+    /// The version the HEAD saw: the pre-flight reads exactly that version.
+    pub etag: Option<String>,
+    pub version_id: Option<String>,
 }
 
 #[async_trait]
@@ -122,7 +143,13 @@ impl video_preflight::RangeReader for S3Object {
 
     async fn read_range(&self, start: u64, len: u64) -> Result<Bytes, video_preflight::ReadError> {
         let len = len.min(self.size.saturating_sub(start));
-        BlobReader::read_range(&self.blobs, &self.bucket, &self.key, start, len)
+        let object = ObjectRef {
+            bucket: &self.bucket,
+            key: &self.key,
+            etag: self.etag.as_deref(),
+            version_id: self.version_id.as_deref(),
+        };
+        BlobReader::read_range(&self.blobs, object, start, len)
             .await
             .map_err(|e| video_preflight::ReadError::Backend(Box::new(e)))
     }

@@ -6,13 +6,18 @@ use bytes::Bytes;
 use crate::accounts::tokens::{PlatformToken, TokenError, TokenSource};
 use crate::ids::UserId;
 use crate::ports::{
-    AccessToken, CredentialError, Credentials, FailureKind, MediaPlatform, MediaSession,
+    AccessToken, CredentialError, Credentials, FailureKind, Lookup, MediaPlatform, MediaSession,
     PlatformError, Processing, ProcessingState, PublishedPost,
 };
-use crate::x::{ForbiddenKind, MediaStatus, XClient, XError};
+use crate::x::{ForbiddenKind, MediaStatus, TimelineQuery, XClient, XError};
 
-/// How many of the user's recent posts to search for one carrying our media.
-const RECENT_POSTS_TO_SEARCH: u8 = 20;
+/// A lookup for an earlier post reads pages of this many posts (X's minimum is 5) ...
+const LOOKUP_PAGE_SIZE: u8 = 10;
+/// ... and at most this many pages: X bills every post a read returns, and posts made since the
+/// first attempt are normally few. More than this proves nothing (`Lookup::complete` false).
+const LOOKUP_MAX_PAGES: u32 = 5;
+/// X's `start_time` has second precision and X's clock is not ours: look a little earlier.
+const LOOKUP_CLOCK_SKEW_SECS: i64 = 60;
 
 #[derive(Clone)]
 pub struct XPlatform {
@@ -31,7 +36,8 @@ fn failure(err: XError, media_endpoint: bool) -> PlatformError {
     let message = err.detail().to_owned();
     let kind = match err {
         XError::RateLimited { reset_at_epoch, .. } => FailureKind::RateLimited {
-            retry_at_ms: reset_at_epoch.map(|s| (s as i64) * 1000),
+            retry_at_ms: reset_at_epoch
+                .map(|s| i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1000)),
         },
         XError::Unauthorized { .. } => FailureKind::Unauthorized,
         XError::Forbidden {
@@ -45,6 +51,7 @@ fn failure(err: XError, media_endpoint: bool) -> PlatformError {
         XError::Forbidden { .. } => FailureKind::Rejected,
         // X's media endpoints have had outages answering 404 (research §3a, incidents): retry.
         XError::Rejected { status: 404, .. } if media_endpoint => FailureKind::Transient,
+        XError::MediaGone { .. } => FailureKind::MediaGone,
         XError::Rejected { .. } => FailureKind::Rejected,
         // A 2xx we cannot read may still have done its work; the engine's checks (STATUS after
         // FINALIZE, looking for the post before posting again) make retrying it safe.
@@ -170,19 +177,52 @@ impl MediaPlatform for XPlatform {
         &self,
         token: &AccessToken,
         media_key: &str,
-    ) -> Result<Option<PublishedPost>, PlatformError> {
-        let recent = self
-            .client
-            .recent_posts(&token.token, &token.account_id, RECENT_POSTS_TO_SEARCH)
-            .await
-            .map_err(|e| failure(e, false))?;
-        Ok(recent
-            .into_iter()
-            .find(|p| carries_media(&p.media_keys, media_key))
-            .map(|p| PublishedPost {
-                url: post_url(&p.id),
-                id: p.id,
-            }))
+        since_ms: i64,
+    ) -> Result<Lookup, PlatformError> {
+        let mut query = TimelineQuery {
+            max_results: LOOKUP_PAGE_SIZE,
+            start_time_secs: Some(since_ms.div_euclid(1000) - LOOKUP_CLOCK_SKEW_SECS),
+            pagination_token: None,
+        };
+        let mut posts_read = 0_u32;
+        for _ in 0..LOOKUP_MAX_PAGES {
+            let page = self
+                .client
+                .timeline(&token.token, &token.account_id, &query)
+                .await
+                .map_err(|e| failure(e, false))?;
+            posts_read = posts_read.saturating_add(page.posts.len() as u32);
+            if let Some(post) = page
+                .posts
+                .into_iter()
+                .find(|p| carries_media(&p.media_keys, media_key))
+            {
+                let found = PublishedPost {
+                    url: post_url(&post.id),
+                    id: post.id,
+                };
+                return Ok(Lookup {
+                    found: Some(found),
+                    complete: true,
+                    posts_read,
+                });
+            }
+            match page.next_token {
+                Some(next) => query.pagination_token = Some(next),
+                None => {
+                    return Ok(Lookup {
+                        found: None,
+                        complete: true,
+                        posts_read,
+                    })
+                }
+            }
+        }
+        Ok(Lookup {
+            found: None,
+            complete: false,
+            posts_read,
+        })
     }
 }
 
@@ -235,6 +275,36 @@ impl Credentials for XCredentials {
         };
         self.tokens
             .refresh_after_unauthorized(user, &rejected)
+            .await
+            .map(access_token)
+            .map_err(credential_error)
+    }
+
+    async fn access_token_within(
+        &self,
+        user: &UserId,
+        time_left: std::time::Duration,
+    ) -> Result<AccessToken, CredentialError> {
+        self.tokens
+            .access_token_within(user, time_left)
+            .await
+            .map(access_token)
+            .map_err(credential_error)
+    }
+
+    async fn refresh_after_unauthorized_within(
+        &self,
+        user: &UserId,
+        rejected: &AccessToken,
+        time_left: std::time::Duration,
+    ) -> Result<AccessToken, CredentialError> {
+        let rejected = PlatformToken {
+            access_token: rejected.token.clone(),
+            x_user_id: rejected.account_id.clone(),
+            token_version: rejected.version,
+        };
+        self.tokens
+            .refresh_after_unauthorized_within(user, &rejected, time_left)
             .await
             .map(access_token)
             .map_err(credential_error)

@@ -85,7 +85,7 @@ struct Zeros;
 
 #[async_trait]
 impl BlobReader for Zeros {
-    async fn read_range(&self, _: &str, _: &str, _: u64, len: u64) -> Result<Bytes, BlobError> {
+    async fn read_range(&self, _: ObjectRef<'_>, _: u64, len: u64) -> Result<Bytes, BlobError> {
         Ok(Bytes::from(vec![0u8; len as usize]))
     }
 }
@@ -101,14 +101,29 @@ impl WorkQueue for Sent {
     }
 }
 
-/// A platform that succeeds unless told to fail the next calls of a step.
+/// A platform that succeeds unless told to fail the next calls of a step, answers after a delay
+/// when told to, and whose lookups find nothing (every post seen) unless told otherwise.
 #[derive(Default)]
 struct FakeX {
     failures: Mutex<HashMap<&'static str, Vec<PlatformError>>>,
     calls: Mutex<Vec<&'static str>>,
+    delays: Mutex<HashMap<&'static str, std::time::Duration>>,
+    lookups: Mutex<Vec<Lookup>>,
 }
 
 impl FakeX {
+    fn slow(&self, step: &'static str, delay: std::time::Duration) {
+        self.delays.lock().unwrap().insert(step, delay);
+    }
+    fn next_lookup(&self, lookup: Lookup) {
+        self.lookups.lock().unwrap().push(lookup);
+    }
+    async fn delay(&self, step: &'static str) {
+        let delay = self.delays.lock().unwrap().get(step).copied();
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+    }
     fn fail_next(&self, step: &'static str, err: PlatformError) {
         self.failures
             .lock()
@@ -152,6 +167,7 @@ impl MediaPlatform for FakeX {
         _: &str,
         _: &str,
     ) -> Result<MediaSession, PlatformError> {
+        self.delay("initialize").await;
         self.call("initialize")?;
         Ok(MediaSession {
             media_id: "111".into(),
@@ -166,12 +182,15 @@ impl MediaPlatform for FakeX {
         _: u32,
         _: Bytes,
     ) -> Result<(), PlatformError> {
+        self.delay("append").await;
         self.call("append")
     }
     async fn finalize(&self, _: &AccessToken, _: &str) -> Result<Processing, PlatformError> {
+        self.delay("finalize").await;
         self.call("finalize").map(|_| done())
     }
     async fn status(&self, _: &AccessToken, _: &str) -> Result<Processing, PlatformError> {
+        self.delay("status").await;
         self.call("status").map(|_| done())
     }
     async fn publish(
@@ -180,6 +199,7 @@ impl MediaPlatform for FakeX {
         _: &str,
         _: &str,
     ) -> Result<PublishedPost, PlatformError> {
+        self.delay("publish").await;
         self.call("publish").map(|_| PublishedPost {
             id: "999".into(),
             url: "https://x.com/i/web/status/999".into(),
@@ -189,8 +209,20 @@ impl MediaPlatform for FakeX {
         &self,
         _: &AccessToken,
         _: &str,
-    ) -> Result<Option<PublishedPost>, PlatformError> {
-        self.call("find_published").map(|_| None)
+        _: i64,
+    ) -> Result<Lookup, PlatformError> {
+        self.delay("find_published").await;
+        self.call("find_published")?;
+        let mut queued = self.lookups.lock().unwrap();
+        Ok(if queued.is_empty() {
+            Lookup {
+                found: None,
+                complete: true,
+                posts_read: 0,
+            }
+        } else {
+            queued.remove(0)
+        })
     }
 }
 
@@ -446,7 +478,8 @@ async fn the_deadline_splits_the_upload_into_continuations() {
 }
 
 #[tokio::test]
-async fn a_lost_continuation_is_resent_by_the_previous_message_once_overdue() {
+async fn a_lost_continuation_is_resent_by_the_previous_message_when_overdue_or_on_its_last_receive()
+{
     let f = Fixture::new();
     let first = f.queued_job();
     f.engine()
@@ -455,16 +488,27 @@ async fn a_lost_continuation_is_resent_by_the_previous_message_once_overdue() {
         .unwrap();
     let current = f.job().step_token;
     f.queue.0.lock().unwrap().clear(); // the continuation was "lost"
-                                       // Not overdue yet, last receive: dropped without re-sending (so it never reaches the DLQ).
+                                       // Not overdue, not the last receive: it comes back later, and nothing is sent yet.
+    assert_eq!(
+        f.engine()
+            .advance(&first, &f.invocation(60_000, 2))
+            .await
+            .unwrap(),
+        Outcome::Retry("waiting to see whether the continuation arrives")
+    );
+    assert!(f.queue.0.lock().unwrap().is_empty());
+    // The last receive before the DLQ re-sends the current message even though it is not
+    // overdue (before, it was dropped and the job was left with no message at all).
     assert_eq!(
         f.engine()
             .advance(&first, &f.invocation(60_000, 5))
             .await
             .unwrap(),
-        Outcome::Dropped("previous message, continuation presumed alive")
+        Outcome::Dropped("re-sent the current message")
     );
-    assert!(f.queue.0.lock().unwrap().is_empty());
-    // Overdue: the previous message re-sends the current step's message.
+    assert_eq!(f.last_sent().0.step_token, current);
+    f.queue.0.lock().unwrap().clear();
+    // Overdue: any receive re-sends it.
     f.clock
         .advance_ms(f.settings.lost_continuation_grace_ms + 1);
     assert_eq!(
@@ -472,7 +516,7 @@ async fn a_lost_continuation_is_resent_by_the_previous_message_once_overdue() {
             .advance(&first, &f.invocation(60_000, 2))
             .await
             .unwrap(),
-        Outcome::Dropped("re-sent an overdue continuation")
+        Outcome::Dropped("re-sent the current message")
     );
     assert_eq!(f.last_sent().0.step_token, current);
 }
@@ -603,7 +647,7 @@ async fn a_missing_scope_flags_the_account_and_a_duplicate_post_is_permanent() {
 }
 
 #[tokio::test]
-async fn a_post_whose_answer_was_lost_is_looked_up_before_posting_again() {
+async fn a_post_whose_answer_was_lost_is_looked_up_once_x_can_show_it_before_posting_again() {
     let f = Fixture::new();
     let message = f.queued_job();
     f.platform
@@ -624,13 +668,314 @@ async fn a_post_whose_answer_was_lost_is_looked_up_before_posting_again() {
         "{outcome:?}"
     );
     assert!(f.job().publish_started);
+    // Too early: X may not show the post yet, so the job waits instead of looking.
+    let (next, _) = f.last_sent();
+    let outcome = f
+        .engine()
+        .advance(&next, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    let Outcome::HandedOff { delay_secs, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(delay_secs >= 1 && i64::from(delay_secs) * 1000 <= f.settings.publish_settle_ms);
+    assert_eq!(f.platform.count("find_published"), 0);
+    f.clock.advance_ms(f.settings.publish_settle_ms);
     let (next, _) = f.last_sent();
     f.engine()
         .advance(&next, &f.invocation(60_000, 1))
         .await
         .unwrap();
-    // The lookup comes first; it found nothing here (X lost the post too), so it posted again.
+    // Every post since the first attempt was seen and none carries the media: post again.
     assert_eq!(f.platform.count("find_published"), 1);
     assert_eq!(f.platform.count("publish"), 2);
     assert_eq!(f.job().phase, Phase::Published);
+}
+
+/// Runs the job's messages until it hands off with a delay, moving the clock by that delay.
+async fn run_until_final(f: &Fixture, first: JobMessage, limit: usize) -> Outcome {
+    let mut message = first;
+    for _ in 0..limit {
+        let outcome = f
+            .engine()
+            .advance(&message, &f.invocation(60_000, 1))
+            .await
+            .unwrap();
+        match outcome {
+            Outcome::HandedOff { delay_secs, .. } => {
+                f.clock.advance_ms(i64::from(delay_secs) * 1000);
+                message = f.last_sent().0;
+            }
+            other => return other,
+        }
+    }
+    panic!(
+        "job not final after {limit} messages: {:?}",
+        f.job().history
+    )
+}
+
+fn published(id: &str) -> Lookup {
+    Lookup {
+        found: Some(PublishedPost {
+            id: id.into(),
+            url: format!("https://x.com/i/web/status/{id}"),
+        }),
+        complete: true,
+        posts_read: 3,
+    }
+}
+
+#[tokio::test]
+async fn a_duplicate_refusal_after_a_lost_answer_is_evidence_and_the_post_is_found() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    // The first call's answer is lost; the lookup (X not showing it yet) sees nothing; the
+    // second call is refused as a duplicate: the first one worked, and it shows up later.
+    f.platform
+        .fail_next("publish", err(FailureKind::Transient, "x_timeout"));
+    f.platform
+        .fail_next("publish", err(FailureKind::Duplicate, "x_duplicate_post"));
+    f.platform.next_lookup(Lookup {
+        found: None,
+        complete: true,
+        posts_read: 0,
+    });
+    f.platform.next_lookup(Lookup {
+        found: None,
+        complete: true,
+        posts_read: 0,
+    });
+    f.platform.next_lookup(published("777"));
+    let outcome = run_until_final(&f, message, 20).await;
+    assert_eq!(outcome, Outcome::Finished(Phase::Published));
+    let job = f.job();
+    assert_eq!(job.remote_post_id.as_deref(), Some("777"));
+    assert_eq!(f.platform.count("publish"), 2, "never a third call");
+    assert!(job.duplicate_refused);
+    assert_eq!(job.posts_read, 3);
+}
+
+#[tokio::test]
+async fn failed_lookups_never_post_again_and_end_unconfirmed() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    f.platform
+        .fail_next("publish", err(FailureKind::Transient, "x_timeout"));
+    for _ in 0..f.settings.max_lookups {
+        // A 403 on the timeline is the lookup's own failure: it flags no account.
+        f.platform.fail_next(
+            "find_published",
+            err(FailureKind::MissingPermission, "x_forbidden"),
+        );
+    }
+    let outcome = run_until_final(&f, message, 30).await;
+    assert_eq!(outcome, Outcome::Finished(Phase::Unconfirmed));
+    assert_eq!(f.platform.count("publish"), 1);
+    assert_eq!(
+        f.platform.count("find_published"),
+        f.settings.max_lookups as usize
+    );
+    assert!(f.creds.flagged.lock().unwrap().is_none());
+    let error = f.job().error.unwrap();
+    assert_eq!(error.code, "post_unconfirmed");
+    assert!(error.retryable);
+    assert!(error.message.contains("7_111"), "{}", error.message);
+}
+
+#[tokio::test]
+async fn an_incomplete_lookup_proves_nothing() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    f.platform
+        .fail_next("publish", err(FailureKind::Transient, "x_timeout"));
+    f.platform.next_lookup(Lookup {
+        found: None,
+        complete: false,
+        posts_read: 50,
+    });
+    f.platform.next_lookup(published("778"));
+    let outcome = run_until_final(&f, message, 20).await;
+    assert_eq!(outcome, Outcome::Finished(Phase::Published));
+    assert_eq!(f.platform.count("publish"), 1);
+    assert_eq!(f.job().posts_read, 53);
+}
+
+#[tokio::test]
+async fn the_refresh_allowance_comes_back_after_a_successful_call() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    f.platform.fail_next(
+        "initialize",
+        err(FailureKind::Unauthorized, "x_unauthorized"),
+    );
+    f.platform
+        .fail_next("append", err(FailureKind::Unauthorized, "x_unauthorized"));
+    let outcome = run_until_final(&f, message, 10).await;
+    assert_eq!(outcome, Outcome::Finished(Phase::Published));
+    assert_eq!(f.creds.refreshes.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_lost_finalize_answer_then_a_transient_status_error_does_not_restart() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    f.platform.fail_next(
+        "finalize",
+        err(FailureKind::Rejected, "x_rejected"), // "already finalized"
+    );
+    f.platform
+        .fail_next("status", err(FailureKind::Transient, "x_server_error"));
+    let outcome = run_until_final(&f, message, 10).await;
+    assert_eq!(outcome, Outcome::Finished(Phase::Published));
+    let job = f.job();
+    assert_eq!(job.restarts, 0, "{:?}", job.history);
+    assert_eq!(f.platform.count("initialize"), 1);
+    assert_eq!(f.platform.count("append"), 3);
+}
+
+#[tokio::test]
+async fn only_media_x_no_longer_knows_restarts_the_upload() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    f.platform
+        .fail_next("append", err(FailureKind::MediaGone, "x_media_gone"));
+    assert_eq!(
+        run_until_final(&f, message, 10).await,
+        Outcome::Finished(Phase::Published)
+    );
+    assert_eq!(f.job().restarts, 1);
+    assert_eq!(f.platform.count("initialize"), 2);
+
+    let g = Fixture::new();
+    let message = g.queued_job();
+    g.platform
+        .fail_next("append", err(FailureKind::Rejected, "x_rejected"));
+    assert_eq!(
+        run_until_final(&g, message, 10).await,
+        Outcome::Finished(Phase::Failed)
+    );
+    let job = g.job();
+    assert_eq!(job.restarts, 0);
+    assert_eq!(job.error.unwrap().code, "media_rejected");
+    assert_eq!(g.platform.count("initialize"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_slower_than_the_deadline_is_given_up_before_lambda_would_kill_it() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    // X takes 10 minutes to answer INIT; the invocation has 5 s.
+    f.platform
+        .slow("initialize", std::time::Duration::from_secs(600));
+    let started = tokio::time::Instant::now();
+    let outcome = f
+        .engine()
+        .advance(&message, &f.invocation(5_000, 1))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() <= std::time::Duration::from_millis(5_000 - 500),
+        "ran {:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(
+            outcome,
+            Outcome::HandedOff {
+                phase: Phase::Queued,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    let job = f.job();
+    assert_eq!(job.attempts, 1);
+    assert_eq!(job.error.unwrap().code, "x_timeout");
+}
+
+#[tokio::test]
+async fn a_dead_letter_never_overrides_a_live_lease() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    let mut job = f.job();
+    job.lease_owner = Some("other-worker".into());
+    job.lease_until_ms = NOW + 30_000;
+    job.version += 1;
+    f.jobs.save_job(&job).await.unwrap();
+    let verdict = f
+        .engine()
+        .fail_for_dead_letter(&message, "killed")
+        .await
+        .unwrap();
+    assert_eq!(verdict, reelay_shared::engine::DeadLetterVerdict::Leased);
+    assert_eq!(f.job().phase, Phase::Queued);
+    f.clock.advance_ms(30_001);
+    let verdict = f
+        .engine()
+        .fail_for_dead_letter(&message, "killed")
+        .await
+        .unwrap();
+    assert_eq!(verdict, reelay_shared::engine::DeadLetterVerdict::Failed);
+    assert_eq!(f.job().error.unwrap().code, "gave_up");
+}
+
+#[tokio::test]
+async fn a_retry_after_the_media_expired_starts_over_and_can_succeed() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    // X fails every post call; the job fails retryable with its media processed.
+    for _ in 0..f.settings.max_attempts {
+        f.platform
+            .fail_next("publish", err(FailureKind::Transient, "x_server_error"));
+    }
+    assert_eq!(
+        run_until_final(&f, message, 40).await,
+        Outcome::Finished(Phase::Failed)
+    );
+    assert_eq!(
+        f.platform.count("publish"),
+        f.settings.max_attempts as usize
+    );
+    // A day later X has forgotten the media. The retry looks, finds nothing, and starts over.
+    f.clock.advance_ms(2 * 86_400_000);
+    let mut job = f.job();
+    job.reset_for_retry(f.clock.now_ms(), 600_000);
+    job.version += 1;
+    f.jobs.save_job(&job).await.unwrap();
+    assert_eq!(
+        run_until_final(&f, job.message(), 40).await,
+        Outcome::Finished(Phase::Published)
+    );
+    let job = f.job();
+    assert_eq!(job.restarts, 1, "{:?}", job.history);
+    assert_eq!(f.platform.count("initialize"), 2);
+    assert_eq!(job.retries, 1);
+}
+
+#[tokio::test]
+async fn huge_values_from_x_do_not_overflow() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    f.platform.fail_next(
+        "initialize",
+        err(
+            FailureKind::RateLimited {
+                retry_at_ms: Some(i64::MAX),
+            },
+            "x_rate_limited",
+        ),
+    );
+    let outcome = f
+        .engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::HandedOff {
+            phase: Phase::Queued,
+            delay_secs: 900
+        }
+    );
 }

@@ -48,6 +48,10 @@ const DEFAULT_PAGE: u32 = 20;
 const MAX_PAGE: u32 = 100;
 /// Attempts shown per target in `GET /api/posts/{id}`.
 const RECENT_ATTEMPTS: usize = 10;
+/// Retries a user may ask for per target: each may re-upload up to 512 MB and spend X calls.
+pub const MAX_RETRIES: u32 = 5;
+/// A retry keeps X's processed media only if X keeps it this much longer: enough to post it.
+const MEDIA_KEEP_MARGIN_MS: i64 = 10 * 60 * 1000;
 
 /// Everything that can go wrong in a posts route.
 #[derive(Debug, Error)]
@@ -76,6 +80,11 @@ pub enum PostsError {
     },
     #[error("no target of post {0} has failed")]
     NothingToRetry(String),
+    /// Every failed target failed for a reason a retry cannot fix.
+    #[error("post {id} cannot be retried: {reason}")]
+    NotRetryable { id: String, reason: String },
+    #[error("post {0} was retried {MAX_RETRIES} times already")]
+    RetryLimit(String),
     #[error("the post changed while it was being retried")]
     Changed,
     #[error("the post store failed")]
@@ -128,6 +137,18 @@ pub fn problem(err: PostsError) -> Problem {
             "nothing_to_retry",
             "Conflict",
             format!("No target of post {id} has failed, so there is nothing to retry."),
+        ),
+        PostsError::NotRetryable { id, reason } => Problem::new(
+            409,
+            "not_retryable",
+            "Conflict",
+            format!("Post {id} cannot be retried: {reason} Create a new post instead."),
+        ),
+        PostsError::RetryLimit(id) => Problem::new(
+            409,
+            "retry_limit_reached",
+            "Conflict",
+            format!("Post {id} was retried {MAX_RETRIES} times already; create a new post instead."),
         ),
         PostsError::Changed => Problem::new(
             409,
@@ -436,7 +457,7 @@ fn target_view(job: &UploadJob) -> Value {
     let error = job
         .error
         .as_ref()
-        .filter(|_| job.phase == Phase::Failed)
+        .filter(|_| matches!(job.phase, Phase::Failed | Phase::Unconfirmed))
         .map(|e| json!({ "code": e.code, "message": e.message, "retryable": e.retryable }));
     let recent: Vec<Value> = job
         .history
@@ -453,6 +474,9 @@ fn target_view(job: &UploadJob) -> Value {
         "segments_sent": job.next_segment,
         "segments_total": job.total_segments(),
         "processing_percent": job.processing_percent,
+        "media_key": job.media_key,
+        "lookups": { "posts_read": job.posts_read, "publish_calls": job.publish_calls },
+        "retries": job.retries,
         "tweet_id": job.remote_post_id,
         "tweet_url": job.remote_post_url,
         "error": error,
@@ -562,18 +586,37 @@ async fn retry(ports: &Ports, user: &UserId, raw_id: &str) -> Result<Reply, Post
         .post_with_jobs(user, &id)
         .await?
         .ok_or_else(not_found)?;
-    let failed: Vec<UploadJob> = jobs
+    let ended: Vec<UploadJob> = jobs
         .into_iter()
-        .filter(|j| j.phase == Phase::Failed)
+        .filter(|j| matches!(j.phase, Phase::Failed | Phase::Unconfirmed))
         .collect();
-    if failed.is_empty() {
+    if ended.is_empty() {
         return Err(PostsError::NothingToRetry(raw_id.to_owned()));
+    }
+    // Only what a retry can fix is retried, and only so often.
+    let (failed, refused): (Vec<UploadJob>, Vec<UploadJob>) = ended
+        .into_iter()
+        .partition(|j| j.error.as_ref().is_none_or(|e| e.retryable));
+    if failed.is_empty() {
+        let reason = refused
+            .iter()
+            .filter_map(|j| j.error.as_ref())
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        return Err(PostsError::NotRetryable {
+            id: raw_id.to_owned(),
+            reason,
+        });
+    }
+    if failed.iter().any(|j| j.retries >= MAX_RETRIES) {
+        return Err(PostsError::RetryLimit(raw_id.to_owned()));
     }
     let mut retried = Vec::new();
     for original in failed {
         let now = ports.clock.now_ms();
         let mut job = original.clone();
-        job.reset_for_retry(now);
+        job.reset_for_retry(now, MEDIA_KEEP_MARGIN_MS);
         job.version += 1;
         match ports.posts_jobs().save_job(&job).await {
             Err(StoreError::Conflict) => return Err(PostsError::Changed),
@@ -799,6 +842,14 @@ mod tests {
             ),
             (PostsError::NothingToRetry("p".into()), 409),
             (PostsError::Changed, 409),
+            (
+                PostsError::NotRetryable {
+                    id: "p".into(),
+                    reason: "r".into(),
+                },
+                409,
+            ),
+            (PostsError::RetryLimit("p".into()), 409),
             (PostsError::Store(StoreError::Conflict), 500),
         ];
         for (err, status) in cases {

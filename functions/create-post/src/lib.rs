@@ -408,9 +408,11 @@ async fn check_and_start(
         bucket: bucket.to_owned(),
         key: key.to_owned(),
         size: head.size_bytes,
+        etag: head.etag.clone(),
+        version_id: head.version_id.clone(),
     };
     match video_preflight::inspect(&reader, &Limits::default()).await {
-        Ok(checked) => start(ports, post, bucket, key, checked).await,
+        Ok(checked) => start(ports, post, bucket, key, &head, checked).await,
         Err(PreflightError::Rejected(why)) => {
             tracing::info!(post_id = %post.post_id, code = why.code(), reason = %why, "video refused by the pre-flight check");
             reject(ports, post, key, why.to_string()).await
@@ -483,6 +485,7 @@ async fn start(
     mut post: Post,
     bucket: &str,
     key: &str,
+    head: &ObjectHead,
     checked: Checked,
 ) -> Result<Option<Verdict>, CreatePostError> {
     let now = ports.clock.now_ms();
@@ -505,9 +508,10 @@ async fn start(
         size_bytes: facts.size_bytes,
         media_type: facts.media_type.to_owned(),
         media_category: checked.category.as_str().to_owned(),
-        // Pinned by the pre-flight (issue: the source is pinned); filled in below.
-        etag: None,
-        version_id: None,
+        // The version the pre-flight checked (it read with `If-Match` on this ETag): the upload
+        // reads exactly these bytes, or fails saying the video changed (DESIGN §3).
+        etag: head.etag.clone(),
+        version_id: head.version_id.clone(),
     };
     let segment_size = segment_size_for(facts.size_bytes, ports.segment_size);
     let jobs: Vec<UploadJob> = post

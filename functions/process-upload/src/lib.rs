@@ -3,13 +3,14 @@
 //! come back (and, after maxReceiveCount receives, reach the DLQ).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use reelay_shared::accounts::cipher::KmsTokenCipher;
 use reelay_shared::accounts::oauth::{OAuthError, XOAuth};
 use reelay_shared::accounts::store::DynamoAccountStore;
-use reelay_shared::accounts::tokens::XTokenProvider;
+use reelay_shared::accounts::tokens::{TokenSettings, XTokenProvider};
 use reelay_shared::aws::AwsClients;
 use reelay_shared::clock::{Clock, SystemClock};
 use reelay_shared::config::{
@@ -81,12 +82,16 @@ impl App {
         ));
         let cipher = Arc::new(KmsTokenCipher::new(aws.kms.clone(), &config.key.kms_key_id));
         let oauth = XOAuth::new(http.clone(), &config.x)?;
-        let tokens = Arc::new(XTokenProvider::new(
-            accounts,
-            cipher,
-            oauth,
-            Arc::new(SystemClock),
-        ));
+        // A refresh is started only when X's answer can arrive within the invocation: the HTTP
+        // client's timeout, plus KMS and DynamoDB (see `TokenSettings::refresh_time_needed`).
+        let token_settings = TokenSettings {
+            refresh_time_needed: config.x.request_timeout + Duration::from_secs(5),
+            ..TokenSettings::default()
+        };
+        let tokens = Arc::new(
+            XTokenProvider::new(accounts, cipher, oauth, Arc::new(SystemClock))
+                .with_settings(token_settings),
+        );
         Ok(Self {
             store: DynamoStore::new(aws.dynamodb.clone(), &config.table.table_name),
             blobs: S3Blobs::new(aws.s3.clone()),
@@ -113,6 +118,9 @@ impl App {
         }
     }
 }
+
+/// Kept free at the end of an invocation for the batch response, after the engine's own margin.
+const HANDLER_RESERVE_MS: i64 = 500;
 
 #[tracing::instrument(skip_all, fields(messages = event.payload.records.len(), request_id = %event.context.request_id))]
 pub async fn handle(
@@ -164,22 +172,44 @@ async fn process(
         deadline_ms,
         receive_count,
     };
-    let reason = match engine.advance(&job, &invocation).await {
-        Ok(Outcome::Retry(reason)) => reason.to_owned(),
-        Ok(outcome) => {
+    // The engine fits every call before the deadline itself; this is the backstop that keeps
+    // Lambda's timeout from ever firing (a killed invocation fails its whole batch and reports
+    // nothing): the message is reported failed and comes back after the visibility timeout.
+    let left_ms = deadline_ms - engine.clock.now_ms() - HANDLER_RESERVE_MS;
+    let advanced = match u64::try_from(left_ms) {
+        Ok(ms) if ms > 0 => {
+            tokio::time::timeout(Duration::from_millis(ms), engine.advance(&job, &invocation))
+                .await
+                .ok()
+        }
+        _ => None,
+    };
+    let reason = match advanced {
+        Some(Ok(Outcome::Retry(reason))) => reason.to_owned(),
+        Some(Ok(outcome)) => {
             tracing::info!(?outcome, "message handled");
             return true;
         }
-        Err(err) => {
+        Some(Err(err)) => {
             tracing::error!(error = %err, error_source = ?std::error::Error::source(&err), "advancing the job failed");
             err.to_string()
+        }
+        None => {
+            tracing::error!("the invocation ran out of time; the message comes back later");
+            "the invocation ran out of time".to_owned()
         }
     };
     // This was the last receive SQS allows before the DLQ: fail the job with the reason now, or
     // it would stay "processing" for ever.
     if receive_count >= engine.settings.max_receive_count {
-        if let Err(err) = engine.fail_for_dead_letter(&job, &reason).await {
-            tracing::error!(error = %err, "could not mark the job failed before the DLQ");
+        match engine
+            .fail_on_last_receive(&job, &reason, &invocation)
+            .await
+        {
+            Ok(verdict) => tracing::warn!(?verdict, "last receive before the DLQ"),
+            Err(err) => {
+                tracing::error!(error = %err, "could not mark the job failed before the DLQ")
+            }
         }
     }
     false

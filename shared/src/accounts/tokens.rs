@@ -33,6 +33,25 @@ pub trait TokenSource: Send + Sync {
     ) -> Result<PlatformToken, TokenError>;
     /// X said the token lacks a scope or access: flag the account so the user is told to reconnect.
     async fn mark_needs_reconnect(&self, user: &UserId, reason: &str) -> Result<(), TokenError>;
+    /// `access_token` for a caller with only `time_left`: a refresh that might not finish in
+    /// that time is not started (`Unavailable`), because a refresh cut off after X rotated the
+    /// pair loses the only refresh token that still works.
+    async fn access_token_within(
+        &self,
+        user: &UserId,
+        _time_left: Duration,
+    ) -> Result<PlatformToken, TokenError> {
+        self.access_token(user).await
+    }
+    /// `refresh_after_unauthorized` with the same rule as `access_token_within`.
+    async fn refresh_after_unauthorized_within(
+        &self,
+        user: &UserId,
+        rejected: &PlatformToken,
+        _time_left: Duration,
+    ) -> Result<PlatformToken, TokenError> {
+        self.refresh_after_unauthorized(user, rejected).await
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +83,9 @@ pub struct TokenSettings {
     pub wait_limit: Duration,
     pub poll_first: Duration,
     pub poll_max: Duration,
+    /// Time a refresh needs to be started by a caller with a deadline: X's answer (the HTTP
+    /// client's timeout) plus KMS and DynamoDB.
+    pub refresh_time_needed: Duration,
 }
 
 impl Default for TokenSettings {
@@ -74,6 +96,7 @@ impl Default for TokenSettings {
             wait_limit: Duration::from_secs(50),
             poll_first: Duration::from_millis(50),
             poll_max: Duration::from_millis(500),
+            refresh_time_needed: Duration::from_secs(35),
         }
     }
 }
@@ -177,9 +200,14 @@ impl XTokenProvider {
         &self,
         user: &UserId,
         stale_version: Option<u64>,
+        time_left: Option<Duration>,
     ) -> Result<PlatformToken, TokenError> {
-        let give_up_at = tokio::time::Instant::now() + self.settings.wait_limit;
+        let wait = time_left.map_or(self.settings.wait_limit, |t| {
+            t.min(self.settings.wait_limit)
+        });
+        let give_up_at = tokio::time::Instant::now() + wait;
         let mut delay = self.settings.poll_first;
+        let started = tokio::time::Instant::now();
         loop {
             let account = self.read(user).await?;
             let now = super::epoch_secs(&*self.clock);
@@ -187,6 +215,13 @@ impl XTokenProvider {
             let expiring = now + self.settings.refresh_margin_secs >= account.access_expires_at;
             if !stale && !expiring {
                 return self.token_of(&account).await;
+            }
+            let left = time_left.map(|t| t.saturating_sub(started.elapsed()));
+            if left.is_some_and(|left| left < self.settings.refresh_time_needed) {
+                return Err(TokenError::Unavailable {
+                    detail: "not enough time left in this invocation to refresh the token safely"
+                        .into(),
+                });
             }
             let owner = uuid::Uuid::new_v4().to_string();
             let leased = self
@@ -355,7 +390,27 @@ impl XTokenProvider {
 impl TokenSource for XTokenProvider {
     #[tracing::instrument(skip(self), fields(user_id = %user))]
     async fn access_token(&self, user: &UserId) -> Result<PlatformToken, TokenError> {
-        self.obtain(user, None).await
+        self.obtain(user, None, None).await
+    }
+
+    #[tracing::instrument(skip(self), fields(user_id = %user))]
+    async fn access_token_within(
+        &self,
+        user: &UserId,
+        time_left: Duration,
+    ) -> Result<PlatformToken, TokenError> {
+        self.obtain(user, None, Some(time_left)).await
+    }
+
+    #[tracing::instrument(skip(self, rejected), fields(user_id = %user, rejected_version = rejected.token_version))]
+    async fn refresh_after_unauthorized_within(
+        &self,
+        user: &UserId,
+        rejected: &PlatformToken,
+        time_left: Duration,
+    ) -> Result<PlatformToken, TokenError> {
+        self.obtain(user, Some(rejected.token_version), Some(time_left))
+            .await
     }
 
     #[tracing::instrument(skip(self, rejected), fields(user_id = %user, rejected_version = rejected.token_version))]
@@ -364,7 +419,7 @@ impl TokenSource for XTokenProvider {
         user: &UserId,
         rejected: &PlatformToken,
     ) -> Result<PlatformToken, TokenError> {
-        self.obtain(user, Some(rejected.token_version)).await
+        self.obtain(user, Some(rejected.token_version), None).await
     }
 
     #[tracing::instrument(skip(self), fields(user_id = %user))]

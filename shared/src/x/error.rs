@@ -34,6 +34,12 @@ pub enum XError {
     Unauthorized { detail: String },
     #[error("X forbade the request: {detail}")]
     Forbidden { detail: String, kind: ForbiddenKind },
+    /// X does not know the media id (never had it, or it expired): the problem type
+    /// `resource-not-found` for a media resource, as X answers unknown media ids (OAS problem
+    /// types; Reelay's emulator plays it), or "Your media IDs are invalid." when a post names
+    /// such media (v1.1 code 324, §7). Only a new upload can help.
+    #[error("X does not know the media: {detail}")]
+    MediaGone { status: u16, detail: String },
     /// Any other 4xx: the request itself is wrong or refers to something gone; permanent.
     #[error("X rejected the request ({status}): {detail}")]
     Rejected { status: u16, detail: String },
@@ -73,6 +79,7 @@ impl XError {
                 ..
             } => "x_duplicate_post",
             XError::Forbidden { .. } => "x_forbidden",
+            XError::MediaGone { .. } => "x_media_gone",
             XError::Rejected { .. } => "x_rejected",
             XError::ServerError { .. } => "x_server_error",
             XError::Transport {
@@ -90,6 +97,7 @@ impl XError {
             | XError::Unauthorized { detail }
             | XError::Forbidden { detail, .. }
             | XError::Rejected { detail, .. }
+            | XError::MediaGone { detail, .. }
             | XError::ServerError { detail, .. }
             | XError::Transport { detail, .. }
             | XError::UnexpectedBody { detail, .. } => detail,
@@ -205,6 +213,27 @@ fn forbidden_kind(body: &[u8], detail: &str) -> ForbiddenKind {
     }
 }
 
+/// Whether a 4xx says the media id is unknown or expired (see `XError::MediaGone`).
+fn media_gone(body: &[u8], detail: &str) -> bool {
+    let value = serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
+    let problems = std::iter::once(&value).chain(
+        value
+            .get("errors")
+            .and_then(|e| e.as_array())
+            .into_iter()
+            .flatten(),
+    );
+    let not_found_media = problems.into_iter().any(|p| {
+        let field = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+        field("type").ends_with("/resource-not-found") && field("resource_type") == "media"
+    });
+    not_found_media
+        || legacy_codes(body).contains(&324)
+        || detail
+            .to_ascii_lowercase()
+            .contains("media ids are invalid")
+}
+
 /// `x-rate-limit-reset`: epoch seconds when the window resets (§6).
 pub fn rate_limit_reset(headers: &http::HeaderMap) -> Option<u64> {
     headers
@@ -236,6 +265,7 @@ pub fn classify(status: u16, headers: &http::HeaderMap, body: &[u8]) -> XError {
             detail,
         },
         500..=599 => XError::ServerError { status, detail },
+        400..=499 if media_gone(body, &detail) => XError::MediaGone { status, detail },
         _ => XError::Rejected { status, detail },
     }
 }
@@ -307,6 +337,31 @@ mod tests {
         ));
         assert_eq!(e.retry_after(1_700_000_000), Some(Duration::from_secs(900)));
         assert!(!classify(401, &headers(&[]), b"").is_retryable());
+    }
+
+    #[test]
+    fn unknown_or_expired_media_is_told_apart() {
+        let unknown = br#"{"title":"Not Found Error","type":"https://api.twitter.com/2/problems/resource-not-found","detail":"Could not find media with id: [1].","resource_type":"media","resource_id":"1","parameter":"id","value":"1","status":400}"#;
+        assert!(matches!(
+            classify(400, &headers(&[]), unknown),
+            XError::MediaGone { status: 400, .. }
+        ));
+        let invalid = br#"{"errors":[{"parameters":{"media.media_ids":["1"]},"message":"Your media IDs are invalid."}],"title":"Invalid Request","detail":"One or more parameters to your request was invalid.","type":"https://api.twitter.com/2/problems/invalid-request"}"#;
+        assert!(matches!(
+            classify(400, &headers(&[]), invalid),
+            XError::MediaGone { .. }
+        ));
+        // A user that does not exist is not media.
+        let user = br#"{"errors":[{"type":"https://api.twitter.com/2/problems/resource-not-found","resource_type":"user","detail":"Could not find user"}]}"#;
+        assert!(matches!(
+            classify(400, &headers(&[]), user),
+            XError::Rejected { .. }
+        ));
+        // A bare 404 (X's media endpoints have had 404 outages) is not "media gone".
+        assert!(matches!(
+            classify(404, &headers(&[]), b""),
+            XError::Rejected { status: 404, .. }
+        ));
     }
 
     #[test]

@@ -142,6 +142,30 @@ struct WireCreated {
 struct WireTimeline {
     data: Option<Vec<WireTweet>>,
     errors: Option<Vec<serde_json::Value>>,
+    meta: Option<WireTimelineMeta>,
+}
+
+#[derive(Deserialize)]
+struct WireTimelineMeta {
+    next_token: Option<String>,
+}
+
+/// One page of a user's posts, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TimelinePage {
+    pub posts: Vec<RecentPost>,
+    /// X's `meta.next_token`: more posts match; pass it back as `pagination_token`.
+    pub next_token: Option<String>,
+}
+
+/// Which of a user's posts a timeline read asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TimelineQuery {
+    /// 5..=100 (X's bounds; clamped).
+    pub max_results: u8,
+    /// Only posts created at or after this instant (epoch seconds; X's `start_time`).
+    pub start_time_secs: Option<i64>,
+    pub pagination_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -339,33 +363,59 @@ impl XClient {
         })
     }
 
-    /// `GET /2/users/{id}/tweets` newest first, with each post's media keys. `max_results` is
-    /// clamped to X's allowed 5..=100. A 200 carrying only `errors` (X's partial-error shape, §7,
-    /// e.g. an unknown user) is reported as `Rejected` rather than read as "no posts", so a caller
-    /// checking "did I already post this?" never mistakes a failed lookup for a clean timeline.
-    #[tracing::instrument(skip(self, token))]
+    /// `GET /2/users/{id}/tweets` newest first, with each post's media keys.
     pub async fn recent_posts(
         &self,
         token: &Secret,
         x_user_id: &str,
         max_results: u8,
     ) -> Result<Vec<RecentPost>, XError> {
+        let query = TimelineQuery {
+            max_results,
+            ..TimelineQuery::default()
+        };
+        Ok(self.timeline(token, x_user_id, &query).await?.posts)
+    }
+
+    /// One page of `GET /2/users/{id}/tweets` (OAS `usersIdTweets`): newest first, each post with
+    /// its media keys, narrowed by `start_time` and paged with `pagination_token`. A 200 carrying
+    /// only `errors` (X's partial-error shape, §7, e.g. an unknown user) is reported as
+    /// `Rejected` rather than read as "no posts", so a caller checking "did I already post this?"
+    /// never mistakes a failed lookup for a clean timeline.
+    #[tracing::instrument(skip(self, token))]
+    pub async fn timeline(
+        &self,
+        token: &Secret,
+        x_user_id: &str,
+        query: &TimelineQuery,
+    ) -> Result<TimelinePage, XError> {
         let url = self.url(&format!("/2/users/{}/tweets", path_segment(x_user_id)))?;
-        let request = self.http.get(url).query(&[
+        let mut params = vec![
             ("expansions", "attachments.media_keys".to_owned()),
-            ("max_results", max_results.clamp(5, 100).to_string()),
-        ]);
+            ("max_results", query.max_results.clamp(5, 100).to_string()),
+        ];
+        if let Some(secs) = query.start_time_secs {
+            params.push(("start_time", rfc3339_secs(secs)));
+        }
+        if let Some(page) = &query.pagination_token {
+            params.push(("pagination_token", page.clone()));
+        }
+        let request = self.http.get(url).query(&params);
         let answer = self.send(request, token).await?;
         let timeline = answer.json::<WireTimeline>()?;
+        let next_token = timeline.meta.and_then(|m| m.next_token);
         match (timeline.data, timeline.errors) {
-            (Some(posts), _) => Ok(posts
-                .into_iter()
-                .map(|t| RecentPost {
-                    id: t.id,
-                    text: t.text,
-                    media_keys: t.attachments.map(|a| a.media_keys).unwrap_or_default(),
-                })
-                .collect()),
+            (Some(posts), _) => Ok(TimelinePage {
+                posts: posts
+                    .into_iter()
+                    .map(|t| RecentPost {
+                        id: t.id,
+                        text: t.text,
+                        media_keys: t.attachments.map(|a| a.media_keys).unwrap_or_default(),
+                    })
+                    .collect(),
+                next_token,
+            }),
             (None, Some(errors)) if !errors.is_empty() => {
                 let body = serde_json::to_vec(&json!({ "errors": errors })).unwrap_or_default();
                 Err(XError::Rejected {
@@ -373,10 +423,19 @@ impl XClient {
                     detail: error_detail(&body).unwrap_or_else(|| "X reported an error".into()),
                 })
             }
-            // No `data` and no errors: the user has no posts (X omits `data` then).
-            (None, _) => Ok(Vec::new()),
+            // No `data` and no errors: no posts match (X omits `data` then).
+            (None, _) => Ok(TimelinePage::default()),
         }
     }
+}
+
+/// X's `start_time` is RFC 3339 at second precision (OAS: `YYYY-MM-DDTHH:mm:ssZ`). The SDK's
+/// well-tested date type formats it rather than date arithmetic written here.
+fn rfc3339_secs(secs: i64) -> String {
+    use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
+    DateTime::from_secs(secs)
+        .fmt(DateTimeFormat::DateTime)
+        .unwrap_or_else(|_| "2010-11-06T00:00:01Z".to_owned())
 }
 
 /// Ids go into paths; X's are digits, but nothing unescaped from a caller may change the path.
@@ -437,6 +496,12 @@ mod tests {
             status: 200,
             body: Bytes::from(body.to_owned()),
         }
+    }
+
+    #[test]
+    fn start_time_is_rfc3339_in_whole_seconds() {
+        assert_eq!(rfc3339_secs(1_795_615_785), "2026-11-25T14:09:45Z");
+        assert_eq!(rfc3339_secs(0), "1970-01-01T00:00:00Z");
     }
 
     #[test]

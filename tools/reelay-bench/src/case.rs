@@ -16,7 +16,7 @@ use reelay_local::authorizer::LocalAuthorizer;
 use reelay_local::runner::{FunctionName, Functions, Runner, RunnerConfig};
 use reelay_shared::ids::UserId;
 use reelay_shared::jobs::{segment_size_for, Phase, SourceObject, UploadJob};
-use reelay_shared::ports::{BlobReader, WorkQueue};
+use reelay_shared::ports::{BlobReader, ObjectRef, WorkQueue};
 use reelay_shared::posts::{new_post_id, Platform, Post, PostStatus};
 use reelay_shared::s3::S3Blobs;
 use reelay_shared::secret::Secret;
@@ -303,7 +303,16 @@ async fn line(
         let len = segment.min(video.bytes - start);
         let t = Instant::now();
         let bytes = blobs
-            .read_range(bucket, &video.key, start, len)
+            .read_range(
+                ObjectRef {
+                    bucket,
+                    key: &video.key,
+                    etag: None,
+                    version_id: None,
+                },
+                start,
+                len,
+            )
             .await
             .map_err(|e| anyhow!("ranged GET of segment {index}: {}", e.detail))?;
         get_time += t.elapsed();

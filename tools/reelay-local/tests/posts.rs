@@ -1062,6 +1062,8 @@ async fn preflight_through_s3_reads_only_the_metadata() {
         bucket: stack.bucket_name.clone(),
         key: "big/clip.mp4".into(),
         size: size as u64,
+        etag: None,
+        version_id: None,
     });
     let checked = video_preflight::inspect(&reader, &Limits::default())
         .await

@@ -28,6 +28,8 @@ fn quick_engine() -> EngineSettings {
         initial_segment_estimate_ms: 500,
         backoff_base_secs: 1,
         backoff_cap_secs: 2,
+        // The emulator shows a post at once (timeline_lag_ms 0).
+        publish_settle_ms: 500,
         ..EngineSettings::default()
     }
 }
