@@ -416,14 +416,21 @@ impl Engine<'_> {
             Ok(processing) => processing,
             // A FINALIZE whose answer was lost (or a crash after it) leaves the job at "all
             // segments sent"; X then refuses a second FINALIZE. If STATUS knows the media, the
-            // first one went through. If STATUS itself fails for now, that failure decides (a
-            // transient STATUS error is retried, not read as "media lost").
+            // first one went through. If STATUS fails, that failure decides: a transient error
+            // is retried, only "media unknown" starts over, and a refusal (X may still be
+            // finishing the first FINALIZE, which then has no status yet) is retried too,
+            // within the attempts — never read as "media lost".
             Err(refused) if refused.kind == FailureKind::Rejected => {
                 let call = self.platform.status(token, &media_id);
                 match self.platform_call(run, "status", call).await {
                     Ok(processing) => processing,
                     Err(err) if err.kind == FailureKind::Rejected => {
-                        return self.on_platform_error(run, "finalize", refused).await
+                        let err = PlatformError {
+                            kind: FailureKind::Transient,
+                            message: format!("{} (after: {})", err.message, refused.message),
+                            ..err
+                        };
+                        return self.on_platform_error(run, "status", err).await;
                     }
                     Err(err) => return self.on_platform_error(run, "status", err).await,
                 }

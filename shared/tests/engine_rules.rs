@@ -832,6 +832,20 @@ async fn a_lost_finalize_answer_then_a_transient_status_error_does_not_restart()
     assert_eq!(job.restarts, 0, "{:?}", job.history);
     assert_eq!(f.platform.count("initialize"), 1);
     assert_eq!(f.platform.count("append"), 3);
+
+    // X still finishing the first FINALIZE refuses STATUS too: wait, never start over.
+    let g = Fixture::new();
+    let message = g.queued_job();
+    g.platform
+        .fail_next("finalize", err(FailureKind::Rejected, "x_rejected"));
+    g.platform
+        .fail_next("status", err(FailureKind::Rejected, "x_rejected"));
+    assert_eq!(
+        run_until_final(&g, message, 10).await,
+        Outcome::Finished(Phase::Published)
+    );
+    assert_eq!(g.job().restarts, 0);
+    assert_eq!(g.platform.count("initialize"), 1);
 }
 
 #[tokio::test]
