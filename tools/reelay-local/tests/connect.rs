@@ -934,11 +934,13 @@ async fn x_client_classifies_each_failure() {
     );
     assert!(!err.is_retryable());
 
+    // Unknown media: X's resource-not-found problem, told apart so the engine starts over.
     let err = x.media_status(&token, "1234567890").await.unwrap_err();
     assert!(
-        matches!(err, XError::Rejected { status: 400, .. }),
+        matches!(err, XError::MediaGone { status: 400, .. }),
         "{err:?}"
     );
+    assert_eq!(err.code(), "x_media_gone");
 
     fault("users_me", FaultKind::Fail { status: 503 });
     let err = x.users_me(&token).await.unwrap_err();
