@@ -7,7 +7,9 @@
 //! and deserialized by the same `lambda_http` / `aws_lambda_events` code the binaries use.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -148,6 +150,47 @@ pub struct RunnerConfig {
     /// Whether to run process-upload on the work queue. Tests that inspect the queue's messages
     /// themselves turn it off.
     pub poll_work_queue: bool,
+    /// Process-upload invocations to kill before their deadline (chaos tests); none by default.
+    pub kills: Option<Kills>,
+}
+
+/// Why the runner stopped a process-upload invocation before its handler returned. Either way the
+/// handler's future is dropped where it stands, as Lambda stops a function, and the whole batch
+/// comes back after the visibility timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Killed {
+    /// Lambda's timeout: the handler was still running at the invocation's deadline. The engine
+    /// budgets its work so that this never happens (DESIGN §3, "calls fit the deadline").
+    Timeout,
+    /// The kill plan stopped it early, as a crash, an out-of-memory kill or a lost host would.
+    Planned,
+}
+
+/// Decides which process-upload invocations die early. `invocation` counts this runner's
+/// process-upload invocations from 0; `Some(after)` drops the handler `after` into it (an `after`
+/// at or past the deadline leaves it to the timeout).
+pub trait KillPlan: Send + Sync {
+    fn kill_after(&self, invocation: u64) -> Option<Duration>;
+}
+
+impl<F> KillPlan for F
+where
+    F: Fn(u64) -> Option<Duration> + Send + Sync,
+{
+    fn kill_after(&self, invocation: u64) -> Option<Duration> {
+        self(invocation)
+    }
+}
+
+/// A shared kill plan, for `RunnerConfig`.
+#[derive(Clone)]
+pub struct Kills(pub Arc<dyn KillPlan>);
+
+impl fmt::Debug for Kills {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Kills(..)")
+    }
 }
 
 impl Default for RunnerConfig {
@@ -161,6 +204,7 @@ impl Default for RunnerConfig {
             worker_concurrency: 2,
             poll_wait_secs: 1,
             poll_work_queue: true,
+            kills: None,
         }
     }
 }
@@ -175,8 +219,11 @@ pub struct Invocation {
     pub invoked_at_ms: u64,
     /// Message ids, object keys or the HTTP route, depending on the trigger.
     pub items: Vec<String>,
-    /// The function's answer, or its error, as text.
+    /// The function's answer, or its error, as text (`killed: ...` when the runner stopped it).
     pub outcome: String,
+    /// Set when the runner stopped the invocation before its handler returned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub killed: Option<Killed>,
 }
 
 /// Every invocation so far, with a way to wait for one without sleeping.
@@ -302,13 +349,14 @@ impl Runner {
         } else {
             0
         };
+        let invocations = Arc::new(AtomicU64::new(0));
         for _ in 0..workers {
             tasks.push(tokio::spawn(poll_work_queue(
                 aws.clone(),
                 stack.queue_url.clone(),
                 stack.queue_arn.clone(),
                 functions.clone(),
-                log.clone(),
+                (log.clone(), invocations.clone()),
                 config.clone(),
                 shutdown.subscribe(),
             )));
@@ -423,6 +471,7 @@ async fn serve_http(
         invoked_at_ms,
         items: vec![format!("{method} {path}")],
         outcome: response.status().as_u16().to_string(),
+        killed: None,
     });
     let (parts, body) = response.into_parts();
     let bytes: Vec<u8> = match body {
@@ -653,6 +702,7 @@ async fn poll_s3_events(
                         invoked_at_ms,
                         items: keys,
                         outcome,
+                        killed: None,
                     });
                     ok
                 }
@@ -691,12 +741,15 @@ fn s3_event_from_notification(body: &str) -> Result<S3Event, serde_json::Error> 
 /// Stands in for the SQS event source mapping of process-upload: receives a batch, invokes the
 /// function with the configured deadline, and deletes only the messages not reported in
 /// `batchItemFailures`, so failed ones come back and, after maxReceiveCount, reach the DLQ.
+/// Like Lambda, it stops the handler at the deadline (or earlier, by the kill plan); the whole
+/// batch then comes back. `(log, invocations)`: the log, and the process-upload invocation counter
+/// shared by the pollers, which numbers invocations for the kill plan.
 async fn poll_work_queue(
     aws: AwsClients,
     queue_url: String,
     queue_arn: String,
     functions: Functions,
-    log: Arc<InvocationLog>,
+    (log, invocations): (Arc<InvocationLog>, Arc<AtomicU64>),
     config: RunnerConfig,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -744,6 +797,7 @@ async fn poll_work_queue(
             .iter()
             .filter_map(|m| m.message_id().map(str::to_owned))
             .collect();
+        let started = tokio::time::Instant::now();
         let invoked_at_ms = now_ms();
         let context = lambda_context(
             FunctionName::ProcessUpload,
@@ -752,13 +806,33 @@ async fn poll_work_queue(
         );
         let deadline_ms = context.deadline;
         let request_id = context.request_id.clone();
-        let result = reelay_process_upload::handle(
-            &functions.process_upload,
-            LambdaEvent::new(event, context),
+        let number = invocations.fetch_add(1, Ordering::SeqCst);
+        let (limit, kill) = match config.kills.as_ref().and_then(|k| k.0.kill_after(number)) {
+            Some(after) if after < config.worker_deadline => (after, Killed::Planned),
+            _ => (config.worker_deadline, Killed::Timeout),
+        };
+        let result = tokio::time::timeout_at(
+            started + limit,
+            reelay_process_upload::handle(
+                &functions.process_upload,
+                LambdaEvent::new(event, context),
+            ),
         )
         .await;
+        let mut killed = None;
         let (failed, outcome): (Option<Vec<String>>, String) = match result {
-            Ok(response) => {
+            // Dropped mid-flight: nothing reported, so nothing is deleted and every message of
+            // the batch comes back after the visibility timeout.
+            Err(_) => {
+                killed = Some(kill);
+                let outcome = match kill {
+                    Killed::Timeout => "killed: timeout".to_owned(),
+                    Killed::Planned => format!("killed: planned after {} ms", limit.as_millis()),
+                };
+                tracing::warn!(request_id, %outcome, "process-upload stopped before it returned");
+                (None, outcome)
+            }
+            Ok(Ok(response)) => {
                 let failed: Vec<String> = response
                     .batch_item_failures
                     .iter()
@@ -768,7 +842,7 @@ async fn poll_work_queue(
                 (Some(failed), outcome)
             }
             // A function error fails the whole batch: every message comes back.
-            Err(err) => (None, format!("error: {err}")),
+            Ok(Err(err)) => (None, format!("error: {err}")),
         };
         log.push(Invocation {
             function: FunctionName::ProcessUpload,
@@ -777,6 +851,7 @@ async fn poll_work_queue(
             invoked_at_ms,
             items: ids,
             outcome,
+            killed,
         });
         let Some(failed) = failed else { continue };
         for m in &messages {

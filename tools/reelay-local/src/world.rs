@@ -20,7 +20,7 @@ use x_emulator::{Emulator, EmulatorConfig, OAuthClient};
 
 use crate::authorizer::LocalAuthorizer;
 use crate::moto::free_port;
-use crate::runner::{Functions, Runner, RunnerConfig};
+use crate::runner::{Functions, Kills, Runner, RunnerConfig};
 use crate::stack::{Stack, StackSpec};
 
 pub const CLIENT_ID: &str = "reelay-local";
@@ -42,7 +42,15 @@ pub struct WorldOptions {
     pub segment_size: u64,
     /// More environment for the functions (e.g. `SEGMENT_SIZE_BYTES`).
     pub extra_env: Vec<(String, String)>,
+    /// Process-upload invocations the runner kills early (chaos tests).
+    pub kills: Option<Kills>,
+    /// Wraps the work queue that process-upload and `start_upload` send through, e.g. to
+    /// duplicate, delay or lose messages (chaos tests).
+    pub wrap_queue: Option<QueueWrapper>,
 }
+
+/// Builds a work queue around the real one.
+pub type QueueWrapper = Arc<dyn Fn(Arc<dyn WorkQueue>) -> Arc<dyn WorkQueue> + Send + Sync>;
 
 impl Default for WorldOptions {
     fn default() -> Self {
@@ -58,6 +66,8 @@ impl Default for WorldOptions {
             duplicate_sends: false,
             segment_size: 4 * 1024 * 1024,
             extra_env: Vec::new(),
+            kills: None,
+            wrap_queue: None,
         }
     }
 }
@@ -73,7 +83,9 @@ pub struct World {
     /// Follows no redirects, so each hop of the OAuth dance can be checked.
     pub http: reqwest::Client,
     segment_size: u64,
-    duplicate_sends: bool,
+    /// The queue process-upload sends through (wrapped as the options say); `start_upload` sends
+    /// the first message through it too.
+    queue: Arc<dyn WorkQueue>,
 }
 
 /// A work queue that sends every message twice.
@@ -135,6 +147,10 @@ impl World {
         if options.duplicate_sends {
             worker.queue = Arc::new(TwiceQueue(SqsQueue::new(aws.sqs.clone(), &stack.queue_url)));
         }
+        if let Some(wrap) = &options.wrap_queue {
+            worker.queue = wrap(worker.queue.clone());
+        }
+        let queue = worker.queue.clone();
         functions.process_upload = Arc::new(worker);
 
         let auth = LocalAuthorizer::random();
@@ -147,6 +163,7 @@ impl World {
                 http_port: port,
                 worker_deadline: options.worker_deadline,
                 worker_concurrency: options.worker_concurrency,
+                kills: options.kills,
                 ..RunnerConfig::default()
             },
         )
@@ -163,7 +180,7 @@ impl World {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
             segment_size: options.segment_size,
-            duplicate_sends: options.duplicate_sends,
+            queue,
         })
     }
 
@@ -231,12 +248,8 @@ impl World {
         self.store
             .start_jobs(&post, std::slice::from_ref(&job))
             .await?;
-        let message = job.message();
-        let queue = SqsQueue::new(self.aws.sqs.clone(), &self.stack.queue_url);
-        let sends = if self.duplicate_sends { 2 } else { 1 };
-        for _ in 0..sends {
-            queue.send(&message, 0).await?;
-        }
+        // As create-post would send it; with `duplicate_sends` it goes twice.
+        self.queue.send(&job.message(), 0).await?;
         Ok(post_id)
     }
 
