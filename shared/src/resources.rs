@@ -15,6 +15,21 @@ pub mod table {
     pub const POSTS_BY_USER_INDEX: &str = "gsi1";
     pub const POSTS_BY_USER_PARTITION_KEY: &str = "gsi1pk";
     pub const POSTS_BY_USER_SORT_KEY: &str = "gsi1sk";
+    /// The reconciler's sparse index of non-final upload jobs by when their next step is due
+    /// (`UploadJob::sweep_due_at_ms`). Only non-final jobs carry its keys, so final jobs, posts,
+    /// accounts and states never appear in it and a sweep reads only what may need repair.
+    pub const SWEEP_INDEX: &str = "gsi2";
+    /// `SWEEP#{shard}`: see `SWEEP_SHARDS`.
+    pub const SWEEP_PARTITION_KEY: &str = "gsi2pk";
+    /// The due time, epoch ms zero-padded to 13 digits, so string order is time order.
+    pub const SWEEP_SORT_KEY: &str = "gsi2sk";
+    /// A job's entry moves whenever its due time does: when a worker takes the lease and when
+    /// it hands off (about two index writes per invocation; the checkpoints in between leave the
+    /// keys alone, so DynamoDB does not touch the index). One index partition takes about 1000
+    /// writes a second, and a throttled GSI throttles the table's own writes; one partition would
+    /// do at today's worker concurrency, and spreading entries over a few by a hash of the job's
+    /// key leaves room to grow for the price of a few more small Queries per sweep.
+    pub const SWEEP_SHARDS: u32 = 4;
 }
 
 /// The work queue that drives upload jobs, and its dead-letter queue.

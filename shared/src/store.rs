@@ -10,6 +10,10 @@
 //! A post and its jobs share a partition and a key prefix, so one Query returns both; post ids
 //! are fixed-length, so one post's prefix never matches another's. Posts list newest first
 //! through the index.
+//!
+//! A non-final job also carries the sweep index's keys (`gsi2pk` = `SWEEP#{shard}`, `gsi2sk` =
+//! its `sweep_due_at_ms`, zero-padded): a sparse index, since a job's final save drops them, that
+//! the reconciler queries for jobs whose next step is overdue (`SweepIndex`) instead of scanning.
 
 use std::collections::HashMap;
 
@@ -142,7 +146,84 @@ fn job_item(job: &UploadJob) -> Result<Item, StoreError> {
         s(job_sk(&job.post_id, job.platform)),
     );
     item.insert("kind".into(), s("job"));
+    // Only non-final jobs are in the sweep index; the save that makes a job final drops it.
+    if let Some(due) = job.sweep_due_at_ms() {
+        item.insert(
+            table::SWEEP_PARTITION_KEY.into(),
+            s(sweep_pk(sweep_shard(&JobKey::of(job)))),
+        );
+        item.insert(table::SWEEP_SORT_KEY.into(), s(sweep_sk(due)));
+    }
     Ok(item)
+}
+
+// ---------------------------------------------------------------- the sweep index
+
+/// Names one upload job: its post and platform target.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct JobKey {
+    pub user_id: UserId,
+    pub post_id: PostId,
+    pub platform: Platform,
+}
+
+impl JobKey {
+    pub fn of(job: &UploadJob) -> Self {
+        Self {
+            user_id: job.user_id.clone(),
+            post_id: job.post_id.clone(),
+            platform: job.platform,
+        }
+    }
+}
+
+/// Where the reconciler finds jobs whose next step is overdue, without scanning the table.
+#[async_trait]
+pub trait SweepIndex: Send + Sync {
+    /// Non-final jobs whose `sweep_due_at_ms` is at or before `due_by_ms`, most overdue first
+    /// within each shard, at most `limit`. The index is eventually consistent and the jobs may
+    /// have moved since: read each job before acting on it.
+    async fn overdue_jobs(&self, due_by_ms: i64, limit: usize) -> Result<Vec<JobKey>, StoreError>;
+}
+
+/// The index partition a job's entry lives in: FNV-1a of its key, so the choice is stable
+/// across builds (std's hasher promises no such thing). Readers query every shard, so the
+/// function may change as long as `SWEEP_SHARDS` bounds it.
+fn sweep_shard(key: &JobKey) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    let parts = [
+        key.user_id.as_str(),
+        "/",
+        key.post_id.as_str(),
+        "/",
+        key.platform.as_str(),
+    ];
+    for byte in parts.iter().flat_map(|p| p.bytes()) {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash % table::SWEEP_SHARDS
+}
+
+fn sweep_pk(shard: u32) -> String {
+    format!("SWEEP#{shard}")
+}
+
+fn sweep_sk(due_ms: i64) -> String {
+    format!("{:013}", due_ms.max(0))
+}
+
+/// The job a sweep-index entry (table keys projected) points at.
+fn job_key_from_index(item: &Item) -> Option<JobKey> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+    let user = text(table::PARTITION_KEY)?.strip_prefix("USER#")?;
+    let rest = text(table::SORT_KEY)?.strip_prefix("POST#")?;
+    let (post, platform) = rest.rsplit_once("#TARGET#")?;
+    Some(JobKey {
+        user_id: UserId::parse(user).ok()?,
+        post_id: PostId::parse(post).ok()?,
+        platform: Platform::parse(platform)?,
+    })
 }
 
 fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
@@ -376,6 +457,51 @@ impl JobStore for DynamoStore {
     }
 }
 
+#[async_trait]
+impl SweepIndex for DynamoStore {
+    #[tracing::instrument(skip(self), level = "debug")]
+    async fn overdue_jobs(&self, due_by_ms: i64, limit: usize) -> Result<Vec<JobKey>, StoreError> {
+        // Each shard gets an equal share of the bound, so one busy shard cannot hide the others.
+        let per_shard = limit.div_ceil(table::SWEEP_SHARDS as usize).max(1);
+        let mut keys = Vec::new();
+        for shard in 0..table::SWEEP_SHARDS {
+            let mut found = 0;
+            let mut start: Option<Item> = None;
+            loop {
+                let page = (per_shard - found).min(100) as i32;
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(table::SWEEP_INDEX)
+                    .key_condition_expression("#pk = :pk AND #sk <= :due")
+                    .expression_attribute_names("#pk", table::SWEEP_PARTITION_KEY)
+                    .expression_attribute_names("#sk", table::SWEEP_SORT_KEY)
+                    .expression_attribute_values(":pk", s(sweep_pk(shard)))
+                    .expression_attribute_values(":due", s(sweep_sk(due_by_ms)))
+                    .limit(page)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(StoreError::unavailable)?;
+                for item in out.items.unwrap_or_default() {
+                    found += 1;
+                    match job_key_from_index(&item) {
+                        Some(key) => keys.push(key),
+                        None => tracing::warn!(shard, "a sweep-index entry that names no job"),
+                    }
+                }
+                start = out.last_evaluated_key;
+                if start.is_none() || found >= per_shard {
+                    break;
+                }
+            }
+        }
+        keys.truncate(limit);
+        Ok(keys)
+    }
+}
+
 fn encode_cursor(post: &Post) -> String {
     let raw = format!("{}|{}", posts_index_sk(post), post.post_id);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
@@ -394,4 +520,78 @@ fn decode_cursor(cursor: &str) -> Option<(String, String)> {
 /// Whether a cursor is one this store could have made (for a 400 instead of a silent first page).
 pub fn is_valid_cursor(cursor: &str) -> bool {
     decode_cursor(cursor).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::{Phase, SourceObject};
+    use crate::posts::{new_post_id, PostStatus};
+
+    fn job() -> UploadJob {
+        let post = Post {
+            user_id: UserId::parse("user-1").unwrap(),
+            post_id: new_post_id(1_800_000_000_000),
+            text: "hi".into(),
+            platforms: vec![Platform::Twitter],
+            status: PostStatus::Processing,
+            rejection: None,
+            object_key: None,
+            video: None,
+            created_at_ms: 1_800_000_000_000,
+            updated_at_ms: 1_800_000_000_000,
+            version: 2,
+        };
+        let source = SourceObject {
+            bucket: "b".into(),
+            key: "k".into(),
+            size_bytes: 10,
+            media_type: "video/mp4".into(),
+            media_category: "amplify_video".into(),
+            etag: None,
+            version_id: None,
+        };
+        UploadJob::new(&post, Platform::Twitter, source, 4, 1_800_000_000_000)
+    }
+
+    #[test]
+    fn only_non_final_jobs_carry_the_sweep_index_keys() {
+        let mut j = job();
+        j.lease_until_ms = 1_800_000_060_000;
+        let item = job_item(&j).unwrap();
+        assert_eq!(
+            item[table::SWEEP_SORT_KEY].as_s().unwrap(),
+            "1800000060000",
+            "due is the later of the step and the lease"
+        );
+        let pk = item[table::SWEEP_PARTITION_KEY].as_s().unwrap();
+        let shard: u32 = pk.strip_prefix("SWEEP#").unwrap().parse().unwrap();
+        assert!(shard < table::SWEEP_SHARDS);
+        assert_eq!(job_key_from_index(&item), Some(JobKey::of(&j)));
+
+        for phase in [Phase::Published, Phase::Failed, Phase::Unconfirmed] {
+            j.phase = phase;
+            let item = job_item(&j).unwrap();
+            assert!(!item.contains_key(table::SWEEP_PARTITION_KEY), "{phase:?}");
+            assert!(!item.contains_key(table::SWEEP_SORT_KEY), "{phase:?}");
+        }
+    }
+
+    #[test]
+    fn due_times_sort_as_strings_in_time_order() {
+        assert!(sweep_sk(999) < sweep_sk(1_000));
+        assert!(sweep_sk(-5) <= sweep_sk(0));
+        assert!(sweep_sk(1_799_999_999_999) < sweep_sk(1_800_000_000_000));
+    }
+
+    #[test]
+    fn shards_spread_jobs() {
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..64 {
+            let mut j = job();
+            j.post_id = new_post_id(1_800_000_000_000 + n);
+            seen.insert(sweep_shard(&JobKey::of(&j)));
+        }
+        assert_eq!(seen.len(), table::SWEEP_SHARDS as usize);
+    }
 }

@@ -206,6 +206,19 @@ async fn create_table(aws: &AwsClients, name: &str) -> Result<(), StackError> {
         )
         .build()
         .map_err(at("index"))?;
+    // Keys only: a sweep reads each job itself before acting (the index is eventually
+    // consistent), and checkpoints that leave the due time alone then never write the index.
+    let sweep = GlobalSecondaryIndex::builder()
+        .index_name(table::SWEEP_INDEX)
+        .key_schema(key(table::SWEEP_PARTITION_KEY, KeyType::Hash)?)
+        .key_schema(key(table::SWEEP_SORT_KEY, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        )
+        .build()
+        .map_err(at("sweep index"))?;
     aws.dynamodb
         .create_table()
         .table_name(name)
@@ -214,9 +227,12 @@ async fn create_table(aws: &AwsClients, name: &str) -> Result<(), StackError> {
         .attribute_definitions(attr(table::SORT_KEY)?)
         .attribute_definitions(attr(table::POSTS_BY_USER_PARTITION_KEY)?)
         .attribute_definitions(attr(table::POSTS_BY_USER_SORT_KEY)?)
+        .attribute_definitions(attr(table::SWEEP_PARTITION_KEY)?)
+        .attribute_definitions(attr(table::SWEEP_SORT_KEY)?)
         .key_schema(key(table::PARTITION_KEY, KeyType::Hash)?)
         .key_schema(key(table::SORT_KEY, KeyType::Range)?)
         .global_secondary_indexes(gsi)
+        .global_secondary_indexes(sweep)
         .send()
         .await
         .map_err(at("create table"))?;

@@ -65,8 +65,16 @@ fn template_declares_the_shape_the_code_uses() {
         tbl["TimeToLiveSpecification"]["Enabled"].as_bool(),
         Some(true)
     );
-    let gsi = &tbl["GlobalSecondaryIndexes"][0];
-    assert_eq!(gsi["IndexName"].as_str(), Some(table::POSTS_BY_USER_INDEX));
+    let index = |name: &str| {
+        tbl["GlobalSecondaryIndexes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|i| i["IndexName"].as_str() == Some(name))
+            .unwrap_or_else(|| panic!("the table has no index {name}"))
+            .clone()
+    };
+    let gsi = index(table::POSTS_BY_USER_INDEX);
     assert_eq!(
         gsi["KeySchema"][0]["AttributeName"].as_str(),
         Some(table::POSTS_BY_USER_PARTITION_KEY)
@@ -75,6 +83,35 @@ fn template_declares_the_shape_the_code_uses() {
         gsi["KeySchema"][1]["AttributeName"].as_str(),
         Some(table::POSTS_BY_USER_SORT_KEY)
     );
+    // The reconciler's sparse index: keys only, both keys strings as the store writes them.
+    let sweep = index(table::SWEEP_INDEX);
+    assert_eq!(
+        (
+            sweep["KeySchema"][0]["AttributeName"].as_str(),
+            sweep["KeySchema"][0]["KeyType"].as_str()
+        ),
+        (Some(table::SWEEP_PARTITION_KEY), Some("HASH"))
+    );
+    assert_eq!(
+        (
+            sweep["KeySchema"][1]["AttributeName"].as_str(),
+            sweep["KeySchema"][1]["KeyType"].as_str()
+        ),
+        (Some(table::SWEEP_SORT_KEY), Some("RANGE"))
+    );
+    assert_eq!(
+        sweep["Projection"]["ProjectionType"].as_str(),
+        Some("KEYS_ONLY")
+    );
+    for key in [table::SWEEP_PARTITION_KEY, table::SWEEP_SORT_KEY] {
+        let defined = tbl["AttributeDefinitions"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|d| d["AttributeName"].as_str() == Some(key))
+            .unwrap_or_else(|| panic!("{key} is not defined"));
+        assert_eq!(defined["AttributeType"].as_str(), Some("S"), "{key}");
+    }
 
     let work = resource(&t, "WorkQueue");
     assert_eq!(
@@ -209,9 +246,26 @@ async fn local_stack_matches_the_template_settings() {
             (table::SORT_KEY.into(), "RANGE".into())
         ]
     );
+    let mut indexes: Vec<_> = tbl
+        .global_secondary_indexes()
+        .iter()
+        .map(|i| {
+            (
+                i.index_name().unwrap_or_default().to_owned(),
+                i.projection()
+                    .and_then(|p| p.projection_type())
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    indexes.sort();
     assert_eq!(
-        tbl.global_secondary_indexes()[0].index_name(),
-        Some(table::POSTS_BY_USER_INDEX)
+        indexes,
+        vec![
+            (table::POSTS_BY_USER_INDEX.to_owned(), "ALL".to_owned()),
+            (table::SWEEP_INDEX.to_owned(), "KEYS_ONLY".to_owned()),
+        ]
     );
     let ttl = aws
         .dynamodb
