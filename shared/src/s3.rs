@@ -110,9 +110,12 @@ impl BlobReader for S3Blobs {
                     Some(404) => BlobErrorKind::Missing,
                     _ => BlobErrorKind::Unavailable,
                 };
+                // The full chain goes to the log; the job (and so the API) gets S3's short code
+                // and message only: no request ids, no multi-kilobyte dumps in the job item.
+                tracing::warn!(error = %aws_sdk_s3::error::DisplayErrorContext(&err), "ranged GET failed");
                 BlobError {
                     kind,
-                    detail: aws_sdk_s3::error::DisplayErrorContext(&err).to_string(),
+                    detail: short_error(&err, status),
                 }
             })?;
         let body = out
@@ -122,6 +125,29 @@ impl BlobReader for S3Blobs {
             .map_err(|e| BlobError::unavailable(e.to_string()))?;
         Ok(body.into_bytes())
     }
+}
+
+/// S3's error code and message, or the HTTP status, for a job's history and the API.
+fn short_error<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>, status: Option<u16>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    use aws_sdk_s3::error::SdkError;
+    let text = match err {
+        SdkError::ServiceError(e) => {
+            let meta = e.err();
+            match (meta.code(), meta.message()) {
+                (Some(code), Some(message)) => format!("S3 {code}: {message}"),
+                (Some(code), None) => format!("S3 {code}"),
+                _ => format!("S3 answered {}", status.unwrap_or(0)),
+            }
+        }
+        SdkError::TimeoutError(_) => "S3 did not answer in time".to_owned(),
+        SdkError::DispatchFailure(_) => "S3 could not be reached".to_owned(),
+        SdkError::ResponseError(_) => "S3's answer could not be read".to_owned(),
+        _ => "the request to S3 failed".to_owned(),
+    };
+    text.chars().take(200).collect()
 }
 
 /// Adapts one S3 object to the pre-flight check's reader.

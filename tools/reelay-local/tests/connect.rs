@@ -389,8 +389,17 @@ async fn full_flow_stores_encrypted_tokens_refreshes_disconnects_and_never_logs_
     let listed_text = serde_json::to_string(&listed).unwrap();
     assert!(!listed_text.contains(first.access_token.expose()));
 
-    // Refresh when expired (a clock three hours ahead).
+    // Refresh when expired (a clock three hours ahead). A worker with too little time left in
+    // its invocation does not start the refresh at all: cut off after X rotated the pair, it
+    // would lose the only refresh token that still works.
     let provider = w.provider(clock_ahead(3 * 3600));
+    assert!(matches!(
+        provider
+            .access_token_within(&user, std::time::Duration::from_secs(2))
+            .await,
+        Err(TokenError::Unavailable { .. })
+    ));
+    assert_eq!(w.refreshes(), 0);
     let token = provider.access_token(&user).await.unwrap();
     assert_eq!(w.refreshes(), 1);
     assert_eq!(token.token_version, account.token_version + 1);
