@@ -110,6 +110,21 @@ impl QueueConfig {
     }
 }
 
+/// The work queue's dead-letter queue, which the reconciler drains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterConfig {
+    pub dlq_url: String,
+}
+
+impl DeadLetterConfig {
+    pub const VARS: &'static [&'static str] = &["DLQ_URL"];
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            dlq_url: required(env, "DLQ_URL")?,
+        })
+    }
+}
+
 /// The KMS key that encrypts platform tokens at rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyConfig {
