@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _};
 use async_trait::async_trait;
 use reelay_shared::aws::AwsClients;
+use reelay_shared::clock::Clock;
 use reelay_shared::engine::EngineSettings;
 use reelay_shared::ids::{PostId, UserId};
 use reelay_shared::jobs::{segment_size_for, SourceObject, UploadJob};
@@ -47,6 +48,8 @@ pub struct WorldOptions {
     /// Wraps the work queue that process-upload and `start_upload` send through, e.g. to
     /// duplicate, delay or lose messages (chaos tests).
     pub wrap_queue: Option<QueueWrapper>,
+    /// The clock process-upload reads (tests give it one that misjudges time).
+    pub worker_clock: Option<Arc<dyn Clock>>,
 }
 
 /// Builds a work queue around the real one.
@@ -68,6 +71,7 @@ impl Default for WorldOptions {
             extra_env: Vec::new(),
             kills: None,
             wrap_queue: None,
+            worker_clock: None,
         }
     }
 }
@@ -144,6 +148,9 @@ impl World {
         let mut worker = reelay_process_upload::App::new(&worker_config, &aws, http)?;
         worker.crashes = options.crashes;
         worker.settings = options.engine;
+        if let Some(clock) = options.worker_clock {
+            worker.clock = clock;
+        }
         if options.duplicate_sends {
             worker.queue = Arc::new(TwiceQueue(SqsQueue::new(aws.sqs.clone(), &stack.queue_url)));
         }
