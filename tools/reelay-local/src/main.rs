@@ -29,6 +29,10 @@ struct Cli {
     /// APPEND segment size in bytes (X allows up to 1000 segments).
     #[arg(long, default_value_t = 1024 * 1024, global = true)]
     segment_size: u64,
+    /// How often the reconciler's schedule fires, in seconds (5 minutes in the template; shorter
+    /// here so a demo sees it run). 0 turns it off.
+    #[arg(long, default_value_t = 10, global = true)]
+    reconcile_period_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -69,6 +73,8 @@ async fn main() -> anyhow::Result<()> {
                 ..EmulatorConfig::default()
             },
             extra_env: vec![("SEGMENT_SIZE_BYTES".into(), cli.segment_size.to_string())],
+            reconcile_period: (cli.reconcile_period_secs > 0)
+                .then(|| Duration::from_secs(cli.reconcile_period_secs)),
             ..WorldOptions::default()
         },
     )
@@ -78,6 +84,10 @@ async fn main() -> anyhow::Result<()> {
         world.emulator.base_url
     );
     println!("Reelay HTTP API (local gateway) {}", world.runner.http_url);
+    match cli.reconcile_period_secs {
+        0 => println!("reconciler schedule             off"),
+        secs => println!("reconciler schedule             every {secs} s"),
+    }
     println!(
         "  table {} · bucket {} · work queue {}",
         world.stack.table_name, world.stack.bucket_name, world.stack.queue_url
@@ -311,16 +321,21 @@ async fn journey(world: &World, file: &Path, text: &str) -> anyhow::Result<()> {
         );
         bail!("the post was not published");
     }
-    let invocations = world
-        .runner
-        .log
-        .snapshot()
-        .iter()
-        .filter(|i| i.function == reelay_local::runner::FunctionName::ProcessUpload)
-        .count();
+    let log = world.runner.log.snapshot();
+    let count =
+        |f: reelay_local::runner::FunctionName| log.iter().filter(|i| i.function == f).count();
+    let invocations = count(reelay_local::runner::FunctionName::ProcessUpload);
     println!(
         "\n5. Published in {:.1}s over {invocations} process-upload invocation(s)",
         started.elapsed().as_secs_f64()
+    );
+    println!(
+        "   reconciler sweeps meanwhile: {} (last: {})",
+        count(reelay_local::runner::FunctionName::Reconciler),
+        log.iter()
+            .rev()
+            .find(|i| i.function == reelay_local::runner::FunctionName::Reconciler)
+            .map_or("none yet", |i| i.outcome.as_str())
     );
     println!(
         "   tweet id  {}",

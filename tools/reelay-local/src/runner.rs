@@ -38,6 +38,7 @@ pub enum FunctionName {
     OauthCallback,
     CreatePost,
     ProcessUpload,
+    Reconciler,
 }
 
 impl FunctionName {
@@ -47,6 +48,7 @@ impl FunctionName {
             FunctionName::OauthCallback => "oauth-callback",
             FunctionName::CreatePost => "create-post",
             FunctionName::ProcessUpload => "process-upload",
+            FunctionName::Reconciler => "reconciler",
         }
     }
 }
@@ -93,13 +95,14 @@ pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, Option<S
     })
 }
 
-/// The four functions, each built from its own config as its binary's `main` builds it.
+/// The five functions, each built from its own config as its binary's `main` builds it.
 #[derive(Clone)]
 pub struct Functions {
     pub api: Arc<reelay_api::App>,
     pub oauth_callback: Arc<reelay_oauth_callback::App>,
     pub create_post: Arc<reelay_create_post::App>,
     pub process_upload: Arc<reelay_process_upload::App>,
+    pub reconciler: Arc<reelay_reconciler::App>,
 }
 
 impl Functions {
@@ -108,6 +111,7 @@ impl Functions {
         let callback = reelay_oauth_callback::CallbackConfig::from_env(env)?;
         let create_post = reelay_create_post::CreatePostConfig::from_env(env)?;
         let worker = reelay_process_upload::WorkerConfig::from_env(env)?;
+        let reconciler = reelay_reconciler::ReconcilerConfig::from_env(env)?;
         let http =
             reelay_shared::http_client::build_http_client(api.x.request_timeout).map_err(|e| {
                 ConfigError::Invalid {
@@ -131,6 +135,7 @@ impl Functions {
                 aws: aws.clone(),
             }),
             process_upload: Arc::new(reelay_process_upload::App::new(&worker, aws, http)?),
+            reconciler: Arc::new(reelay_reconciler::App::new(&reconciler, aws)),
         })
     }
 }
@@ -150,6 +155,9 @@ pub struct RunnerConfig {
     /// Whether to run process-upload on the work queue. Tests that inspect the queue's messages
     /// themselves turn it off.
     pub poll_work_queue: bool,
+    /// How often the reconciler's schedule fires (the template's `ReconcileSchedule`); `None`
+    /// leaves it off. Tests use short periods.
+    pub reconcile_period: Option<Duration>,
     /// Process-upload invocations to kill before their deadline (chaos tests); none by default.
     pub kills: Option<Kills>,
 }
@@ -193,6 +201,9 @@ impl fmt::Debug for Kills {
     }
 }
 
+/// The template's default `ReconcileSchedule`, `rate(5 minutes)`.
+pub const RECONCILE_PERIOD: Duration = Duration::from_secs(5 * 60);
+
 impl Default for RunnerConfig {
     fn default() -> Self {
         Self {
@@ -204,6 +215,7 @@ impl Default for RunnerConfig {
             worker_concurrency: 2,
             poll_wait_secs: 1,
             poll_work_queue: true,
+            reconcile_period: Some(RECONCILE_PERIOD),
             kills: None,
         }
     }
@@ -361,6 +373,14 @@ impl Runner {
                 shutdown.subscribe(),
             )));
         }
+        if let Some(period) = config.reconcile_period {
+            tasks.push(tokio::spawn(fire_schedule(
+                period,
+                functions.clone(),
+                log.clone(),
+                shutdown.subscribe(),
+            )));
+        }
         Ok(Self {
             http_url,
             log,
@@ -456,7 +476,7 @@ async fn serve_http(
         FunctionName::OauthCallback => {
             reelay_oauth_callback::handle(&shared.functions.oauth_callback, request).await
         }
-        FunctionName::CreatePost | FunctionName::ProcessUpload => {
+        FunctionName::CreatePost | FunctionName::ProcessUpload | FunctionName::Reconciler => {
             return gateway_answer(500, "Internal Server Error")
         }
     };
@@ -860,6 +880,77 @@ async fn poll_work_queue(
             }
         }
     }
+}
+
+/// Stands in for the EventBridge schedule of the reconciler: every `period` (first after one
+/// period, as a new schedule's first run comes), invokes it with a scheduled event as
+/// EventBridge sends it. Here sweeps never overlap (a late one delays the next); in AWS two may,
+/// which is harmless: every change a sweep makes is a version-checked save.
+async fn fire_schedule(
+    period: Duration,
+    functions: Functions,
+    log: Arc<InvocationLog>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let invoked_at_ms = now_ms();
+        let event = scheduled_event(invoked_at_ms);
+        let context = lambda_context(
+            FunctionName::Reconciler,
+            invoked_at_ms,
+            Duration::from_secs(RECONCILER_TIMEOUT_SECS),
+        );
+        let deadline_ms = context.deadline;
+        let request_id = context.request_id.clone();
+        let outcome = match serde_json::from_value(event) {
+            Ok(event) => match reelay_reconciler::handle(
+                &functions.reconciler,
+                LambdaEvent::new(event, context),
+            )
+            .await
+            {
+                Ok(summary) => serde_json::to_string(&summary).unwrap_or_default(),
+                Err(err) => format!("error: {err}"),
+            },
+            Err(err) => format!("error: the scheduled event did not parse: {err}"),
+        };
+        log.push(Invocation {
+            function: FunctionName::Reconciler,
+            request_id,
+            deadline_ms,
+            invoked_at_ms,
+            items: vec!["schedule".to_owned()],
+            outcome,
+            killed: None,
+        });
+    }
+}
+
+/// The reconciler's Lambda timeout in the template.
+const RECONCILER_TIMEOUT_SECS: u64 = 60;
+
+/// A scheduled event as EventBridge delivers it to a Lambda target.
+fn scheduled_event(at_ms: u64) -> serde_json::Value {
+    let time = chrono::DateTime::from_timestamp_millis(at_ms as i64)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    serde_json::json!({
+        "version": "0",
+        "id": new_request_id(),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": time,
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:000000000000:rule/reelay-local-ReconcileSchedule"],
+        "detail": {},
+    })
 }
 
 async fn delete_message(aws: &AwsClients, queue_url: &str, receipt: Option<&str>) {

@@ -175,6 +175,7 @@ impl Stack {
             ("TABLE_NAME".to_owned(), self.table_name.clone()),
             ("BUCKET_NAME".to_owned(), self.bucket_name.clone()),
             ("QUEUE_URL".to_owned(), self.queue_url.clone()),
+            ("DLQ_URL".to_owned(), self.dlq_url.clone()),
             ("KMS_KEY_ID".to_owned(), self.kms_key_id.clone()),
         ])
     }

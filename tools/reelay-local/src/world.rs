@@ -15,13 +15,14 @@ use reelay_shared::jobs::{segment_size_for, SourceObject, UploadJob};
 use reelay_shared::messages::JobMessage;
 use reelay_shared::ports::{CrashSwitch, NoCrashes, QueueError, WorkQueue};
 use reelay_shared::posts::{new_post_id, Platform, Post, PostStatus};
+use reelay_shared::reconcile::ReconcileSettings;
 use reelay_shared::sqs::SqsQueue;
 use reelay_shared::store::{DynamoStore, JobStore, PostStore};
 use x_emulator::{Emulator, EmulatorConfig, OAuthClient};
 
 use crate::authorizer::LocalAuthorizer;
 use crate::moto::free_port;
-use crate::runner::{Functions, Kills, Runner, RunnerConfig};
+use crate::runner::{Functions, Kills, Runner, RunnerConfig, RECONCILE_PERIOD};
 use crate::stack::{Stack, StackSpec};
 
 pub const CLIENT_ID: &str = "reelay-local";
@@ -50,6 +51,10 @@ pub struct WorldOptions {
     pub wrap_queue: Option<QueueWrapper>,
     /// The clock process-upload reads (tests give it one that misjudges time).
     pub worker_clock: Option<Arc<dyn Clock>>,
+    /// How often the reconciler's schedule fires; `None` leaves it off.
+    pub reconcile_period: Option<Duration>,
+    /// The reconciler's grace and bounds (tests shorten the grace).
+    pub reconcile: ReconcileSettings,
 }
 
 /// Builds a work queue around the real one.
@@ -72,6 +77,8 @@ impl Default for WorldOptions {
             kills: None,
             wrap_queue: None,
             worker_clock: None,
+            reconcile_period: Some(RECONCILE_PERIOD),
+            reconcile: ReconcileSettings::default(),
         }
     }
 }
@@ -158,6 +165,13 @@ impl World {
             worker.queue = wrap(worker.queue.clone());
         }
         let queue = worker.queue.clone();
+        // The reconciler re-sends through the same (possibly wrapped) queue as the worker.
+        let reconciler_config = reelay_reconciler::ReconcilerConfig::from_env(&env)?;
+        let mut reconciler = reelay_reconciler::App::new(&reconciler_config, &aws);
+        reconciler.queue = queue.clone();
+        reconciler.settings = options.reconcile;
+        reconciler.engine_settings = worker.settings.clone();
+        functions.reconciler = Arc::new(reconciler);
         functions.process_upload = Arc::new(worker);
 
         let auth = LocalAuthorizer::random();
@@ -171,6 +185,7 @@ impl World {
                 worker_deadline: options.worker_deadline,
                 worker_concurrency: options.worker_concurrency,
                 kills: options.kills,
+                reconcile_period: options.reconcile_period,
                 ..RunnerConfig::default()
             },
         )
@@ -205,6 +220,20 @@ impl World {
         video: Vec<u8>,
         text: &str,
     ) -> anyhow::Result<PostId> {
+        let job = self.create_upload(user, video, text).await?;
+        // As create-post would send it; with `duplicate_sends` it goes twice.
+        self.queue.send(&job.message(), 0).await?;
+        Ok(job.post_id)
+    }
+
+    /// `start_upload` without the work message, as if its send had been lost: the post and its
+    /// queued X job, returned as stored.
+    pub async fn create_upload(
+        &self,
+        user: &str,
+        video: Vec<u8>,
+        text: &str,
+    ) -> anyhow::Result<UploadJob> {
         let user_id = UserId::parse(user)?;
         let now = now_ms();
         let post_id = new_post_id(now);
@@ -255,9 +284,7 @@ impl World {
         self.store
             .start_jobs(&post, std::slice::from_ref(&job))
             .await?;
-        // As create-post would send it; with `duplicate_sends` it goes twice.
-        self.queue.send(&job.message(), 0).await?;
-        Ok(post_id)
+        Ok(job)
     }
 
     pub async fn job(&self, user: &str, post: &PostId) -> anyhow::Result<UploadJob> {

@@ -7,7 +7,9 @@ use std::time::Duration;
 use aws_sdk_sqs::types::QueueAttributeName;
 use reelay_local::authorizer::LocalAuthorizer;
 use reelay_local::harness::{aws_clients_for, moto_endpoint};
-use reelay_local::runner::{FunctionName, Functions, Runner, RunnerConfig, ROUTES};
+use reelay_local::runner::{
+    FunctionName, Functions, Runner, RunnerConfig, RECONCILE_PERIOD, ROUTES,
+};
 use reelay_local::stack::{Stack, StackSpec};
 use reelay_shared::resources::{queue, table};
 use serde_yaml::Value;
@@ -142,6 +144,51 @@ fn template_declares_the_shape_the_code_uses() {
         worker["Events"]["Work"]["Properties"]["FunctionResponseTypes"][0].as_str(),
         Some("ReportBatchItemFailures")
     );
+
+    // The reconciler runs on a schedule whose default is the runner's period, and may touch
+    // only the sweep index, the table's items, the work queue (send) and the DLQ (drain).
+    let reconciler = resource(&t, "ReconcilerFunction");
+    let sweep_event = &reconciler["Events"]["Sweep"];
+    assert_eq!(sweep_event["Type"].as_str(), Some("Schedule"));
+    assert_eq!(
+        serde_yaml::to_string(&sweep_event["Properties"]["Schedule"]).unwrap(),
+        "!Ref ReconcileSchedule\n"
+    );
+    assert_eq!(
+        t["Parameters"]["ReconcileSchedule"]["Default"].as_str(),
+        Some(format!("rate({} minutes)", RECONCILE_PERIOD.as_secs() / 60).as_str())
+    );
+    let statements = reconciler["Policies"][0]["Statement"]
+        .as_sequence()
+        .unwrap();
+    let mut granted: Vec<(String, String)> = Vec::new();
+    for statement in statements {
+        assert_eq!(statement["Effect"].as_str(), Some("Allow"));
+        let resource = serde_yaml::to_string(&statement["Resource"]).unwrap();
+        for action in statement["Action"].as_sequence().unwrap() {
+            granted.push((
+                action.as_str().unwrap().to_owned(),
+                resource.trim().to_owned(),
+            ));
+        }
+    }
+    granted.sort();
+    let expected: Vec<(String, String)> = [
+        ("dynamodb:GetItem", "!GetAtt Table.Arn"),
+        ("dynamodb:PutItem", "!GetAtt Table.Arn"),
+        ("dynamodb:Query", "!GetAtt Table.Arn"),
+        (
+            "dynamodb:Query",
+            &format!("!Sub ${{Table.Arn}}/index/{}", table::SWEEP_INDEX),
+        ),
+        ("sqs:DeleteMessage", "!GetAtt WorkDeadLetterQueue.Arn"),
+        ("sqs:ReceiveMessage", "!GetAtt WorkDeadLetterQueue.Arn"),
+        ("sqs:SendMessage", "!GetAtt WorkQueue.Arn"),
+    ]
+    .iter()
+    .map(|(a, r)| (a.to_string(), r.to_string()))
+    .collect();
+    assert_eq!(granted, expected, "the reconciler's permissions");
 }
 
 #[test]
@@ -198,6 +245,10 @@ fn every_variable_a_function_reads_is_set_for_it_in_the_template() {
         (
             "ProcessUploadFunction",
             reelay_process_upload::WorkerConfig::vars(),
+        ),
+        (
+            "ReconcilerFunction",
+            reelay_reconciler::ReconcilerConfig::vars(),
         ),
     ] {
         let set = &resource(&t, name)["Environment"]["Variables"];
@@ -558,6 +609,7 @@ async fn reported_failures_stay_on_the_queue_and_reach_the_dlq() {
 /// handler against the local stack (with the X emulator), answering without a 500.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sample_event_runs_through_its_handler() {
+    use aws_lambda_events::event::eventbridge::EventBridgeEvent;
     use aws_lambda_events::event::s3::S3Event;
     use aws_lambda_events::event::sqs::SqsEvent;
     use reelay_local::world::{World, WorldOptions};
@@ -627,8 +679,19 @@ async fn every_sample_event_runs_through_its_handler() {
                 response.batch_item_failures.is_empty(),
                 "{name}: {response:?}"
             );
+        } else if name.starts_with("reconciler-") {
+            let event: EventBridgeEvent = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{name} is not an EventBridge event: {e}"));
+            let summary = reelay_reconciler::handle(
+                &functions.reconciler,
+                lambda_runtime::LambdaEvent::new(event, context()),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{name}: the reconciler failed: {e}"));
+            // A fresh stack has nothing to repair.
+            assert_eq!(summary, Default::default(), "{name}");
         } else {
-            panic!("{name}: samples are named apigw-*, s3-* or sqs-* so that this test knows their function");
+            panic!("{name}: samples are named apigw-*, s3-*, sqs-* or reconciler-* so that this test knows their function");
         }
         ran += 1;
     }
