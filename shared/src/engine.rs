@@ -981,78 +981,36 @@ impl Engine<'_> {
         Ok(Next::Done)
     }
 
-    /// Marks the job failed because its message reached (or is about to reach) the DLQ, with
-    /// the last error the job saw as the reason. Without this the job would sit "processing" for
-    /// ever. A job another worker holds a live lease on is left alone: that worker may be
-    /// creating the post right now, and it hands the job off or finishes it itself.
+    /// See `Settler::fail_for_dead_letter`.
     pub async fn fail_for_dead_letter(
         &self,
         message: &JobMessage,
         reason: &str,
     ) -> Result<DeadLetterVerdict, EngineError> {
-        self.fail_dead_letter(message, reason, None).await
+        self.settler().fail_for_dead_letter(message, reason).await
     }
 
-    /// `fail_for_dead_letter` from the invocation that received the message for the last time:
-    /// its own lease (taken for this very message) does not count as someone else's.
+    /// See `Settler::fail_on_last_receive`.
     pub async fn fail_on_last_receive(
         &self,
         message: &JobMessage,
         reason: &str,
         invocation: &Invocation,
     ) -> Result<DeadLetterVerdict, EngineError> {
-        self.fail_dead_letter(message, reason, Some(&invocation.id))
+        self.settler()
+            .fail_on_last_receive(message, reason, invocation)
             .await
     }
 
-    async fn fail_dead_letter(
-        &self,
-        message: &JobMessage,
-        reason: &str,
-        holder: Option<&str>,
-    ) -> Result<DeadLetterVerdict, EngineError> {
-        let Some(mut job) = self
-            .jobs
-            .get_job(&message.user_id, &message.post_id, message.platform)
-            .await?
-        else {
-            return Ok(DeadLetterVerdict::NoSuchJob);
-        };
-        if job.phase.is_final() {
-            return Ok(DeadLetterVerdict::AlreadyFinal);
+    /// The part of the engine that settles jobs without running them.
+    pub fn settler(&self) -> Settler<'_> {
+        Settler {
+            jobs: self.jobs,
+            posts: self.posts,
+            queue: self.queue,
+            clock: self.clock,
+            settings: self.settings.clone(),
         }
-        if job.step_token != message.step_token {
-            return Ok(DeadLetterVerdict::Stale);
-        }
-        let now = self.clock.now_ms();
-        let held_by_us = holder.is_some() && job.lease_owner.as_deref() == holder;
-        if job.lease_until_ms > now && !held_by_us {
-            return Ok(DeadLetterVerdict::Leased);
-        }
-        let last = job
-            .error
-            .as_ref()
-            .map(|e| e.message.clone())
-            .unwrap_or_else(|| reason.to_owned());
-        job.phase = Phase::Failed;
-        job.error = Some(JobError {
-            code: "gave_up".into(),
-            message: format!(
-                "The upload was interrupted {} times in a row at the same step and was stopped. Last error: {last}",
-                self.settings.max_receive_count
-            ),
-            retryable: true,
-            at_ms: now,
-        });
-        job.record(now, "dead_letter", reason);
-        job.lease_owner = None;
-        job.lease_until_ms = 0;
-        match self.checkpoint(&mut job).await {
-            Err(EngineError::Store(StoreError::Conflict)) => return Ok(DeadLetterVerdict::Stale),
-            other => other?,
-        }
-        self.update_post_status(&job).await;
-        Ok(DeadLetterVerdict::Failed)
     }
 
     // ------------------------------------------------------------------------------ plumbing
@@ -1158,15 +1116,8 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// Saves the job if nobody changed it since we read it (version check).
     async fn checkpoint(&self, job: &mut UploadJob) -> Result<(), EngineError> {
-        job.version += 1;
-        job.updated_at_ms = self.clock.now_ms();
-        if let Err(err) = self.jobs.save_job(job).await {
-            job.version -= 1;
-            return Err(err.into());
-        }
-        Ok(())
+        checkpoint(self.jobs, self.clock, job).await
     }
 
     /// Ends this invocation's work on the job: a new step token, the lease released, the job
@@ -1200,31 +1151,8 @@ impl Engine<'_> {
         Err(EngineError::Queue(last))
     }
 
-    /// Brings the post's overall status in line with its jobs. Best effort: the jobs are the
-    /// truth and the status API reads them too.
     async fn update_post_status(&self, job: &UploadJob) {
-        for _ in 0..3 {
-            let Ok(Some((mut post, jobs))) =
-                self.posts.post_with_jobs(&job.user_id, &job.post_id).await
-            else {
-                return;
-            };
-            let status = overall_status(&jobs);
-            if post.status == status {
-                return;
-            }
-            post.status = status;
-            post.version += 1;
-            post.updated_at_ms = self.clock.now_ms();
-            match self.posts.save_post(&post).await {
-                Err(StoreError::Conflict) => continue,
-                Err(err) => {
-                    tracing::warn!(error = %err, "could not update the post's status");
-                    return;
-                }
-                Ok(()) => return,
-            }
-        }
+        self.settler().sync_post_status(job).await;
     }
 }
 
@@ -1292,13 +1220,135 @@ pub fn overall_status(jobs: &[UploadJob]) -> PostStatus {
     }
 }
 
-// ---------------------------------------------------------------- for the reconciler
-// Added by the reconciler work (shared/src/reconcile.rs), which fails jobs outside a run and must
-// bring their post's status along without copying `update_post_status`. Fold into the engine's
-// own API as you see fit.
-impl Engine<'_> {
-    /// `update_post_status`, for callers that settle a job outside `advance`.
-    pub async fn sync_post_status(&self, job: &UploadJob) {
-        self.update_post_status(job).await;
+// ------------------------------------------------------------------------------ settling jobs
+
+/// The engine's rules for settling a job without running it: failing it when its message died
+/// (process-upload on a message's last receive, the reconciler for the DLQ) and bringing its
+/// post's status along. It needs no platform, video or credentials, so the reconciler's Lambda
+/// holds none.
+pub struct Settler<'a> {
+    pub jobs: &'a dyn JobStore,
+    pub posts: &'a dyn PostStore,
+    pub queue: &'a dyn WorkQueue,
+    pub clock: &'a dyn Clock,
+    pub settings: EngineSettings,
+}
+
+impl Settler<'_> {
+    /// Marks the job failed because its message reached (or is about to reach) the DLQ, with
+    /// the last error the job saw as the reason. Without this the job would sit "processing" for
+    /// ever. A job another worker holds a live lease on is left alone: that worker may be
+    /// creating the post right now, and it hands the job off or finishes it itself.
+    pub async fn fail_for_dead_letter(
+        &self,
+        message: &JobMessage,
+        reason: &str,
+    ) -> Result<DeadLetterVerdict, EngineError> {
+        self.fail_dead_letter(message, reason, None).await
     }
+
+    /// `fail_for_dead_letter` from the invocation that received the message for the last time:
+    /// its own lease (taken for this very message) does not count as someone else's.
+    pub async fn fail_on_last_receive(
+        &self,
+        message: &JobMessage,
+        reason: &str,
+        invocation: &Invocation,
+    ) -> Result<DeadLetterVerdict, EngineError> {
+        self.fail_dead_letter(message, reason, Some(&invocation.id))
+            .await
+    }
+
+    async fn fail_dead_letter(
+        &self,
+        message: &JobMessage,
+        reason: &str,
+        holder: Option<&str>,
+    ) -> Result<DeadLetterVerdict, EngineError> {
+        let Some(mut job) = self
+            .jobs
+            .get_job(&message.user_id, &message.post_id, message.platform)
+            .await?
+        else {
+            return Ok(DeadLetterVerdict::NoSuchJob);
+        };
+        if job.phase.is_final() {
+            return Ok(DeadLetterVerdict::AlreadyFinal);
+        }
+        if job.step_token != message.step_token {
+            return Ok(DeadLetterVerdict::Stale);
+        }
+        let now = self.clock.now_ms();
+        let held_by_us = holder.is_some() && job.lease_owner.as_deref() == holder;
+        if job.lease_until_ms > now && !held_by_us {
+            return Ok(DeadLetterVerdict::Leased);
+        }
+        let last = job
+            .error
+            .as_ref()
+            .map(|e| e.message.clone())
+            .unwrap_or_else(|| reason.to_owned());
+        job.phase = Phase::Failed;
+        job.error = Some(JobError {
+            code: "gave_up".into(),
+            message: format!(
+                "The upload was interrupted {} times in a row at the same step and was stopped. Last error: {last}",
+                self.settings.max_receive_count
+            ),
+            retryable: true,
+            at_ms: now,
+        });
+        job.record(now, "dead_letter", reason);
+        job.lease_owner = None;
+        job.lease_until_ms = 0;
+        match checkpoint(self.jobs, self.clock, &mut job).await {
+            Err(EngineError::Store(StoreError::Conflict)) => return Ok(DeadLetterVerdict::Stale),
+            other => other?,
+        }
+        self.sync_post_status(&job).await;
+        Ok(DeadLetterVerdict::Failed)
+    }
+
+    /// Brings the post's overall status in line with its jobs. Best effort: the jobs are the
+    /// truth and the status API reads them too.
+    pub async fn sync_post_status(&self, job: &UploadJob) {
+        for _ in 0..3 {
+            let Ok(Some((mut post, jobs))) =
+                self.posts.post_with_jobs(&job.user_id, &job.post_id).await
+            else {
+                return;
+            };
+            let status = overall_status(&jobs);
+            if post.status == status {
+                return;
+            }
+            post.status = status;
+            post.version += 1;
+            post.updated_at_ms = self.clock.now_ms();
+            match self.posts.save_post(&post).await {
+                Err(StoreError::Conflict) => continue,
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not update the post's status");
+                    return;
+                }
+                Ok(()) => return,
+            }
+        }
+    }
+}
+
+/// Saves the job if nobody changed it since it was read (version check); the version is put
+/// back when the save fails.
+async fn checkpoint(
+    jobs: &dyn JobStore,
+    clock: &dyn Clock,
+    job: &mut UploadJob,
+) -> Result<(), EngineError> {
+    job.version += 1;
+    job.updated_at_ms = clock.now_ms();
+    if let Err(err) = jobs.save_job(job).await {
+        job.version -= 1;
+        return Err(err.into());
+    }
+    Ok(())
 }

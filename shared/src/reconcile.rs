@@ -20,19 +20,13 @@
 //! period after its grace; the worst case for a lost message is `grace_ms` plus one period.
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
-use crate::engine::{DeadLetterVerdict, Engine, EngineError, EngineSettings};
-use crate::ids::UserId;
+use crate::engine::{DeadLetterVerdict, EngineError, EngineSettings, Settler};
 use crate::jobs::{JobError, Phase, UploadJob};
 use crate::messages::JobMessage;
-use crate::ports::{
-    AccessToken, BlobError, BlobReader, CredentialError, Credentials, FailureKind, Lookup,
-    MediaPlatform, MediaSession, NoCrashes, ObjectRef, PlatformError, Processing, PublishedPost,
-    QueueError, WorkQueue,
-};
+use crate::ports::{QueueError, WorkQueue};
 use crate::store::{JobKey, JobStore, PostStore, StoreError, SweepIndex};
 
 // ---------------------------------------------------------------- the dead-letter queue port
@@ -119,7 +113,7 @@ pub const REDRIVE_STEP: &str = "redrive";
 /// One sweep's ports. The engine is the one whose dead-letter rule settles a dead letter; its
 /// job store, post store, work queue and clock are the sweep's too.
 pub struct Reconciler<'a> {
-    pub engine: Engine<'a>,
+    pub engine: Settler<'a>,
     pub index: &'a dyn SweepIndex,
     pub dead_letters: &'a dyn DeadLetters,
     pub settings: ReconcileSettings,
@@ -382,108 +376,22 @@ pub fn last_reason(job: &UploadJob) -> String {
     }
 }
 
-// ---------------------------------------------------------------- an engine that only settles
+// ---------------------------------------------------------------- the engine's settling rules
 
-/// An engine for the reconciler: it settles jobs (fails them, updates their post) but never
-/// uploads, so the platform, video and credential ports refuse every call. Wiring these instead
-/// of X's client keeps X's secrets, KMS and S3 out of the reconciler's Lambda.
+/// The engine's settling rules over the reconciler's ports: it fails jobs and updates their post
+/// but never uploads, so X's secrets, KMS and S3 stay out of the reconciler's Lambda.
 pub fn settling_engine<'a>(
     jobs: &'a dyn JobStore,
     posts: &'a dyn PostStore,
     queue: &'a dyn WorkQueue,
     clock: &'a dyn Clock,
     settings: EngineSettings,
-) -> Engine<'a> {
-    Engine {
+) -> Settler<'a> {
+    Settler {
         jobs,
         posts,
-        blobs: &NoUploads,
         queue,
-        platform: &NoUploads,
-        credentials: &NoUploads,
         clock,
-        crashes: &NoCrashes,
         settings,
-    }
-}
-
-/// The ports a settling engine never uses.
-pub struct NoUploads;
-
-fn refused() -> PlatformError {
-    PlatformError {
-        kind: FailureKind::Transient,
-        code: "not_an_uploader".into(),
-        message: "the reconciler does not upload".into(),
-    }
-}
-
-#[async_trait]
-impl BlobReader for NoUploads {
-    async fn read_range(&self, _: ObjectRef<'_>, _: u64, _: u64) -> Result<Bytes, BlobError> {
-        Err(BlobError::unavailable("the reconciler reads no video"))
-    }
-}
-
-#[async_trait]
-impl Credentials for NoUploads {
-    async fn access_token(&self, _: &UserId) -> Result<AccessToken, CredentialError> {
-        Err(CredentialError::Unavailable {
-            detail: "the reconciler holds no credentials".into(),
-        })
-    }
-    async fn refresh_after_unauthorized(
-        &self,
-        user: &UserId,
-        _: &AccessToken,
-    ) -> Result<AccessToken, CredentialError> {
-        self.access_token(user).await
-    }
-    async fn flag_reconnect(&self, user: &UserId, _: &str) -> Result<(), CredentialError> {
-        self.access_token(user).await.map(|_| ())
-    }
-}
-
-#[async_trait]
-impl MediaPlatform for NoUploads {
-    async fn initialize(
-        &self,
-        _: &AccessToken,
-        _: u64,
-        _: &str,
-        _: &str,
-    ) -> Result<MediaSession, PlatformError> {
-        Err(refused())
-    }
-    async fn append(
-        &self,
-        _: &AccessToken,
-        _: &str,
-        _: u32,
-        _: Bytes,
-    ) -> Result<(), PlatformError> {
-        Err(refused())
-    }
-    async fn finalize(&self, _: &AccessToken, _: &str) -> Result<Processing, PlatformError> {
-        Err(refused())
-    }
-    async fn status(&self, _: &AccessToken, _: &str) -> Result<Processing, PlatformError> {
-        Err(refused())
-    }
-    async fn publish(
-        &self,
-        _: &AccessToken,
-        _: &str,
-        _: &str,
-    ) -> Result<PublishedPost, PlatformError> {
-        Err(refused())
-    }
-    async fn find_published(
-        &self,
-        _: &AccessToken,
-        _: &str,
-        _: i64,
-    ) -> Result<Lookup, PlatformError> {
-        Err(refused())
     }
 }
