@@ -245,6 +245,14 @@ fn access_token(token: PlatformToken) -> AccessToken {
     }
 }
 
+fn platform_token(token: &AccessToken) -> PlatformToken {
+    PlatformToken {
+        access_token: token.token.clone(),
+        x_user_id: token.account_id.clone(),
+        token_version: token.version,
+    }
+}
+
 fn credential_error(err: TokenError) -> CredentialError {
     match err {
         TokenError::NotConnected => CredentialError::NotConnected,
@@ -268,11 +276,7 @@ impl Credentials for XCredentials {
         user: &UserId,
         rejected: &AccessToken,
     ) -> Result<AccessToken, CredentialError> {
-        let rejected = PlatformToken {
-            access_token: rejected.token.clone(),
-            x_user_id: rejected.account_id.clone(),
-            token_version: rejected.version,
-        };
+        let rejected = platform_token(rejected);
         self.tokens
             .refresh_after_unauthorized(user, &rejected)
             .await
@@ -298,11 +302,7 @@ impl Credentials for XCredentials {
         rejected: &AccessToken,
         time_left: std::time::Duration,
     ) -> Result<AccessToken, CredentialError> {
-        let rejected = PlatformToken {
-            access_token: rejected.token.clone(),
-            x_user_id: rejected.account_id.clone(),
-            token_version: rejected.version,
-        };
+        let rejected = platform_token(rejected);
         self.tokens
             .refresh_after_unauthorized_within(user, &rejected, time_left)
             .await
