@@ -981,27 +981,6 @@ impl Engine<'_> {
         Ok(Next::Done)
     }
 
-    /// See `Settler::fail_for_dead_letter`.
-    pub async fn fail_for_dead_letter(
-        &self,
-        message: &JobMessage,
-        reason: &str,
-    ) -> Result<DeadLetterVerdict, EngineError> {
-        self.settler().fail_for_dead_letter(message, reason).await
-    }
-
-    /// See `Settler::fail_on_last_receive`.
-    pub async fn fail_on_last_receive(
-        &self,
-        message: &JobMessage,
-        reason: &str,
-        invocation: &Invocation,
-    ) -> Result<DeadLetterVerdict, EngineError> {
-        self.settler()
-            .fail_on_last_receive(message, reason, invocation)
-            .await
-    }
-
     /// The part of the engine that settles jobs without running them.
     pub fn settler(&self) -> Settler<'_> {
         Settler {

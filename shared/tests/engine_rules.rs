@@ -919,6 +919,7 @@ async fn a_dead_letter_never_overrides_a_live_lease() {
     f.jobs.save_job(&job).await.unwrap();
     let verdict = f
         .engine()
+        .settler()
         .fail_for_dead_letter(&message, "killed")
         .await
         .unwrap();
@@ -927,6 +928,7 @@ async fn a_dead_letter_never_overrides_a_live_lease() {
     f.clock.advance_ms(30_001);
     let verdict = f
         .engine()
+        .settler()
         .fail_for_dead_letter(&message, "killed")
         .await
         .unwrap();

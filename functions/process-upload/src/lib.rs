@@ -203,6 +203,7 @@ async fn process(
     // it would stay "processing" for ever.
     if receive_count >= engine.settings.max_receive_count {
         match engine
+            .settler()
             .fail_on_last_receive(&job, &reason, &invocation)
             .await
         {
