@@ -8,9 +8,9 @@ use std::time::Duration;
 use reelay_local::harness::moto_endpoint;
 use reelay_local::runner::{FunctionName, Invocation, Killed, Kills};
 use reelay_local::world::{World, WorldOptions};
+use reelay_shared::clock::{Clock, SystemClock};
 use reelay_shared::engine::EngineSettings;
 use reelay_shared::jobs::Phase;
-use reelay_shared::clock::{Clock, SystemClock};
 use x_emulator::{EmulatorConfig, FaultKind, FaultSpec, Phase as FaultPhase, ProcessingMode};
 
 const USER: &str = "user-1";
@@ -119,7 +119,11 @@ async fn the_handler_is_stopped_at_the_deadline_and_logged_as_a_timeout() {
         .unwrap();
     let started = std::time::Instant::now();
     world
-        .start_upload(USER, x_emulator::testing::tiny_mp4(1024 * 1024), "late clock")
+        .start_upload(
+            USER,
+            x_emulator::testing::tiny_mp4(1024 * 1024),
+            "late clock",
+        )
         .await
         .unwrap();
     let (stopped, log) = world
@@ -129,7 +133,10 @@ async fn the_handler_is_stopped_at_the_deadline_and_logged_as_a_timeout() {
             log.iter().any(|i| i.killed == Some(Killed::Timeout))
         })
         .await;
-    assert!(stopped, "no invocation was stopped at its deadline: {log:#?}");
+    assert!(
+        stopped,
+        "no invocation was stopped at its deadline: {log:#?}"
+    );
     let killed = log
         .iter()
         .find(|i| i.killed == Some(Killed::Timeout))
@@ -137,7 +144,11 @@ async fn the_handler_is_stopped_at_the_deadline_and_logged_as_a_timeout() {
     assert_eq!(killed.outcome, "killed: timeout");
     assert_eq!(killed.deadline_ms - killed.invoked_at_ms, 2_000);
     // Stopped at the deadline, not when the handler would have finished (about 5 s of appends).
-    assert!(started.elapsed() < Duration::from_millis(4_500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(4_500),
+        "{:?}",
+        started.elapsed()
+    );
     // Its message comes back after the visibility timeout, in a later invocation.
     let (back, log) = world
         .runner
@@ -150,5 +161,9 @@ async fn the_handler_is_stopped_at_the_deadline_and_logged_as_a_timeout() {
             })
         })
         .await;
-    assert!(back, "the killed batch {:?} never came back: {log:#?}", killed.items);
+    assert!(
+        back,
+        "the killed batch {:?} never came back: {log:#?}",
+        killed.items
+    );
 }
