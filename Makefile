@@ -45,3 +45,12 @@ test: setup fmt-check clippy lint-template
 bench: setup
 	cargo build --release --quiet -p x-emulator
 	cargo run --release --quiet -p reelay-bench -- run
+
+# The chaos suite (tools/reelay-local/tests/chaos.rs, RELIABILITY.md): CHAOS_RUNS seeded runs of
+# one upload under random kills, duplicate and stale messages and X faults, checked against what X
+# holds. Prints one summary line; a failing run prints its seed and trace to stderr. The first seed
+# is CHAOS_SEED (default: the time, shown in the summary); `make test` runs a 6-run slice.
+CHAOS_RUNS ?= 200
+.PHONY: chaos
+chaos: setup
+	@CHAOS_RUNS=$(CHAOS_RUNS) CHAOS_SEED=$${CHAOS_SEED:-$$(date +%s)} cargo test --quiet -p reelay-local --test chaos
