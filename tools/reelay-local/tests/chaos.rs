@@ -495,6 +495,10 @@ struct RunReport {
     stale: usize,
     lost_messages: usize,
     slow_sends: usize,
+    /// X's answers that were errors or dropped connections.
+    x_errors: u64,
+    /// The job learnt of its post by looking it up (the post call's answer was lost).
+    post_found: bool,
     /// The job failed (retryably) although X holds its post: a retry finds it, but the status
     /// says failed meanwhile.
     failed_posted: bool,
@@ -596,6 +600,8 @@ async fn run_once(endpoint: &str, plan: Plan, limit: Duration) -> RunReport {
         stale: 0,
         lost_messages: 0,
         slow_sends: 0,
+        x_errors: 0,
+        post_found: false,
         failed_posted: false,
         unconfirmed_posted: false,
         trace: String::new(),
@@ -835,6 +841,20 @@ fn check(plan: &Plan, seen: &Observed, report: &mut RunReport) {
         );
     }
 
+    report.x_errors = seen
+        .records
+        .calls
+        .iter()
+        .filter(|(endpoint, _)| endpoint.as_str() != "authorize")
+        .flat_map(|(_, answers)| answers.iter())
+        .filter(|(label, _)| !label.starts_with('2') && !label.starts_with('3'))
+        .map(|(_, n)| n)
+        .sum();
+    report.post_found = seen.job.as_ref().is_some_and(|j| {
+        j.history
+            .iter()
+            .any(|a| a.step == "find_post" && a.outcome.starts_with("found"))
+    });
     let tweets = &seen.records.tweets;
     if tweets.len() > 1 {
         broke(
@@ -1151,7 +1171,7 @@ impl Summary {
         let rule = |rule: Rule| count(&|r| r.violations.iter().any(|(v, _)| *v == rule));
         let sum = |f: &dyn Fn(&RunReport) -> usize| reports.iter().map(f).sum::<usize>();
         let line = format!(
-            "chaos: runs={} published={} failed={failed}({codes}) unconfirmed={}(posted={}) lost={} stuck={} duplicate_posts={} sha_mismatch={} timeouts={} unexplained={} status_stale={} harness_errors={} failed_posted={} kills={} duplicates={} stale={} slow_sends={} lost_messages={}{} seed={}",
+            "chaos: runs={} published={} failed={failed}({codes}) unconfirmed={}(posted={}) lost={} stuck={} duplicate_posts={} sha_mismatch={} timeouts={} unexplained={} status_stale={} harness_errors={} failed_posted={} posts_found={} kills={} x_errors={} duplicates={} stale={} slow_sends={} lost_messages={}{} seed={}",
             reports.len(),
             count(&|r| r.end == End::Published),
             count(&|r| r.end == End::Unconfirmed),
@@ -1165,7 +1185,9 @@ impl Summary {
             rule(Rule::StatusStale),
             rule(Rule::Harness),
             count(&|r| r.failed_posted),
+            count(&|r| r.post_found),
             sum(&|r| r.kills),
+            reports.iter().map(|r| r.x_errors).sum::<u64>(),
             sum(&|r| r.duplicates),
             sum(&|r| r.stale),
             sum(&|r| r.slow_sends),
