@@ -240,7 +240,8 @@ impl World {
         // Outside `uploads/`, so the S3 trigger (create-post) does not also act on it.
         let key = format!("direct/{user}/{post_id}/clip.mp4");
         let size = video.len() as u64;
-        self.aws
+        let put = self
+            .aws
             .s3
             .put_object()
             .bucket(&self.stack.bucket_name)
@@ -275,8 +276,9 @@ impl World {
                 size_bytes: size,
                 media_type: "video/mp4".into(),
                 media_category: "amplify_video".into(),
-                etag: None,
-                version_id: None,
+                // Pinned as create-post pins it after its pre-flight.
+                etag: put.e_tag().map(str::to_owned),
+                version_id: put.version_id().map(str::to_owned),
             },
             segment_size_for(size, self.segment_size),
             now,
