@@ -757,8 +757,14 @@ impl Engine<'_> {
             FailureKind::Transient => {
                 run.job.attempts += 1;
                 if run.job.attempts >= self.settings.max_attempts {
+                    // Our own services (tokens, storage) failing is not X's doing: say so.
+                    let who = if err.code.starts_with("x_") {
+                        "X"
+                    } else {
+                        "Reelay"
+                    };
                     let message = format!(
-                        "X kept failing at {step} after {} attempts: {}",
+                        "{who} kept failing at {step} after {} attempts: {}",
                         run.job.attempts, err.message
                     );
                     return self.fail(run, "platform_unavailable", message, true).await;

@@ -536,6 +536,25 @@ async fn get(ports: &Ports, user: &UserId, raw_id: &str) -> Result<Reply, PostsE
 
 // ---------------------------------------------------------------- GET /api/posts
 
+/// A listed post's status. The engine brings the post's own status along after a job ends, but
+/// an invocation stopped between the two writes leaves it at `processing` with nothing left to
+/// correct it; so for a post still marked processing the jobs, which are the truth, decide.
+async fn listed_status(ports: &Ports, post: &Post) -> Result<PostStatus, PostsError> {
+    if post.status != PostStatus::Processing {
+        return Ok(post.status);
+    }
+    Ok(
+        match ports
+            .posts
+            .post_with_jobs(&post.user_id, &post.post_id)
+            .await?
+        {
+            Some((_, jobs)) if !jobs.is_empty() => overall_status(&jobs),
+            _ => post.status,
+        },
+    )
+}
+
 #[tracing::instrument(skip_all, fields(user_id = %user))]
 async fn list(ports: &Ports, req: &Request, user: &UserId) -> Result<Reply, PostsError> {
     let query = req.query_string_parameters_ref();
@@ -564,11 +583,13 @@ async fn list(ports: &Ports, req: &Request, user: &UserId) -> Result<Reply, Post
         }
     }
     let page = ports.posts.list_posts(user, limit, cursor).await?;
-    let posts: Vec<Value> = page
-        .posts
-        .iter()
-        .map(|p| Value::Object(post_view(p, p.status)))
-        .collect();
+    let mut posts = Vec::with_capacity(page.posts.len());
+    for post in &page.posts {
+        posts.push(Value::Object(post_view(
+            post,
+            listed_status(ports, post).await?,
+        )));
+    }
     Ok(Reply::json(
         200,
         json!({ "posts": posts, "next_cursor": page.next_cursor }),
