@@ -110,6 +110,21 @@ impl QueueConfig {
     }
 }
 
+/// The SNS topic that tells the operator about problems only they can fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertsConfig {
+    pub topic_arn: String,
+}
+
+impl AlertsConfig {
+    pub const VARS: &'static [&'static str] = &["OPERATOR_ALERTS_TOPIC_ARN"];
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            topic_arn: required(env, "OPERATOR_ALERTS_TOPIC_ARN")?,
+        })
+    }
+}
+
 /// The work queue's dead-letter queue, which the reconciler drains.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetterConfig {

@@ -28,8 +28,8 @@ use crate::jobs::{JobError, Phase, UploadJob};
 use crate::messages::{new_step_token, JobMessage};
 use crate::ports::{
     AccessToken, BlobError, BlobErrorKind, BlobReader, CrashSwitch, CredentialError, Credentials,
-    FailureKind, Lookup, MediaPlatform, PlatformError, Processing, ProcessingState, PublishedPost,
-    StepPoint, WorkQueue,
+    FailureKind, Lookup, MediaPlatform, OperatorAlert, OperatorAlerts, PlatformError, Processing,
+    ProcessingState, PublishedPost, StepPoint, WorkQueue,
 };
 use crate::posts::PostStatus;
 use crate::store::{JobStore, PostStore, StoreError};
@@ -64,7 +64,18 @@ pub struct EngineSettings {
     pub publish_settle_ms: i64,
     /// Lookups for a post that may exist before the job stops `Unconfirmed`.
     pub max_lookups: u32,
+    /// How long a job waits for the operator when the platform refuses the app itself (X access
+    /// not enabled, credits used up) before it fails, retryable.
+    pub operator_wait_ms: i64,
+    /// How often a job waiting for the operator tries again.
+    pub operator_retry_secs: u32,
 }
+
+/// SQS's longest message delay. A longer wait passes the message on in links of at most this.
+pub const MAX_QUEUE_DELAY_SECS: u32 = 900;
+
+/// The longest a job waits for a platform's rate-limit reset (X's longest window is 24 hours).
+const MAX_RATE_LIMIT_WAIT_SECS: u32 = 26 * 3600;
 
 impl Default for EngineSettings {
     fn default() -> Self {
@@ -83,6 +94,10 @@ impl Default for EngineSettings {
             // timeline; a minute is chosen as ample for an eventually consistent read.
             publish_settle_ms: 60_000,
             max_lookups: 5,
+            // Chosen: long enough for an operator alerted at night to act the next morning
+            // without users having to retry; short enough that a post is not silently days late.
+            operator_wait_ms: 12 * 3600 * 1000,
+            operator_retry_secs: MAX_QUEUE_DELAY_SECS,
         }
     }
 }
@@ -132,6 +147,7 @@ pub struct Engine<'a> {
     pub credentials: &'a dyn Credentials,
     pub clock: &'a dyn Clock,
     pub crashes: &'a dyn CrashSwitch,
+    pub alerts: &'a dyn OperatorAlerts,
     pub settings: EngineSettings,
 }
 
@@ -194,6 +210,17 @@ impl Engine<'_> {
         if leased_by_other {
             return Ok(Outcome::Retry("job is leased by another worker"));
         }
+        // One link of a wait longer than a queue delay: pass it on until the wait is over. The
+        // hand-off is a version-checked write, so of two duplicates only one passes it on.
+        if let Some(until) = job.wait_until_ms.filter(|until| *until > now + 1_000) {
+            return match self.hand_off(&mut job, secs_until(now, until)).await {
+                Err(EngineError::Store(StoreError::Conflict)) => {
+                    Ok(Outcome::Dropped("another worker passed the wait on"))
+                }
+                other => other,
+            };
+        }
+        job.wait_until_ms = None;
         job.lease_owner = Some(invocation.id.clone());
         job.lease_until_ms = invocation.deadline_ms;
         match self.checkpoint(&mut job).await {
@@ -748,12 +775,19 @@ impl Engine<'_> {
         });
         match err.kind {
             FailureKind::RateLimited { retry_at_ms } => {
-                // Not an attempt: the platform asked us to wait, and says until when.
+                // Not an attempt: the platform asked us to wait, and says until when (for X's
+                // 24-hour caps, up to a day: the wait is passed on in queue-delay links).
                 // X's reset is in whole seconds: wait one more so the window has surely reset.
                 let at = retry_at_ms.unwrap_or(now.saturating_add(60_000));
-                let delay = secs_until(now, at.saturating_add(1000)).clamp(1, 900);
+                let delay =
+                    secs_until(now, at.saturating_add(1000)).clamp(1, MAX_RATE_LIMIT_WAIT_SECS);
+                let resumes_at = crate::clock::rfc3339((now / 1000) + i64::from(delay));
+                if let Some(error) = run.job.error.as_mut() {
+                    error.message = format!("{}; Reelay continues at {resumes_at}", err.message);
+                }
                 Ok(Next::Wait { delay_secs: delay })
             }
+            FailureKind::OperatorAction => self.wait_for_operator(run, step, err).await,
             FailureKind::Transient => {
                 run.job.attempts += 1;
                 if run.job.attempts >= self.settings.max_attempts {
@@ -806,11 +840,9 @@ impl Engine<'_> {
                 );
                 self.fail(run, "reconnect_required", message, true).await
             }
+            // The platform adapter words the fix (which permission, how to grant it).
             FailureKind::MissingPermission => {
-                let reason = format!(
-                    "X refused the upload: {}. Reconnect X and grant the media.write permission, then retry the post.",
-                    err.message
-                );
+                let reason = err.message.clone();
                 let user = run.job.user_id.clone();
                 let flag = self.credentials.flag_reconnect(&user, &reason);
                 match self.within(run.deadline_ms, flag).await {
@@ -870,6 +902,53 @@ impl Engine<'_> {
                 }
             },
         }
+    }
+
+    /// The platform refuses the app itself, which only the operator can fix: alert them once,
+    /// then try again every `operator_retry_secs` for up to `operator_wait_ms`, and fail
+    /// (retryable) after that. Not an attempt, and no account is flagged: the user did nothing
+    /// wrong.
+    async fn wait_for_operator(
+        &self,
+        run: &mut Run,
+        step: &str,
+        err: PlatformError,
+    ) -> Result<Next, EngineError> {
+        let now = self.clock.now_ms();
+        let since = match run.job.operator_blocked_since_ms {
+            Some(since) => since,
+            None => {
+                run.job.operator_blocked_since_ms = Some(now);
+                let alert = OperatorAlert {
+                    code: err.code.clone(),
+                    action: err.message.clone(),
+                    detail: format!("at {step}"),
+                    post_id: run.job.post_id.to_string(),
+                };
+                tracing::error!(code = %alert.code, action = %alert.action, post_id = %alert.post_id, "operator action needed");
+                match self
+                    .within(run.deadline_ms, self.alerts.alert(&alert))
+                    .await
+                {
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => tracing::error!(error = %e, "could not alert the operator"),
+                    None => tracing::error!("no time left to alert the operator"),
+                }
+                now
+            }
+        };
+        if now - since >= self.settings.operator_wait_ms {
+            let hours = self.settings.operator_wait_ms as f64 / 3_600_000.0;
+            let message = format!(
+                "{} Gave up after waiting {hours:.1} h; retry the post once it is fixed.",
+                err.message
+            );
+            run.job.operator_blocked_since_ms = None;
+            return self.fail(run, &err.code, message, true).await;
+        }
+        Ok(Next::Wait {
+            delay_secs: self.settings.operator_retry_secs.max(1),
+        })
     }
 
     /// Reading the video failed: a changed or deleted object is final (the bytes X would get
@@ -1029,6 +1108,10 @@ impl Engine<'_> {
             .unwrap_or_else(|| Err(out_of_time(what)));
         if result.is_ok() {
             run.refreshed_after_401 = false;
+            // A lookup reads; it says nothing about the refused step (e.g. the post) working.
+            if what != "find_post" {
+                run.job.operator_blocked_since_ms = None;
+            }
         }
         result
     }
@@ -1110,17 +1193,24 @@ impl Engine<'_> {
     /// never arrive before the job expects it; a send lost after the checkpoint is repaired by
     /// `older_message` or the reconciler. Handing off on its own is progress, so the
     /// reconciler's count of re-drives starts again.
+    /// Checkpoints the job under a new step token and sends its message, delayed by
+    /// `delay_secs`. A wait longer than one queue delay is sent as its first link
+    /// (`wait_until_ms` says when it ends; `advance` passes the links on).
     async fn hand_off(&self, job: &mut UploadJob, delay_secs: u32) -> Result<Outcome, EngineError> {
+        let now = self.clock.now_ms();
+        let link_secs = delay_secs.min(MAX_QUEUE_DELAY_SECS);
+        job.wait_until_ms =
+            (delay_secs > link_secs).then(|| now.saturating_add(i64::from(delay_secs) * 1000));
         job.previous_step_token = Some(std::mem::replace(&mut job.step_token, new_step_token()));
-        job.step_due_at_ms = self.clock.now_ms() + i64::from(delay_secs) * 1000;
+        job.step_due_at_ms = now + i64::from(link_secs) * 1000;
         job.lease_owner = None;
         job.lease_until_ms = 0;
         job.redrives = 0;
         self.checkpoint(job).await?;
-        self.send(job, delay_secs).await?;
+        self.send(job, link_secs).await?;
         Ok(Outcome::HandedOff {
             phase: job.phase,
-            delay_secs,
+            delay_secs: link_secs,
         })
     }
 
@@ -1128,7 +1218,11 @@ impl Engine<'_> {
         let message = job.message();
         let mut last = String::new();
         for _ in 0..3 {
-            match self.queue.send(&message, delay_secs.min(900)).await {
+            match self
+                .queue
+                .send(&message, delay_secs.min(MAX_QUEUE_DELAY_SECS))
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(err) => last = err.detail,
             }

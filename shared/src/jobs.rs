@@ -147,6 +147,14 @@ pub struct UploadJob {
     /// Times a user asked for a retry (capped).
     #[serde(default)]
     pub retries: u32,
+    /// A wait longer than one queue delay (SQS allows 15 minutes), e.g. for X's 24-hour cap to
+    /// reset: the job's messages pass themselves on until this time (epoch ms).
+    #[serde(default)]
+    pub wait_until_ms: Option<i64>,
+    /// When the platform started refusing the app itself (an operator problem: X access not
+    /// enabled, credits used up); the wait for the operator is bounded from here.
+    #[serde(default)]
+    pub operator_blocked_since_ms: Option<i64>,
     #[serde(default)]
     pub remote_post_id: Option<String>,
     #[serde(default)]
@@ -203,6 +211,8 @@ impl UploadJob {
             posts_read: 0,
             redrives: 0,
             retries: 0,
+            wait_until_ms: None,
+            operator_blocked_since_ms: None,
             remote_post_id: None,
             remote_post_url: None,
             error: None,
@@ -263,6 +273,8 @@ impl UploadJob {
         self.restarts = 0;
         self.lookups = 0;
         self.redrives = 0;
+        self.wait_until_ms = None;
+        self.operator_blocked_since_ms = None;
         self.retries = self.retries.saturating_add(1);
         self.error = None;
         self.lease_owner = None;

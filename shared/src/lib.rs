@@ -19,6 +19,7 @@ pub mod reconcile;
 pub mod resources;
 pub mod s3;
 pub mod secret;
+pub mod sns;
 pub mod sqs;
 pub mod store;
 pub mod x;

@@ -73,6 +73,34 @@ pub trait WorkQueue: Send + Sync {
     async fn send(&self, message: &JobMessage, delay_secs: u32) -> Result<(), QueueError>;
 }
 
+// ---------------------------------------------------------------- telling the operator
+
+/// Something only the operator can fix: the platform refuses the app itself (X: the app's access
+/// does not include an endpoint, or its credits are used up). Sent once per job when it starts
+/// waiting for the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorAlert {
+    /// Stable code, e.g. `x_credits_depleted`, `x_app_not_enrolled`.
+    pub code: String,
+    /// What the operator must do, in plain words.
+    pub action: String,
+    /// The platform's own words.
+    pub detail: String,
+    /// The post that is waiting (for the operator's logs; never a token or the post's text).
+    pub post_id: String,
+}
+
+#[derive(Debug, Error)]
+#[error("alerting the operator failed: {detail}")]
+pub struct AlertError {
+    pub detail: String,
+}
+
+#[async_trait]
+pub trait OperatorAlerts: Send + Sync {
+    async fn alert(&self, alert: &OperatorAlert) -> Result<(), AlertError>;
+}
+
 // ---------------------------------------------------------------- the user's platform credentials
 
 /// A bearer token for the user's platform account.
@@ -83,6 +111,9 @@ pub struct AccessToken {
     pub account_id: String,
     /// Changes whenever the token is refreshed.
     pub version: u64,
+    /// The scopes the platform granted with this token (X's token response `scope`, re-read at
+    /// every refresh). A refusal that does not say why is read against these.
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Error)]
@@ -178,8 +209,12 @@ pub enum FailureKind {
     Transient,
     /// 401: the token was refused; refresh once.
     Unauthorized,
-    /// 403 for a missing scope or access level: the user must reconnect.
+    /// 403 because the token lacks a scope: the user must reconnect and grant it.
     MissingPermission,
+    /// The platform refuses the app itself (X: the app's access does not include the endpoint,
+    /// or its pay-per-use credits are used up). Only the operator can fix it; the user's account
+    /// is fine. The job waits, bounded, and the operator is alerted.
+    OperatorAction,
     /// 403 duplicate content: X already has a post with this text.
     Duplicate,
     /// The platform says the media id is unknown or expired: only a new upload can help.

@@ -239,6 +239,7 @@ impl Credentials for Creds {
             token: Secret::new("t0"),
             account_id: "42".into(),
             version: 1,
+            scopes: vec!["media.write".into()],
         })
     }
     async fn refresh_after_unauthorized(
@@ -251,6 +252,7 @@ impl Credentials for Creds {
             token: Secret::new(format!("t{n}")),
             account_id: "42".into(),
             version: u64::from(n) + 1,
+            scopes: vec!["media.write".into()],
         })
     }
     async fn flag_reconnect(&self, _: &UserId, reason: &str) -> Result<(), CredentialError> {
@@ -259,7 +261,19 @@ impl Credentials for Creds {
     }
 }
 
+#[derive(Default)]
+struct Alerts(Mutex<Vec<OperatorAlert>>);
+
+#[async_trait]
+impl OperatorAlerts for Alerts {
+    async fn alert(&self, alert: &OperatorAlert) -> Result<(), AlertError> {
+        self.0.lock().unwrap().push(alert.clone());
+        Ok(())
+    }
+}
+
 struct Fixture {
+    alerts: Alerts,
     jobs: Jobs,
     queue: Sent,
     platform: FakeX,
@@ -271,6 +285,7 @@ struct Fixture {
 impl Fixture {
     fn new() -> Self {
         Self {
+            alerts: Alerts::default(),
             jobs: Jobs::default(),
             queue: Sent::default(),
             platform: FakeX::default(),
@@ -295,6 +310,7 @@ impl Fixture {
             credentials: &self.creds,
             clock: &self.clock,
             crashes: &NoCrashes,
+            alerts: &self.alerts,
             settings: self.settings.clone(),
         }
     }
@@ -619,14 +635,14 @@ async fn a_missing_scope_flags_the_account_and_a_duplicate_post_is_permanent() {
         .await
         .unwrap();
     assert_eq!(f.job().error.unwrap().code, "reconnect_required");
-    assert!(f
-        .creds
-        .flagged
-        .lock()
-        .unwrap()
-        .as_deref()
-        .unwrap()
-        .contains("media.write"));
+    // The platform adapter words the fix (X: which permission to approve); the engine passes
+    // it on to the account and the post unchanged.
+    assert_eq!(
+        f.creds.flagged.lock().unwrap().as_deref(),
+        Some("X says x_missing_scope")
+    );
+    assert_eq!(f.job().error.unwrap().message, "X says x_missing_scope");
+    assert!(f.alerts.0.lock().unwrap().is_empty());
 
     let g = Fixture::new();
     let message = g.queued_job();
@@ -994,4 +1010,169 @@ async fn huge_values_from_x_do_not_overflow() {
             delay_secs: 900
         }
     );
+}
+
+#[tokio::test]
+async fn a_daily_cap_waits_a_day_in_queue_delay_links_without_calling_x() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    let reset_ms = NOW + 20 * 3_600_000;
+    f.platform.fail_next(
+        "initialize",
+        err(
+            FailureKind::RateLimited {
+                retry_at_ms: Some(reset_ms),
+            },
+            "x_daily_limit",
+        ),
+    );
+    let outcome = f
+        .engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    // SQS delays at most 15 minutes: the first link.
+    assert_eq!(
+        outcome,
+        Outcome::HandedOff {
+            phase: Phase::Queued,
+            delay_secs: 900
+        }
+    );
+    let job = f.job();
+    assert_eq!(job.wait_until_ms, Some(reset_ms + 1_000));
+    assert_eq!(job.attempts, 0);
+    let error = job.error.unwrap();
+    assert!(
+        error
+            .message
+            .contains("Reelay continues at 2027-01-16T04:00:01Z"),
+        "the user is told when: {}",
+        error.message
+    );
+
+    // Each link passes the wait on, without touching X; a duplicate of a link does nothing.
+    let calls = f.platform.calls.lock().unwrap().len();
+    let mut link = f.last_sent().0;
+    for _ in 0..79 {
+        f.clock.advance_ms(900_000);
+        let duplicate = link.clone();
+        let outcome = f
+            .engine()
+            .advance(&link, &f.invocation(60_000, 1))
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, Outcome::HandedOff { phase: Phase::Queued, delay_secs } if delay_secs <= 900),
+            "{outcome:?}"
+        );
+        let sent = f.queue.0.lock().unwrap().len();
+        let again = f
+            .engine()
+            .advance(&duplicate, &f.invocation(60_000, 1))
+            .await
+            .unwrap();
+        assert!(
+            matches!(again, Outcome::Dropped(_) | Outcome::Retry(_)),
+            "{again:?}"
+        );
+        assert_eq!(
+            f.queue.0.lock().unwrap().len(),
+            sent,
+            "a duplicate sends nothing"
+        );
+        link = f.last_sent().0;
+    }
+    assert_eq!(
+        f.platform.calls.lock().unwrap().len(),
+        calls,
+        "no X call while waiting"
+    );
+    // 20 h = 80 links; the last one runs the upload.
+    f.clock.advance_ms(900_000 + 1_000);
+    let outcome = run_until_final(&f, link, 10).await;
+    assert_eq!(outcome, Outcome::Finished(Phase::Published));
+    assert_eq!(f.job().wait_until_ms, None);
+}
+
+#[tokio::test]
+async fn an_operator_problem_alerts_once_flags_no_account_and_waits_bounded() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    let blocked = || err(FailureKind::OperatorAction, "x_credits_depleted");
+    for _ in 0..3 {
+        f.platform.fail_next("publish", blocked());
+    }
+    let outcome = f
+        .engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::HandedOff {
+            phase: Phase::Publishing,
+            delay_secs: f.settings.operator_retry_secs
+        }
+    );
+    let job = f.job();
+    assert_eq!(job.attempts, 0);
+    assert_eq!(job.operator_blocked_since_ms, Some(NOW));
+    assert_eq!(job.error.as_ref().unwrap().code, "x_credits_depleted");
+    assert!(
+        f.creds.flagged.lock().unwrap().is_none(),
+        "no account is flagged"
+    );
+    // Still refused a while later: no second alert.
+    f.clock.advance_ms(900_000);
+    let (next, _) = f.last_sent();
+    f.engine()
+        .advance(&next, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    let alerts = f.alerts.0.lock().unwrap().clone();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].code, "x_credits_depleted");
+    assert_eq!(alerts[0].post_id, job.post_id.to_string());
+    assert_eq!(alerts[0].action, "X says x_credits_depleted");
+
+    // Past the bound: failed, retryable, with the operator's problem as the reason.
+    f.clock.advance_ms(f.settings.operator_wait_ms);
+    let (next, _) = f.last_sent();
+    let outcome = f
+        .engine()
+        .advance(&next, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Finished(Phase::Failed));
+    let error = f.job().error.unwrap();
+    assert_eq!(error.code, "x_credits_depleted");
+    assert!(error.retryable);
+    assert!(
+        error.message.contains("Gave up after waiting 12.0 h"),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn an_operator_problem_that_is_fixed_lets_the_post_go_out() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    f.platform.fail_next(
+        "initialize",
+        err(FailureKind::OperatorAction, "x_app_not_enrolled"),
+    );
+    f.engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    f.clock.advance_ms(900_000);
+    let (next, _) = f.last_sent();
+    assert_eq!(
+        run_until_final(&f, next, 10).await,
+        Outcome::Finished(Phase::Published)
+    );
+    assert_eq!(f.job().operator_blocked_since_ms, None);
+    assert_eq!(f.alerts.0.lock().unwrap().len(), 1);
 }

@@ -18,7 +18,7 @@ use reelay_shared::accounts::store::{
     AccountStore, DynamoAccountStore, StoreError as AccountStoreError,
 };
 use reelay_shared::accounts::{missing_scopes, AccountStatus};
-use reelay_shared::clock::{Clock, SystemClock};
+use reelay_shared::clock::{rfc3339, Clock, SystemClock};
 use reelay_shared::engine::overall_status;
 use reelay_shared::ids::{UploadKey, UserId};
 use reelay_shared::jobs::{Phase, UploadJob};
@@ -459,6 +459,20 @@ fn target_view(job: &UploadJob) -> Value {
         .as_ref()
         .filter(|_| matches!(job.phase, Phase::Failed | Phase::Unconfirmed))
         .map(|e| json!({ "code": e.code, "message": e.message, "retryable": e.retryable }));
+    // A job that is still running but held up (a rate limit, X's 24-hour cap, an operator
+    // problem, a backoff) says why and when it goes on.
+    let waiting = job
+        .error
+        .as_ref()
+        .filter(|_| !job.phase.is_final())
+        .map(|e| {
+            let until_ms = job.wait_until_ms.unwrap_or(job.step_due_at_ms);
+            json!({
+                "code": e.code,
+                "message": e.message,
+                "until": rfc3339(until_ms.div_euclid(1000)),
+            })
+        });
     let recent: Vec<Value> = job
         .history
         .iter()
@@ -480,6 +494,7 @@ fn target_view(job: &UploadJob) -> Value {
         "tweet_id": job.remote_post_id,
         "tweet_url": job.remote_post_url,
         "error": error,
+        "waiting": waiting,
         "recent_attempts": recent,
         "updated_at_ms": job.updated_at_ms,
     })
@@ -696,28 +711,6 @@ impl Ports {
     }
 }
 
-/// `secs` since the epoch as RFC 3339 UTC (`2026-11-25T14:09:45Z`).
-fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -889,12 +882,5 @@ mod tests {
             "secret detail".into(),
         )));
         assert!(!internal.detail.contains("secret detail"));
-    }
-
-    #[test]
-    fn rfc3339_formats_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_795_615_785), "2026-11-25T14:09:45Z");
-        assert_eq!(rfc3339(951_825_600), "2000-02-29T12:00:00Z");
     }
 }

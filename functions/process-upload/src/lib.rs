@@ -14,12 +14,15 @@ use reelay_shared::accounts::tokens::{TokenSettings, XTokenProvider};
 use reelay_shared::aws::AwsClients;
 use reelay_shared::clock::{Clock, SystemClock};
 use reelay_shared::config::{
-    BucketConfig, ConfigError, Env, KeyConfig, QueueConfig, TableConfig, XConfig,
+    AlertsConfig, BucketConfig, ConfigError, Env, KeyConfig, QueueConfig, TableConfig, XConfig,
 };
 use reelay_shared::engine::{Engine, EngineSettings, Invocation, Outcome};
 use reelay_shared::messages::JobMessage;
-use reelay_shared::ports::{CrashSwitch, Credentials, MediaPlatform, NoCrashes, WorkQueue};
+use reelay_shared::ports::{
+    CrashSwitch, Credentials, MediaPlatform, NoCrashes, OperatorAlerts, WorkQueue,
+};
 use reelay_shared::s3::S3Blobs;
+use reelay_shared::sns::SnsAlerts;
 use reelay_shared::sqs::SqsQueue;
 use reelay_shared::store::DynamoStore;
 use reelay_shared::x::XClient;
@@ -32,6 +35,7 @@ pub struct WorkerConfig {
     pub queue: QueueConfig,
     pub key: KeyConfig,
     pub x: XConfig,
+    pub alerts: AlertsConfig,
 }
 
 impl WorkerConfig {
@@ -42,6 +46,7 @@ impl WorkerConfig {
             queue: QueueConfig::from_env(env)?,
             key: KeyConfig::from_env(env)?,
             x: XConfig::from_env(env)?,
+            alerts: AlertsConfig::from_env(env)?,
         })
     }
 
@@ -52,6 +57,7 @@ impl WorkerConfig {
             QueueConfig::VARS,
             KeyConfig::VARS,
             XConfig::VARS,
+            AlertsConfig::VARS,
         ]
         .concat()
     }
@@ -66,6 +72,7 @@ pub struct App {
     pub credentials: Arc<dyn Credentials>,
     pub clock: Arc<dyn Clock>,
     pub crashes: Arc<dyn CrashSwitch>,
+    pub alerts: Arc<dyn OperatorAlerts>,
     pub settings: EngineSettings,
 }
 
@@ -100,6 +107,7 @@ impl App {
             credentials: Arc::new(XCredentials::new(tokens)),
             clock: Arc::new(SystemClock),
             crashes: Arc::new(NoCrashes),
+            alerts: Arc::new(SnsAlerts::new(aws.sns.clone(), &config.alerts.topic_arn)),
             settings: EngineSettings::default(),
         })
     }
@@ -114,6 +122,7 @@ impl App {
             credentials: self.credentials.as_ref(),
             clock: self.clock.as_ref(),
             crashes: self.crashes.as_ref(),
+            alerts: self.alerts.as_ref(),
             settings: self.settings.clone(),
         }
     }

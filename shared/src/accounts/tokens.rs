@@ -59,6 +59,8 @@ pub struct PlatformToken {
     pub access_token: Secret,
     pub x_user_id: String,
     pub token_version: u64,
+    /// The scopes X granted with this token (stored at connect, re-read at every refresh).
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Error)]
@@ -191,6 +193,7 @@ impl XTokenProvider {
             access_token: pair.access_token,
             x_user_id: account.x_user_id.clone(),
             token_version: account.token_version,
+            scopes: account.scopes.clone(),
         })
     }
 
@@ -342,6 +345,7 @@ impl XTokenProvider {
                         access_token: grant.tokens.access_token.clone(),
                         x_user_id: account.x_user_id.clone(),
                         token_version: account.token_version + 1,
+                        scopes: grant.scopes.clone(),
                     })
                 }
                 Ok(false) => {

@@ -13,9 +13,16 @@ use thiserror::Error;
 /// Why X answered 403.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ForbiddenKind {
-    /// The token lacks a scope (e.g. tokens issued before `media.write`, research §1) or the
-    /// access level (v1.1 code 453, §7). Only a new consent can fix it.
+    /// The body names a missing scope (a `missing_scopes` list or a detail that says "scope").
+    /// Real X rarely says so: its usual answer to a token without a scope is the generic
+    /// `about:blank` "Forbidden" (research, Corrections: PLH#588, #265), which is `Other` here;
+    /// the caller tells the two apart from the scopes X granted (`x_platform`).
     MissingScope,
+    /// The app's X access does not include the endpoint: the `client-forbidden` problem with
+    /// `reason: "client-not-enrolled"`, or v1.1 code 453 "You currently have access to a subset
+    /// of X API V2 endpoints" (§7). The operator must change the app's access; the user's
+    /// consent cannot help.
+    NotEnrolled,
     /// "You are not allowed to create a Tweet with duplicate content." (§5): permanent.
     Duplicate,
     Other,
@@ -23,12 +30,20 @@ pub enum ForbiddenKind {
 
 #[derive(Debug, Error)]
 pub enum XError {
-    /// 429. `reset_at_epoch` is X's `x-rate-limit-reset` (epoch seconds) when it sent one.
+    /// 429. `reset_at_epoch` is when X said the exhausted window resets (epoch seconds): the
+    /// 24-hour window's reset when a 24-hour cap is used up (`daily`), else `x-rate-limit-reset`.
     #[error("X rate limit reached: {detail}")]
     RateLimited {
         reset_at_epoch: Option<u64>,
+        /// A 24-hour cap (`x-user-limit-24hour-*` / `x-app-limit-24hour-*`) is used up, not the
+        /// 15-minute window.
+        daily: bool,
         detail: String,
     },
+    /// 402: the app's pay-per-use X credits are used up (research, Corrections). The operator
+    /// must buy credits; nothing the user does helps.
+    #[error("X wants payment: {detail}")]
+    PaymentRequired { detail: String },
     /// 401: the access token is expired, revoked or unknown (§7): refresh once.
     #[error("X refused the access token: {detail}")]
     Unauthorized { detail: String },
@@ -68,6 +83,7 @@ impl XError {
     /// A stable snake_case code, recorded on jobs and shown to clients.
     pub fn code(&self) -> &'static str {
         match self {
+            XError::RateLimited { daily: true, .. } => "x_daily_limit",
             XError::RateLimited { .. } => "x_rate_limited",
             XError::Unauthorized { .. } => "x_unauthorized",
             XError::Forbidden {
@@ -75,9 +91,14 @@ impl XError {
                 ..
             } => "x_missing_scope",
             XError::Forbidden {
+                kind: ForbiddenKind::NotEnrolled,
+                ..
+            } => "x_app_not_enrolled",
+            XError::Forbidden {
                 kind: ForbiddenKind::Duplicate,
                 ..
             } => "x_duplicate_post",
+            XError::PaymentRequired { .. } => "x_credits_depleted",
             XError::Forbidden { .. } => "x_forbidden",
             XError::MediaGone { .. } => "x_media_gone",
             XError::Rejected { .. } => "x_rejected",
@@ -96,6 +117,7 @@ impl XError {
             XError::RateLimited { detail, .. }
             | XError::Unauthorized { detail }
             | XError::Forbidden { detail, .. }
+            | XError::PaymentRequired { detail }
             | XError::Rejected { detail, .. }
             | XError::MediaGone { detail, .. }
             | XError::ServerError { detail, .. }
@@ -193,21 +215,26 @@ fn legacy_codes(body: &[u8]) -> Vec<i64> {
 fn forbidden_kind(body: &[u8], detail: &str) -> ForbiddenKind {
     let codes = legacy_codes(body);
     let lower = detail.to_ascii_lowercase();
-    let problem_type = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
-        .unwrap_or_default();
+    let value = serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
+    let field = |k: &str| value.get(k).and_then(|t| t.as_str()).unwrap_or_default();
+    let names_scopes = value
+        .get("missing_scopes")
+        .and_then(|m| m.as_array())
+        .is_some_and(|m| !m.is_empty());
     // Duplicate content (§5: about:blank body with this detail; v1.1 code 187).
     if codes.contains(&187) || lower.contains("duplicate content") {
         ForbiddenKind::Duplicate
-    // Scope or access level: the client-forbidden problem type, a detail naming a scope, or
-    // v1.1 code 453 "access level" (§7).
-    } else if codes.contains(&453)
-        || problem_type.ends_with("/client-forbidden")
-        || lower.contains("scope")
-        || lower.contains("access level")
-    {
+    } else if names_scopes || lower.contains("scope") {
         ForbiddenKind::MissingScope
+    // The app's access: `client-forbidden` (its `reason` is "client-not-enrolled" in every
+    // recorded body), or v1.1 code 453 / "access level" (§7).
+    } else if field("reason") == "client-not-enrolled"
+        || field("type").ends_with("/client-forbidden")
+        || codes.contains(&453)
+        || lower.contains("access level")
+        || lower.contains("subset of x api")
+    {
+        ForbiddenKind::NotEnrolled
     } else {
         ForbiddenKind::Other
     }
@@ -236,13 +263,22 @@ fn media_gone(body: &[u8], detail: &str) -> bool {
 
 /// `x-rate-limit-reset`: epoch seconds when the window resets (§6).
 pub fn rate_limit_reset(headers: &http::HeaderMap) -> Option<u64> {
-    headers
-        .get("x-rate-limit-reset")?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    header_u64(headers, "x-rate-limit-reset")
+}
+
+fn header_u64(headers: &http::HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The latest reset among the 24-hour caps that are used up (`x-user-limit-24hour-*`,
+/// `x-app-limit-24hour-*`, beside the 15-minute `x-rate-limit-*`: research, Corrections, PLH#495,
+/// #553). `None` when no 24-hour cap is at 0.
+pub fn daily_limit_reset(headers: &http::HeaderMap) -> Option<u64> {
+    ["x-user-limit-24hour", "x-app-limit-24hour"]
+        .iter()
+        .filter(|prefix| header_u64(headers, &format!("{prefix}-remaining")) == Some(0))
+        .filter_map(|prefix| header_u64(headers, &format!("{prefix}-reset")))
+        .max()
 }
 
 /// Classifies a non-2xx answer.
@@ -255,10 +291,19 @@ pub fn classify(status: u16, headers: &http::HeaderMap, body: &[u8]) -> XError {
             .to_owned()
     });
     match status {
-        429 => XError::RateLimited {
-            reset_at_epoch: rate_limit_reset(headers),
-            detail,
+        429 => match daily_limit_reset(headers) {
+            Some(reset) => XError::RateLimited {
+                reset_at_epoch: Some(reset),
+                daily: true,
+                detail,
+            },
+            None => XError::RateLimited {
+                reset_at_epoch: rate_limit_reset(headers),
+                daily: false,
+                detail,
+            },
         },
+        402 => XError::PaymentRequired { detail },
         401 => XError::Unauthorized { detail },
         403 => XError::Forbidden {
             kind: forbidden_kind(body, &detail),
@@ -297,11 +342,12 @@ mod tests {
         assert_eq!(e.code(), "x_duplicate_post");
         assert!(e.detail().contains("duplicate content"));
 
+        // v1.1 code 453 is the app's access level, not the user's consent (§7).
         let level = br#"{"errors":[{"message":"You currently have access to a subset of X API V2 endpoints","code":453}]}"#;
         assert!(matches!(
             classify(403, &headers(&[]), level),
             XError::Forbidden {
-                kind: ForbiddenKind::MissingScope,
+                kind: ForbiddenKind::NotEnrolled,
                 ..
             }
         ));
@@ -361,6 +407,93 @@ mod tests {
         assert!(matches!(
             classify(404, &headers(&[]), b""),
             XError::Rejected { status: 404, .. }
+        ));
+    }
+
+    #[test]
+    fn real_x_forbidden_shapes_are_told_apart() {
+        // Real X's answer to a token without the endpoint's scope (PLH#588, #265): nothing in it
+        // says "scope", so the body alone classifies it as Other (x_platform decides from the
+        // granted scopes).
+        let generic =
+            br#"{"title":"Forbidden","type":"about:blank","status":403,"detail":"Forbidden"}"#;
+        let e = classify(403, &headers(&[]), generic);
+        assert!(matches!(
+            e,
+            XError::Forbidden {
+                kind: ForbiddenKind::Other,
+                ..
+            }
+        ));
+        assert_eq!(e.detail(), "Forbidden");
+        // The app's access does not include the endpoint: the operator's problem.
+        let enrolment = br#"{"client_id":"123","detail":"When authenticating requests to the Twitter API v2 endpoints, you must use keys and tokens from a Twitter developer App that is attached to a Project. You can create a project via the developer portal.","registration_url":"https://developer.twitter.com/en/docs/projects/overview","title":"Client Forbidden","required_enrollment":"Appropriate Level of API Access","reason":"client-not-enrolled","type":"https://api.twitter.com/2/problems/client-forbidden"}"#;
+        let e = classify(403, &headers(&[]), enrolment);
+        assert!(matches!(
+            e,
+            XError::Forbidden {
+                kind: ForbiddenKind::NotEnrolled,
+                ..
+            }
+        ));
+        assert_eq!(e.code(), "x_app_not_enrolled");
+        // The emulator's older, chosen shape names the scopes: still a missing scope.
+        let named = br#"{"title":"Forbidden","type":"https://api.twitter.com/2/problems/client-forbidden","detail":"Missing scopes","missing_scopes":["media.write"],"status":403}"#;
+        assert!(matches!(
+            classify(403, &headers(&[]), named),
+            XError::Forbidden {
+                kind: ForbiddenKind::MissingScope,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn payment_and_daily_caps_are_their_own_answers() {
+        let e = classify(
+            402,
+            &headers(&[]),
+            br#"{"title":"Payment Required","status":402}"#,
+        );
+        assert!(matches!(e, XError::PaymentRequired { .. }));
+        assert_eq!(e.code(), "x_credits_depleted");
+        assert!(!e.is_retryable());
+
+        // The 15-minute window still has room; the user's 24-hour cap is used up: wait for the
+        // 24-hour reset, not the 15-minute one.
+        let h = headers(&[
+            ("x-rate-limit-remaining", "99"),
+            ("x-rate-limit-reset", "1700000900"),
+            ("x-user-limit-24hour-limit", "2"),
+            ("x-user-limit-24hour-remaining", "0"),
+            ("x-user-limit-24hour-reset", "1700086400"),
+            ("x-app-limit-24hour-remaining", "9000"),
+            ("x-app-limit-24hour-reset", "1700050000"),
+        ]);
+        let e = classify(429, &h, b"");
+        assert!(matches!(
+            e,
+            XError::RateLimited {
+                reset_at_epoch: Some(1_700_086_400),
+                daily: true,
+                ..
+            }
+        ));
+        assert_eq!(e.code(), "x_daily_limit");
+        // Only the 15-minute window: its reset.
+        let h = headers(&[
+            ("x-rate-limit-remaining", "0"),
+            ("x-rate-limit-reset", "1700000900"),
+            ("x-user-limit-24hour-remaining", "5"),
+            ("x-user-limit-24hour-reset", "1700086400"),
+        ]);
+        assert!(matches!(
+            classify(429, &h, b""),
+            XError::RateLimited {
+                reset_at_epoch: Some(1_700_000_900),
+                daily: false,
+                ..
+            }
         ));
     }
 

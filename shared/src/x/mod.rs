@@ -395,7 +395,8 @@ impl XClient {
             ("max_results", query.max_results.clamp(5, 100).to_string()),
         ];
         if let Some(secs) = query.start_time_secs {
-            params.push(("start_time", rfc3339_secs(secs)));
+            // X's `start_time` is RFC 3339 at second precision (OAS: `YYYY-MM-DDTHH:mm:ssZ`).
+            params.push(("start_time", crate::clock::rfc3339(secs)));
         }
         if let Some(page) = &query.pagination_token {
             params.push(("pagination_token", page.clone()));
@@ -427,15 +428,6 @@ impl XClient {
             (None, _) => Ok(TimelinePage::default()),
         }
     }
-}
-
-/// X's `start_time` is RFC 3339 at second precision (OAS: `YYYY-MM-DDTHH:mm:ssZ`). The SDK's
-/// well-tested date type formats it rather than date arithmetic written here.
-fn rfc3339_secs(secs: i64) -> String {
-    use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
-    DateTime::from_secs(secs)
-        .fmt(DateTimeFormat::DateTime)
-        .unwrap_or_else(|_| "2010-11-06T00:00:01Z".to_owned())
 }
 
 /// Ids go into paths; X's are digits, but nothing unescaped from a caller may change the path.
@@ -496,12 +488,6 @@ mod tests {
             status: 200,
             body: Bytes::from(body.to_owned()),
         }
-    }
-
-    #[test]
-    fn start_time_is_rfc3339_in_whole_seconds() {
-        assert_eq!(rfc3339_secs(1_795_615_785), "2026-11-25T14:09:45Z");
-        assert_eq!(rfc3339_secs(0), "1970-01-01T00:00:00Z");
     }
 
     #[test]

@@ -74,6 +74,8 @@ pub async fn counted_clients(endpoint: &str, counter: &CallCounter) -> AwsClient
         dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb),
         sqs: aws_sdk_sqs::Client::from_conf(sqs),
         kms: aws_sdk_kms::Client::from_conf(kms),
+        // Alerts are not on the measured path.
+        sns: aws_sdk_sns::Client::new(&conf),
     }
 }
 

@@ -32,6 +32,10 @@ pub struct StackNames {
     pub dlq_arn: String,
     pub s3_events_queue_url: String,
     pub kms_key_id: String,
+    #[serde(default)]
+    pub alerts_topic_arn: String,
+    #[serde(default)]
+    pub operator_inbox_url: String,
 }
 
 impl StackNames {
@@ -48,6 +52,8 @@ impl StackNames {
             dlq_arn: stack.dlq_arn.clone(),
             s3_events_queue_url: stack.s3_events_queue_url.clone(),
             kms_key_id: stack.kms_key_id.clone(),
+            alerts_topic_arn: stack.alerts_topic_arn.clone(),
+            operator_inbox_url: stack.operator_inbox_url.clone(),
         }
     }
 
@@ -65,6 +71,8 @@ impl StackNames {
             dlq_arn: self.dlq_arn.clone(),
             s3_events_queue_url: self.s3_events_queue_url.clone(),
             kms_key_id: self.kms_key_id.clone(),
+            alerts_topic_arn: self.alerts_topic_arn.clone(),
+            operator_inbox_url: self.operator_inbox_url.clone(),
         }
     }
 }

@@ -54,6 +54,11 @@ pub struct Stack {
     /// turns its messages into create-post invocations. Not in the template.
     pub s3_events_queue_url: String,
     pub kms_key_id: String,
+    /// The operator alerts topic (the template's `OperatorAlertsTopic`).
+    pub alerts_topic_arn: String,
+    /// Local stand-in for the operator's subscription: a queue subscribed to the alerts topic,
+    /// so tests can read what the operator would receive. Not in the template.
+    pub operator_inbox_url: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +161,32 @@ impl Stack {
             .map(|m| m.key_id().to_owned())
             .unwrap_or_default();
 
+        let alerts_topic_arn = aws
+            .sns
+            .create_topic()
+            .name(format!("{}-operator-alerts", spec.prefix))
+            .send()
+            .await
+            .map_err(at("create alerts topic"))?
+            .topic_arn()
+            .unwrap_or_default()
+            .to_owned();
+        let (operator_inbox_url, operator_inbox_arn) = create_queue(
+            aws,
+            &format!("{}-operator-inbox", spec.prefix),
+            HashMap::new(),
+        )
+        .await?;
+        aws.sns
+            .subscribe()
+            .topic_arn(&alerts_topic_arn)
+            .protocol("sqs")
+            .endpoint(operator_inbox_arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .map_err(at("subscribe the operator inbox"))?;
+
         Ok(Self {
             spec,
             table_name,
@@ -166,6 +197,8 @@ impl Stack {
             dlq_arn,
             s3_events_queue_url,
             kms_key_id,
+            alerts_topic_arn,
+            operator_inbox_url,
         })
     }
 
@@ -177,6 +210,10 @@ impl Stack {
             ("QUEUE_URL".to_owned(), self.queue_url.clone()),
             ("DLQ_URL".to_owned(), self.dlq_url.clone()),
             ("KMS_KEY_ID".to_owned(), self.kms_key_id.clone()),
+            (
+                "OPERATOR_ALERTS_TOPIC_ARN".to_owned(),
+                self.alerts_topic_arn.clone(),
+            ),
         ])
     }
 }
