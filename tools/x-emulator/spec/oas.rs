@@ -80,7 +80,13 @@ impl Oas {
     }
 
     /// Validates `instance` against `schema` (which may `$ref` into `root`'s components).
-    fn validate_in(&self, root: &Value, root_name: &str, schema: &Value, instance: &Value) -> Vec<String> {
+    fn validate_in(
+        &self,
+        root: &Value,
+        root_name: &str,
+        schema: &Value,
+        instance: &Value,
+    ) -> Vec<String> {
         let key = format!("{root_name}|{schema}");
         let validator = {
             let mut cache = self.cache.lock().expect("cache lock");
@@ -173,7 +179,8 @@ impl Oas {
         let mut out = Checked::default();
         Self::rewrite_hosts(&mut body, &mut out.host_rewrites);
         let Some(t) = body.get("type").and_then(Value::as_str).map(str::to_owned) else {
-            out.errors.push(format!("problem body has no string `type`: {body}"));
+            out.errors
+                .push(format!("problem body has no string `type`: {body}"));
             return out;
         };
         if t == "about:blank" {
@@ -242,9 +249,19 @@ impl Oas {
     }
 
     /// The request body schema of `method template` for `content_type`.
-    pub fn request_schema(&self, method: &str, template: &str, content_type: &str) -> Option<Value> {
+    pub fn request_schema(
+        &self,
+        method: &str,
+        template: &str,
+        content_type: &str,
+    ) -> Option<Value> {
         let op = self.operation(method, template);
-        let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let media = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         let s = &op["requestBody"]["content"][&media]["schema"];
         s.is_object().then(|| s.clone())
     }
@@ -303,7 +320,12 @@ impl Oas {
 
     /// Checks the query of a request against the operation's `in: query` parameters: each
     /// value against its schema, required ones present, none unknown, none repeated.
-    pub fn validate_query(&self, method: &str, template: &str, pairs: &[(String, String)]) -> Vec<String> {
+    pub fn validate_query(
+        &self,
+        method: &str,
+        template: &str,
+        pairs: &[(String, String)],
+    ) -> Vec<String> {
         let params: Vec<Value> = self
             .parameters(method, template)
             .into_iter()
@@ -319,7 +341,9 @@ impl Oas {
                 errors.push(format!("query parameter {name} sent {count} times"));
             }
             if !params.iter().any(|p| p["name"] == *name) {
-                errors.push(format!("query parameter {name} is not a parameter of {method} {template}"));
+                errors.push(format!(
+                    "query parameter {name} is not a parameter of {method} {template}"
+                ));
             }
         }
         for p in &params {
@@ -352,7 +376,10 @@ impl Oas {
         for (ts, ps) in t.iter().zip(&p) {
             if let Some(name) = ts.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
                 let decoded = percent_decode(ps);
-                let Some(param) = params.iter().find(|q| q["in"] == "path" && q["name"] == name) else {
+                let Some(param) = params
+                    .iter()
+                    .find(|q| q["in"] == "path" && q["name"] == name)
+                else {
                     errors.push(format!("no path parameter {name} in the OAS"));
                     continue;
                 };
@@ -383,20 +410,35 @@ pub fn self_test(oas: &Oas) {
         .validate_named("InitializeMediaUploadRequest", &serde_json::json!({"media_type":"video/mp4","total_bytes":10,"media_category":"tweet_video"}))
         .is_empty());
     assert!(!oas
-        .validate_named("InitializeMediaUploadRequest", &serde_json::json!({"media_type":"video/mp4","total_bytes":10,"command":"INIT"}))
+        .validate_named(
+            "InitializeMediaUploadRequest",
+            &serde_json::json!({"media_type":"video/mp4","total_bytes":10,"command":"INIT"})
+        )
         .is_empty());
     assert!(!oas
-        .validate_named("InitializeMediaUploadRequest", &serde_json::json!({"media_type":"video/avi","total_bytes":10}))
+        .validate_named(
+            "InitializeMediaUploadRequest",
+            &serde_json::json!({"media_type":"video/avi","total_bytes":10})
+        )
         .is_empty());
     assert!(!oas
-        .validate_named("InitializeMediaUploadRequest", &serde_json::json!({"media_type":"video/mp4","total_bytes":-1}))
+        .validate_named(
+            "InitializeMediaUploadRequest",
+            &serde_json::json!({"media_type":"video/mp4","total_bytes":-1})
+        )
         .is_empty());
     // Tweets: media_ids are digit strings, 1..4.
     assert!(!oas
-        .validate_named("CreatePostsRequest", &serde_json::json!({"text":"x","media":{"media_ids":[123]}}))
+        .validate_named(
+            "CreatePostsRequest",
+            &serde_json::json!({"text":"x","media":{"media_ids":[123]}})
+        )
         .is_empty());
     assert!(!oas
-        .validate_named("CreatePostsRequest", &serde_json::json!({"text":"x","media":{"media_ids":[]}}))
+        .validate_named(
+            "CreatePostsRequest",
+            &serde_json::json!({"text":"x","media":{"media_ids":[]}})
+        )
         .is_empty());
     // Problems: required fields, known types only.
     assert!(oas
@@ -417,6 +459,9 @@ pub fn self_test(oas: &Oas) {
     assert_eq!(c.host_rewrites.len(), 1);
     // Formats are asserted.
     assert!(!oas
-        .validate(&serde_json::json!({"type":"string","format":"date-time"}), &serde_json::json!("2026-01-01 12:00"))
+        .validate(
+            &serde_json::json!({"type":"string","format":"date-time"}),
+            &serde_json::json!("2026-01-01 12:00")
+        )
         .is_empty());
 }

@@ -212,7 +212,11 @@ impl Conformance {
     fn finish(self, title: &str) {
         let mut unexplained = Vec::new();
         let mut used = BTreeSet::new();
-        eprintln!("== {title}: {} cases against OAS {}", self.results.len(), self.oas.version());
+        eprintln!(
+            "== {title}: {} cases against OAS {}",
+            self.results.len(),
+            self.oas.version()
+        );
         for r in &self.results {
             let mark = if r.errors.is_empty() { "ok " } else { "BAD" };
             eprintln!("{mark} {} -> {} [{}]", r.label, r.status, r.schema);
@@ -289,11 +293,21 @@ fn the_checker_rejects_what_x_spec_rejects() {
         "application/json",
         &json!({"data":{"id":"12a","text":"x"}}),
     );
-    assert!(!c.ok(), "a non-digit post id must fail CreatePostsResponseData's pattern");
+    assert!(
+        !c.ok(),
+        "a non-digit post id must fail CreatePostsResponseData's pattern"
+    );
 }
 
 /// Uploads `bytes` as one segment; returns the media id (not finalized).
-async fn init_append(emu: &Emulator, tok: &str, c: &mut Conformance, media_type: &str, category: &str, bytes: Vec<u8>) -> String {
+async fn init_append(
+    emu: &Emulator,
+    tok: &str,
+    c: &mut Conformance,
+    media_type: &str,
+    category: &str,
+    bytes: Vec<u8>,
+) -> String {
     let r = send(
         emu,
         Method::POST,
@@ -302,7 +316,13 @@ async fn init_append(emu: &Emulator, tok: &str, c: &mut Conformance, media_type:
         Body::Json(json!({"media_type": media_type, "total_bytes": bytes.len(), "media_category": category})),
     )
     .await;
-    c.check(&format!("INIT {category}"), "post", "/2/media/upload/initialize", 200, &r);
+    c.check(
+        &format!("INIT {category}"),
+        "post",
+        "/2/media/upload/initialize",
+        200,
+        &r,
+    );
     let id = r.json()["data"]["id"].as_str().expect("INIT id").to_owned();
     let r = send(
         emu,
@@ -312,7 +332,13 @@ async fn init_append(emu: &Emulator, tok: &str, c: &mut Conformance, media_type:
         Body::Multipart(vec![("segment_index", b"0".to_vec()), ("media", bytes)]),
     )
     .await;
-    c.check(&format!("APPEND {category}"), "post", "/2/media/upload/{id}/append", 200, &r);
+    c.check(
+        &format!("APPEND {category}"),
+        "post",
+        "/2/media/upload/{id}/append",
+        200,
+        &r,
+    );
     id
 }
 
@@ -329,7 +355,9 @@ async fn status(emu: &Emulator, tok: &str, id: &str) -> Resp {
 
 #[tokio::test]
 async fn emulator_answers_match_x_openapi() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.expect("start");
+    let emu = Emulator::start(EmulatorConfig::default())
+        .await
+        .expect("start");
     let mut c = Conformance::new();
     let tok = mint(&emu, ALL);
     let no_media = mint(&emu, &["tweet.read", "tweet.write", "users.read"]);
@@ -339,9 +367,23 @@ async fn emulator_answers_match_x_openapi() {
     // ---- GET /2/users/me
     let r = send(&emu, Method::GET, "/2/users/me", Some(&tok), Body::None).await;
     c.check("users/me", "get", "/2/users/me", 200, &r);
-    let r = send(&emu, Method::GET, "/2/users/me", Some("not-a-token"), Body::None).await;
+    let r = send(
+        &emu,
+        Method::GET,
+        "/2/users/me",
+        Some("not-a-token"),
+        Body::None,
+    )
+    .await;
     c.check("users/me bad token", "get", "/2/users/me", 401, &r);
-    let r = send(&emu, Method::GET, "/2/users/me", Some(&users_only), Body::None).await;
+    let r = send(
+        &emu,
+        Method::GET,
+        "/2/users/me",
+        Some(&users_only),
+        Body::None,
+    )
+    .await;
     c.check("users/me missing scope", "get", "/2/users/me", 403, &r);
 
     // ---- INIT
@@ -350,10 +392,18 @@ async fn emulator_answers_match_x_openapi() {
         Method::POST,
         "/2/media/upload/initialize",
         Some(&tok),
-        Body::Json(json!({"media_type":"video/avi","total_bytes":10,"media_category":"tweet_video"})),
+        Body::Json(
+            json!({"media_type":"video/avi","total_bytes":10,"media_category":"tweet_video"}),
+        ),
     )
     .await;
-    c.check("INIT bad media_type", "post", "/2/media/upload/initialize", 400, &r);
+    c.check(
+        "INIT bad media_type",
+        "post",
+        "/2/media/upload/initialize",
+        400,
+        &r,
+    );
     let r = send(
         &emu,
         Method::POST,
@@ -365,45 +415,116 @@ async fn emulator_answers_match_x_openapi() {
         ),
     )
     .await;
-    c.check("INIT form body", "post", "/2/media/upload/initialize", 400, &r);
+    c.check(
+        "INIT form body",
+        "post",
+        "/2/media/upload/initialize",
+        400,
+        &r,
+    );
     let r = send(
         &emu,
         Method::POST,
         "/2/media/upload/initialize",
         Some(&no_media),
-        Body::Json(json!({"media_type":"video/mp4","total_bytes":10,"media_category":"tweet_video"})),
+        Body::Json(
+            json!({"media_type":"video/mp4","total_bytes":10,"media_category":"tweet_video"}),
+        ),
     )
     .await;
-    c.check("INIT missing scope", "post", "/2/media/upload/initialize", 403, &r);
+    c.check(
+        "INIT missing scope",
+        "post",
+        "/2/media/upload/initialize",
+        403,
+        &r,
+    );
 
     // ---- a video through INIT, APPEND, FINALIZE and STATUS to succeeded
     let video = tiny_mp4(3000);
-    let vid = init_append(&emu, &tok, &mut c, "video/mp4", "tweet_video", video.clone()).await;
+    let vid = init_append(
+        &emu,
+        &tok,
+        &mut c,
+        "video/mp4",
+        "tweet_video",
+        video.clone(),
+    )
+    .await;
     let r = send(
         &emu,
         Method::POST,
         &format!("/2/media/upload/{vid}/append"),
         Some(&tok),
-        Body::Multipart(vec![("segment_index", b"1000".to_vec()), ("media", vec![1, 2, 3])]),
+        Body::Multipart(vec![
+            ("segment_index", b"1000".to_vec()),
+            ("media", vec![1, 2, 3]),
+        ]),
     )
     .await;
-    c.check("APPEND segment_index 1000", "post", "/2/media/upload/{id}/append", 400, &r);
+    c.check(
+        "APPEND segment_index 1000",
+        "post",
+        "/2/media/upload/{id}/append",
+        400,
+        &r,
+    );
     let r = send(
         &emu,
         Method::POST,
         "/2/media/upload/9999999999/append",
         Some(&tok),
-        Body::Multipart(vec![("segment_index", b"0".to_vec()), ("media", vec![1, 2, 3])]),
+        Body::Multipart(vec![
+            ("segment_index", b"0".to_vec()),
+            ("media", vec![1, 2, 3]),
+        ]),
     )
     .await;
-    c.check("APPEND unknown media", "post", "/2/media/upload/{id}/append", 400, &r);
+    c.check(
+        "APPEND unknown media",
+        "post",
+        "/2/media/upload/{id}/append",
+        400,
+        &r,
+    );
     let r = status(&emu, &tok, &vid).await;
     c.check("STATUS before FINALIZE", "get", "/2/media/upload", 400, &r);
-    let r = send(&emu, Method::POST, &format!("/2/media/upload/{vid}/finalize"), Some(&tok), Body::None).await;
-    c.check("FINALIZE video (pending)", "post", "/2/media/upload/{id}/finalize", 200, &r);
-    assert_eq!(r.json()["data"]["processing_info"]["state"], "pending", "{}", r.text);
-    let r = send(&emu, Method::POST, &format!("/2/media/upload/{vid}/finalize"), Some(&tok), Body::None).await;
-    c.check("FINALIZE twice", "post", "/2/media/upload/{id}/finalize", 400, &r);
+    let r = send(
+        &emu,
+        Method::POST,
+        &format!("/2/media/upload/{vid}/finalize"),
+        Some(&tok),
+        Body::None,
+    )
+    .await;
+    c.check(
+        "FINALIZE video (pending)",
+        "post",
+        "/2/media/upload/{id}/finalize",
+        200,
+        &r,
+    );
+    assert_eq!(
+        r.json()["data"]["processing_info"]["state"],
+        "pending",
+        "{}",
+        r.text
+    );
+    let r = send(
+        &emu,
+        Method::POST,
+        &format!("/2/media/upload/{vid}/finalize"),
+        Some(&tok),
+        Body::None,
+    )
+    .await;
+    c.check(
+        "FINALIZE twice",
+        "post",
+        "/2/media/upload/{id}/finalize",
+        400,
+        &r,
+    );
     let mut states = Vec::new();
     for i in 0..10 {
         let r = status(&emu, &tok, &vid).await;
@@ -411,17 +532,34 @@ async fn emulator_answers_match_x_openapi() {
             .as_str()
             .unwrap_or("")
             .to_owned();
-        c.check(&format!("STATUS {state} #{i}"), "get", "/2/media/upload", 200, &r);
+        c.check(
+            &format!("STATUS {state} #{i}"),
+            "get",
+            "/2/media/upload",
+            200,
+            &r,
+        );
         states.push(state.clone());
         if state == "succeeded" || state == "failed" {
             break;
         }
     }
-    assert_eq!(states.last().map(String::as_str), Some("succeeded"), "{states:?}");
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("succeeded"),
+        "{states:?}"
+    );
     assert!(states.iter().any(|s| s == "in_progress"), "{states:?}");
     let r = status(&emu, &tok, "9999999999").await;
     c.check("STATUS unknown media", "get", "/2/media/upload", 400, &r);
-    let r = send(&emu, Method::GET, "/2/media/upload?command=STATUS", Some(&tok), Body::None).await;
+    let r = send(
+        &emu,
+        Method::GET,
+        "/2/media/upload?command=STATUS",
+        Some(&tok),
+        Body::None,
+    )
+    .await;
     c.check("STATUS without media_id", "get", "/2/media/upload", 400, &r);
     let r = status(&emu, &no_media, &vid).await;
     c.check("STATUS missing scope", "get", "/2/media/upload", 403, &r);
@@ -436,21 +574,70 @@ async fn emulator_answers_match_x_openapi() {
     )
     .await;
     let short = r.json()["data"]["id"].as_str().expect("id").to_owned();
-    let r = send(&emu, Method::POST, &format!("/2/media/upload/{short}/finalize"), Some(&media_only), Body::None).await;
-    c.check("FINALIZE with no bytes", "post", "/2/media/upload/{id}/finalize", 400, &r);
-    let img = init_append(&emu, &media_only, &mut c, "image/jpeg", "tweet_image", vec![0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4]).await;
-    let r = send(&emu, Method::POST, &format!("/2/media/upload/{img}/finalize"), Some(&media_only), Body::None).await;
-    c.check("FINALIZE image", "post", "/2/media/upload/{id}/finalize", 200, &r);
+    let r = send(
+        &emu,
+        Method::POST,
+        &format!("/2/media/upload/{short}/finalize"),
+        Some(&media_only),
+        Body::None,
+    )
+    .await;
+    c.check(
+        "FINALIZE with no bytes",
+        "post",
+        "/2/media/upload/{id}/finalize",
+        400,
+        &r,
+    );
+    let img = init_append(
+        &emu,
+        &media_only,
+        &mut c,
+        "image/jpeg",
+        "tweet_image",
+        vec![0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4],
+    )
+    .await;
+    let r = send(
+        &emu,
+        Method::POST,
+        &format!("/2/media/upload/{img}/finalize"),
+        Some(&media_only),
+        Body::None,
+    )
+    .await;
+    c.check(
+        "FINALIZE image",
+        "post",
+        "/2/media/upload/{id}/finalize",
+        200,
+        &r,
+    );
 
     // ---- a video whose processing fails
-    let bad = init_append(&emu, &tok, &mut c, "video/mp4", "tweet_video", tiny_mp4(100)).await;
+    let bad = init_append(
+        &emu,
+        &tok,
+        &mut c,
+        "video/mp4",
+        "tweet_video",
+        tiny_mp4(100),
+    )
+    .await;
     emu.admin().push_processing_rule(ProcessingRule {
         outcome: ProcessingOutcomeKind::Fail,
         message: Some("Unsupported video format".into()),
         media_id: Some(bad.clone()),
         count: 1,
     });
-    send(&emu, Method::POST, &format!("/2/media/upload/{bad}/finalize"), Some(&tok), Body::None).await;
+    send(
+        &emu,
+        Method::POST,
+        &format!("/2/media/upload/{bad}/finalize"),
+        Some(&tok),
+        Body::None,
+    )
+    .await;
     let mut failed = None;
     for _ in 0..10 {
         let r = status(&emu, &tok, &bad).await;
@@ -463,7 +650,14 @@ async fn emulator_answers_match_x_openapi() {
     c.check("STATUS failed", "get", "/2/media/upload", 200, &failed);
 
     // ---- POST /2/tweets
-    let r = send(&emu, Method::POST, "/2/tweets", Some(&tok), Body::Json(json!({"text":"conformance: plain text"}))).await;
+    let r = send(
+        &emu,
+        Method::POST,
+        "/2/tweets",
+        Some(&tok),
+        Body::Json(json!({"text":"conformance: plain text"})),
+    )
+    .await;
     c.check("tweets text", "post", "/2/tweets", 201, &r);
     let r = send(
         &emu,
@@ -474,9 +668,23 @@ async fn emulator_answers_match_x_openapi() {
     )
     .await;
     c.check("tweets with media", "post", "/2/tweets", 201, &r);
-    let r = send(&emu, Method::POST, "/2/tweets", Some(&tok), Body::Json(json!({"text":"conformance: plain text"}))).await;
+    let r = send(
+        &emu,
+        Method::POST,
+        "/2/tweets",
+        Some(&tok),
+        Body::Json(json!({"text":"conformance: plain text"})),
+    )
+    .await;
     c.check("tweets duplicate", "post", "/2/tweets", 403, &r);
-    let r = send(&emu, Method::POST, "/2/tweets", Some(&tok), Body::Json(json!({"text":"x".repeat(281)}))).await;
+    let r = send(
+        &emu,
+        Method::POST,
+        "/2/tweets",
+        Some(&tok),
+        Body::Json(json!({"text":"x".repeat(281)})),
+    )
+    .await;
     c.check("tweets too long", "post", "/2/tweets", 400, &r);
     let r = send(
         &emu,
@@ -487,14 +695,35 @@ async fn emulator_answers_match_x_openapi() {
     )
     .await;
     c.check("tweets invalid media ids", "post", "/2/tweets", 400, &r);
-    let r = send(&emu, Method::POST, "/2/tweets", Some(&tok), Body::Json(json!({"text":"conformance: x","bogus":1}))).await;
+    let r = send(
+        &emu,
+        Method::POST,
+        "/2/tweets",
+        Some(&tok),
+        Body::Json(json!({"text":"conformance: x","bogus":1})),
+    )
+    .await;
     c.check("tweets unknown field", "post", "/2/tweets", 400, &r);
-    let r = send(&emu, Method::POST, "/2/tweets", Some(&media_only), Body::Json(json!({"text":"conformance: scope"}))).await;
+    let r = send(
+        &emu,
+        Method::POST,
+        "/2/tweets",
+        Some(&media_only),
+        Body::Json(json!({"text":"conformance: scope"})),
+    )
+    .await;
     c.check("tweets missing scope", "post", "/2/tweets", 403, &r);
 
     // ---- GET /2/users/{id}/tweets
     for i in 0..6 {
-        let r = send(&emu, Method::POST, "/2/tweets", Some(&tok), Body::Json(json!({"text": format!("conformance: timeline {i}")}))).await;
+        let r = send(
+            &emu,
+            Method::POST,
+            "/2/tweets",
+            Some(&tok),
+            Body::Json(json!({"text": format!("conformance: timeline {i}")})),
+        )
+        .await;
         assert_eq!(r.status, 201, "{}", r.text);
     }
     let r = send(
@@ -506,7 +735,10 @@ async fn emulator_answers_match_x_openapi() {
     )
     .await;
     c.check("timeline page 1", "get", "/2/users/{id}/tweets", 200, &r);
-    let next = r.json()["meta"]["next_token"].as_str().expect("next_token").to_owned();
+    let next = r.json()["meta"]["next_token"]
+        .as_str()
+        .expect("next_token")
+        .to_owned();
     let r = send(
         &emu,
         Method::GET,
@@ -515,7 +747,13 @@ async fn emulator_answers_match_x_openapi() {
         Body::None,
     )
     .await;
-    c.check("timeline page 2 (with media)", "get", "/2/users/{id}/tweets", 200, &r);
+    c.check(
+        "timeline page 2 (with media)",
+        "get",
+        "/2/users/{id}/tweets",
+        200,
+        &r,
+    );
     let r = send(
         &emu,
         Method::GET,
@@ -525,14 +763,66 @@ async fn emulator_answers_match_x_openapi() {
     )
     .await;
     c.check("timeline empty", "get", "/2/users/{id}/tweets", 200, &r);
-    let r = send(&emu, Method::GET, "/2/users/1234567/tweets", Some(&tok), Body::None).await;
-    c.check("timeline unknown user", "get", "/2/users/{id}/tweets", 200, &r);
-    let r = send(&emu, Method::GET, &format!("/2/users/{USER}/tweets?max_results=3"), Some(&tok), Body::None).await;
-    c.check("timeline max_results 3", "get", "/2/users/{id}/tweets", 400, &r);
-    let r = send(&emu, Method::GET, &format!("/2/users/{USER}/tweets?pagination_token=zzzz"), Some(&tok), Body::None).await;
-    c.check("timeline bad pagination_token", "get", "/2/users/{id}/tweets", 400, &r);
-    let r = send(&emu, Method::GET, &format!("/2/users/{USER}/tweets"), Some(&media_only), Body::None).await;
-    c.check("timeline missing scope", "get", "/2/users/{id}/tweets", 403, &r);
+    let r = send(
+        &emu,
+        Method::GET,
+        "/2/users/1234567/tweets",
+        Some(&tok),
+        Body::None,
+    )
+    .await;
+    c.check(
+        "timeline unknown user",
+        "get",
+        "/2/users/{id}/tweets",
+        200,
+        &r,
+    );
+    let r = send(
+        &emu,
+        Method::GET,
+        &format!("/2/users/{USER}/tweets?max_results=3"),
+        Some(&tok),
+        Body::None,
+    )
+    .await;
+    c.check(
+        "timeline max_results 3",
+        "get",
+        "/2/users/{id}/tweets",
+        400,
+        &r,
+    );
+    let r = send(
+        &emu,
+        Method::GET,
+        &format!("/2/users/{USER}/tweets?pagination_token=zzzz"),
+        Some(&tok),
+        Body::None,
+    )
+    .await;
+    c.check(
+        "timeline bad pagination_token",
+        "get",
+        "/2/users/{id}/tweets",
+        400,
+        &r,
+    );
+    let r = send(
+        &emu,
+        Method::GET,
+        &format!("/2/users/{USER}/tweets"),
+        Some(&media_only),
+        Body::None,
+    )
+    .await;
+    c.check(
+        "timeline missing scope",
+        "get",
+        "/2/users/{id}/tweets",
+        403,
+        &r,
+    );
 
     // ---- 429 with the limit spent
     let patch = http()
@@ -565,20 +855,58 @@ async fn emulator_answers_match_x_openapi() {
 /// value [...] is not one of [...]"). Each request is first shown to violate the OAS.
 #[tokio::test]
 async fn emulator_refuses_parameters_x_spec_refuses() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.expect("start");
+    let emu = Emulator::start(EmulatorConfig::default())
+        .await
+        .expect("start");
     let tok = mint(&emu, ALL);
     let oas = Oas::load();
     let mut c = Conformance::new();
     let cases: &[(&str, &str, &str)] = &[
-        ("users/me user.fields=bogus", "/2/users/me", "user.fields=bogus"),
-        ("users/me expansions=bogus", "/2/users/me", "expansions=bogus"),
-        ("timeline tweet.fields=bogus", "/2/users/{id}/tweets", "tweet.fields=bogus"),
-        ("timeline expansions=bogus", "/2/users/{id}/tweets", "expansions=bogus"),
-        ("timeline max_results=101", "/2/users/{id}/tweets", "max_results=101"),
-        ("timeline since_id=abc", "/2/users/{id}/tweets", "since_id=abc"),
-        ("timeline start_time not RFC 3339", "/2/users/{id}/tweets", "start_time=2026-01-01"),
-        ("STATUS command=FINALIZE", "/2/media/upload", "command=FINALIZE&media_id=1"),
-        ("STATUS media_id=abc", "/2/media/upload", "media_id=abc&command=STATUS"),
+        (
+            "users/me user.fields=bogus",
+            "/2/users/me",
+            "user.fields=bogus",
+        ),
+        (
+            "users/me expansions=bogus",
+            "/2/users/me",
+            "expansions=bogus",
+        ),
+        (
+            "timeline tweet.fields=bogus",
+            "/2/users/{id}/tweets",
+            "tweet.fields=bogus",
+        ),
+        (
+            "timeline expansions=bogus",
+            "/2/users/{id}/tweets",
+            "expansions=bogus",
+        ),
+        (
+            "timeline max_results=101",
+            "/2/users/{id}/tweets",
+            "max_results=101",
+        ),
+        (
+            "timeline since_id=abc",
+            "/2/users/{id}/tweets",
+            "since_id=abc",
+        ),
+        (
+            "timeline start_time not RFC 3339",
+            "/2/users/{id}/tweets",
+            "start_time=2026-01-01",
+        ),
+        (
+            "STATUS command=FINALIZE",
+            "/2/media/upload",
+            "command=FINALIZE&media_id=1",
+        ),
+        (
+            "STATUS media_id=abc",
+            "/2/media/upload",
+            "media_id=abc&command=STATUS",
+        ),
     ];
     for (label, template, query) in cases {
         let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
@@ -587,14 +915,30 @@ async fn emulator_refuses_parameters_x_spec_refuses() {
         // `tweet.fields` is the docs' name for the OAS's `post.fields`; the OAS checks the value.
         let oas_pairs: Vec<(String, String)> = pairs
             .iter()
-            .map(|(k, v)| (if k == "tweet.fields" { "post.fields".into() } else { k.clone() }, v.clone()))
+            .map(|(k, v)| {
+                (
+                    if k == "tweet.fields" {
+                        "post.fields".into()
+                    } else {
+                        k.clone()
+                    },
+                    v.clone(),
+                )
+            })
             .collect();
         assert!(
             !oas.validate_query("get", template, &oas_pairs).is_empty(),
             "{label}: the OAS accepts {query}, so this case proves nothing"
         );
         let path = template.replace("{id}", USER);
-        let r = send(&emu, Method::GET, &format!("{path}?{query}"), Some(&tok), Body::None).await;
+        let r = send(
+            &emu,
+            Method::GET,
+            &format!("{path}?{query}"),
+            Some(&tok),
+            Body::None,
+        )
+        .await;
         c.check(label, "get", template, 400, &r);
     }
     c.finish("parameters X's spec refuses");
@@ -642,9 +986,10 @@ async fn forward(State(proxy): State<Proxy>, req: Request) -> Response {
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
-    let mut upstream = proxy
-        .client
-        .request(parts.method.clone(), format!("{}{path_and_query}", proxy.upstream));
+    let mut upstream = proxy.client.request(
+        parts.method.clone(),
+        format!("{}{path_and_query}", proxy.upstream),
+    );
     for (name, value) in &parts.headers {
         if name != "host" && name != "content-length" {
             upstream = upstream.header(name, value);
@@ -722,9 +1067,15 @@ async fn check_request(oas: &Oas, cap: &Captured) -> (String, Vec<String>) {
     let label = format!("{} {template}", cap.method);
     let mut errors = oas.validate_path(&method, template, &cap.path);
     errors.extend(oas.validate_query(&method, template, &cap.query));
-    match cap.headers.get("authorization").and_then(|v| v.to_str().ok()) {
+    match cap
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(a) if a.starts_with("Bearer ") && a.len() > 7 => {}
-        other => errors.push(format!("authorization header is {other:?}, not a bearer token")),
+        other => errors.push(format!(
+            "authorization header is {other:?}, not a bearer token"
+        )),
     }
     let content_type = cap
         .headers
@@ -737,7 +1088,10 @@ async fn check_request(oas: &Oas, cap: &Captured) -> (String, Vec<String>) {
     if !declares_body {
         // FINALIZE, STATUS and the GETs: the OAS defines no request body.
         if !cap.body.is_empty() {
-            errors.push(format!("sent a {}-byte body; the OAS defines none", cap.body.len()));
+            errors.push(format!(
+                "sent a {}-byte body; the OAS defines none",
+                cap.body.len()
+            ));
         }
         if !content_type.is_empty() {
             errors.push(format!("sent content-type {content_type:?} with no body"));
@@ -745,7 +1099,9 @@ async fn check_request(oas: &Oas, cap: &Captured) -> (String, Vec<String>) {
         return (label, errors);
     }
     let Some(schema) = oas.request_schema(&method, template, &content_type) else {
-        errors.push(format!("content-type {content_type:?} is not one the OAS accepts"));
+        errors.push(format!(
+            "content-type {content_type:?} is not one the OAS accepts"
+        ));
         return (label, errors);
     };
     if op["requestBody"]["required"] == true && cap.body.is_empty() {
@@ -790,7 +1146,9 @@ async fn check_request(oas: &Oas, cap: &Captured) -> (String, Vec<String>) {
                         errors.push("media part has no filename (not a file part)".into());
                     }
                     if part_type.as_deref() != Some("application/octet-stream") {
-                        errors.push(format!("media part type {part_type:?}, not application/octet-stream"));
+                        errors.push(format!(
+                            "media part type {part_type:?}, not application/octet-stream"
+                        ));
                     }
                     if data.is_empty() {
                         errors.push("media part is empty".into());
@@ -809,7 +1167,9 @@ async fn check_request(oas: &Oas, cap: &Captured) -> (String, Vec<String>) {
 
 #[tokio::test]
 async fn reelay_requests_match_x_openapi() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.expect("start");
+    let emu = Emulator::start(EmulatorConfig::default())
+        .await
+        .expect("start");
     let (proxy, log) = start_proxy(&emu.base_url).await;
     let url = |p: &str| url::Url::parse(&format!("{proxy}{p}")).expect("url");
     let config = XConfig {
@@ -846,14 +1206,22 @@ async fn reelay_requests_match_x_openapi() {
     assert_eq!(fin.state, ProcessingState::Pending);
     let mut state = fin.state;
     for _ in 0..10 {
-        state = x.media_status(&token, &init.id).await.expect("STATUS").state;
+        state = x
+            .media_status(&token, &init.id)
+            .await
+            .expect("STATUS")
+            .state;
         if state == ProcessingState::Succeeded {
             break;
         }
     }
     assert_eq!(state, ProcessingState::Succeeded);
     let post = x
-        .create_post(&token, "spec conformance: Reelay's post with a video", std::slice::from_ref(&init.id))
+        .create_post(
+            &token,
+            "spec conformance: Reelay's post with a video",
+            std::slice::from_ref(&init.id),
+        )
         .await
         .expect("post with media");
     for i in 0..5 {
@@ -873,7 +1241,10 @@ async fn reelay_requests_match_x_openapi() {
         )
         .await
         .expect("timeline");
-    let next = page.next_token.clone().expect("six posts, five a page: a next page");
+    let next = page
+        .next_token
+        .clone()
+        .expect("six posts, five a page: a next page");
     let page2 = x
         .timeline(
             &token,
@@ -886,8 +1257,13 @@ async fn reelay_requests_match_x_openapi() {
         )
         .await
         .expect("timeline page 2");
-    assert!(page2.posts.iter().any(|p| p.id == post.id), "the video post is on page 2");
-    x.recent_posts(&token, USER, 3).await.expect("recent posts (clamped to 5)");
+    assert!(
+        page2.posts.iter().any(|p| p.id == post.id),
+        "the video post is on page 2"
+    );
+    x.recent_posts(&token, USER, 3)
+        .await
+        .expect("recent posts (clamped to 5)");
 
     let captured = log.lock().expect("log").clone();
     let oas = Oas::load();
@@ -970,10 +1346,17 @@ async fn request_checks_catch_what_x_spec_forbids() {
         }
         h
     };
-    let cap = |method: &str, path: &str, query: &[(&str, &str)], h: axum::http::HeaderMap, body: &[u8]| Captured {
+    let cap = |method: &str,
+               path: &str,
+               query: &[(&str, &str)],
+               h: axum::http::HeaderMap,
+               body: &[u8]| Captured {
         method: method.into(),
         path: path.into(),
-        query: query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        query: query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         headers: h,
         body: Bytes::copy_from_slice(body),
         status: 200,
@@ -1004,42 +1387,205 @@ async fn request_checks_catch_what_x_spec_forbids() {
     let json_h = headers(&[("content-type", "application/json")]);
     let good_append = multipart(&[
         ("segment_index", None, None, b"0"),
-        ("media", Some("media"), Some("application/octet-stream"), b"abc"),
+        (
+            "media",
+            Some("media"),
+            Some("application/octet-stream"),
+            b"abc",
+        ),
     ]);
     // The well-formed request passes, so the failures below are the rule each breaks.
-    let (_, errors) = check_request(&oas, &cap("POST", "/2/media/upload/123/append", &[], mp.clone(), &good_append)).await;
+    let (_, errors) = check_request(
+        &oas,
+        &cap(
+            "POST",
+            "/2/media/upload/123/append",
+            &[],
+            mp.clone(),
+            &good_append,
+        ),
+    )
+    .await;
     assert!(errors.is_empty(), "{errors:?}");
     let bad: Vec<(&str, Captured)> = vec![
-        ("segment_index not an integer", cap("POST", "/2/media/upload/123/append", &[], mp.clone(), &multipart(&[
-            ("segment_index", None, None, b"first"),
-            ("media", Some("media"), Some("application/octet-stream"), b"abc"),
-        ]))),
-        ("segment_index above 999", cap("POST", "/2/media/upload/123/append", &[], mp.clone(), &multipart(&[
-            ("segment_index", None, None, b"1000"),
-            ("media", Some("media"), Some("application/octet-stream"), b"abc"),
-        ]))),
-        ("extra multipart field", cap("POST", "/2/media/upload/123/append", &[], mp.clone(), &multipart(&[
-            ("command", None, None, b"APPEND"),
-            ("segment_index", None, None, b"0"),
-            ("media", Some("media"), Some("application/octet-stream"), b"abc"),
-        ]))),
-        ("media not a file part", cap("POST", "/2/media/upload/123/append", &[], mp.clone(), &multipart(&[
-            ("segment_index", None, None, b"0"),
-            ("media", None, None, b"abc"),
-        ]))),
-        ("media missing", cap("POST", "/2/media/upload/123/append", &[], mp.clone(), &multipart(&[
-            ("segment_index", None, None, b"0"),
-        ]))),
-        ("media id not digits", cap("POST", "/2/media/upload/12a/append", &[], mp.clone(), &good_append)),
-        ("FINALIZE with a body", cap("POST", "/2/media/upload/123/finalize", &[], json_h.clone(), b"{}")),
-        ("STATUS unknown parameter", cap("GET", "/2/media/upload", &[("media_id", "123"), ("command", "STATUS"), ("x", "1")], headers(&[]), b"")),
-        ("STATUS without media_id", cap("GET", "/2/media/upload", &[("command", "STATUS")], headers(&[]), b"")),
-        ("INIT form-encoded", cap("POST", "/2/media/upload/initialize", &[], headers(&[("content-type", "application/x-www-form-urlencoded")]), b"media_type=video%2Fmp4")),
-        ("INIT unknown field", cap("POST", "/2/media/upload/initialize", &[], json_h.clone(), br#"{"media_type":"video/mp4","total_bytes":1,"command":"INIT"}"#)),
-        ("tweet media id as a number", cap("POST", "/2/tweets", &[], json_h.clone(), br#"{"text":"x","media":{"media_ids":[123]}}"#)),
-        ("tweet empty media_ids", cap("POST", "/2/tweets", &[], json_h.clone(), br#"{"text":"x","media":{"media_ids":[]}}"#)),
-        ("timeline max_results 4", cap("GET", "/2/users/1/tweets", &[("max_results", "4")], headers(&[]), b"")),
-        ("timeline start_time without zone", cap("GET", "/2/users/1/tweets", &[("start_time", "2026-01-01T00:00:00")], headers(&[]), b"")),
+        (
+            "segment_index not an integer",
+            cap(
+                "POST",
+                "/2/media/upload/123/append",
+                &[],
+                mp.clone(),
+                &multipart(&[
+                    ("segment_index", None, None, b"first"),
+                    (
+                        "media",
+                        Some("media"),
+                        Some("application/octet-stream"),
+                        b"abc",
+                    ),
+                ]),
+            ),
+        ),
+        (
+            "segment_index above 999",
+            cap(
+                "POST",
+                "/2/media/upload/123/append",
+                &[],
+                mp.clone(),
+                &multipart(&[
+                    ("segment_index", None, None, b"1000"),
+                    (
+                        "media",
+                        Some("media"),
+                        Some("application/octet-stream"),
+                        b"abc",
+                    ),
+                ]),
+            ),
+        ),
+        (
+            "extra multipart field",
+            cap(
+                "POST",
+                "/2/media/upload/123/append",
+                &[],
+                mp.clone(),
+                &multipart(&[
+                    ("command", None, None, b"APPEND"),
+                    ("segment_index", None, None, b"0"),
+                    (
+                        "media",
+                        Some("media"),
+                        Some("application/octet-stream"),
+                        b"abc",
+                    ),
+                ]),
+            ),
+        ),
+        (
+            "media not a file part",
+            cap(
+                "POST",
+                "/2/media/upload/123/append",
+                &[],
+                mp.clone(),
+                &multipart(&[
+                    ("segment_index", None, None, b"0"),
+                    ("media", None, None, b"abc"),
+                ]),
+            ),
+        ),
+        (
+            "media missing",
+            cap(
+                "POST",
+                "/2/media/upload/123/append",
+                &[],
+                mp.clone(),
+                &multipart(&[("segment_index", None, None, b"0")]),
+            ),
+        ),
+        (
+            "media id not digits",
+            cap(
+                "POST",
+                "/2/media/upload/12a/append",
+                &[],
+                mp.clone(),
+                &good_append,
+            ),
+        ),
+        (
+            "FINALIZE with a body",
+            cap(
+                "POST",
+                "/2/media/upload/123/finalize",
+                &[],
+                json_h.clone(),
+                b"{}",
+            ),
+        ),
+        (
+            "STATUS unknown parameter",
+            cap(
+                "GET",
+                "/2/media/upload",
+                &[("media_id", "123"), ("command", "STATUS"), ("x", "1")],
+                headers(&[]),
+                b"",
+            ),
+        ),
+        (
+            "STATUS without media_id",
+            cap(
+                "GET",
+                "/2/media/upload",
+                &[("command", "STATUS")],
+                headers(&[]),
+                b"",
+            ),
+        ),
+        (
+            "INIT form-encoded",
+            cap(
+                "POST",
+                "/2/media/upload/initialize",
+                &[],
+                headers(&[("content-type", "application/x-www-form-urlencoded")]),
+                b"media_type=video%2Fmp4",
+            ),
+        ),
+        (
+            "INIT unknown field",
+            cap(
+                "POST",
+                "/2/media/upload/initialize",
+                &[],
+                json_h.clone(),
+                br#"{"media_type":"video/mp4","total_bytes":1,"command":"INIT"}"#,
+            ),
+        ),
+        (
+            "tweet media id as a number",
+            cap(
+                "POST",
+                "/2/tweets",
+                &[],
+                json_h.clone(),
+                br#"{"text":"x","media":{"media_ids":[123]}}"#,
+            ),
+        ),
+        (
+            "tweet empty media_ids",
+            cap(
+                "POST",
+                "/2/tweets",
+                &[],
+                json_h.clone(),
+                br#"{"text":"x","media":{"media_ids":[]}}"#,
+            ),
+        ),
+        (
+            "timeline max_results 4",
+            cap(
+                "GET",
+                "/2/users/1/tweets",
+                &[("max_results", "4")],
+                headers(&[]),
+                b"",
+            ),
+        ),
+        (
+            "timeline start_time without zone",
+            cap(
+                "GET",
+                "/2/users/1/tweets",
+                &[("start_time", "2026-01-01T00:00:00")],
+                headers(&[]),
+                b"",
+            ),
+        ),
         ("no bearer token", {
             let mut c = cap("GET", "/2/users/me", &[], headers(&[]), b"");
             c.headers.remove("authorization");
