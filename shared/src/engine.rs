@@ -168,6 +168,9 @@ struct Run {
     deadline_ms: i64,
     token: Option<AccessToken>,
     refreshed_after_401: bool,
+    /// A refusal that did not say why (`FailureKind::Forbidden`) refreshed the token once in
+    /// this invocation, to re-read the scopes the platform grants.
+    refreshed_after_403: bool,
     /// Longest segment so far in this invocation, to decide whether another one fits.
     segment_estimate_ms: i64,
     /// The next segment, read while the previous one was being sent.
@@ -235,6 +238,7 @@ impl Engine<'_> {
             deadline_ms: invocation.deadline_ms,
             token: None,
             refreshed_after_401: false,
+            refreshed_after_403: false,
             segment_estimate_ms: self.settings.initial_segment_estimate_ms,
             prefetched: None,
             steps_taken: 0,
@@ -810,28 +814,13 @@ impl Engine<'_> {
             // Refresh once; the allowance comes back after any call that succeeds.
             FailureKind::Unauthorized if !run.refreshed_after_401 => {
                 run.refreshed_after_401 = true;
-                let rejected = run.token.take();
-                let user = run.job.user_id.clone();
-                let left = self.time_left(run.deadline_ms);
-                let refreshed = match &rejected {
-                    Some(rejected) => {
-                        let call = self
-                            .credentials
-                            .refresh_after_unauthorized_within(&user, rejected, left);
-                        self.within(run.deadline_ms, call).await
-                    }
-                    None => {
-                        let call = self.credentials.access_token_within(&user, left);
-                        self.within(run.deadline_ms, call).await
-                    }
-                };
-                match refreshed.unwrap_or_else(|| Err(credentials_out_of_time())) {
-                    Ok(token) => {
-                        run.token = Some(token);
-                        Ok(Next::Continue)
-                    }
-                    Err(err) => self.on_credential_error(run, err).await,
-                }
+                self.refresh_token(run).await
+            }
+            // Refused without a reason: a newer token re-reads the scopes the platform grants,
+            // so the same call either works or, with a scope gone, says so (MissingPermission).
+            FailureKind::Forbidden if !run.refreshed_after_403 => {
+                run.refreshed_after_403 = true;
+                self.refresh_token(run).await
             }
             FailureKind::Unauthorized => {
                 let message = format!(
@@ -881,7 +870,7 @@ impl Engine<'_> {
                     .await
                 }
             },
-            FailureKind::Rejected => match run.job.phase {
+            FailureKind::Rejected | FailureKind::Forbidden => match run.job.phase {
                 Phase::Publishing => {
                     self.fail(
                         run,
@@ -901,6 +890,32 @@ impl Engine<'_> {
                     .await
                 }
             },
+        }
+    }
+
+    /// Replaces the run's token with a newer one (a refresh, unless a sibling already did it).
+    async fn refresh_token(&self, run: &mut Run) -> Result<Next, EngineError> {
+        let rejected = run.token.take();
+        let user = run.job.user_id.clone();
+        let left = self.time_left(run.deadline_ms);
+        let refreshed = match &rejected {
+            Some(rejected) => {
+                let call = self
+                    .credentials
+                    .refresh_after_unauthorized_within(&user, rejected, left);
+                self.within(run.deadline_ms, call).await
+            }
+            None => {
+                let call = self.credentials.access_token_within(&user, left);
+                self.within(run.deadline_ms, call).await
+            }
+        };
+        match refreshed.unwrap_or_else(|| Err(credentials_out_of_time())) {
+            Ok(token) => {
+                run.token = Some(token);
+                Ok(Next::Continue)
+            }
+            Err(err) => self.on_credential_error(run, err).await,
         }
     }
 

@@ -211,6 +211,10 @@ pub enum FailureKind {
     Unauthorized,
     /// 403 because the token lacks a scope: the user must reconnect and grant it.
     MissingPermission,
+    /// 403 without a reason, from a token that was granted the call's scopes when last read.
+    /// The engine refreshes the token once (re-reading its scopes) and calls again; refused
+    /// again, it is a rejection.
+    Forbidden,
     /// The platform refuses the app itself (X: the app's access does not include the endpoint,
     /// or its pay-per-use credits are used up). Only the operator can fix it; the user's account
     /// is fine. The job waits, bounded, and the operator is alerted.

@@ -155,6 +155,12 @@ fn failure(err: XError, endpoint: Endpoint, granted: &[String]) -> PlatformError
             kind: ForbiddenKind::Duplicate,
             ..
         } => FailureKind::Duplicate,
+        // A bare "Forbidden" from a token that had the scopes when last read: X may have taken a
+        // scope away since (the engine refreshes once to re-read them).
+        XError::Forbidden {
+            kind: ForbiddenKind::Other,
+            ..
+        } => FailureKind::Forbidden,
         XError::Forbidden { .. } => FailureKind::Rejected,
         // X's media endpoints have had outages answering 404 (research §3a, incidents): retry.
         XError::Rejected { status: 404, .. } if endpoint.is_media() => FailureKind::Transient,
@@ -457,7 +463,7 @@ mod tests {
         // The same answer with media.write granted is some other refusal: not the user's scope.
         let all = scopes(&["tweet.read", "tweet.write", "users.read", "media.write"]);
         let e = failure(x_answer(403, GENERIC_403), Endpoint::Append, &all);
-        assert_eq!(e.kind, FailureKind::Rejected);
+        assert_eq!(e.kind, FailureKind::Forbidden);
         assert_eq!(e.message, "Forbidden");
         // On the post, the post's scopes count.
         let no_write = scopes(&["tweet.read", "users.read", "media.write"]);

@@ -1176,3 +1176,38 @@ async fn an_operator_problem_that_is_fixed_lets_the_post_go_out() {
     assert_eq!(f.job().operator_blocked_since_ms, None);
     assert_eq!(f.alerts.0.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_refusal_without_a_reason_refreshes_once_then_is_a_rejection() {
+    let f = Fixture::new();
+    let message = f.queued_job();
+    f.platform
+        .fail_next("initialize", err(FailureKind::Forbidden, "x_forbidden"));
+    f.platform
+        .fail_next("initialize", err(FailureKind::Forbidden, "x_forbidden"));
+    let outcome = f
+        .engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Finished(Phase::Failed));
+    assert_eq!(f.creds.refreshes.load(Ordering::SeqCst), 1);
+    assert_eq!(f.platform.count("initialize"), 2);
+    let error = f.job().error.unwrap();
+    assert_eq!(
+        (error.code.as_str(), error.retryable),
+        ("media_rejected", false)
+    );
+    assert!(f.creds.flagged.lock().unwrap().is_none());
+
+    // Once refreshed, the call can work.
+    let g = Fixture::new();
+    let message = g.queued_job();
+    g.platform
+        .fail_next("append", err(FailureKind::Forbidden, "x_forbidden"));
+    assert_eq!(
+        run_until_final(&g, message, 10).await,
+        Outcome::Finished(Phase::Published)
+    );
+    assert_eq!(g.creds.refreshes.load(Ordering::SeqCst), 1);
+}
