@@ -55,6 +55,62 @@ impl RateLimit {
     }
 }
 
+/// A 24-hour cap of one endpoint, per app (OAuth client) and/or per user,
+/// next to the 15-minute per-user window (DOCS
+/// `x-api/fundamentals/rate-limits.mdx`: "Usually 15 minutes or 24 hours").
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DailyLimit {
+    /// Requests per window for the whole app; sent as `x-app-limit-24hour-*`.
+    #[serde(default)]
+    pub app: Option<u32>,
+    /// Requests per window for one user; sent as `x-user-limit-24hour-*`.
+    #[serde(default)]
+    pub user: Option<u32>,
+    #[serde(default = "day_secs")]
+    pub window_secs: u64,
+}
+
+fn day_secs() -> u64 {
+    86_400
+}
+
+impl DailyLimit {
+    const fn per_app(app: u32) -> Self {
+        DailyLimit {
+            app: Some(app),
+            user: None,
+            window_secs: 86_400,
+        }
+    }
+}
+
+/// How a call whose token lacks a required scope is answered.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingScopeAnswer {
+    /// X's recorded answer: `403 {"title":"Forbidden","type":"about:blank",
+    /// "status":403,"detail":"Forbidden"}`, no rate-limit headers
+    /// (PLhery/node-twitter-api-v2 #588 media upload, #265 users/me).
+    #[default]
+    Generic,
+    /// The emulator's former answer, a `client-forbidden` problem naming
+    /// `missing_scopes`, with rate-limit headers. Not X's; kept for clients
+    /// that were written against it.
+    ClientForbidden,
+}
+
+/// What APPEND answers on success.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AppendAnswer {
+    /// OAS: 200 `{"data":{"expires_at":N}}`.
+    #[default]
+    V2,
+    /// v1.1's recorded answer: 204 with no body (tweepy cassette).
+    #[serde(rename = "v1_204")]
+    V1_204,
+}
+
 /// All emulator settings. Serializable so admin can read and patch it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -115,6 +171,26 @@ pub struct EmulatorConfig {
     /// posts; asking beyond that returns no data (DOCS
     /// `x-api/posts/timelines/integrate.mdx`, "Volume limits").
     pub timeline_max_posts: usize,
+    /// Missing scope answer; default X's generic 403 (see `MissingScopeAnswer`).
+    pub missing_scope_answer: MissingScopeAnswer,
+    /// Endpoint names (see `ENDPOINTS`) the app's access level does not
+    /// include: they answer X's recorded `client-not-enrolled` 403.
+    pub not_enrolled_endpoints: Vec<String>,
+    /// The app's numeric id, sent as `client_id` in the client-not-enrolled
+    /// body (X sends the app id there, e.g. "27512824").
+    pub app_id: String,
+    /// Pay-per-use credits used up: API endpoints (not `users_me`, not OAuth)
+    /// answer X's recorded 402 `CreditsDepleted` problem.
+    pub credits_depleted: bool,
+    /// The developer account id named in the 402 detail.
+    pub account_id: String,
+    /// 24-hour caps by endpoint name (per app and/or per user).
+    pub daily_limits: BTreeMap<String, DailyLimit>,
+    /// APPEND's success answer: "v2" (200 JSON, OAS) or "v1_204".
+    pub append_answer: AppendAnswer,
+    /// UNCONFIRMED at X (community reports only): presenting a spent
+    /// refresh token revokes every token of its grant. Default on (stricter).
+    pub spent_refresh_reuse_revokes_grant: bool,
 }
 
 /// Stable endpoint names used for rate limits, faults and call counts.
@@ -130,6 +206,23 @@ pub const ENDPOINTS: &[&str] = &[
     "media_status",
     "tweets",
 ];
+
+/// DOCS `x-api/fundamentals/rate-limits.mdx` (xdevplatform/docs@2871328),
+/// the "/24hrs" per-app column: POST /2/tweets 10,000; media initialize,
+/// append and finalize 180,000; GET /2/media/upload 100,000. `user_tweets`
+/// is 10,000 per 15 min per app there, not a 24-hour cap, so it has none.
+pub fn default_daily_limits() -> BTreeMap<String, DailyLimit> {
+    [
+        ("tweets", 10_000),
+        ("media_initialize", 180_000),
+        ("media_append", 180_000),
+        ("media_finalize", 180_000),
+        ("media_status", 100_000),
+    ]
+    .into_iter()
+    .map(|(name, app)| (name.to_string(), DailyLimit::per_app(app)))
+    .collect()
+}
 
 /// research §6 table (per user, 15 min). `user_tweets`: 900 per user per
 /// 15 min (DOCS `x-api/fundamentals/rate-limits.mdx`, research Corrections).
@@ -201,6 +294,14 @@ impl Default for EmulatorConfig {
             rate_limits: default_rate_limits(),
             timeline_lag_ms: 0,
             timeline_max_posts: 3200,
+            missing_scope_answer: MissingScopeAnswer::Generic,
+            not_enrolled_endpoints: Vec::new(),
+            app_id: "29765431".into(),
+            credits_depleted: false,
+            account_id: "1900000000000000001".into(),
+            daily_limits: default_daily_limits(),
+            append_answer: AppendAnswer::V2,
+            spent_refresh_reuse_revokes_grant: true,
         }
     }
 }

@@ -37,7 +37,10 @@ pub mod testing;
 mod tweets;
 
 pub use admin::{AdminHandle, MediaRecord, MintRequest, MintedToken, Records, SegmentRecord};
-pub use config::{EmulatorConfig, OAuthClient, ProcessingMode, RateLimit, TestUser, ENDPOINTS};
+pub use config::{
+    AppendAnswer, DailyLimit, EmulatorConfig, MissingScopeAnswer, OAuthClient, ProcessingMode,
+    RateLimit, TestUser, ENDPOINTS,
+};
 pub use faults::{DropWhen, FaultKind, FaultSpec, Phase};
 pub use state::{
     ConsentAction, ConsentDecision, ProcessingOutcomeKind, ProcessingRule, TokenEvent, TweetRecord,

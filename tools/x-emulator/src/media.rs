@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::config::AppendAnswer;
 use crate::guard::AuthUser;
 use crate::mp4;
 use crate::params::{check_path_id, content_type_is, is_id, json_object, query, reject_unknown};
@@ -406,7 +408,7 @@ pub async fn append(
     Extension(user): Extension<AuthUser>,
     Path(id): Path<String>,
     req: Request,
-) -> ApiResult {
+) -> Result<Response, ApiError> {
     check_path_id(&id)?;
     let max_segment = shared.lock().config.max_segment_bytes;
     // Room for base64 (4/3) and multipart framing; the segment itself is
@@ -475,9 +477,13 @@ pub async fn append(
     }
     media.appends.push((segment.index, segment.data.len()));
     media.segments.insert(segment.index, segment.data);
-    Ok(Json(
-        json!({ "data": { "expires_at": media.expires_at_ms / 1000 } }),
-    ))
+    // OAS: 200 `{"data":{"expires_at"}}`; v1.1 answered 204 with no body
+    // (tweepy cassette testmediauploadmp4.yaml).
+    let expires_at = media.expires_at_ms / 1000;
+    Ok(match inner.config.append_answer {
+        AppendAnswer::V2 => Json(json!({ "data": { "expires_at": expires_at } })).into_response(),
+        AppendAnswer::V1_204 => StatusCode::NO_CONTENT.into_response(),
+    })
 }
 
 /// `data` of FINALIZE and STATUS (research §3a).
@@ -508,17 +514,37 @@ fn media_data(media: &Media, inner: &Inner, now_ms: u64) -> Value {
     data
 }
 
+/// FINALIZE's body, as X checks it (research, Corrections 2026-11-30): none
+/// at all is fine (PLH sends none); `{}` as JSON is fine (trypostit/trypost
+/// #202); an empty body declared JSON is "Request body is not valid JSON."
+/// (sferik/x-ruby #71); `[]` or any other non-object is "Request body must
+/// be a JSON object." (trypost #202, whose "no body" was PHP's `[]`). A body
+/// that is not declared JSON gets X's content-type answer (PLH#591). An
+/// object with any field is rejected as the OAS defines none (chosen).
+fn finalize_body(headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    let declared_json = content_type_is(headers, "application/json");
+    if body.is_empty() && !declared_json {
+        return Ok(());
+    }
+    if !declared_json {
+        return Err(ApiError::not_json());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Err(_) => Err(ApiError::invalid("Request body is not valid JSON.")),
+        Ok(Value::Object(map)) => reject_unknown(&map, "$", &[]),
+        Ok(_) => Err(ApiError::invalid("Request body must be a JSON object.")),
+    }
+}
+
 pub async fn finalize(
     State(shared): State<Arc<Shared>>,
     Extension(user): Extension<AuthUser>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
     check_path_id(&id)?;
-    // The OAS defines no request body for FINALIZE.
-    if !body.is_empty() {
-        return Err(ApiError::invalid("FINALIZE takes no request body."));
-    }
+    finalize_body(&headers, &body)?;
     let now_ms = shared.clock.now_ms();
     let (segments, media_type) = {
         let mut inner = shared.lock();
@@ -640,6 +666,12 @@ pub async fn status(
     let mut inner = shared.lock();
     let media = own_media(&mut inner, id, &user, now_ms)?;
     match &mut media.state {
+        // Nothing to process (FINALIZE gave no processing_info): X answers
+        // its invalid-request problem with "BadRequest: Not found"
+        // (xdevplatform/xurl#18, a tweet_image upload, 2025).
+        MediaState::Finalized(_) if !media.async_processing => {
+            return Err(ApiError::invalid("BadRequest: Not found"))
+        }
         MediaState::Finalized(p) => p.polls = p.polls.saturating_add(1),
         _ => {
             return Err(ApiError::invalid_param(

@@ -464,6 +464,20 @@ fn refresh(shared: &Shared, req: &ClientRequest) -> Result<Response, ApiError> {
     let now_ms = shared.clock.now_ms();
     let mut inner = shared.lock();
     let hash = token_hash(raw);
+    // A spent (already rotated) token presented again by its own client:
+    // 400 as for any bad token and, when configured, the whole grant dies
+    // (community reports that X does so; UNCONFIRMED, research §1).
+    let reused_grant = inner
+        .refresh_tokens
+        .get(&hash)
+        .filter(|t| t.spent && !t.revoked && t.client_id == req.client_id)
+        .map(|t| t.grant_id.clone());
+    if let Some(grant) = reused_grant {
+        if inner.config.spent_refresh_reuse_revokes_grant {
+            inner.revoke_grant(&grant, now_ms / 1000);
+        }
+        return Err(ApiError::invalid_token());
+    }
     let old = inner
         .refresh_tokens
         .get_mut(&hash)
@@ -482,7 +496,13 @@ fn refresh(shared: &Shared, req: &ClientRequest) -> Result<Response, ApiError> {
             a.revoked = true;
         }
     }
-    let issued = inner.issue_tokens(&old.user_id, &old.client_id, &old.scopes, now_ms);
+    let issued = inner.issue_tokens_in_grant(
+        &old.user_id,
+        &old.client_id,
+        &old.scopes,
+        now_ms,
+        &old.grant_id,
+    );
     inner.log_token_event(
         "refreshed",
         Some("refresh_token"),

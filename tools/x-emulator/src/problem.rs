@@ -106,8 +106,9 @@ impl ApiError {
         Self::blank(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
     }
 
-    /// Missing OAuth 2.0 scopes. X's exact body is UNCONFIRMED; we use its
-    /// client-forbidden problem type and name the scopes.
+    /// Missing OAuth 2.0 scopes, the emulator's former answer, kept behind
+    /// `missing_scope_answer: "client_forbidden"`. Not X's body: X answers
+    /// `generic_forbidden()`.
     pub fn missing_scopes(missing: &[&str]) -> Self {
         Self::problem(
             StatusCode::FORBIDDEN,
@@ -184,6 +185,67 @@ impl IntoResponse for ApiError {
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         resp
     }
+}
+
+/// X's answer to a token without a required scope, byte for byte:
+/// `application/problem+json`, 93 bytes (the `content-length` recorded in
+/// PLhery/node-twitter-api-v2 #588, media upload 2025, and #265, users/me
+/// 2022, is 93: the body pretty-printed with two-space indents), no
+/// rate-limit headers.
+pub const GENERIC_FORBIDDEN: &str = "{\n  \"title\": \"Forbidden\",\n  \"type\": \"about:blank\",\n  \"status\": 403,\n  \"detail\": \"Forbidden\"\n}";
+
+/// A body sent exactly as given, with its content type.
+fn raw(status: StatusCode, content_type: &'static str, body: String) -> Response {
+    let mut resp = (status, body).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+/// Missing scope, as X answers it (see `GENERIC_FORBIDDEN`).
+pub fn generic_forbidden() -> Response {
+    raw(
+        StatusCode::FORBIDDEN,
+        "application/problem+json",
+        GENERIC_FORBIDDEN.to_string(),
+    )
+}
+
+fn quoted(s: &str) -> String {
+    Value::String(s.to_string()).to_string()
+}
+
+/// The app's access does not include the endpoint. X's recorded body, keys
+/// in the recorded order (xdevplatform/twitter-api-java-sdk#64, POST
+/// /2/tweets, 2023; #67; xdevplatform/samples#160, 2024). Content type not
+/// recorded: problem JSON chosen.
+pub fn client_not_enrolled(client_id: &str) -> Response {
+    let body = format!(
+        "{{\"client_id\":{},\"detail\":\"When authenticating requests to the Twitter API v2 endpoints, you must use keys and tokens from a Twitter developer App that is attached to a Project. You can create a project via the developer portal.\",\"registration_url\":\"https://developer.twitter.com/en/docs/projects/overview\",\"title\":\"Client Forbidden\",\"required_enrollment\":\"Appropriate Level of API Access\",\"reason\":\"client-not-enrolled\",\"type\":\"https://api.twitter.com/2/problems/client-forbidden\"}}",
+        quoted(client_id)
+    );
+    raw(StatusCode::FORBIDDEN, "application/problem+json", body)
+}
+
+/// Pay-per-use credits used up: X's 402 as recorded in 2026. The body is
+/// the one public clients logged (`title` CreditsDepleted, `detail` "Your
+/// enrolled account [id] does not have any credits to fulfill this
+/// request.", `type` …/2/problems/credits); with a 19-digit account id it is
+/// 185 bytes, the `content-length` tryethernal/ethernal #1289ff recorded
+/// for POST /2/tweets, with `content-type: application/json; charset=utf-8`.
+pub fn credits_depleted(account_id: &str) -> Response {
+    let detail = format!(
+        "Your enrolled account [{account_id}] does not have any credits to fulfill this request."
+    );
+    let body = format!(
+        "{{\"title\":\"CreditsDepleted\",\"detail\":{},\"type\":\"https://api.twitter.com/2/problems/credits\"}}",
+        quoted(&detail)
+    );
+    raw(
+        StatusCode::PAYMENT_REQUIRED,
+        "application/json; charset=utf-8",
+        body,
+    )
 }
 
 /// networknt-style schema messages, the wording X's v2 JSON validation uses

@@ -94,6 +94,9 @@ pub struct AccessToken {
     pub scopes: Vec<String>,
     pub expires_at_ms: u64,
     pub revoked: bool,
+    /// The authorization (code exchange or admin mint) this token descends
+    /// from through refreshes.
+    pub grant_id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +111,7 @@ pub struct RefreshToken {
     pub revoked: bool,
     /// Hash of the access token issued with it.
     pub access_hash: String,
+    pub grant_id: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -294,7 +298,9 @@ pub struct TweetRecord {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TokenEvent {
     /// issued | refreshed | revoked (access and refresh tokens of a user,
-    /// by admin) | access_revoked (access tokens only, by admin)
+    /// by admin) | access_revoked (access tokens only, by admin) |
+    /// grant_revoked (a spent refresh token was presented again and
+    /// `spent_refresh_reuse_revokes_grant` revoked its whole grant)
     pub event: String,
     pub grant_type: Option<String>,
     pub user_id: String,
@@ -315,6 +321,8 @@ pub struct Inner {
     pub config: EmulatorConfig,
     pub rng: StdRng,
     next_seq: u64,
+    /// Its own counter, so ids stay what the seed gave before grants existed.
+    grants_issued: u64,
     pub codes: HashMap<String, AuthCode>,
     /// Keyed by SHA-256 hex of the token, so raw tokens are not kept.
     pub access_tokens: HashMap<String, AccessToken>,
@@ -328,6 +336,8 @@ pub struct Inner {
     /// Timeline user id -> posts returned by `GET /2/users/{id}/tweets`.
     pub timeline_posts_returned: BTreeMap<String, u64>,
     pub rate_windows: HashMap<(String, String), RateWindow>,
+    /// 24-hour windows keyed by ("app:{client_id}" | "user:{user_id}", endpoint).
+    pub daily_windows: HashMap<(String, String), RateWindow>,
     pub faults: Vec<FaultSpec>,
     pub processing_rules: VecDeque<ProcessingRule>,
 }
@@ -346,6 +356,7 @@ impl Inner {
             rng: StdRng::seed_from_u64(config.seed),
             config,
             next_seq: 0,
+            grants_issued: 0,
             codes: HashMap::new(),
             access_tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
@@ -356,6 +367,7 @@ impl Inner {
             calls: BTreeMap::new(),
             timeline_posts_returned: BTreeMap::new(),
             rate_windows: HashMap::new(),
+            daily_windows: HashMap::new(),
             faults: Vec::new(),
             processing_rules: VecDeque::new(),
         }
@@ -371,6 +383,7 @@ impl Inner {
         self.calls.clear();
         self.timeline_posts_returned.clear();
         self.rate_windows.clear();
+        self.daily_windows.clear();
         self.faults.clear();
         self.processing_rules.clear();
     }
@@ -407,6 +420,24 @@ impl Inner {
         scopes: &[String],
         now_ms: u64,
     ) -> IssuedTokens {
+        let grant = format!("g{}", self.next_grant());
+        self.issue_tokens_in_grant(user_id, client_id, scopes, now_ms, &grant)
+    }
+
+    fn next_grant(&mut self) -> u64 {
+        self.grants_issued += 1;
+        self.grants_issued
+    }
+
+    /// As `issue_tokens`, inside an existing grant (a refresh).
+    pub fn issue_tokens_in_grant(
+        &mut self,
+        user_id: &str,
+        client_id: &str,
+        scopes: &[String],
+        now_ms: u64,
+        grant_id: &str,
+    ) -> IssuedTokens {
         let access = self.random_token();
         let access_hash = token_hash(&access);
         let access_token_id = token_id(&access_hash);
@@ -419,6 +450,7 @@ impl Inner {
                 scopes: scopes.to_vec(),
                 expires_at_ms: now_ms + self.config.access_token_ttl_secs * 1000,
                 revoked: false,
+                grant_id: grant_id.to_string(),
             },
         );
         let refresh = if scopes.iter().any(|s| s == "offline.access") {
@@ -438,6 +470,7 @@ impl Inner {
                     spent: false,
                     revoked: false,
                     access_hash,
+                    grant_id: grant_id.to_string(),
                 },
             );
             Some((refresh, token_id(&hash)))
@@ -511,6 +544,41 @@ impl Inner {
     /// still works. Returns how many access tokens were live.
     pub fn revoke_user_access_tokens(&mut self, user_id: &str, now_secs: u64) -> usize {
         self.revoke_for_user(user_id, false, now_secs)
+    }
+
+    /// Revokes every access and refresh token of one grant (the answer to a
+    /// spent refresh token presented again, when
+    /// `spent_refresh_reuse_revokes_grant` is on). Returns how many were live.
+    pub fn revoke_grant(&mut self, grant_id: &str, now_secs: u64) -> usize {
+        let mut n = 0;
+        let mut owner = None;
+        for t in self.access_tokens.values_mut() {
+            if t.grant_id == grant_id && !t.revoked {
+                t.revoked = true;
+                n += 1;
+            }
+        }
+        for t in self.refresh_tokens.values_mut() {
+            if t.grant_id == grant_id {
+                owner = Some((t.user_id.clone(), t.client_id.clone()));
+                if !t.revoked && !t.spent {
+                    n += 1;
+                }
+                t.revoked = true;
+            }
+        }
+        let (user_id, client_id) = owner.unwrap_or_default();
+        self.token_events.push(TokenEvent {
+            event: "grant_revoked".into(),
+            grant_type: Some("refresh_token".into()),
+            user_id,
+            client_id,
+            access_token_id: None,
+            refresh_token_id: None,
+            scope: String::new(),
+            at: now_secs,
+        });
+        n
     }
 
     fn revoke_for_user(&mut self, user_id: &str, refresh_too: bool, now_secs: u64) -> usize {
