@@ -1330,6 +1330,9 @@ async fn reelay_requests_match_x_openapi() {
     c.finish("answers Reelay read");
 }
 
+/// A multipart part: name, filename, part content type, data.
+type Part<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8]);
+
 /// The request checks catch what X's spec forbids, so a clean run of Reelay's requests means
 /// something: each crafted request breaks one rule and must be reported.
 #[tokio::test]
@@ -1363,7 +1366,7 @@ async fn request_checks_catch_what_x_spec_forbids() {
         response_content_type: String::new(),
         response_body: Bytes::new(),
     };
-    let multipart = |parts: &[(&str, Option<&str>, Option<&str>, &[u8])]| {
+    let multipart = |parts: &[Part]| {
         let mut body = Vec::new();
         for (name, file, ct, data) in parts {
             body.extend_from_slice(b"--XB\r\nContent-Disposition: form-data; name=\"");
