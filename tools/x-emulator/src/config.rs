@@ -155,6 +155,11 @@ pub struct EmulatorConfig {
     pub media_expiry_secs: u64,
     pub amplify_video_expiry_secs: u64,
     pub processing: ProcessingMode,
+    /// Processing inspects video/GIF uploads with ffprobe and fails those
+    /// outside X's documented limits (src/judge.rs). Without ffprobe on PATH
+    /// such processing fails with "emulator: ffprobe not installed …".
+    /// `false`: only the container check runs, as before.
+    pub judge_processing: bool,
     /// Sent as `processing_info.check_after_secs` while pending/in progress.
     pub check_after_secs: u64,
     /// X's 280 weighted characters (research §5).
@@ -289,6 +294,7 @@ impl Default for EmulatorConfig {
             media_expiry_secs: 86_400,
             amplify_video_expiry_secs: 1_295_999,
             processing: ProcessingMode::Polls { steps: 3 },
+            judge_processing: true,
             check_after_secs: 1,
             max_tweet_weighted_length: 280,
             rate_limits: default_rate_limits(),

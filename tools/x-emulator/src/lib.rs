@@ -26,6 +26,7 @@ mod admin;
 pub mod config;
 pub mod faults;
 mod guard;
+mod judge;
 mod media;
 mod mp4;
 mod oauth;

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::AppendAnswer;
 use crate::guard::AuthUser;
+use crate::judge;
 use crate::mp4;
 use crate::params::{check_path_id, content_type_is, is_id, json_object, query, reject_unknown};
 use crate::problem::{schema, ApiError};
@@ -503,7 +504,7 @@ fn media_data(media: &Media, inner: &Inner, now_ms: u64) -> Value {
             }
             if let Some(msg) = view.error {
                 // v1.1's recorded failure shape (research §3a).
-                info["error"] = json!({ "code": 1, "name": "InvalidMedia", "message": msg });
+                info["error"] = judge::error_json(&msg);
             }
             data["processing_info"] = info;
         }
@@ -546,8 +547,9 @@ pub async fn finalize(
     check_path_id(&id)?;
     finalize_body(&headers, &body)?;
     let now_ms = shared.clock.now_ms();
-    let (segments, media_type) = {
+    let (segments, media_type, judge_it) = {
         let mut inner = shared.lock();
+        let judge_on = inner.config.judge_processing;
         let media = own_media(&mut inner, &id, &user, now_ms)?;
         if !matches!(media.state, MediaState::Uploading) {
             return Err(ApiError::invalid_param(
@@ -577,7 +579,7 @@ pub async fn finalize(
         }
         media.state = MediaState::Finalizing;
         let segs: Vec<Bytes> = media.segments.values().cloned().collect();
-        (segs, media.media_type.clone())
+        (segs, media.media_type.clone(), judge_on && media.async_processing)
     };
 
     // Up to 512 MB: hash and check off the async runtime and the lock.
@@ -588,12 +590,18 @@ pub async fn finalize(
         }
         (
             hex::encode(hasher.finalize()),
-            mp4::validate(&media_type, &segments),
+            // Judged only if the container check passed: one ffprobe run.
+            mp4::validate(&media_type, &segments).and_then(|()| match judge_it {
+                true => judge::judge(&media_type, &segments),
+                false => Ok(()),
+            }),
         )
     })
     .await;
     let (sha, valid) =
         check.unwrap_or_else(|_| (String::new(), Err("internal check failed".into())));
+    // Processing time counts from the end of the check (ffprobe takes a while).
+    let now_ms = shared.clock.now_ms();
 
     let mut inner = shared.lock();
     let forced = take_rule(&mut inner, &id);
