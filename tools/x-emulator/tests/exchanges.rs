@@ -480,6 +480,7 @@ fn differences(ex: &Value, actual: &Answer, now_secs: u64) -> Vec<String> {
         match (rule["rule"].as_str().expect("rule"), &got) {
             ("absent", Some(v)) => out.push(format!("header {name}: {v:?}, X sent none")),
             ("absent", None) => {}
+            ("present", Some(_)) => {}
             (_, None) => out.push(format!("header {name}: missing")),
             ("equals", Some(v)) if v != value => {
                 out.push(format!("header {name}: {v:?}, X sent {value:?}"))
