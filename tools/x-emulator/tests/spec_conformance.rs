@@ -613,6 +613,15 @@ async fn emulator_answers_match_x_openapi() {
         200,
         &r,
     );
+    // An image needs no processing: STATUS answers X's "BadRequest: Not found" (xdevplatform/xurl#18).
+    let r = status(&emu, &media_only, &img).await;
+    c.check(
+        "STATUS image (no processing)",
+        "get",
+        "/2/media/upload",
+        400,
+        &r,
+    );
 
     // ---- a video whose processing fails
     let bad = init_append(
@@ -846,6 +855,24 @@ async fn emulator_answers_match_x_openapi() {
     c.check("users/me within limit", "get", "/2/users/me", 200, &r);
     let r = send(&emu, Method::GET, "/2/users/me", Some(&fresh), Body::None).await;
     c.check("users/me rate limited", "get", "/2/users/me", 429, &r);
+
+    // ---- the app's access level lacks an endpoint (client-not-enrolled)
+    let patch = http()
+        .patch(format!("{}/__admin/config", emu.base_url))
+        .json(&json!({"not_enrolled_endpoints":["tweets"]}))
+        .send()
+        .await
+        .expect("admin");
+    assert!(patch.status().is_success());
+    let r = send(
+        &emu,
+        Method::POST,
+        "/2/tweets",
+        Some(&tok),
+        Body::Json(json!({"text":"conformance: not enrolled"})),
+    )
+    .await;
+    c.check("tweets client not enrolled", "post", "/2/tweets", 403, &r);
 
     c.finish("emulator answers");
 }
