@@ -128,9 +128,13 @@ fn write_temp(segments: &[Bytes]) -> std::io::Result<TempFile> {
 
 /// Runs ffprobe once: format, streams, and every packet's stream and flags.
 fn probe(segments: &[Bytes]) -> Result<Value, String> {
+    probe_with("ffprobe", segments)
+}
+
+fn probe_with(program: &str, segments: &[Bytes]) -> Result<Value, String> {
     let file = write_temp(segments)
         .map_err(|e| format!("emulator: could not write the upload to a temporary file: {e}"))?;
-    let output = Command::new("ffprobe")
+    let output = Command::new(program)
         .args(["-v", "error", "-print_format", "json=compact=1"])
         .args(["-show_format", "-show_streams"])
         .args(["-show_entries", "packet=stream_index,flags"])
@@ -460,6 +464,25 @@ mod tests {
             assert_eq!(error_json(m)["code"], 1);
             assert_eq!(error_json(m)["name"], "InvalidMedia");
         }
+    }
+
+    #[test]
+    fn a_missing_ffprobe_is_named_and_the_temporary_file_is_removed() {
+        let segs = [Bytes::from_static(b"abc")];
+        assert_eq!(
+            probe_with("x-emulator-no-such-ffprobe", &segs),
+            Err(FFPROBE_MISSING.to_string())
+        );
+        let leftovers = std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("x-emulator-judge-{}-", std::process::id()))
+            })
+            .count();
+        assert_eq!(leftovers, 0);
     }
 
     #[test]
