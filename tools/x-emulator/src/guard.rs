@@ -13,8 +13,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
-use crate::faults::{self, Action, DropWhen, KillSwitch, Phase, TruncatedBody};
 use crate::config::MissingScopeAnswer;
+use crate::faults::{self, Action, DropWhen, KillSwitch, Phase, TruncatedBody};
 use crate::problem::{self, ApiError};
 use crate::state::{token_hash, RateWindow, Shared};
 
@@ -165,7 +165,7 @@ async fn serve(shared: Arc<Shared>, route: Route, mut req: Request, next: Next) 
             }
             Err(resp) => {
                 count(&shared, route.endpoint, resp.status().as_u16().to_string());
-                return resp;
+                return *resp;
             }
         }
     }
@@ -285,12 +285,12 @@ fn billed(endpoint: &str) -> bool {
     endpoint != "users_me"
 }
 
-fn refuse(err: ApiError, headers: Option<LimitHeaders>) -> Response {
+fn refuse(err: ApiError, headers: Option<LimitHeaders>) -> Box<Response> {
     let mut resp = err.into_response();
     if let Some(h) = headers {
         h.apply(resp.headers_mut());
     }
-    resp
+    Box::new(resp)
 }
 
 /// Advances one fixed window (it starts at its first request) and reports
@@ -331,8 +331,8 @@ fn authenticate(
     headers: &HeaderMap,
     endpoint: &str,
     scopes: &[&str],
-) -> Result<(AuthUser, LimitHeaders), Response> {
-    let unauthorized = || ApiError::unauthorized().into_response();
+) -> Result<(AuthUser, LimitHeaders), Box<Response>> {
+    let unauthorized = || Box::new(ApiError::unauthorized().into_response());
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -354,10 +354,10 @@ fn authenticate(
     }
     let cfg = &inner.config;
     if cfg.not_enrolled_endpoints.iter().any(|e| e == endpoint) {
-        return Err(problem::client_not_enrolled(&cfg.app_id));
+        return Err(Box::new(problem::client_not_enrolled(&cfg.app_id)));
     }
     if cfg.credits_depleted && billed(endpoint) {
-        return Err(problem::credits_depleted(&cfg.account_id));
+        return Err(Box::new(problem::credits_depleted(&cfg.account_id)));
     }
     let missing: Vec<&str> = scopes
         .iter()
@@ -366,7 +366,7 @@ fn authenticate(
         .collect();
     let answer = cfg.missing_scope_answer;
     if !missing.is_empty() && answer == MissingScopeAnswer::Generic {
-        return Err(problem::generic_forbidden());
+        return Err(Box::new(problem::generic_forbidden()));
     }
 
     let now = now_ms / 1000;

@@ -498,7 +498,12 @@ fn media_data(media: &Media, inner: &Inner, now_ms: u64) -> Value {
     if let MediaState::Finalized(p) = &media.state {
         if media.async_processing {
             let view = processing_view(p, &inner.config, now_ms);
-            let mut info = json!({ "state": view.state, "progress_percent": view.progress });
+            // X's recorded pending answer has no progress_percent
+            // (xdevplatform/large-video-upload-python#14, abraham/twitteroauth#1222).
+            let mut info = json!({ "state": view.state });
+            if view.state != "pending" {
+                info["progress_percent"] = json!(view.progress);
+            }
             if let Some(c) = view.check_after {
                 info["check_after_secs"] = json!(c);
             }
@@ -512,7 +517,52 @@ fn media_data(media: &Media, inner: &Inner, now_ms: u64) -> Value {
     if media.kind == MediaKind::Video {
         data["video"] = json!({ "video_type": media.media_type });
     }
+    // Images (and GIFs sent as images) carry `image` (xdevplatform/xurl#18,
+    // sferik/x-ruby#54): type and pixel size read from the file's header,
+    // 0 when the emulator cannot read it (chosen).
+    let still =
+        media.kind == MediaKind::Image || (media.kind == MediaKind::Gif && !media.async_processing);
+    if still && matches!(media.state, MediaState::Finalized(_)) {
+        let head = media.segments.get(&0).map_or(&[][..], |b| &b[..]);
+        let (w, h) = image_size(head).unwrap_or((0, 0));
+        data["image"] = json!({ "image_type": media.media_type, "w": w, "h": h });
+    }
     data
+}
+
+/// Width and height from a PNG, GIF, JPEG or BMP header.
+fn image_size(b: &[u8]) -> Option<(u32, u32)> {
+    let be16 = |i: usize| Some(u32::from(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?])));
+    let le16 = |i: usize| Some(u32::from(u16::from_le_bytes([*b.get(i)?, *b.get(i + 1)?])));
+    let be32 = |i: usize| Some(u32::from_be_bytes(b.get(i..i + 4)?.try_into().ok()?));
+    let le32 = |i: usize| Some(i32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?));
+    if b.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Some((be32(16)?, be32(20)?));
+    }
+    if b.starts_with(b"GIF8") {
+        return Some((le16(6)?, le16(8)?));
+    }
+    if b.starts_with(b"BM") {
+        return Some((le32(18)?.unsigned_abs(), le32(22)?.unsigned_abs()));
+    }
+    if !b.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    // JPEG: walk the marker segments to the first start-of-frame.
+    let mut i = 2;
+    while i + 4 <= b.len() {
+        if b[i] != 0xFF {
+            return None;
+        }
+        let marker = b[i + 1];
+        let len = be16(i + 2)? as usize;
+        let sof = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+        if sof {
+            return Some((be16(i + 7)?, be16(i + 5)?));
+        }
+        i += 2 + len;
+    }
+    None
 }
 
 /// FINALIZE's body, as X checks it (research, Corrections 2026-11-30): none

@@ -135,13 +135,15 @@ impl ApiError {
         }
     }
 
-    /// X's recorded bad/expired/reused code answer (research §1).
+    /// X's recorded bad/expired/reused code answer (research §1). X also
+    /// sends `errors`, an array of one object whose fields the record
+    /// (PLH#496: `errors: [ [Object] ]`) does not show; its `message` is
+    /// chosen.
     pub fn invalid_code() -> Self {
-        Self::oauth(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Value passed for the authorization code was invalid.",
-        )
+        let description = "Value passed for the authorization code was invalid.";
+        let mut e = Self::oauth(StatusCode::BAD_REQUEST, "invalid_request", description);
+        e.body["errors"] = json!([{ "message": description }]);
+        e
     }
 
     /// X's answer to a bad or spent refresh token (research §1).

@@ -28,10 +28,14 @@ pub async fn users_me(
     Extension(user): Extension<AuthUser>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    query(
+    let q = query(
         raw.as_deref(),
-        &["user.fields", "expansions", "tweet.fields"],
+        &["user.fields", "expansions", "tweet.fields", "post.fields"],
     )?;
+    enum_list(&q, "user.fields", USER_FIELDS)?;
+    enum_list(&q, "expansions", USER_EXPANSIONS)?;
+    enum_list(&q, "tweet.fields", POST_FIELDS)?;
+    enum_list(&q, "post.fields", POST_FIELDS)?;
     let inner = shared.lock();
     let u = inner
         .config
@@ -71,6 +75,133 @@ const EXPANSIONS: &[&str] = &[
     "in_reply_to_user_id",
     "referenced_tweets.id",
     "referenced_tweets.id.author_id",
+    // OAS v2.167 `PostExpansionsParameter` names.
+    "article.cover_media",
+    "article.media_entities",
+    "attachments.media_source_tweet",
+    "edit_history_post_ids",
+    "referenced_posts",
+    "username",
+];
+
+/// The fields enums of OAS v2.167 (`UserFieldsParameter`,
+/// `PostFieldsParameter`, `MediaFieldsParameter`, `PlaceFieldsParameter`,
+/// `PollFieldsParameter`, `UserExpansionsParameter`), plus the Tweet-era
+/// names the spec renamed, which X's docs and clients still send (chosen:
+/// both accepted). A value outside them is X's recorded 400 "The
+/// `tweet.fields` query parameter value [...] is not one of [...]" (§7).
+const USER_FIELDS: &[&str] = &[
+    "confirmed_email",
+    "connection_status",
+    "created_at",
+    "description",
+    "entities",
+    "id",
+    "is_identity_verified",
+    "location",
+    "name",
+    "parody",
+    "profile_banner_url",
+    "profile_image_url",
+    "protected",
+    "public_metrics",
+    "receives_your_dm",
+    "subscribes_to_you",
+    "subscription",
+    "subscription_type",
+    "url",
+    "username",
+    "verified",
+    "verified_followers_count",
+    "verified_type",
+    "withheld",
+    // Tweet-era names.
+    "most_recent_tweet_id",
+    "pinned_tweet_id",
+];
+
+const USER_EXPANSIONS: &[&str] = &[
+    "affiliation",
+    "most_recent_post_id",
+    "pinned_post_id",
+    // Tweet-era names.
+    "most_recent_tweet_id",
+    "pinned_tweet_id",
+];
+
+const POST_FIELDS: &[&str] = &[
+    "article",
+    "article_title",
+    "attachments",
+    "card_uri",
+    "community_id",
+    "context_annotations",
+    "conversation_id",
+    "created_at",
+    "display_text_range",
+    "edit_controls",
+    "entities",
+    "geo",
+    "id",
+    "lang",
+    "matched_media_notes",
+    "media_metadata",
+    "non_public_metrics",
+    "note_post",
+    "note_request_suggestions",
+    "organic_metrics",
+    "paid_partnership",
+    "possibly_sensitive",
+    "promoted_metrics",
+    "public_metrics",
+    "reply_settings",
+    "scopes",
+    "source",
+    "suggested_source_links",
+    "suggested_source_links_with_counts",
+    "text",
+    "withheld",
+    // Tweet-era names.
+    "author_id",
+    "edit_history_tweet_ids",
+    "in_reply_to_user_id",
+    "note_tweet",
+    "referenced_tweets",
+];
+
+const MEDIA_FIELDS: &[&str] = &[
+    "alt_text",
+    "duration_ms",
+    "height",
+    "media_key",
+    "non_public_metrics",
+    "organic_metrics",
+    "preview_image_url",
+    "promoted_metrics",
+    "public_metrics",
+    "type",
+    "url",
+    "variants",
+    "width",
+];
+
+const PLACE_FIELDS: &[&str] = &[
+    "contained_within",
+    "country",
+    "country_code",
+    "full_name",
+    "geo",
+    "id",
+    "name",
+    "place_type",
+];
+
+const POLL_FIELDS: &[&str] = &[
+    "duration_minutes",
+    "end_datetime",
+    "id",
+    "options",
+    "voting_status",
 ];
 
 /// OAS `exclude` items enum.
@@ -276,6 +407,16 @@ pub async fn user_tweets(
         },
     };
     let expansions = enum_list(&q, "expansions", EXPANSIONS)?;
+    for (name, allowed) in [
+        ("tweet.fields", POST_FIELDS),
+        ("post.fields", POST_FIELDS),
+        ("user.fields", USER_FIELDS),
+        ("media.fields", MEDIA_FIELDS),
+        ("place.fields", PLACE_FIELDS),
+        ("poll.fields", POLL_FIELDS),
+    ] {
+        enum_list(&q, name, allowed)?;
+    }
     // Our posts are never replies or retweets, so `exclude` filters nothing;
     // its values are still checked against the OAS enum.
     enum_list(&q, "exclude", EXCLUDE)?;

@@ -154,7 +154,7 @@ fn mint(emu: &Emulator, user: &str, scopes: &str) -> String {
 }
 
 fn bad_code_body() -> Value {
-    json!({"error":"invalid_request","error_description":"Value passed for the authorization code was invalid."})
+    json!({"error":"invalid_request","error_description":"Value passed for the authorization code was invalid.","errors":[{"message":"Value passed for the authorization code was invalid."}]})
 }
 
 fn unauthorized_body() -> Value {

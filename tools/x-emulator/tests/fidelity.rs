@@ -736,3 +736,68 @@ async fn spent_refresh_reuse_only_400_when_revocation_is_off() {
     let new_refresh = second["refresh_token"].as_str().expect("refresh");
     assert_eq!(refresh(&emu, new_refresh).await.status(), StatusCode::OK);
 }
+
+/// FINALIZE of an image carries `image {image_type, w, h}` and no
+/// processing_info (xdevplatform/xurl#18, sferik/x-ruby#54); a video's
+/// pending processing_info has no progress_percent
+/// (xdevplatform/large-video-upload-python#14).
+#[tokio::test]
+async fn finalize_shapes_image_and_pending_xurl_18_large_video_upload_14() {
+    let emu = start(EmulatorConfig::default()).await;
+    let tok = token(&emu, USER, POSTING);
+    // A PNG header declaring 640x480.
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    png.extend_from_slice(&640u32.to_be_bytes());
+    png.extend_from_slice(&480u32.to_be_bytes());
+    png.extend_from_slice(&[8, 6, 0, 0, 0]);
+    let id = init_ok(&emu, &tok, "image/png", "tweet_image", png.len()).await;
+    assert_eq!(
+        append(&emu, &tok, &id, 0, png).await.status(),
+        StatusCode::OK
+    );
+    let data = json_of(finalize_with(&emu, &tok, &id, None, "").await).await["data"].clone();
+    assert_eq!(
+        data["image"],
+        json!({"image_type": "image/png", "w": 640, "h": 480})
+    );
+    assert!(data.get("processing_info").is_none());
+
+    let id = appended_video(&emu, &tok).await;
+    let data = json_of(finalize_with(&emu, &tok, &id, None, "").await).await["data"].clone();
+    assert_eq!(
+        data["processing_info"],
+        json!({"state": "pending", "check_after_secs": 1})
+    );
+}
+
+/// A fields value outside X's enums is X's recorded 400 "The `…` query
+/// parameter value [...] is not one of [...]" (research §7); Tweet-era
+/// names stay accepted beside the OAS v2.167 ones (chosen).
+#[tokio::test]
+async fn unknown_fields_values_are_400_is_not_one_of() {
+    let emu = start(EmulatorConfig::default()).await;
+    let tok = token(&emu, USER, POSTING);
+    let get = |path: String| {
+        let tok = tok.clone();
+        async move { http().get(path).bearer_auth(tok).send().await.expect("get") }
+    };
+    let base = &emu.base_url;
+    let resp = get(format!("{base}/2/users/me?user.fields=bogus")).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let v = json_of(resp).await;
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("The `user.fields` query parameter value [bogus] is not one of ["),
+        "{v}"
+    );
+    let resp = get(format!("{base}/2/users/{USER}/tweets?tweet.fields=bogus")).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    for ok in [
+        format!("{base}/2/users/me?user.fields=created_at,pinned_tweet_id&expansions=pinned_post_id"),
+        format!("{base}/2/users/{USER}/tweets?tweet.fields=created_at,author_id&post.fields=edit_history_tweet_ids&expansions=attachments.media_keys&media.fields=type"),
+    ] {
+        assert_eq!(get(ok.clone()).await.status(), StatusCode::OK, "{ok}");
+    }
+}
