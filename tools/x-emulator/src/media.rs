@@ -629,7 +629,11 @@ pub async fn finalize(
         }
         media.state = MediaState::Finalizing;
         let segs: Vec<Bytes> = media.segments.values().cloned().collect();
-        (segs, media.media_type.clone(), judge_on && media.async_processing)
+        (
+            segs,
+            media.media_type.clone(),
+            judge_on && media.async_processing,
+        )
     };
 
     // Up to 512 MB: hash and check off the async runtime and the lock.
