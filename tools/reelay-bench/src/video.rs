@@ -1,53 +1,32 @@
 //! Test videos of any size, streamed into S3 without holding them in memory.
 //!
-//! The file is what `x_emulator::testing::tiny_mp4` builds (`ftyp` + `moov(mvhd)` + `mdat`),
-//! with the `mdat` filler sized so that the whole file is exactly the requested size; the filler
-//! is the same deterministic pattern (byte `i` is `i % 251`). It passes the emulator's container
-//! check; it is not playable video. Its SHA-256 is computed while it is streamed.
+//! The file is what `x_emulator::testing::tiny_mp4` builds: a real one-second H.264 clip that
+//! the emulator's processing accepts, then a top-level `free` box of filler sized so that the
+//! whole file is exactly the requested size; the filler is the same deterministic pattern (byte
+//! `i` is `i % 251`). Its SHA-256 is computed while it is streamed.
 
 use anyhow::{bail, Context as _};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use sha2::{Digest, Sha256};
+use x_emulator::testing::{tiny_mp4_head, TINY_MP4_OVERHEAD};
 
 /// S3 multipart part size while generating (S3's minimum is 5 MiB except for the last part).
 const PART_BYTES: u64 = 16 * 1024 * 1024;
 
-fn push_box(out: &mut Vec<u8>, kind: &[u8; 4], payload: &[u8]) {
-    let size = u32::try_from(8 + payload.len()).unwrap_or(u32::MAX);
-    out.extend_from_slice(&size.to_be_bytes());
-    out.extend_from_slice(kind);
-    out.extend_from_slice(payload);
-}
-
-/// The bytes before the `mdat` filler: `ftyp`, `moov(mvhd)` and the `mdat` box header for
-/// `mdat_len` filler bytes (byte for byte what `tiny_mp4(mdat_len)` starts with).
-pub fn header(mdat_len: u64) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut ftyp = Vec::new();
-    ftyp.extend_from_slice(b"isom");
-    ftyp.extend_from_slice(&0x200u32.to_be_bytes());
-    ftyp.extend_from_slice(b"isomiso2avc1mp41");
-    push_box(&mut out, b"ftyp", &ftyp);
-    let mut mvhd = vec![0u8; 100];
-    mvhd[12..16].copy_from_slice(&1000u32.to_be_bytes());
-    mvhd[16..20].copy_from_slice(&1000u32.to_be_bytes());
-    mvhd[20..24].copy_from_slice(&0x0001_0000u32.to_be_bytes());
-    mvhd[24..26].copy_from_slice(&0x0100u16.to_be_bytes());
-    let mut moov = Vec::new();
-    push_box(&mut moov, b"mvhd", &mvhd);
-    push_box(&mut out, b"moov", &moov);
-    let Ok(mdat_size) = u32::try_from(8 + mdat_len) else {
-        bail!("an mdat of {mdat_len} bytes needs a 64-bit box size");
-    };
-    out.extend_from_slice(&mdat_size.to_be_bytes());
-    out.extend_from_slice(b"mdat");
-    Ok(out)
+/// The bytes before the filler, for `filler_len` filler bytes (byte for byte what
+/// `tiny_mp4(filler_len)` starts with).
+pub fn header(filler_len: u64) -> anyhow::Result<Vec<u8>> {
+    // The filler sits in a box with a 32-bit size.
+    if filler_len + 8 > u64::from(u32::MAX) {
+        bail!("a filler of {filler_len} bytes needs a 64-bit box size");
+    }
+    Ok(tiny_mp4_head(filler_len as usize))
 }
 
 /// Header length, independent of the filler length.
 pub fn header_len() -> u64 {
-    header(0).map(|h| h.len() as u64).unwrap_or(0)
+    TINY_MP4_OVERHEAD as u64
 }
 
 /// Writes bytes `[offset, offset + len)` of the file whose filler starts at `filler_start` into
@@ -160,7 +139,7 @@ mod tests {
 
     #[test]
     fn the_generated_file_is_tiny_mp4_with_the_filler_sized_to_the_total() {
-        for total in [header_len() + 1, 1000, 100_000] {
+        for total in [header_len() + 1, 10_000, 100_000] {
             let expected = x_emulator::testing::tiny_mp4((total - header_len()) as usize);
             let got = in_memory(total).unwrap();
             assert_eq!(got.len() as u64, total);
