@@ -161,7 +161,6 @@ fn failure(err: XError, endpoint: Endpoint, granted: &[String]) -> PlatformError
             kind: ForbiddenKind::Other,
             ..
         } => FailureKind::Forbidden,
-        XError::Forbidden { .. } => FailureKind::Rejected,
         // X's media endpoints have had outages answering 404 (research §3a, incidents): retry.
         XError::Rejected { status: 404, .. } if endpoint.is_media() => FailureKind::Transient,
         XError::MediaGone { .. } => FailureKind::MediaGone,

@@ -30,8 +30,9 @@ pub enum ForbiddenKind {
 
 #[derive(Debug, Error)]
 pub enum XError {
-    /// 429. `reset_at_epoch` is when X said the exhausted window resets (epoch seconds): the
-    /// 24-hour window's reset when a 24-hour cap is used up (`daily`), else `x-rate-limit-reset`.
+    /// A 429. `reset_at_epoch` is when X said the exhausted window resets, in epoch seconds: the
+    /// 24-hour window's reset when a 24-hour cap is used up (`daily`), else the 15-minute
+    /// window's `x-rate-limit-reset`.
     #[error("X rate limit reached: {detail}")]
     RateLimited {
         reset_at_epoch: Option<u64>,

@@ -160,6 +160,33 @@ pub struct RunnerConfig {
     pub reconcile_period: Option<Duration>,
     /// Process-upload invocations to kill before their deadline (chaos tests); none by default.
     pub kills: Option<Kills>,
+    /// The clock process-upload's Lambda context deadlines are read from (AWS's clock). Tests
+    /// that move the worker's clock forward (a day passing) move this one with it; the default
+    /// is the system clock.
+    pub lambda_clock: LambdaClock,
+}
+
+/// The clock of `RunnerConfig::lambda_clock`.
+#[derive(Clone, Default)]
+pub struct LambdaClock(pub Option<Arc<dyn reelay_shared::clock::Clock>>);
+
+impl LambdaClock {
+    fn now_ms(&self) -> u64 {
+        match &self.0 {
+            Some(clock) => clock.now_ms().max(0) as u64,
+            None => now_ms(),
+        }
+    }
+}
+
+impl fmt::Debug for LambdaClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "LambdaClock(test)"
+        } else {
+            "LambdaClock(system)"
+        })
+    }
 }
 
 /// Why the runner stopped a process-upload invocation before its handler returned. Either way the
@@ -217,6 +244,7 @@ impl Default for RunnerConfig {
             poll_work_queue: true,
             reconcile_period: Some(RECONCILE_PERIOD),
             kills: None,
+            lambda_clock: LambdaClock::default(),
         }
     }
 }
@@ -818,7 +846,7 @@ async fn poll_work_queue(
             .filter_map(|m| m.message_id().map(str::to_owned))
             .collect();
         let started = tokio::time::Instant::now();
-        let invoked_at_ms = now_ms();
+        let invoked_at_ms = config.lambda_clock.now_ms();
         let context = lambda_context(
             FunctionName::ProcessUpload,
             invoked_at_ms,

@@ -51,6 +51,9 @@ pub struct WorldOptions {
     pub wrap_queue: Option<QueueWrapper>,
     /// The clock process-upload reads (tests give it one that misjudges time).
     pub worker_clock: Option<Arc<dyn Clock>>,
+    /// The clock the runner reads process-upload's Lambda deadlines from (tests that move time
+    /// forward for the worker move it for "AWS" too).
+    pub lambda_clock: Option<Arc<dyn Clock>>,
     /// How often the reconciler's schedule fires; `None` leaves it off.
     pub reconcile_period: Option<Duration>,
     /// The reconciler's grace and bounds (tests shorten the grace).
@@ -77,6 +80,7 @@ impl Default for WorldOptions {
             kills: None,
             wrap_queue: None,
             worker_clock: None,
+            lambda_clock: None,
             reconcile_period: Some(RECONCILE_PERIOD),
             reconcile: ReconcileSettings::default(),
         }
@@ -186,6 +190,7 @@ impl World {
                 worker_concurrency: options.worker_concurrency,
                 kills: options.kills,
                 reconcile_period: options.reconcile_period,
+                lambda_clock: crate::runner::LambdaClock(options.lambda_clock),
                 ..RunnerConfig::default()
             },
         )
