@@ -76,6 +76,13 @@ pub(crate) fn evaluate(movie: &Movie, limits: &Limits) -> Result<Verdict, Reject
         });
     }
 
+    if track.longest_gop > limits.max_gop_frames {
+        return Err(Rejection::GopTooLong {
+            frames: track.longest_gop,
+            max_frames: limits.max_gop_frames,
+        });
+    }
+
     // mvhd already applies edit lists (e.g. AAC priming trimmed), so it is
     // what players and ffprobe call the duration.
     let duration_secs = movie

@@ -132,6 +132,9 @@ pub struct Limits {
     pub require_progressive: bool,
     /// X: "pixel aspect ratio 1:1".
     pub require_square_pixels: bool,
+    /// X fails processing with "Video GOP is too large. Largest number of frames allowed in one
+    /// GOP: 512" (recorded: nununoisy/spc-presenter-rs #3, linvi/tweetinvi #1026).
+    pub max_gop_frames: u64,
     /// A moov bigger than this is refused before it is fetched; a 150 s clip
     /// had a 128 KiB moov, so this only stops hostile or absurd files.
     pub max_moov_bytes: u64,
@@ -153,6 +156,7 @@ impl Default for Limits {
             max_aspect_ratio: 3.0,
             require_progressive: true,
             require_square_pixels: true,
+            max_gop_frames: 512,
             max_moov_bytes: 64 * 1024 * 1024,
         }
     }
@@ -227,6 +231,10 @@ pub enum Rejection {
     },
     #[error("frame rate is {} fps; X allows at most {}", num(*.fps), num(*.max_fps))]
     FrameRate { fps: f64, max_fps: f64 },
+    #[error(
+        "key frames are up to {frames} frames apart; X allows at most {max_frames} frames from one key frame to the next"
+    )]
+    GopTooLong { frames: u64, max_frames: u64 },
     #[error("video is {} s; X allows at most {} s", fmt_secs(*.secs, *.max_secs), num(*.max_secs))]
     TooLong { secs: f64, max_secs: f64 },
     #[error("video is {} s; X requires at least {} s", fmt_secs(*.secs, *.min_secs), num(*.min_secs))]
@@ -263,6 +271,7 @@ impl Rejection {
             Rejection::DimensionsTooSmall { .. } => "dimensions_too_small",
             Rejection::AspectRatio { .. } => "aspect_ratio",
             Rejection::FrameRate { .. } => "frame_rate",
+            Rejection::GopTooLong { .. } => "gop_too_long",
             Rejection::TooLong { .. } => "too_long",
             Rejection::TooShort { .. } => "too_short",
             Rejection::AudioCodec { .. } => "audio_codec",

@@ -25,6 +25,9 @@ pub(crate) struct VideoTrack {
     pub sample_count: u64,
     /// Sum of all stts deltas, in `timescale` units.
     pub total_delta: u64,
+    /// Most frames from one key frame to the next (the last GOP runs to the end), from `stss`;
+    /// without `stss` every frame is a key frame.
+    pub longest_gop: u64,
     pub timescale: u32,
 }
 
@@ -122,6 +125,10 @@ fn video_track(trak: &Trak) -> VideoTrack {
         total_delta =
             total_delta.saturating_add(u64::from(e.sample_count) * u64::from(e.sample_delta));
     }
+    let longest_gop = match &stbl.stss {
+        None => u64::from(sample_count > 0),
+        Some(stss) => longest_gop(&stss.entries, sample_count),
+    };
     let m = &trak.tkhd.matrix;
     VideoTrack {
         enabled: trak.tkhd.enabled,
@@ -130,6 +137,44 @@ fn video_track(trak: &Trak) -> VideoTrack {
         sample_count,
         total_delta,
         timescale: trak.mdia.mdhd.timescale,
+        longest_gop,
+    }
+}
+
+/// The longest run of frames that starts at a key frame (`sync`: 1-based sample numbers in
+/// order) and ends before the next one, the last run ending at `sample_count`. Frames before
+/// the first key frame (a file that does not start with one) count as a run of their own.
+fn longest_gop(sync: &[u32], sample_count: u64) -> u64 {
+    let mut longest = 0;
+    let mut start = 1;
+    for next in sync.iter().map(|s| u64::from(*s)) {
+        if next > start {
+            longest = longest.max(next - start);
+        }
+        start = start.max(next);
+    }
+    if sample_count >= start {
+        longest = longest.max(sample_count - start + 1);
+    }
+    longest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::longest_gop;
+
+    #[test]
+    fn gop_lengths_come_from_the_sync_samples() {
+        // Key frames at 1, 121, 241 of 300: GOPs of 120, 120, 60.
+        assert_eq!(longest_gop(&[1, 121, 241], 300), 120);
+        // One key frame: the whole video is one GOP.
+        assert_eq!(longest_gop(&[1], 600), 600);
+        // The last GOP is the longest.
+        assert_eq!(longest_gop(&[1, 11], 700), 690);
+        // Frames before the first key frame are a run of their own.
+        assert_eq!(longest_gop(&[600], 601), 599);
+        // An empty stss: no key frame at all, one run.
+        assert_eq!(longest_gop(&[], 50), 50);
     }
 }
 

@@ -227,7 +227,7 @@ fn compatible_rejections(message: &str) -> &'static [&'static str] {
         ("Video pixel aspect ratio ", &["pixel_aspect"]),
         ("Video aspect ratio ", &["aspect_ratio"]),
         ("Video frame rate ", &["frame_rate"]),
-        ("Video GOP ", &[]), // the pre-flight does not look at GOPs
+        ("Video GOP ", &["gop_too_long"]),
         ("Audio codec ", &["audio_codec"]),
         ("Audio profile ", &["audio_profile"]),
         ("Audio channels ", &["audio_channels"]),
@@ -644,17 +644,15 @@ async fn a_file_ffprobe_cannot_read_fails_both() {
     .await;
 }
 
-// ---------------------------------------------------------------- known disagreement
+// ---------------------------------------------------------------- GOP length
 
-/// X refuses a GOP over 512 frames (recorded, nununoisy/spc-presenter-rs #3);
-/// the emulator does too. Reelay's pre-flight reads only the metadata and
-/// does not check GOP length (it could, from `stss`), so it passes the clip
-/// and Reelay would upload a video X fails. When the pre-flight learns the
-/// rule, this test fails: move the clip to the bad cases above.
+/// X refuses a GOP over 512 frames (recorded, nununoisy/spc-presenter-rs #3); the emulator and
+/// the pre-flight (from `stss`) both do. Until 2026-12-02 the pre-flight did not look, and this
+/// clip passed it.
 #[tokio::test]
-async fn a_gop_over_512_frames_fails_the_emulator_but_passes_the_preflight() {
+async fn a_gop_over_512_frames_fails_both() {
     let bytes = video(
-        "gap-long-gop.mp4",
+        "bad-long-gop.mp4",
         "64x64",
         "30",
         "20",
@@ -666,11 +664,12 @@ async fn a_gop_over_512_frames_fails_the_emulator_but_passes_the_preflight() {
         Err(json!({"code": 3, "name": "UnsupportedMedia",
                    "message": "Video GOP is too large. Largest number of frames allowed in one GOP: 512"}))
     );
+    let preflight = preflight_verdict(&bytes).await;
+    assert_eq!(preflight, Err("gop_too_long"), "{preflight:?}");
     assert_eq!(
         compatible_rejections(emulator.unwrap_err()["message"].as_str().unwrap()),
-        &[] as &[&str]
+        &["gop_too_long"]
     );
-    assert_eq!(preflight_verdict(&bytes).await, Ok(()));
 }
 
 // ---------------------------------------------------------------- switches
