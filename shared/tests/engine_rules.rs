@@ -401,6 +401,9 @@ async fn a_whole_upload_runs_in_one_roomy_invocation() {
     assert_eq!(job.remote_post_id.as_deref(), Some("999"));
     assert_eq!(f.platform.count("append"), 3);
     assert_eq!(f.platform.count("publish"), 1);
+    // FINALIZE's answer was final (nothing left to process): STATUS is not asked. For media that
+    // never needed processing X answers STATUS 400 "BadRequest: Not found" (xurl#18).
+    assert_eq!(f.platform.count("status"), 0);
     assert!(
         f.queue.0.lock().unwrap().is_empty(),
         "no continuation needed"
