@@ -29,8 +29,9 @@ if [ "${1:-}" = "--build" ]; then
   pip_pin cargo-lambda "$CARGO_LAMBDA_VERSION"
 fi
 
-if ! command -v ffmpeg >/dev/null 2>&1; then
-  echo "setup: installing ffmpeg (Debian package) for test videos"
+# ffmpeg makes test videos; its ffprobe is the X emulator's independent judge of processing.
+if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
+  echo "setup: installing ffmpeg (Debian package: ffmpeg and ffprobe) for test videos"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
