@@ -159,25 +159,6 @@ fn longest_gop(sync: &[u32], sample_count: u64) -> u64 {
     longest
 }
 
-#[cfg(test)]
-mod tests {
-    use super::longest_gop;
-
-    #[test]
-    fn gop_lengths_come_from_the_sync_samples() {
-        // Key frames at 1, 121, 241 of 300: GOPs of 120, 120, 60.
-        assert_eq!(longest_gop(&[1, 121, 241], 300), 120);
-        // One key frame: the whole video is one GOP.
-        assert_eq!(longest_gop(&[1], 600), 600);
-        // The last GOP is the longest.
-        assert_eq!(longest_gop(&[1, 11], 700), 690);
-        // Frames before the first key frame are a run of their own.
-        assert_eq!(longest_gop(&[600], 601), 599);
-        // An empty stss: no key frame at all, one run.
-        assert_eq!(longest_gop(&[], 50), 50);
-    }
-}
-
 /// Clockwise display rotation from the matrix's first column: (a, b) is where
 /// the x axis points after the transform, in y-down screen coordinates.
 fn rotation(a: i32, b: i32) -> u16 {
@@ -325,4 +306,23 @@ fn printable(kind: [u8; 4]) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::longest_gop;
+
+    #[test]
+    fn gop_lengths_come_from_the_sync_samples() {
+        // Key frames at 1, 121, 241 of 300: GOPs of 120, 120, 60.
+        assert_eq!(longest_gop(&[1, 121, 241], 300), 120);
+        // One key frame: the whole video is one GOP.
+        assert_eq!(longest_gop(&[1], 600), 600);
+        // The last GOP is the longest.
+        assert_eq!(longest_gop(&[1, 11], 700), 690);
+        // Frames before the first key frame are a run of their own.
+        assert_eq!(longest_gop(&[600], 601), 599);
+        // An empty stss: no key frame at all, one run.
+        assert_eq!(longest_gop(&[], 50), 50);
+    }
 }
