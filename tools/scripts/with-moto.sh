@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-.venv/bin/moto_server -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/reelay-moto-$port.log" 2>&1 &
+# moto_server.py is moto_server with atomic DynamoDB conditional writes (see the file).
+.venv/bin/python tools/scripts/moto_server.py -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/reelay-moto-$port.log" 2>&1 &
 moto_pid=$!
 trap 'kill $moto_pid 2>/dev/null; wait $moto_pid 2>/dev/null || true' EXIT INT TERM
 for _ in $(seq 1 300); do

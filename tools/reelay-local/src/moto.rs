@@ -36,13 +36,18 @@ impl MotoServer {
         if !moto.exists() {
             return Err(MotoError::NotInstalled(moto));
         }
+        // moto's server with atomic DynamoDB conditional writes, as the real service has them
+        // (tools/scripts/moto_server.py says why).
+        let python = repo_root.join(".venv/bin/python");
+        let launcher = repo_root.join("tools/scripts/moto_server.py");
         let port = free_port()?;
         let script = format!(
-            "{moto} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+            "{python} {launcher} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
              trap 'kill $m 2>/dev/null' EXIT INT TERM; \
              tail --pid={parent} -f /dev/null & t=$!; \
              wait -n $m $t",
-            moto = shell_quote(&moto.to_string_lossy()),
+            python = shell_quote(&python.to_string_lossy()),
+            launcher = shell_quote(&launcher.to_string_lossy()),
             parent = std::process::id(),
         );
         let child = Command::new("bash")
