@@ -9,6 +9,7 @@
 //!   the work queue for process-upload, calling the same handler functions the Lambda binaries call.
 
 pub mod authorizer;
+pub mod checks;
 pub mod harness;
 pub mod moto;
 pub mod runner;

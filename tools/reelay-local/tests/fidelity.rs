@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use reelay_local::checks::assert_published_once;
 use reelay_local::harness::moto_endpoint;
 use reelay_local::world::{World, WorldOptions};
 use reelay_shared::accounts::store::{AccountStore, DynamoAccountStore};
@@ -13,12 +14,11 @@ use reelay_shared::accounts::AccountStatus;
 use reelay_shared::clock::{Clock, SystemClock};
 use reelay_shared::engine::EngineSettings;
 use reelay_shared::ids::UserId;
-use reelay_shared::jobs::{Phase, UploadJob};
+use reelay_shared::jobs::Phase;
 use reelay_shared::ports::WorkQueue;
 use reelay_shared::posts::Platform;
 use reelay_shared::sqs::SqsQueue;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use x_emulator::{AppendAnswer, DailyLimit, EmulatorConfig, ProcessingMode};
 
 const USER: &str = "user-1";
@@ -60,10 +60,6 @@ async fn world(label: &str, tweak: impl FnOnce(&mut WorldOptions)) -> World {
 
 fn video(len: usize) -> Vec<u8> {
     x_emulator::testing::tiny_mp4(len)
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 async fn account_status(world: &World) -> AccountStatus {
@@ -120,25 +116,6 @@ fn calls(world: &World, endpoint: &str, status: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn assert_published(world: &World, job: &UploadJob, file: &[u8]) {
-    assert_eq!(
-        job.phase,
-        Phase::Published,
-        "{:?}\n{:#?}",
-        job.error,
-        job.history
-    );
-    let records = world.emulator.admin().records();
-    let media_id = job.media_id.as_deref().unwrap();
-    let media = records.media.iter().find(|m| m.id == media_id).unwrap();
-    assert_eq!(media.sha256.as_deref(), Some(sha256(file).as_str()));
-    let posts = records
-        .tweets
-        .iter()
-        .filter(|t| t.media_ids.iter().any(|m| m == media_id))
-        .count();
-    assert_eq!(posts, 1);
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_shaped_403_without_media_write_asks_the_user_to_reconnect_and_flags_the_account() {
@@ -228,7 +205,7 @@ async fn an_app_without_access_to_media_upload_waits_for_the_operator_and_flags_
         .admin()
         .update_config(|c| c.not_enrolled_endpoints.clear());
     let job = world.wait_until_final(USER, &post, LIMIT).await.unwrap();
-    assert_published(&world, &job, &file);
+    assert_published_once(&world, &job, &file);
     assert!(operator_inbox(&world).await.is_empty(), "one alert per job");
 }
 
@@ -297,7 +274,7 @@ async fn a_used_up_daily_cap_delays_the_post_to_the_reset_and_says_when() {
         .await
         .unwrap();
     let job = world.wait_until_final(USER, &first, LIMIT).await.unwrap();
-    assert_published(&world, &job, &first_file);
+    assert_published_once(&world, &job, &first_file);
 
     let file = video(70_000);
     let post = world
@@ -345,7 +322,7 @@ async fn a_used_up_daily_cap_delays_the_post_to_the_reset_and_says_when() {
         Ok(job) => job,
         Err(e) => panic!("{e}\n{:#?}", world.job(USER, &post).await.unwrap().history),
     };
-    assert_published(&world, &job, &file);
+    assert_published_once(&world, &job, &file);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,6 +338,6 @@ async fn appends_answered_as_v1_did_with_204_and_no_body_work() {
         .await
         .unwrap();
     let job = world.wait_until_final(USER, &post, LIMIT).await.unwrap();
-    assert_published(&world, &job, &file);
+    assert_published_once(&world, &job, &file);
     assert_eq!(calls(&world, "media_append", "204"), 5);
 }

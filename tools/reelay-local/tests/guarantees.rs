@@ -10,7 +10,6 @@ use reelay_local::runner::{FunctionName, Killed};
 use reelay_local::world::{World, WorldOptions};
 use reelay_shared::engine::EngineSettings;
 use reelay_shared::jobs::{Phase, UploadJob};
-use sha2::{Digest, Sha256};
 use x_emulator::{
     DropWhen, EmulatorConfig, FaultKind, FaultSpec, MintRequest, Phase as FaultPhase,
     ProcessingMode,
@@ -60,35 +59,9 @@ fn fault(endpoint: &str, kind: FaultKind, count: u32, phase: FaultPhase) -> Faul
     }
 }
 
-fn sha256(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 /// X holds exactly the file, exactly one post carries it, and Lambda's timeout never fired.
 fn assert_published_once(world: &World, job: &UploadJob, file: &[u8]) {
-    assert_eq!(
-        job.phase,
-        Phase::Published,
-        "job ended {:?}: {:?}\nhistory: {:#?}",
-        job.phase,
-        job.error,
-        job.history
-    );
-    let records = world.emulator.admin().records();
-    let media_id = job.media_id.as_deref().expect("media id");
-    let media = records
-        .media
-        .iter()
-        .find(|m| m.id == media_id)
-        .expect("X knows the media");
-    assert_eq!(media.sha256.as_deref(), Some(sha256(file).as_str()));
-    let carrying: Vec<_> = records
-        .tweets
-        .iter()
-        .filter(|t| t.text == job.text || t.media_ids.iter().any(|m| m == media_id))
-        .collect();
-    assert_eq!(carrying.len(), 1, "posts: {carrying:#?}");
-    assert_eq!(job.remote_post_id.as_deref(), Some(carrying[0].id.as_str()));
+    reelay_local::checks::assert_published_once(world, job, file);
     assert_no_timeouts(world);
 }
 

@@ -12,7 +12,6 @@ use reelay_local::world::{World, WorldOptions};
 use reelay_shared::engine::EngineSettings;
 use reelay_shared::jobs::{Phase, UploadJob};
 use reelay_shared::ports::{CrashSwitch, StepPoint};
-use sha2::{Digest, Sha256};
 use x_emulator::{
     DropWhen, EmulatorConfig, FaultKind, FaultSpec, Phase as FaultPhase, ProcessingMode,
     ProcessingOutcomeKind, ProcessingRule,
@@ -61,10 +60,6 @@ fn video(len: usize) -> Vec<u8> {
     x_emulator::testing::tiny_mp4(len)
 }
 
-fn sha256(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 fn fault(endpoint: &str, kind: FaultKind, count: Option<u32>) -> FaultSpec {
     FaultSpec {
         endpoint: endpoint.into(),
@@ -74,38 +69,9 @@ fn fault(endpoint: &str, kind: FaultKind, count: Option<u32>) -> FaultSpec {
     }
 }
 
-/// X received exactly the file, and exactly one post carries it.
 fn assert_published_once(world: &World, job: &UploadJob, file: &[u8]) {
-    assert_eq!(
-        job.phase,
-        Phase::Published,
-        "job ended {:?}: {:?}\nhistory: {:#?}",
-        job.phase,
-        job.error,
-        job.history
-    );
-    let records = world.emulator.admin().records();
-    let media_id = job.media_id.as_deref().expect("media id");
-    let media = records
-        .media
-        .iter()
-        .find(|m| m.id == media_id)
-        .expect("X knows the media");
-    assert_eq!(media.received_bytes, file.len() as u64);
-    assert_eq!(
-        media.sha256.as_deref(),
-        Some(sha256(file).as_str()),
-        "assembled media differs from the file"
-    );
-    let carrying: Vec<_> = records
-        .tweets
-        .iter()
-        .filter(|t| t.media_ids.iter().any(|m| m == media_id))
-        .collect();
-    assert_eq!(carrying.len(), 1, "posts carrying the media: {carrying:#?}");
-    assert_eq!(job.remote_post_id.as_deref(), Some(carrying[0].id.as_str()));
+    reelay_local::checks::assert_published_once(world, job, file);
     assert_eq!(job.bytes_sent, file.len() as u64);
-    assert_eq!(job.processing_percent, Some(100));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
