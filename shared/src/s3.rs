@@ -1,48 +1,159 @@
-//! The S3 adapter: ranged reads of uploaded videos, and presigned PUTs for uploading them.
+//! The S3 adapter: ranged reads of uploaded videos, the signed POST form users upload them with,
+//! and deletion of the ones Reelay refuses.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_credential_types::Credentials;
+use base64::Engine as _;
 use bytes::Bytes;
+use serde::Serialize;
+use thiserror::Error;
 
 use crate::ports::{BlobError, BlobErrorKind, BlobReader, ObjectRef};
+
+/// The content types an upload form admits (those X's upload INIT takes that Reelay uploads:
+/// research/x-api.md §6). The form names exactly one of them; S3 refuses any other.
+pub const UPLOAD_CONTENT_TYPES: &[&str] = &["video/mp4", "video/quicktime"];
+
+/// The largest upload a form admits: X's 512 MiB cap for `amplify_video`, the pre-flight check's
+/// own limit (a test keeps the two equal). S3 refuses a bigger body before storing it.
+pub const MAX_UPLOAD_BYTES: u64 = 512 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct S3Blobs {
     client: aws_sdk_s3::Client,
+    /// The credentials the client signs with, for the one signature the SDK does not make: the
+    /// POST policy (`presign_post`). `None` where nothing is presigned.
+    credentials: Option<SharedCredentialsProvider>,
+}
+
+/// An upload form: POST `fields` to `url` as `multipart/form-data`, with the file as the last
+/// part (named `file`); S3 ignores any part after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UploadForm {
+    pub url: String,
+    pub fields: BTreeMap<String, String>,
+}
+
+/// What a POST form lets its holder upload: one exact key, one content type, 1 byte to
+/// `max_bytes`, until `expires_in` from now.
+#[derive(Debug, Clone, Copy)]
+pub struct PostPolicy<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub content_type: &'a str,
+    pub max_bytes: u64,
+    pub expires_in: Duration,
+}
+
+#[derive(Debug, Error)]
+pub enum PresignError {
+    #[error("no AWS credentials are configured to sign the upload form")]
+    NoCredentials,
+    #[error("the AWS credentials could not be resolved")]
+    Credentials(#[source] CredentialsError),
+    #[error("no AWS region is configured to sign the upload form")]
+    NoRegion,
+    #[error("the bucket's endpoint could not be resolved: {0}")]
+    Endpoint(String),
 }
 
 impl S3Blobs {
     pub fn new(client: aws_sdk_s3::Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            credentials: None,
+        }
     }
 
-    /// A presigned PUT for `key`, valid for `expires_in`. Note: moto does not enforce the
-    /// signature or the expiry (research/local-aws.md); AWS does.
-    pub async fn presign_put(
+    /// An adapter that can also sign upload forms with `credentials` (the SDK configuration's
+    /// provider, the same the client signs its own requests with).
+    pub fn with_credentials(
+        client: aws_sdk_s3::Client,
+        credentials: Option<SharedCredentialsProvider>,
+    ) -> Self {
+        Self {
+            client,
+            credentials,
+        }
+    }
+
+    /// A presigned POST form for `policy`, signed at `now`. S3 itself enforces every condition of
+    /// the policy (key, content type, size range, expiry, signature), so an object that does not
+    /// fit is never stored. moto enforces none of them (README "The local runner"); create-post
+    /// checks size and type again for that reason.
+    ///
+    /// Hand-written because the AWS SDK for Rust has no presigned-POST helper (it presigns
+    /// requests, not POST policies). The crypto is `aws-sigv4`'s: the same signing-key derivation
+    /// and HMAC the SDK signs every request with.
+    pub async fn presign_post(
         &self,
-        bucket: &str,
-        key: &str,
-        content_type: &str,
-        expires_in: Duration,
-    ) -> Result<String, BlobError> {
-        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in)
-            .map_err(|e| BlobError::unavailable(e.to_string()))?;
+        policy: &PostPolicy<'_>,
+        now: SystemTime,
+    ) -> Result<UploadForm, PresignError> {
+        let credentials = self
+            .credentials
+            .as_ref()
+            .ok_or(PresignError::NoCredentials)?
+            .provide_credentials()
+            .await
+            .map_err(PresignError::Credentials)?;
+        let region = self
+            .client
+            .config()
+            .region()
+            .ok_or(PresignError::NoRegion)?
+            .to_string();
+        let url = self.bucket_url(policy.bucket).await?;
+        Ok(sign_post_form(url, policy, &credentials, &region, now))
+    }
+
+    /// The bucket's URL as the SDK resolves it: virtual-hosted on AWS
+    /// (`https://{bucket}.s3.{region}.amazonaws.com/`, the form's documented action), path-style
+    /// under an endpoint override (`http://127.0.0.1:port/{bucket}`). The SDK's resolver is not
+    /// callable on its own, so a bucket-level request is presigned (no network) and its query
+    /// dropped.
+    async fn bucket_url(&self, bucket: &str) -> Result<String, PresignError> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(60))
+            .map_err(|e| PresignError::Endpoint(e.to_string()))?;
         let request = self
             .client
-            .put_object()
+            .list_object_versions()
             .bucket(bucket)
-            .key(key)
-            .content_type(content_type)
             .presigned(config)
             .await
             .map_err(|e| {
-                BlobError::unavailable(aws_sdk_s3::error::DisplayErrorContext(&e).to_string())
+                PresignError::Endpoint(aws_sdk_s3::error::DisplayErrorContext(&e).to_string())
             })?;
-        Ok(request.uri().to_owned())
+        let mut url =
+            url::Url::parse(request.uri()).map_err(|e| PresignError::Endpoint(e.to_string()))?;
+        url.set_query(None);
+        Ok(url.to_string())
     }
 
-    /// Size, version and user metadata of an object (`x-amz-meta-*`, names lowercased).
+    /// Deletes an object Reelay refused. Deleting a missing key succeeds, so a retried event
+    /// deletes again harmlessly.
+    #[tracing::instrument(skip(self), level = "debug")]
+    pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), BlobError> {
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| {
+                let status = err.raw_response().map(|r| r.status().as_u16());
+                tracing::warn!(error = %aws_sdk_s3::error::DisplayErrorContext(&err), "DeleteObject failed");
+                BlobError::unavailable(short_error(&err, status))
+            })
+    }
+
+    /// Size, version and content type of an object.
     pub async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectHead>, BlobError> {
         match self
             .client
@@ -56,7 +167,7 @@ impl S3Blobs {
                 size_bytes: out.content_length().unwrap_or(0).max(0) as u64,
                 etag: out.e_tag().map(str::to_owned),
                 version_id: out.version_id().map(str::to_owned),
-                metadata: out.metadata().cloned().unwrap_or_default(),
+                content_type: out.content_type().map(str::to_owned),
             })),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
             Err(err) => Err(BlobError::unavailable(
@@ -73,7 +184,8 @@ pub struct ObjectHead {
     pub etag: Option<String>,
     /// Only on a versioned bucket.
     pub version_id: Option<String>,
-    pub metadata: std::collections::HashMap<String, String>,
+    /// The `Content-Type` the object was stored with (the form's field).
+    pub content_type: Option<String>,
 }
 
 #[async_trait]
@@ -178,5 +290,204 @@ impl video_preflight::RangeReader for S3Object {
         BlobReader::read_range(&self.blobs, object, start, len)
             .await
             .map_err(|e| video_preflight::ReadError::Backend(Box::new(e)))
+    }
+}
+
+// ---------------------------------------------------------------- the POST policy (SigV4)
+
+const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+
+/// Signs `policy` as S3's browser-based POST upload with SigV4 wants it
+/// (docs.aws.amazon.com/AmazonS3/latest/API/sigv4-HTTPPOSTConstructPolicy.html): a JSON policy
+/// with its expiration and every condition, base64-encoded; that string is what is signed, with
+/// the SigV4 signing key of the date, region and service `s3`. Every form field but the signature
+/// and the file must appear in the conditions, so the form cannot carry extra metadata either.
+pub fn sign_post_form(
+    url: String,
+    policy: &PostPolicy<'_>,
+    credentials: &Credentials,
+    region: &str,
+    now: SystemTime,
+) -> UploadForm {
+    // Whole seconds: x-amz-date has no fraction, and the signing key's date must be the same day.
+    let now_secs = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let now = UNIX_EPOCH + Duration::from_secs(now_secs);
+    let amz_date = compact_utc(now_secs);
+    let credential = format!(
+        "{}/{}/{region}/s3/aws4_request",
+        credentials.access_key_id(),
+        &amz_date[..8]
+    );
+    let expiration = iso8601(now_secs + policy.expires_in.as_secs());
+
+    let mut fields = BTreeMap::from([
+        ("key".to_owned(), policy.key.to_owned()),
+        ("Content-Type".to_owned(), policy.content_type.to_owned()),
+        ("x-amz-algorithm".to_owned(), ALGORITHM.to_owned()),
+        ("x-amz-credential".to_owned(), credential.clone()),
+        ("x-amz-date".to_owned(), amz_date.clone()),
+    ]);
+    let mut conditions = vec![
+        serde_json::json!({ "bucket": policy.bucket }),
+        // Exact matches, not `starts-with`: the form is good for this one key and type only.
+        serde_json::json!({ "key": policy.key }),
+        serde_json::json!({ "Content-Type": policy.content_type }),
+        // From 1 byte: an empty upload is refused too.
+        serde_json::json!(["content-length-range", 1, policy.max_bytes]),
+        serde_json::json!({ "x-amz-algorithm": ALGORITHM }),
+        serde_json::json!({ "x-amz-credential": credential }),
+        serde_json::json!({ "x-amz-date": amz_date }),
+    ];
+    // Lambda's role credentials are temporary: S3 needs their session token, and as a form field
+    // it must be in the policy like every other.
+    if let Some(token) = credentials.session_token() {
+        fields.insert("x-amz-security-token".to_owned(), token.to_owned());
+        conditions.push(serde_json::json!({ "x-amz-security-token": token }));
+    }
+    let document = serde_json::json!({ "expiration": expiration, "conditions": conditions });
+    let encoded = base64::engine::general_purpose::STANDARD.encode(document.to_string());
+    let signature = policy_signature(&encoded, credentials.secret_access_key(), now, region);
+    fields.insert("policy".to_owned(), encoded);
+    fields.insert("x-amz-signature".to_owned(), signature);
+    UploadForm { url, fields }
+}
+
+/// The SigV4 signature of a base64 POST policy: HMAC-SHA256 with the signing key derived from the
+/// secret, the date, the region and `s3`.
+fn policy_signature(encoded_policy: &str, secret: &str, at: SystemTime, region: &str) -> String {
+    use aws_sigv4::sign::v4::{calculate_signature, generate_signing_key};
+    let key = generate_signing_key(secret, at, region, "s3");
+    calculate_signature(key, encoded_policy.as_bytes())
+}
+
+/// `20261202T033000Z`, SigV4's `x-amz-date`.
+fn compact_utc(secs: u64) -> String {
+    iso8601(secs).replace(['-', ':'], "")
+}
+
+/// `2026-12-02T03:30:00Z`, the policy's `expiration`.
+fn iso8601(secs: u64) -> String {
+    crate::clock::rfc3339(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// AWS's worked example for POST with SigV4 (docs.aws.amazon.com/AmazonS3/latest/API/
+    /// sigv4-post-example.html): its base64 policy, signed with the documented example secret on
+    /// 2015-12-29 in us-east-1, has exactly this signature.
+    #[test]
+    fn signature_matches_aws_worked_example() {
+        let policy = "eyAiZXhwaXJhdGlvbiI6ICIyMDE1LTEyLTMwVDEyOjAwOjAwLjAwMFoiLA0KICAiY29uZGl0aW9ucyI6IFsNCiAgICB7ImJ1Y2tldCI6ICJzaWd2NGV4YW1wbGVidWNrZXQifSwNCiAgICBbInN0YXJ0cy13aXRoIiwgIiRrZXkiLCAidXNlci91c2VyMS8iXSwNCiAgICB7ImFjbCI6ICJwdWJsaWMtcmVhZCJ9LA0KICAgIHsic3VjY2Vzc19hY3Rpb25fcmVkaXJlY3QiOiAiaHR0cDovL3NpZ3Y0ZXhhbXBsZWJ1Y2tldC5zMy5hbWF6b25hd3MuY29tL3N1Y2Nlc3NmdWxfdXBsb2FkLmh0bWwifSwNCiAgICBbInN0YXJ0cy13aXRoIiwgIiRDb250ZW50LVR5cGUiLCAiaW1hZ2UvIl0sDQogICAgeyJ4LWFtei1tZXRhLXV1aWQiOiAiMTQzNjUxMjM2NTEyNzQifSwNCiAgICB7IngtYW16LXNlcnZlci1zaWRlLWVuY3J5cHRpb24iOiAiQUVTMjU2In0sDQogICAgWyJzdGFydHMtd2l0aCIsICIkeC1hbXotbWV0YS10YWciLCAiIl0sDQoNCiAgICB7IngtYW16LWNyZWRlbnRpYWwiOiAiQUtJQUlPU0ZPRE5ON0VYQU1QTEUvMjAxNTEyMjkvdXMtZWFzdC0xL3MzL2F3czRfcmVxdWVzdCJ9LA0KICAgIHsieC1hbXotYWxnb3JpdGhtIjogIkFXUzQtSE1BQy1TSEEyNTYifSwNCiAgICB7IngtYW16LWRhdGUiOiAiMjAxNTEyMjlUMDAwMDAwWiIgfQ0KICBdDQp9";
+        let at = UNIX_EPOCH + Duration::from_secs(1_451_347_200); // 2015-12-29T00:00:00Z
+        assert_eq!(
+            policy_signature(
+                policy,
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                at,
+                "us-east-1"
+            ),
+            "8afdbf4008c03f22c2cd3cdb72e4afbb1f6a588f3255ac628749a66d7f09699e"
+        );
+    }
+
+    fn form(session_token: Option<&str>) -> UploadForm {
+        let credentials = Credentials::new(
+            "AKIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            session_token.map(str::to_owned),
+            None,
+            "test",
+        );
+        let policy = PostPolicy {
+            bucket: "reelay-uploads",
+            key: "uploads/ana/1764000000000-0123456789ab/clip.mp4",
+            content_type: "video/mp4",
+            max_bytes: MAX_UPLOAD_BYTES,
+            expires_in: Duration::from_secs(900),
+        };
+        // 2025-11-24T16:00:00.750Z: the fraction is dropped.
+        let at = UNIX_EPOCH + Duration::from_millis(1_764_000_000_750);
+        sign_post_form(
+            "https://reelay-uploads.s3.us-east-1.amazonaws.com/".into(),
+            &policy,
+            &credentials,
+            "us-east-1",
+            at,
+        )
+    }
+
+    fn decoded_policy(form: &UploadForm) -> serde_json::Value {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(&form.fields["policy"])
+            .expect("base64");
+        serde_json::from_slice(&raw).expect("JSON")
+    }
+
+    #[test]
+    fn the_policy_pins_key_type_size_and_expiry_and_signs_every_field() {
+        let form = form(None);
+        let policy = decoded_policy(&form);
+        assert_eq!(policy["expiration"], "2025-11-24T16:15:00Z");
+        assert_eq!(
+            policy["conditions"],
+            serde_json::json!([
+                { "bucket": "reelay-uploads" },
+                { "key": "uploads/ana/1764000000000-0123456789ab/clip.mp4" },
+                { "Content-Type": "video/mp4" },
+                ["content-length-range", 1, 536_870_912],
+                { "x-amz-algorithm": "AWS4-HMAC-SHA256" },
+                { "x-amz-credential": "AKIAIOSFODNN7EXAMPLE/20251124/us-east-1/s3/aws4_request" },
+                { "x-amz-date": "20251124T160000Z" },
+            ])
+        );
+        // S3 refuses a form with a field the policy does not name: every field but the signature
+        // and the policy itself is a condition, with the same value.
+        let conditions = policy["conditions"].as_array().unwrap();
+        for (name, value) in &form.fields {
+            if name == "policy" || name == "x-amz-signature" {
+                continue;
+            }
+            assert!(
+                conditions.iter().any(|c| c[name.as_str()] == *value),
+                "{name} is not in the policy"
+            );
+        }
+        assert_eq!(
+            form.fields["x-amz-signature"],
+            policy_signature(
+                &form.fields["policy"],
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                UNIX_EPOCH + Duration::from_secs(1_764_000_000),
+                "us-east-1"
+            )
+        );
+        assert!(!form.fields.contains_key("x-amz-security-token"));
+    }
+
+    #[test]
+    fn temporary_credentials_carry_their_session_token_in_form_and_policy() {
+        let form = form(Some("session-token-from-lambda"));
+        assert_eq!(
+            form.fields["x-amz-security-token"],
+            "session-token-from-lambda"
+        );
+        let policy = decoded_policy(&form);
+        assert!(policy["conditions"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({ "x-amz-security-token": "session-token-from-lambda" })));
+    }
+
+    #[test]
+    fn the_size_bound_is_the_preflight_check_s() {
+        assert_eq!(
+            MAX_UPLOAD_BYTES,
+            video_preflight::Limits::default().max_bytes
+        );
     }
 }

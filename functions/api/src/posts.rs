@@ -2,7 +2,7 @@
 //!
 //! | route | what |
 //! | --- | --- |
-//! | `POST /api/posts` | checks the text (X's weighted length) and the caller's X connection, creates a draft post and answers with a presigned S3 PUT for its video |
+//! | `POST /api/posts` | checks the text (X's weighted length) and the caller's X connection, creates a draft post and answers with a presigned S3 POST form for its video |
 //! | `GET /api/posts` | the caller's posts, newest first, `?limit=` (1–100, default 20) and `?cursor=` |
 //! | `GET /api/posts/{id}` | one post with each target's phase, progress, result or error and recent attempts |
 //! | `POST /api/posts/{id}/retry` | re-queues the failed targets only (409 when none failed) |
@@ -11,7 +11,7 @@
 //! returns a `Reply` or a `PostsError`; `problem` maps every error to HTTP in one place. Posts are
 //! keyed by the caller's user id, so another user's post is simply not found (404).
 
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use lambda_http::{Request, RequestExt};
 use reelay_shared::accounts::store::{
@@ -22,10 +22,12 @@ use reelay_shared::clock::{rfc3339, Clock, SystemClock};
 use reelay_shared::engine::overall_status;
 use reelay_shared::ids::{UploadKey, UserId};
 use reelay_shared::jobs::{Phase, UploadJob};
-use reelay_shared::ports::{BlobError, QueueError, WorkQueue};
+use reelay_shared::ports::{QueueError, WorkQueue};
 use reelay_shared::posts::{self, minted_post_id, new_post_id, Platform, Post, PostStatus};
 use reelay_shared::problem::Problem;
-use reelay_shared::s3::S3Blobs;
+use reelay_shared::s3::{
+    PostPolicy, PresignError, S3Blobs, MAX_UPLOAD_BYTES, UPLOAD_CONTENT_TYPES,
+};
 use reelay_shared::sqs::SqsQueue;
 use reelay_shared::store::{is_valid_cursor, DynamoStore, PostStore, StoreError};
 use serde_json::{json, Map, Value};
@@ -33,14 +35,17 @@ use thiserror::Error;
 
 use crate::{App, Reply};
 
-/// How long the presigned PUT stays valid: long enough to start a large upload on a slow link
-/// (S3 checks expiry when the PUT starts, not when it ends), short enough that a leaked URL dies
-/// soon. moto enforces neither signature nor expiry (research/local-aws.md); AWS does.
+/// How long the upload form stays valid: long enough to start a large upload on a slow link
+/// (S3 checks the policy's expiration when the POST arrives, not when its last byte does), short
+/// enough that a leaked form dies soon. A leaked form is worth little anyway: one key, one
+/// content type, at most 512 MiB. moto enforces neither signature nor expiry (README "The local
+/// runner"); AWS does.
 pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
 /// The upload's file name when the request names none.
 pub const DEFAULT_FILE_NAME: &str = "clip.mp4";
-/// The content types X's upload INIT accepts that Reelay uploads (research/x-api.md §6).
-pub const CONTENT_TYPES: &[&str] = &["video/mp4", "video/quicktime"];
+/// The content types X's upload INIT accepts that Reelay uploads (research/x-api.md §6); the
+/// upload form pins the one chosen.
+pub const CONTENT_TYPES: &[&str] = UPLOAD_CONTENT_TYPES;
 /// Larger texts are refused before counting: X's counter is linear but a pathological 100 KB
 /// input takes ~0.5 s (x-text's notes), and no text this long can fit in 280 anyway unless it is
 /// one giant URL, which X would not take either.
@@ -91,8 +96,8 @@ pub enum PostsError {
     Store(#[from] StoreError),
     #[error("the account store failed")]
     Accounts(#[from] AccountStoreError),
-    #[error("presigning the upload failed")]
-    Presign(#[source] BlobError),
+    #[error("presigning the upload form failed")]
+    Presign(#[source] PresignError),
     #[error("queueing the retry failed")]
     Queue(#[source] QueueError),
 }
@@ -178,7 +183,7 @@ impl Ports {
         Self {
             posts: DynamoStore::new(app.aws.dynamodb.clone(), table),
             accounts: DynamoAccountStore::new(app.aws.dynamodb.clone(), table),
-            blobs: S3Blobs::new(app.aws.s3.clone()),
+            blobs: S3Blobs::with_credentials(app.aws.s3.clone(), app.aws.credentials.clone()),
             queue: SqsQueue::new(app.aws.sqs.clone(), &app.config.queue.queue_url),
             clock: SystemClock,
         }
@@ -418,16 +423,25 @@ async fn create(
         file: new.file_name,
     }
     .to_key();
-    let bucket = &app.config.bucket.bucket_name;
+    // S3 enforces the form's policy before storing a byte: this exact key, this content type,
+    // 1 byte to 512 MiB, until the expiry (issue 12).
+    let policy = PostPolicy {
+        bucket: &app.config.bucket.bucket_name,
+        key: &key,
+        content_type: new.content_type,
+        max_bytes: MAX_UPLOAD_BYTES,
+        expires_in: UPLOAD_URL_TTL,
+    };
     // Presign first: if it fails, no draft is left behind.
-    let url = ports
+    let signed_at = UNIX_EPOCH + Duration::from_millis(u64::try_from(now).unwrap_or(0));
+    let form = ports
         .blobs
-        .presign_put(bucket, &key, new.content_type, UPLOAD_URL_TTL)
+        .presign_post(&policy, signed_at)
         .await
         .map_err(PostsError::Presign)?;
     ports.posts.create_post(&post).await?;
     let expires_at_secs = now / 1000 + UPLOAD_URL_TTL.as_secs() as i64;
-    // The URL is a bearer credential for the key: never logged.
+    // The form is a bearer credential for the key: never logged.
     tracing::info!(post_id = %post.post_id, platforms = post.platforms.len(), "draft post created");
     let mut reply = Reply::json(
         201,
@@ -435,10 +449,12 @@ async fn create(
             "post_id": post.post_id.as_str(),
             "status": post.status,
             "upload": {
-                "method": "PUT",
-                "url": url,
+                "method": "POST",
+                "url": form.url,
+                "fields": form.fields,
                 "key": key,
-                "headers": { "content-type": new.content_type },
+                "content_type": new.content_type,
+                "max_bytes": MAX_UPLOAD_BYTES,
                 "expires_at": rfc3339(expires_at_secs),
                 "expires_in_secs": UPLOAD_URL_TTL.as_secs(),
             },

@@ -2,44 +2,38 @@
 //! the video before a byte goes to X, and enqueues one upload job per target.
 //!
 //! For each record:
-//! 1. Decode the key (S3 form-URL-encodes it) and find its owner: `uploads/{user}/{post}/{file}`.
-//! 2. Find the post: the draft `POST /api/posts` created, or else one described by the object's
-//!    metadata (`x-amz-meta-reelay-text`, percent-encoded UTF-8, and
-//!    `x-amz-meta-reelay-platforms`, comma-separated). Anything else is rejected where the owner
-//!    can see it: a post with status `rejected` and the reason. A key with no parseable user has
-//!    no owner to show it to and is logged at error level with the key instead.
-//! 3. Pre-flight check (`video_preflight`) over ranged GETs: a refusal marks the post `rejected`
-//!    with the precise reason and enqueues nothing; a read failure fails the invocation, so S3's
-//!    retry runs the check again.
+//! 1. Decode the key (S3 form-URL-encodes it) and parse it: `uploads/{user}/{post}/{file}`.
+//! 2. Find the draft `POST /api/posts` created for it. Only a server-issued draft makes an object
+//!    a post (issue 12): a key names a user and a post, but a key is not an identity, so an object
+//!    with no draft (a key of another shape, an unknown post) is logged at error level and
+//!    deleted, and no post is written anywhere. The bucket policy lets only the API's upload forms
+//!    put objects under `uploads/`, so in AWS this is a misconfiguration or an attack, not a user
+//!    mistake.
+//! 3. The object's `Content-Type` against the form's (S3 enforces the form's policy; moto does
+//!    not, so it is checked here too), then the pre-flight check (`video_preflight`) over ranged
+//!    GETs, whose first rule is the form's size bound. A refusal marks the post `rejected` with the precise
+//!    reason, deletes the object and enqueues nothing; a read failure fails the invocation, so
+//!    S3's retry runs the check again.
 //! 4. `start_jobs` saves the post and creates its jobs in one transaction, then one work message
 //!    per job is sent. A duplicate event finds the jobs already there and re-sends the message of
 //!    any job no worker has touched for `RESEND_AFTER_MS` (still `Queued` at version 1), which
 //!    covers a crash between the transaction and the sends; the engine drops true duplicates.
-
-use std::collections::HashMap;
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use lambda_runtime::LambdaEvent;
 use reelay_shared::aws::AwsClients;
 use reelay_shared::clock::{Clock, SystemClock};
 use reelay_shared::config::{BucketConfig, ConfigError, Env, QueueConfig, TableConfig};
-use reelay_shared::ids::{PostId, UploadKey, UserId};
+use reelay_shared::ids::{PostId, UploadKey};
 use reelay_shared::jobs::{segment_size_for, Phase, SourceObject, UploadJob};
 use reelay_shared::ports::{BlobError, QueueError, WorkQueue};
-use reelay_shared::posts::{minted_post_id, Platform, Post, PostStatus, VideoInfo};
-use reelay_shared::resources::bucket::UPLOAD_PREFIX;
-use reelay_shared::s3::{ObjectHead, S3Blobs, S3Object};
+use reelay_shared::posts::{minted_post_id, Post, PostStatus, VideoInfo};
+use reelay_shared::s3::{ObjectHead, S3Blobs, S3Object, UPLOAD_CONTENT_TYPES};
 use reelay_shared::sqs::SqsQueue;
 use reelay_shared::store::{DynamoStore, PostStore, StoreError};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 use video_preflight::{Checked, Limits, PreflightError};
-
-/// Object metadata that makes an object dropped without a draft into a post. S3 returns user
-/// metadata names lowercased and without the `x-amz-meta-` prefix.
-pub const META_TEXT: &str = "reelay-text";
-pub const META_PLATFORMS: &str = "reelay-platforms";
 
 /// X accepts at least 5,000,000-byte APPENDs (research/x-api.md §3); 4 MiB is the safe default.
 pub const DEFAULT_SEGMENT_SIZE: u64 = 4 * 1024 * 1024;
@@ -127,6 +121,8 @@ pub enum CreatePostError {
     Read(#[source] video_preflight::ReadError),
     #[error("sending a job's work message failed")]
     Queue(#[source] QueueError),
+    #[error("deleting a refused object failed")]
+    Delete(#[source] BlobError),
     #[error("post {0} kept changing under concurrent events")]
     Contended(String),
 }
@@ -138,14 +134,14 @@ pub enum Verdict {
     Started { post_id: PostId, jobs: usize },
     /// A duplicate event: the jobs already exist; `resent` messages of untouched jobs were sent again.
     AlreadyStarted { post_id: PostId, resent: usize },
-    /// Refused; the reason is on the post.
+    /// Refused; the reason is on the post and the object is deleted.
     Rejected { post_id: PostId, reason: String },
-    /// A duplicate event of an object already refused.
+    /// A duplicate event of an object already refused; deleted again (a no-op once gone).
     AlreadyRejected { post_id: PostId },
     /// The object is gone (deleted before it could be checked); nothing to do.
     Gone { post_id: PostId },
-    /// The key names no user: logged at error level, nowhere else to record it.
-    Unowned { reason: String },
+    /// No server-issued draft for this key: deleted, logged at error level, no post written.
+    NoDraft { reason: String },
 }
 
 impl Verdict {
@@ -156,7 +152,7 @@ impl Verdict {
             | Verdict::Rejected { post_id, .. }
             | Verdict::AlreadyRejected { post_id }
             | Verdict::Gone { post_id } => Some(post_id),
-            Verdict::Unowned { .. } => None,
+            Verdict::NoDraft { .. } => None,
         }
     }
 
@@ -169,15 +165,15 @@ impl Verdict {
                 format!("post {post_id} already has its jobs (duplicate event); {resent} message(s) re-sent")
             }
             Verdict::Rejected { post_id, reason } => {
-                format!("rejected: {reason} (recorded on post {post_id})")
+                format!("rejected: {reason} (recorded on post {post_id}); object deleted")
             }
             Verdict::AlreadyRejected { post_id } => {
-                format!("post {post_id} was already rejected (duplicate event)")
+                format!("post {post_id} was already rejected (duplicate event); object deleted")
             }
             Verdict::Gone { post_id } => {
                 format!("the object no longer exists; post {post_id} is unchanged")
             }
-            Verdict::Unowned { reason } => format!("rejected: {reason}"),
+            Verdict::NoDraft { reason } => format!("rejected and deleted: {reason}"),
         }
     }
 }
@@ -231,26 +227,30 @@ async fn handle_record(
     let bucket = record.s3.bucket.name.clone().unwrap_or_default();
     let raw_key = record.s3.object.key.clone().unwrap_or_default();
     let size = record.s3.object.size.unwrap_or(0);
-    let event_time_ms = record.event_time.timestamp_millis();
-    let (key, owner) = match UploadKey::decode_event_key(&raw_key) {
-        Ok(key) => {
-            let owner = owner_of(&key);
-            (key, owner)
+    let key = match UploadKey::decode_event_key(&raw_key) {
+        Ok(key) => key,
+        Err(err) => {
+            // S3 keys are UTF-8, so this is not an object S3 named: nothing to delete by this
+            // name (the bucket's 30-day lifecycle rule removes whatever it is).
+            let reason = format!("{err}; the object was not processed");
+            tracing::error!(%bucket, key = %raw_key, %reason, "upload rejected: undecodable key");
+            return Ok(ObjectOutcome {
+                bucket,
+                key: raw_key,
+                size,
+                post_id: None,
+                result: format!("rejected: {reason}"),
+            });
         }
-        Err(err) => (
-            raw_key,
-            Owner::Nobody {
-                why: err.to_string(),
-            },
-        ),
     };
-    let received = match &owner {
-        Owner::Upload(upload) => format!("received upload for post {}: ", upload.post_id),
-        _ => String::new(),
+    let upload = UploadKey::parse(&key);
+    let received = match &upload {
+        Ok(upload) => format!("received upload for post {}: ", upload.post_id),
+        Err(_) => String::new(),
     };
     // Boxed: the check's nested futures are deep enough to overflow the compiler's layout limit
     // when inlined into the Lambda runtime's future.
-    let verdict = Box::pin(handle_object(ports, &bucket, &key, owner, event_time_ms)).await?;
+    let verdict = Box::pin(handle_object(ports, &bucket, &key, upload)).await?;
     let result = format!("{received}{}", verdict.describe());
     tracing::info!(%bucket, %key, size, %result, "object created");
     Ok(ObjectOutcome {
@@ -262,82 +262,31 @@ async fn handle_record(
     })
 }
 
-/// Who an uploaded key belongs to.
-#[derive(Debug, Clone)]
-enum Owner {
-    /// `uploads/{user}/{post}/{file}`.
-    Upload(UploadKey),
-    /// The first segment is a user id but the rest is not `{post}/{file}`.
-    UserOnly {
-        user: UserId,
-        why: String,
-    },
-    Nobody {
-        why: String,
-    },
-}
-
-fn owner_of(key: &str) -> Owner {
-    match UploadKey::parse(key) {
-        Ok(upload) => Owner::Upload(upload),
-        Err(why) => {
-            let user = key
-                .strip_prefix(UPLOAD_PREFIX)
-                .and_then(|rest| rest.split('/').next())
-                .and_then(|u| UserId::parse(u).ok());
-            match user {
-                Some(user) => Owner::UserOnly {
-                    user,
-                    why: why.to_string(),
-                },
-                None => Owner::Nobody {
-                    why: why.to_string(),
-                },
-            }
-        }
-    }
-}
-
-/// The post id for an object whose key does not carry a minted one: minted-shaped, and the same
-/// for every delivery of the same event (same key, same event time), so duplicates find it.
-fn derived_post_id(key: &str, event_time_ms: i64) -> PostId {
-    let digest = Sha256::digest(key.as_bytes());
-    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    PostId::parse(&format!(
-        "{:013}-{hex}",
-        event_time_ms.clamp(0, 9_999_999_999_999)
-    ))
-    .unwrap_or_else(|_| unreachable!("digits, '-' and hex always form a valid post id"))
-}
-
-#[tracing::instrument(skip(ports, owner, event_time_ms))]
+/// Only a draft `POST /api/posts` issued makes an object a post. Anything else is deleted and
+/// logged; no post is written, because the key is all that names its owner and a key is not an
+/// identity (issue 12).
+#[tracing::instrument(skip(ports, upload))]
 async fn handle_object(
     ports: &Ports<'_>,
     bucket: &str,
     key: &str,
-    owner: Owner,
-    event_time_ms: i64,
+    upload: Result<UploadKey, reelay_shared::ids::IdError>,
 ) -> Result<Verdict, CreatePostError> {
-    let (user, post_id, file_reason) = match owner {
-        Owner::Nobody { why } => {
-            // No user, so no post to put the rejection on: the log is the record.
-            let reason = format!("{why}; the object has no owner and was not processed");
-            tracing::error!(%bucket, %key, %reason, "upload rejected: key names no user");
-            return Ok(Verdict::Unowned { reason });
-        }
-        Owner::UserOnly { user, why } => (user, derived_post_id(key, event_time_ms), Some(why)),
-        Owner::Upload(upload) => {
-            let id = if minted_post_id(upload.post_id.as_str()).is_some() {
+    let upload = match upload {
+        Ok(upload) if minted_post_id(upload.post_id.as_str()).is_some() => upload,
+        Ok(upload) => {
+            let reason = format!(
+                "{} is not a post id Reelay issued; uploads go to the form POST /api/posts returns",
                 upload.post_id
-            } else {
-                derived_post_id(key, event_time_ms)
-            };
-            (upload.user_id, id, None)
+            );
+            return refuse_without_draft(ports, bucket, key, reason).await;
+        }
+        Err(why) => {
+            let reason = format!("{why}; uploads go to the form POST /api/posts returns");
+            return refuse_without_draft(ports, bucket, key, reason).await;
         }
     };
-    if let Some(reason) = file_reason {
-        return record_rejection(ports, &user, &post_id, key, reason).await;
-    }
+    let (user, post_id) = (upload.user_id, upload.post_id);
 
     for _ in 0..MAX_ROUNDS {
         let found = ports.posts.post_with_jobs(&user, &post_id).await?;
@@ -346,32 +295,26 @@ async fn handle_object(
                 return resend_untouched(ports, post_id, &jobs).await
             }
             Some((post, _)) if post.status == PostStatus::Rejected => {
-                return Ok(Verdict::AlreadyRejected { post_id })
+                // The first delivery may have failed to delete: delete again.
+                delete(ports, bucket, key).await?;
+                return Ok(Verdict::AlreadyRejected { post_id });
             }
             Some((post, _)) if post.status == PostStatus::AwaitingUpload => {
                 let Some(head) = head(ports, bucket, key).await? else {
                     return Ok(Verdict::Gone { post_id });
                 };
-                check_and_start(ports, post, bucket, key, head).await?
+                match content_type_outside_the_form(&head) {
+                    Some(reason) => reject(ports, post, bucket, key, reason).await?,
+                    None => check_and_start(ports, post, bucket, key, head).await?,
+                }
             }
             Some(_) => return Ok(Verdict::AlreadyStarted { post_id, resent: 0 }),
             None => {
-                let Some(head) = head(ports, bucket, key).await? else {
-                    return Ok(Verdict::Gone { post_id });
-                };
-                match post_from_metadata(&head.metadata, &user, &post_id, ports.clock.now_ms()) {
-                    Err(reason) => {
-                        return record_rejection(ports, &user, &post_id, key, reason).await
-                    }
-                    Ok(post) => match ports.posts.create_post(&post).await {
-                        Ok(()) => {
-                            tracing::info!(%post_id, "post created from object metadata");
-                            check_and_start(ports, post, bucket, key, head).await?
-                        }
-                        Err(StoreError::Conflict) => None,
-                        Err(err) => return Err(err.into()),
-                    },
-                }
+                let reason = format!(
+                    "there is no draft post {post_id} for this upload; create the post with \
+                     POST /api/posts and upload with the form it returns"
+                );
+                return refuse_without_draft(ports, bucket, key, reason).await;
             }
         };
         // `None`: a concurrent delivery changed the post; look again.
@@ -380,6 +323,42 @@ async fn handle_object(
         }
     }
     Err(CreatePostError::Contended(post_id.to_string()))
+}
+
+/// An object no draft accounts for: deleted and logged, nothing else.
+async fn refuse_without_draft(
+    ports: &Ports<'_>,
+    bucket: &str,
+    key: &str,
+    reason: String,
+) -> Result<Verdict, CreatePostError> {
+    delete(ports, bucket, key).await?;
+    // Error level: in AWS the bucket policy admits only the API's forms under uploads/, so an
+    // object without a draft means the policy was bypassed or changed.
+    tracing::error!(%bucket, %key, %reason, "upload without a draft rejected and deleted");
+    Ok(Verdict::NoDraft { reason })
+}
+
+/// The form's content type, which S3 enforces from its policy and moto does not (README "The
+/// local runner"). The form's size range (1 byte to `MAX_UPLOAD_BYTES`, X's cap) is the
+/// pre-flight check's first rule, judged from the object's size before any read.
+fn content_type_outside_the_form(head: &ObjectHead) -> Option<String> {
+    let content_type = head.content_type.as_deref().unwrap_or("none");
+    if !UPLOAD_CONTENT_TYPES.contains(&content_type) {
+        return Some(format!(
+            "the upload's Content-Type is {content_type:?}; the upload form admits only {}",
+            UPLOAD_CONTENT_TYPES.join(", ")
+        ));
+    }
+    None
+}
+
+async fn delete(ports: &Ports<'_>, bucket: &str, key: &str) -> Result<(), CreatePostError> {
+    ports
+        .blobs
+        .delete(bucket, key)
+        .await
+        .map_err(CreatePostError::Delete)
 }
 
 async fn head(
@@ -415,15 +394,19 @@ async fn check_and_start(
         Ok(checked) => start(ports, post, bucket, key, &head, checked).await,
         Err(PreflightError::Rejected(why)) => {
             tracing::info!(post_id = %post.post_id, code = why.code(), reason = %why, "video refused by the pre-flight check");
-            reject(ports, post, key, why.to_string()).await
+            reject(ports, post, bucket, key, why.to_string()).await
         }
         Err(PreflightError::Read(err)) => Err(CreatePostError::Read(err)),
     }
 }
 
+/// Records the refusal on the draft, then deletes the object: a refused video is never read
+/// again, and keeping it would only keep its bytes. If the delete fails the invocation fails and
+/// S3's retry finds the post rejected and deletes again.
 async fn reject(
     ports: &Ports<'_>,
     mut post: Post,
+    bucket: &str,
     key: &str,
     reason: String,
 ) -> Result<Option<Verdict>, CreatePostError> {
@@ -433,50 +416,16 @@ async fn reject(
     post.version += 1;
     post.updated_at_ms = ports.clock.now_ms();
     match ports.posts.save_post(&post).await {
-        Ok(()) => Ok(Some(Verdict::Rejected {
-            post_id: post.post_id,
-            reason,
-        })),
-        Err(StoreError::Conflict) => Ok(None),
-        Err(err) => Err(err.into()),
+        Ok(()) => {}
+        Err(StoreError::Conflict) => return Ok(None),
+        Err(err) => return Err(err.into()),
     }
-}
-
-/// Records a refused object as a rejected post of `user`, so the owner sees why.
-async fn record_rejection(
-    ports: &Ports<'_>,
-    user: &UserId,
-    post_id: &PostId,
-    key: &str,
-    reason: String,
-) -> Result<Verdict, CreatePostError> {
-    let now = ports.clock.now_ms();
-    let post = Post {
-        user_id: user.clone(),
-        post_id: post_id.clone(),
-        text: String::new(),
-        platforms: Vec::new(),
-        status: PostStatus::Rejected,
-        rejection: Some(reason.clone()),
-        object_key: Some(key.to_owned()),
-        video: None,
-        created_at_ms: now,
-        updated_at_ms: now,
-        version: 1,
-    };
-    match ports.posts.create_post(&post).await {
-        Ok(()) => {
-            tracing::warn!(%post_id, %key, %reason, "upload rejected and recorded");
-            Ok(Verdict::Rejected {
-                post_id: post_id.clone(),
-                reason,
-            })
-        }
-        Err(StoreError::Conflict) => Ok(Verdict::AlreadyRejected {
-            post_id: post_id.clone(),
-        }),
-        Err(err) => Err(err.into()),
-    }
+    delete(ports, bucket, key).await?;
+    tracing::warn!(post_id = %post.post_id, %key, %reason, "upload rejected and deleted");
+    Ok(Some(Verdict::Rejected {
+        post_id: post.post_id,
+        reason,
+    }))
 }
 
 /// Saves the checked post and creates its jobs in one transaction, then sends their messages.
@@ -564,172 +513,47 @@ async fn resend_untouched(
     Ok(Verdict::AlreadyStarted { post_id, resent })
 }
 
-/// A post described by the object's metadata, or the reason the object cannot become one.
-fn post_from_metadata(
-    metadata: &HashMap<String, String>,
-    user: &UserId,
-    post_id: &PostId,
-    now: i64,
-) -> Result<Post, String> {
-    let text = metadata.get(META_TEXT);
-    let platforms = metadata.get(META_PLATFORMS);
-    let (text, platforms) = match (text, platforms) {
-        (None, None) => {
-            return Err(format!(
-                "there is no draft post for this upload and the object carries no x-amz-meta-{META_TEXT} / \
-                 x-amz-meta-{META_PLATFORMS} metadata; create the post with POST /api/posts and upload to the \
-                 URL it returns"
-            ))
-        }
-        (None, Some(_)) => return Err(format!("the object has x-amz-meta-{META_PLATFORMS} but no x-amz-meta-{META_TEXT}")),
-        (Some(_), None) => return Err(format!("the object has x-amz-meta-{META_TEXT} but no x-amz-meta-{META_PLATFORMS}")),
-        (Some(t), Some(p)) => (t, p),
-    };
-    // Metadata travels in HTTP headers, which carry ASCII only: the text is percent-encoded UTF-8.
-    let text = percent_encoding::percent_decode_str(text)
-        .decode_utf8()
-        .map_err(|_| format!("x-amz-meta-{META_TEXT} is not percent-encoded UTF-8"))?
-        .into_owned();
-    reelay_shared::posts::check_text(&text)
-        .map_err(|why| format!("x-amz-meta-{META_TEXT}: {why}"))?;
-    let mut parsed = Vec::new();
-    for name in platforms
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        let platform = Platform::parse(&name.to_ascii_lowercase())
-            .ok_or_else(|| format!("x-amz-meta-{META_PLATFORMS} names an unknown platform {name:?}; Reelay posts to \"twitter\" (or \"x\")"))?;
-        if !parsed.contains(&platform) {
-            parsed.push(platform);
-        }
-    }
-    if parsed.is_empty() {
-        return Err(format!("x-amz-meta-{META_PLATFORMS} names no platform"));
-    }
-    Ok(Post {
-        user_id: user.clone(),
-        post_id: post_id.clone(),
-        text,
-        platforms: parsed,
-        status: PostStatus::AwaitingUpload,
-        rejection: None,
-        object_key: None,
-        video: None,
-        created_at_ms: now,
-        updated_at_ms: now,
-        version: 1,
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
-    fn user() -> UserId {
-        UserId::parse("u1").unwrap()
+    fn head(content_type: Option<&str>) -> ObjectHead {
+        ObjectHead {
+            size_bytes: 1000,
+            etag: None,
+            version_id: None,
+            content_type: content_type.map(str::to_owned),
+        }
     }
 
-    fn post_id() -> PostId {
-        PostId::parse("1764000000000-0123456789ab").unwrap()
-    }
-
+    /// What S3 refuses from the form's policy and moto stores anyway.
     #[test]
-    fn keys_are_owned_by_their_user_segment() {
-        assert!(matches!(
-            owner_of("uploads/u1/1764000000000-0123456789ab/clip.mp4"),
-            Owner::Upload(_)
-        ));
-        assert!(matches!(
-            owner_of("uploads/u1/p/a/b.mp4"),
-            Owner::UserOnly { .. }
-        ));
-        assert!(matches!(
-            owner_of("uploads/u1/clip.mp4"),
-            Owner::UserOnly { .. }
-        ));
-        assert!(matches!(
-            owner_of("uploads/clip.mp4"),
-            Owner::UserOnly { .. } | Owner::Nobody { .. }
-        ));
-        assert!(matches!(
-            owner_of("uploads/u!1/p/clip.mp4"),
-            Owner::Nobody { .. }
-        ));
-        assert!(matches!(
-            owner_of("elsewhere/u1/p/clip.mp4"),
-            Owner::Nobody { .. }
-        ));
-    }
-
-    #[test]
-    fn derived_ids_are_minted_shaped_and_stable() {
-        let a = derived_post_id("uploads/u1/p/clip.mp4", 1_764_000_000_123);
-        assert!(minted_post_id(a.as_str()).is_some(), "{a}");
+    fn content_types_outside_the_form_are_named() {
         assert_eq!(
-            a,
-            derived_post_id("uploads/u1/p/clip.mp4", 1_764_000_000_123)
+            content_type_outside_the_form(&head(Some("video/mp4"))),
+            None
         );
-        assert_ne!(
-            a,
-            derived_post_id("uploads/u1/p/clip2.mp4", 1_764_000_000_123)
+        assert_eq!(
+            content_type_outside_the_form(&head(Some("video/quicktime"))),
+            None
         );
-        assert!(a.as_str().starts_with("1764000000123-"));
-        assert!(minted_post_id("post-1").is_none());
-        assert!(minted_post_id(reelay_shared::posts::new_post_id(5).as_str()).is_some());
-    }
-
-    fn meta(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn metadata_makes_a_post_or_says_why_not() {
-        let post = post_from_metadata(
-            &meta(&[
-                (META_TEXT, "Hello%20%E4%B8%96%E7%95%8C"),
-                (META_PLATFORMS, "twitter, X"),
-            ]),
-            &user(),
-            &post_id(),
-            7,
-        )
-        .unwrap();
-        assert_eq!(post.text, "Hello 世界");
-        assert_eq!(post.platforms, vec![Platform::Twitter]);
-        assert_eq!(post.status, PostStatus::AwaitingUpload);
-
-        for (m, expected) in [
-            (meta(&[]), "no draft post"),
-            (meta(&[(META_TEXT, "hi")]), "no x-amz-meta-reelay-platforms"),
-            (meta(&[(META_PLATFORMS, "x")]), "no x-amz-meta-reelay-text"),
+        for (object, expected) in [
             (
-                meta(&[(META_TEXT, "hi"), (META_PLATFORMS, "tiktok")]),
-                "unknown platform \"tiktok\"",
+                head(Some("text/html")),
+                "the upload's Content-Type is \"text/html\"; the upload form admits only video/mp4, video/quicktime",
             ),
-            (
-                meta(&[(META_TEXT, "hi"), (META_PLATFORMS, " , ")]),
-                "names no platform",
-            ),
-            (
-                meta(&[(META_TEXT, "%20%20"), (META_PLATFORMS, "x")]),
-                "must not be empty",
-            ),
-            (
-                meta(&[(META_TEXT, &"a".repeat(281)), (META_PLATFORMS, "x")]),
-                "281 weighted characters",
-            ),
-            (
-                meta(&[(META_TEXT, "%FF"), (META_PLATFORMS, "x")]),
-                "not percent-encoded UTF-8",
-            ),
+            (head(None), "Content-Type is \"none\""),
         ] {
-            let why = post_from_metadata(&m, &user(), &post_id(), 7).unwrap_err();
+            let why = content_type_outside_the_form(&object).expect("refused");
             assert!(why.contains(expected), "{why} should contain {expected}");
         }
+        // The size bound the form states is the one the pre-flight check applies.
+        assert_eq!(
+            Limits::default().max_bytes,
+            reelay_shared::s3::MAX_UPLOAD_BYTES
+        );
     }
 
     #[test]

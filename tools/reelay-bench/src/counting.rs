@@ -76,6 +76,7 @@ pub async fn counted_clients(endpoint: &str, counter: &CallCounter) -> AwsClient
         kms: aws_sdk_kms::Client::from_conf(kms),
         // Alerts are not on the measured path.
         sns: aws_sdk_sns::Client::new(&conf),
+        credentials: conf.credentials_provider(),
     }
 }
 

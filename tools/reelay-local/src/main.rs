@@ -2,8 +2,8 @@
 //!
 //! - `reelay-local demo`: the whole journey with a generated sample video: starts moto, the X
 //!   emulator and the runner, connects a test X account through the real OAuth redirect flow,
-//!   creates a post, uploads the video through the presigned URL, shows progress until the post
-//!   is published, prints what X received, and stops everything.
+//!   creates a post, uploads the video with the presigned POST form it returns, shows progress
+//!   until the post is published, prints what X received, and stops everything.
 //! - `reelay-local post FILE --text TEXT`: the same journey with your own video.
 //! - `reelay-local up`: starts everything and runs until Ctrl-C.
 
@@ -234,29 +234,46 @@ async fn journey(world: &World, file: &Path, text: &str) -> anyhow::Result<()> {
         bail!("creating the post answered {status}: {created}");
     }
     let post_id = created["post_id"].as_str().unwrap_or_default().to_owned();
+    let upload = &created["upload"];
     println!(
-        "   POST /api/posts -> {status}, post {post_id}, presigned PUT valid {}s",
-        created["upload"]["expires_in_secs"]
+        "   POST /api/posts -> {status}, post {post_id}, upload form valid {}s, for {} up to {} bytes",
+        upload["expires_in_secs"], upload["content_type"], upload["max_bytes"]
     );
 
-    println!("\n3. Upload the video ({size} bytes, SHA-256 {sha}) with the presigned URL");
+    println!("\n3. Upload the video ({size} bytes, SHA-256 {sha}) with the upload form");
+    let fields = upload["fields"]
+        .as_object()
+        .with_context(|| format!("the answer carries no upload form: {created}"))?;
+    let mut form = reqwest::multipart::Form::new();
+    for (name, value) in fields {
+        form = form.text(name.clone(), value.as_str().unwrap_or_default().to_owned());
+    }
+    // The file goes last: S3 reads the fields before it and ignores anything after it. A known
+    // length lets reqwest send Content-Length, which S3 (and moto) require on a POST.
     let body = tokio::fs::File::open(file).await?;
-    let put = world
+    let file_name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "video".to_owned());
+    let part = reqwest::multipart::Part::stream_with_length(
+        reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(body)),
+        size,
+    )
+    .file_name(file_name)
+    .mime_str(content_type)?;
+    let posted = world
         .http
-        .put(created["upload"]["url"].as_str().unwrap_or_default())
-        .header("content-type", content_type)
-        .header("content-length", size)
-        .body(reqwest::Body::wrap_stream(
-            tokio_util::io::ReaderStream::new(body),
-        ))
+        .post(upload["url"].as_str().unwrap_or_default())
+        .multipart(form.part("file", part))
         .send()
         .await?;
-    if !put.status().is_success() {
-        bail!("the upload answered {}", put.status());
+    let posted_status = posted.status();
+    if !posted_status.is_success() {
+        let answer = posted.text().await.unwrap_or_default();
+        bail!("the upload answered {posted_status}: {answer}");
     }
     println!(
-        "   PUT -> {}; S3 now triggers create-post (pre-flight check), which queues the upload",
-        put.status()
+        "   POST (multipart/form-data) -> {posted_status}; S3 now triggers create-post (pre-flight check), which queues the upload"
     );
 
     println!("\n4. Progress (GET /api/posts/{post_id})");

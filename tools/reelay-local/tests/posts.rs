@@ -1,6 +1,10 @@
-//! Posts end to end against moto, through the local runner (issue 5): create → presigned PUT →
-//! S3 trigger → pre-flight check → job and work message; duplicates, bad videos, metadata drops,
-//! unknown keys, text and connection errors, ownership, paging and retry; and the sample events.
+//! Posts end to end against moto, through the local runner (issue 5): create → presigned POST
+//! form → S3 trigger → pre-flight check → job and work message; duplicates, bad videos, uploads
+//! outside the form's bounds, objects without a draft (issue 12: rejected and deleted, never a
+//! post), text and connection errors, ownership, paging and retry; and the sample events.
+//!
+//! moto 5.2.5 enforces none of a POST policy's conditions (README "The local runner"), so the
+//! tests that send what S3 would refuse show create-post refusing and deleting it instead.
 //!
 //! The runner runs without its work-queue poller here (`poll_work_queue: false`), so the tests
 //! read the messages create-post and retry send straight off the queue.
@@ -29,7 +33,7 @@ use reelay_shared::ids::{PostId, UserId};
 use reelay_shared::jobs::{JobError, Phase, SourceObject, UploadJob};
 use reelay_shared::messages::JobMessage;
 use reelay_shared::posts::{new_post_id, Platform, Post, PostStatus};
-use reelay_shared::s3::{S3Blobs, S3Object};
+use reelay_shared::s3::{PostPolicy, S3Blobs, S3Object, MAX_UPLOAD_BYTES};
 use reelay_shared::store::{DynamoStore, JobStore, PostStore};
 use serde_json::{json, Value};
 use video_preflight::{CountingReader, Limits};
@@ -150,16 +154,18 @@ impl Local {
         )
     }
 
-    /// PUTs `bytes` to the presigned URL with the headers it requires.
-    async fn put(&self, upload: &Value, bytes: Vec<u8>) {
-        assert_eq!(upload["method"], "PUT");
-        let mut req = self.http.put(upload["url"].as_str().unwrap()).body(bytes);
-        // An explicit Content-Type matters locally too: moto stores a form-urlencoded body as empty.
-        for (name, value) in upload["headers"].as_object().unwrap() {
-            req = req.header(name.as_str(), value.as_str().unwrap());
-        }
-        let res = req.send().await.expect("presigned PUT");
-        assert!(res.status().is_success(), "PUT answered {}", res.status());
+    /// Uploads `bytes` with the form `POST /api/posts` returned, as a browser would.
+    async fn upload(&self, upload: &Value, bytes: Vec<u8>) {
+        let res = post_form(&self.http, upload, bytes, &[]).await;
+        assert!(res.status().is_success(), "POST answered {}", res.status());
+    }
+
+    async fn object_exists(&self, key: &str) -> bool {
+        S3Blobs::new(self.aws.s3.clone())
+            .head(&self.stack.bucket_name, key)
+            .await
+            .expect("HEAD")
+            .is_some()
     }
 
     /// Waits for create-post to have handled an object whose outcome mentions `needle`.
@@ -258,6 +264,31 @@ impl Local {
         .await
         .expect("create-post succeeds")
     }
+}
+
+/// POSTs an upload form: its fields (with `overrides` replacing some, which against AWS would
+/// break the policy) and then the file, last, as `multipart/form-data`.
+async fn post_form(
+    http: &reqwest::Client,
+    upload: &Value,
+    bytes: Vec<u8>,
+    overrides: &[(&str, &str)],
+) -> reqwest::Response {
+    assert_eq!(upload["method"], "POST", "{upload}");
+    let mut form = reqwest::multipart::Form::new();
+    for (name, value) in upload["fields"].as_object().expect("form fields") {
+        let value = overrides
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(value.as_str().unwrap(), |(_, v)| *v);
+        form = form.text(name.clone(), value.to_owned());
+    }
+    let part = reqwest::multipart::Part::bytes(bytes).file_name("clip.mp4");
+    http.post(upload["url"].as_str().unwrap())
+        .multipart(form.part("file", part))
+        .send()
+        .await
+        .expect("POST the upload form")
 }
 
 fn sample(name: &str) -> Value {
@@ -399,14 +430,40 @@ fn clips() -> &'static Clips {
 // ---------------------------------------------------------------- the journey
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn create_put_trigger_makes_one_job_and_one_message_and_a_duplicate_event_adds_none() {
+async fn create_upload_trigger_makes_one_job_and_one_message_and_a_duplicate_event_adds_none() {
     let local = start("posts-journey").await;
     local.connect("ana", AccountStatus::Active).await;
     let text = "Harbour at dusk 🌅 https://example.com/a-very-long-link-that-counts-as-23";
     let (post_id, upload) = local.create("ana", text).await;
     let key = upload["key"].as_str().unwrap().to_owned();
     assert_eq!(key, format!("uploads/ana/{post_id}/clip.mp4"));
-    assert_eq!(upload["headers"]["content-type"], "video/mp4");
+    // A POST form pinned to this key and type, at most 512 MiB (S3 enforces its policy).
+    assert_eq!(upload["method"], "POST");
+    assert_eq!(upload["content_type"], "video/mp4");
+    assert_eq!(upload["max_bytes"], reelay_shared::s3::MAX_UPLOAD_BYTES);
+    let fields = &upload["fields"];
+    assert_eq!(fields["key"], key.as_str());
+    assert_eq!(fields["Content-Type"], "video/mp4");
+    assert_eq!(fields["x-amz-algorithm"], "AWS4-HMAC-SHA256");
+    for name in [
+        "policy",
+        "x-amz-credential",
+        "x-amz-date",
+        "x-amz-signature",
+    ] {
+        assert!(
+            fields[name].as_str().is_some_and(|v| !v.is_empty()),
+            "{name}: {upload}"
+        );
+    }
+    assert!(
+        upload["url"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches('/')
+            .ends_with(&format!("/{}", local.stack.bucket_name)),
+        "path-style bucket URL under the endpoint override: {upload}"
+    );
     assert!(upload["expires_at"].as_str().unwrap().ends_with('Z'));
 
     let (status, draft) = local
@@ -418,7 +475,7 @@ async fn create_put_trigger_makes_one_job_and_one_message_and_a_duplicate_event_
 
     let video = clips().valid_moov_at_end.clone();
     let size = video.len() as u64;
-    local.put(&upload, video).await;
+    local.upload(&upload, video).await;
     let outcome = local.create_post_outcome(&post_id).await;
     assert!(outcome.contains("1 upload job(s) queued"), "{outcome}");
 
@@ -494,7 +551,7 @@ async fn a_crash_between_the_jobs_and_their_message_is_repaired_by_the_retried_e
         .unwrap();
 
     // S3 retries the event (here: the object arrives and the runner delivers its event).
-    local.put(&upload, clips().valid_faststart.clone()).await;
+    local.upload(&upload, clips().valid_faststart.clone()).await;
     let outcome = local.create_post_outcome(&post_id).await;
     assert!(outcome.contains("1 message(s) re-sent"), "{outcome}");
     let messages = local.take_messages().await;
@@ -535,7 +592,7 @@ async fn every_bad_video_is_rejected_with_its_reason_and_nothing_is_queued() {
     let mut rejected = Vec::new();
     for (name, bytes, reason) in &clips.bad {
         let (post_id, upload) = local.create("cy", &format!("bad video: {name}")).await;
-        local.put(&upload, bytes.clone()).await;
+        local.upload(&upload, bytes.clone()).await;
         rejected.push((*name, post_id, *reason));
     }
     // Positive controls in the same stack: MOV and faststart MP4 pass.
@@ -549,15 +606,18 @@ async fn every_bad_video_is_rejected_with_its_reason_and_nothing_is_queued() {
             )
             .await;
         assert_eq!(status, 201, "{body}");
-        assert_eq!(body["upload"]["headers"]["content-type"], "video/quicktime");
+        assert_eq!(body["upload"]["content_type"], "video/quicktime");
+        assert_eq!(body["upload"]["fields"]["Content-Type"], "video/quicktime");
         (
             body["post_id"].as_str().unwrap().to_owned(),
             body["upload"].clone(),
         )
     };
-    local.put(&mov_upload, clips.valid_mov.clone()).await;
+    local.upload(&mov_upload, clips.valid_mov.clone()).await;
     let (fast_id, fast_upload) = local.create("cy", "faststart").await;
-    local.put(&fast_upload, clips.valid_faststart.clone()).await;
+    local
+        .upload(&fast_upload, clips.valid_faststart.clone())
+        .await;
 
     for (name, post_id, reason) in &rejected {
         let outcome = local.create_post_outcome(post_id).await;
@@ -570,6 +630,11 @@ async fn every_bad_video_is_rejected_with_its_reason_and_nothing_is_queued() {
         assert_eq!(view["rejection"], *reason, "{name}");
         assert_eq!(view["targets"], json!([]), "{name}: no job");
         assert!(local.job("cy", post_id).await.is_none(), "{name}: no job");
+        let key = format!("uploads/cy/{post_id}/clip.mp4");
+        assert!(
+            !local.object_exists(&key).await,
+            "{name}: the refused object is deleted"
+        );
     }
     local.create_post_outcome(&mov_id).await;
     local.create_post_outcome(&fast_id).await;
@@ -592,125 +657,139 @@ async fn every_bad_video_is_rejected_with_its_reason_and_nothing_is_queued() {
     local.runner.stop().await;
 }
 
+/// Issue 12: a key is not an identity. Before, an object dropped under `uploads/{user}/...` with
+/// `x-amz-meta-reelay-text` / `-platforms` became that user's post; now only a draft the API
+/// issued makes a post, and anything else is deleted and recorded nowhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_object_dropped_with_metadata_becomes_a_post() {
+async fn an_object_dropped_with_metadata_but_no_draft_is_deleted_and_posts_nothing() {
     let local = start("posts-meta").await;
-    let key = "uploads/dee/my-drop/clip.mp4";
-    local
-        .put_object(
-            key,
-            clips().valid_moov_at_end.clone(),
-            &[
-                ("reelay-text", "Dropped%20in%20%E4%B8%96%E7%95%8C"),
-                ("reelay-platforms", "twitter"),
-            ],
-        )
-        .await;
-    let outcome = local
-        .create_post_outcome("received upload for post my-drop")
-        .await;
-    assert!(outcome.contains("1 upload job(s) queued"), "{outcome}");
-
-    let (_, list) = local.api("GET", "/api/posts", "dee", None).await;
-    let posts = list["posts"].as_array().unwrap();
-    assert_eq!(posts.len(), 1, "{list}");
-    assert_eq!(posts[0]["text"], "Dropped in 世界");
-    assert_eq!(posts[0]["status"], "processing");
-    let post_id = posts[0]["post_id"].as_str().unwrap().to_owned();
-    let job = local.job("dee", &post_id).await.expect("job");
-    assert_eq!(job.source.key, key);
-    let messages = local.take_messages().await;
-    assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].step_token, job.step_token);
-
-    // Metadata that breaks the rules is refused with the reason, on a post the owner can see.
-    let long = "a".repeat(281);
-    local
-        .put_object(
-            "uploads/dee/too-long/clip.mp4",
-            clips().valid_moov_at_end.clone(),
-            &[("reelay-text", long.as_str()), ("reelay-platforms", "x")],
-        )
-        .await;
-    let outcome = local
-        .create_post_outcome("received upload for post too-long")
-        .await;
-    assert!(outcome.contains("281 weighted characters"), "{outcome}");
-    let (_, list) = local.api("GET", "/api/posts", "dee", None).await;
-    let refused = list["posts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["status"] == "rejected")
-        .expect("a rejected post");
-    assert_eq!(
-        refused["rejection"],
-        "x-amz-meta-reelay-text: text is 281 weighted characters; X allows at most 280 \
-         (each URL counts 23, CJK characters and emoji count 2)"
+    local.connect("dee", AccountStatus::Active).await;
+    let ghost = new_post_id(now_ms());
+    let keys = [
+        format!("uploads/dee/{ghost}/clip.mp4"),
+        "uploads/dee/my-drop/clip.mp4".to_owned(),
+    ];
+    for key in &keys {
+        local
+            .put_object(
+                key,
+                clips().valid_moov_at_end.clone(),
+                &[
+                    ("reelay-text", "Dropped%20in%20%E4%B8%96%E7%95%8C"),
+                    ("reelay-platforms", "twitter"),
+                ],
+            )
+            .await;
+    }
+    let outcome = local.create_post_outcome(ghost.as_str()).await;
+    assert!(
+        outcome.contains("rejected and deleted")
+            && outcome.contains(&format!("there is no draft post {ghost}")),
+        "{outcome}"
     );
-    assert!(local.take_messages().await.is_empty());
+    assert!(outcome.contains(r#""post_id":null"#), "{outcome}");
+    let outcome = local.create_post_outcome("uploads/dee/my-drop/").await;
+    assert!(
+        outcome.contains("rejected and deleted")
+            && outcome.contains("my-drop is not a post id Reelay issued"),
+        "{outcome}"
+    );
+
+    for key in &keys {
+        assert!(!local.object_exists(key).await, "{key} is deleted");
+    }
+    let (_, list) = local.api("GET", "/api/posts", "dee", None).await;
+    assert_eq!(list["posts"], json!([]), "no post, not even a rejected one");
+    let (status, _) = local
+        .api("GET", &format!("/api/posts/{ghost}"), "dee", None)
+        .await;
+    assert_eq!(status, 404);
+    assert!(local.job("dee", ghost.as_str()).await.is_none());
+    assert!(local.take_messages().await.is_empty(), "nothing queued");
     local.runner.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_keys_are_recorded_as_rejected_never_ignored() {
+async fn objects_without_a_draft_are_deleted_and_recorded_nowhere() {
     let local = start("posts-unknown").await;
+    local.connect("eve", AccountStatus::Active).await;
     let video = clips().valid_moov_at_end.clone();
-    // A well-formed key for a post that does not exist, without metadata.
-    let ghost = new_post_id(now_ms());
-    local
-        .put_object(&format!("uploads/eve/{ghost}/clip.mp4"), video.clone(), &[])
-        .await;
+    // Eve's real draft, and an object under another user's prefix naming it: the draft belongs
+    // to eve, so for "mal" there is no draft, and eve's draft is untouched.
+    let (eve_post, _) = local.create("eve", "eve's draft").await;
+    let foreign = format!("uploads/mal/{eve_post}/clip.mp4");
+    local.put_object(&foreign, video.clone(), &[]).await;
     // A key of the wrong shape under a real user.
     local
         .put_object("uploads/eve/nested/dir/clip.mp4", video.clone(), &[])
         .await;
-    // A key with no user at all: logged at error level, and the outcome says so.
-    local
-        .put_object("uploads/not a user!/x/clip.mp4", video, &[])
-        .await;
+    // A key with no user at all.
+    let unowned = "uploads/not a user!/x/clip.mp4";
+    local.put_object(unowned, video, &[]).await;
 
-    let outcome = local.create_post_outcome(ghost.as_str()).await;
-    assert!(outcome.contains("no draft post"), "{outcome}");
-    let (status, view) = local
-        .api("GET", &format!("/api/posts/{ghost}"), "eve", None)
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(view["status"], "rejected");
+    let outcome = local.create_post_outcome(&foreign).await;
     assert!(
-        view["rejection"]
-            .as_str()
-            .unwrap()
-            .contains("POST /api/posts"),
-        "{view}"
+        outcome.contains("rejected and deleted") && outcome.contains("no draft post"),
+        "{outcome}"
     );
-
     let nested = local
         .create_post_outcome("uploads/eve/nested/dir/clip.mp4")
         .await;
-    assert!(nested.contains("rejected"), "{nested}");
-    let unowned = local.create_post_outcome("not a user!").await;
-    assert!(
-        unowned.contains("rejected") && unowned.contains("has no owner"),
-        "{unowned}"
-    );
-    assert!(unowned.contains(r#""post_id":null"#), "{unowned}");
+    assert!(nested.contains("rejected and deleted"), "{nested}");
+    let no_user = local.create_post_outcome("not a user!").await;
+    assert!(no_user.contains("rejected and deleted"), "{no_user}");
+    for outcome in [&outcome, &nested, &no_user] {
+        assert!(outcome.contains(r#""post_id":null"#), "{outcome}");
+    }
+    for key in [foreign.as_str(), "uploads/eve/nested/dir/clip.mp4", unowned] {
+        assert!(!local.object_exists(key).await, "{key} is deleted");
+    }
 
     let (_, list) = local.api("GET", "/api/posts", "eve", None).await;
     let posts = list["posts"].as_array().unwrap();
-    assert_eq!(
-        posts.len(),
-        2,
-        "both of eve's refused objects are visible to her: {list}"
-    );
-    assert!(posts.iter().all(|p| p["status"] == "rejected"));
+    assert_eq!(posts.len(), 1, "only eve's own draft: {list}");
+    assert_eq!(posts[0]["post_id"], eve_post.as_str());
+    assert_eq!(posts[0]["status"], "awaiting_upload", "{list}");
+    let (_, list) = local.api("GET", "/api/posts", "mal", None).await;
+    assert_eq!(list["posts"], json!([]));
+    assert!(local.take_messages().await.is_empty());
+    local.runner.stop().await;
+}
+
+/// S3 refuses a form whose Content-Type differs from the policy's; moto 5.2.5 stores it (README
+/// "The local runner"), so create-post's own check is what the test can show: the draft is
+/// rejected with the reason and the object deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_with_another_content_type_is_rejected_and_deleted() {
+    let local = start("posts-type").await;
+    local.connect("zed", AccountStatus::Active).await;
+    let (post_id, upload) = local.create("zed", "sneaky type").await;
+    let res = post_form(
+        &local.http,
+        &upload,
+        clips().valid_moov_at_end.clone(),
+        &[("Content-Type", "text/html")],
+    )
+    .await;
     assert!(
-        posts.iter().any(|p| p["rejection"]
-            .as_str()
-            .unwrap()
-            .contains("uploads/eve/nested/dir/clip.mp4")),
-        "{list}"
+        res.status().is_success(),
+        "moto 5.2.5 does not enforce the policy's Content-Type (S3 answers 403); if moto now \
+         refuses ({}), assert the refusal here and update the README",
+        res.status()
     );
+    let outcome = local.create_post_outcome(&post_id).await;
+    assert!(outcome.contains("object deleted"), "{outcome}");
+    let (_, view) = local
+        .api("GET", &format!("/api/posts/{post_id}"), "zed", None)
+        .await;
+    assert_eq!(view["status"], "rejected", "{view}");
+    assert_eq!(
+        view["rejection"],
+        "the upload's Content-Type is \"text/html\"; the upload form admits only video/mp4, \
+         video/quicktime"
+    );
+    assert!(!local.object_exists(upload["key"].as_str().unwrap()).await);
+    assert!(local.job("zed", &post_id).await.is_none());
     assert!(local.take_messages().await.is_empty());
     local.runner.stop().await;
 }
@@ -946,7 +1025,9 @@ async fn retry_requeues_failed_targets_only() {
     let local = start("posts-retry").await;
     local.connect("kit", AccountStatus::Active).await;
     let (post_id, upload) = local.create("kit", "retry me").await;
-    local.put(&upload, clips().valid_moov_at_end.clone()).await;
+    local
+        .upload(&upload, clips().valid_moov_at_end.clone())
+        .await;
     local.create_post_outcome(&post_id).await;
     let first = local.take_messages().await;
     assert_eq!(first.len(), 1);
@@ -1025,50 +1106,49 @@ async fn retry_requeues_failed_targets_only() {
 
 // ---------------------------------------------------------------- big objects
 
-/// The pre-flight check through the real S3 adapter reads only the metadata: a 512 MiB object
-/// (X's cap for amplify_video) with its moov at the end costs a few KiB in at most 3 ranged GETs.
-/// Pushing 512 MiB into moto takes about 4 s here; the object is mostly zeros, as only its boxes
-/// matter to the check (the same construction as video-preflight's counting-reader test).
+/// The form's size bound, both sides. At the bound (512 MiB, X's cap for amplify_video) an object
+/// with its moov at the end passes the pre-flight check through the real S3 adapter, which reads
+/// a few KiB in at most 3 ranged GETs. One byte more is what S3 refuses from the form's
+/// `content-length-range`; moto 5.2.5 stores it (README "The local runner"), so create-post's
+/// pre-flight size rule rejects the draft and the object is deleted. Pushing 512 MiB into moto
+/// takes a few seconds; the objects are mostly zeros, as only their boxes matter to the check
+/// (the same construction as video-preflight's counting-reader test). One test, so the two
+/// 512 MiB buffers are never alive together.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn preflight_through_s3_reads_only_the_metadata() {
-    let aws = aws_clients_for(&moto_endpoint()).await;
-    let stack = Stack::create(&aws, StackSpec::unique("posts-big"))
+async fn the_size_bound_admits_512_mib_read_by_metadata_and_deletes_one_byte_more() {
+    let local = start("posts-big").await;
+    local.connect("max", AccountStatus::Active).await;
+    let limit = MAX_UPLOAD_BYTES as usize;
+
+    // At the bound, through a form the adapter signs (outside uploads/: no trigger).
+    let blobs = S3Blobs::with_credentials(local.aws.s3.clone(), local.aws.credentials.clone());
+    let policy = PostPolicy {
+        bucket: &local.stack.bucket_name,
+        key: "big/clip.mp4",
+        content_type: "video/mp4",
+        max_bytes: MAX_UPLOAD_BYTES,
+        expires_in: Duration::from_secs(300),
+    };
+    let form = blobs
+        .presign_post(&policy, std::time::SystemTime::now())
         .await
-        .expect("stack");
-    let size: usize = 512 * 1024 * 1024 - 1;
-    let object = with_moov_at_end(&clips().valid_moov_at_end, size);
-    // Through a presigned PUT, as clients upload: the SDK would hash all 512 MiB to sign the
-    // payload, which takes half a minute in a debug build.
-    let blobs = S3Blobs::new(aws.s3.clone());
-    let url = blobs
-        .presign_put(
-            &stack.bucket_name,
-            "big/clip.mp4",
-            "video/mp4",
-            Duration::from_secs(300),
-        )
-        .await
-        .expect("presign");
-    let put = reqwest::Client::new()
-        .put(url)
-        .header("content-type", "video/mp4")
-        .body(object)
-        .send()
-        .await
-        .expect("put");
-    assert!(put.status().is_success(), "{}", put.status());
+        .expect("presign the form");
+    let upload = json!({ "method": "POST", "url": form.url, "fields": form.fields });
+    let object = with_moov_at_end(&clips().valid_moov_at_end, limit);
+    let res = post_form(&local.http, &upload, object, &[]).await;
+    assert!(res.status().is_success(), "{}", res.status());
     let reader = CountingReader::new(S3Object {
-        blobs: S3Blobs::new(aws.s3.clone()),
-        bucket: stack.bucket_name.clone(),
+        blobs: S3Blobs::new(local.aws.s3.clone()),
+        bucket: local.stack.bucket_name.clone(),
         key: "big/clip.mp4".into(),
-        size: size as u64,
+        size: limit as u64,
         etag: None,
         version_id: None,
     });
     let checked = video_preflight::inspect(&reader, &Limits::default())
         .await
         .expect("the moov behind a 512 MiB mdat passes");
-    assert_eq!(checked.facts.size_bytes, size as u64);
+    assert_eq!(checked.facts.size_bytes, limit as u64);
     println!(
         "512 MiB object: {} bytes in {} ranged GETs",
         reader.bytes_read(),
@@ -1080,6 +1160,41 @@ async fn preflight_through_s3_reads_only_the_metadata() {
         reader.bytes_read()
     );
     assert!(reader.requests() <= 3, "{} GETs", reader.requests());
+    blobs
+        .delete(&local.stack.bucket_name, "big/clip.mp4")
+        .await
+        .expect("free moto's memory");
+
+    // One byte over, through a draft's form.
+    let (post_id, upload) = local.create("max", "one byte too many").await;
+    let res = post_form(
+        &local.http,
+        &upload,
+        with_moov_at_end(&clips().valid_moov_at_end, limit + 1),
+        &[],
+    )
+    .await;
+    assert!(
+        res.status().is_success(),
+        "moto 5.2.5 does not enforce content-length-range (S3 answers 400 EntityTooLarge); if \
+         moto now refuses ({}), assert the refusal here and update the README",
+        res.status()
+    );
+    let outcome = local.create_post_outcome(&post_id).await;
+    assert!(outcome.contains("object deleted"), "{outcome}");
+    let (_, view) = local
+        .api("GET", &format!("/api/posts/{post_id}"), "max", None)
+        .await;
+    assert_eq!(view["status"], "rejected", "{view}");
+    let rejection = view["rejection"].as_str().unwrap();
+    assert!(
+        rejection.contains("(536870913 bytes); X allows at most"),
+        "{rejection}"
+    );
+    assert!(!local.object_exists(upload["key"].as_str().unwrap()).await);
+    assert!(local.job("max", &post_id).await.is_none());
+    assert!(local.take_messages().await.is_empty());
+    local.runner.stop().await;
 }
 
 /// `ftyp`, a 64-bit-size `mdat` of zeros filling the object up to `size`, then the clip's `moov`.
@@ -1209,7 +1324,8 @@ async fn sample_events_run_through_their_handlers() {
 // ---------------------------------------------------------------- all the way to X
 
 /// The whole journey with the worker running and X played by the emulator: connect, create,
-/// PUT, pre-flight, upload, publish, and the status API showing the tweet.
+/// upload with the POST form, pre-flight, upload to X, publish, and the status API showing the
+/// tweet.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_goes_from_create_to_published_on_x() {
     use reelay_local::world::{World, WorldOptions};
@@ -1244,17 +1360,8 @@ async fn a_post_goes_from_create_to_published_on_x() {
     let post_id = created["post_id"].as_str().expect("post id").to_owned();
     let upload = &created["upload"];
     let video = clips().valid_moov_at_end.clone();
-    let put = http
-        .put(upload["url"].as_str().unwrap())
-        .header(
-            "content-type",
-            upload["headers"]["content-type"].as_str().unwrap(),
-        )
-        .body(video.clone())
-        .send()
-        .await
-        .unwrap();
-    assert!(put.status().is_success());
+    let posted = post_form(&http, upload, video.clone(), &[]).await;
+    assert!(posted.status().is_success(), "{}", posted.status());
 
     let id = PostId::parse(&post_id).unwrap();
     let job = loop {
