@@ -119,6 +119,11 @@ impl Stack {
             .send()
             .await
             .map_err(at("create bucket"))?;
+        // The template's UploadsBucketPolicy (TLS only; PutObject under uploads/ only by the API
+        // role's POST forms) is not installed here: moto 5.2.5 applies a bucket policy's Deny
+        // statements to object requests but ignores their `Bool` and `ArnNotEquals` conditions,
+        // so it would refuse every GET, PUT and DELETE, while its POST uploads skip the policy
+        // altogether (README "The local runner"). `foundation.rs` checks the template's policy.
         let filter = NotificationConfigurationFilter::builder()
             .key(
                 S3KeyFilter::builder()

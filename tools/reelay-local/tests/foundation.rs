@@ -158,20 +158,7 @@ fn template_declares_the_shape_the_code_uses() {
         t["Parameters"]["ReconcileSchedule"]["Default"].as_str(),
         Some(format!("rate({} minutes)", RECONCILE_PERIOD.as_secs() / 60).as_str())
     );
-    let statements = reconciler["Policies"][0]["Statement"]
-        .as_sequence()
-        .unwrap();
-    let mut granted: Vec<(String, String)> = Vec::new();
-    for statement in statements {
-        assert_eq!(statement["Effect"].as_str(), Some("Allow"));
-        let resource = serde_yaml::to_string(&statement["Resource"]).unwrap();
-        for action in statement["Action"].as_sequence().unwrap() {
-            granted.push((
-                action.as_str().unwrap().to_owned(),
-                resource.trim().to_owned(),
-            ));
-        }
-    }
+    let mut granted = granted(reconciler);
     granted.sort();
     let expected: Vec<(String, String)> = [
         ("dynamodb:GetItem", "!GetAtt Table.Arn"),
@@ -189,6 +176,125 @@ fn template_declares_the_shape_the_code_uses() {
     .map(|(a, r)| (a.to_string(), r.to_string()))
     .collect();
     assert_eq!(granted, expected, "the reconciler's permissions");
+}
+
+/// The granted (action, resource) pairs of a function's inline policy, resources as YAML text.
+fn granted(function: &Value) -> Vec<(String, String)> {
+    let mut granted = Vec::new();
+    for statement in function["Policies"][0]["Statement"].as_sequence().unwrap() {
+        assert_eq!(statement["Effect"].as_str(), Some("Allow"));
+        let resource = serde_yaml::to_string(&statement["Resource"]).unwrap();
+        for action in statement["Action"].as_sequence().unwrap() {
+            granted.push((
+                action.as_str().unwrap().to_owned(),
+                resource.trim().to_owned(),
+            ));
+        }
+    }
+    granted
+}
+
+/// Issue 12: the uploads bucket refuses plain HTTP, admits PutObject under uploads/ only from the
+/// API function's role by POST form, create-post may delete only under uploads/, and what is
+/// kept still expires after 30 days. moto does not evaluate this policy (README "The local
+/// runner"), so the template itself is what is checked.
+#[test]
+fn the_uploads_bucket_admits_only_the_api_s_forms_and_create_post_deletes_only_uploads() {
+    let t = template();
+    let policy = &t["Resources"]["UploadsBucketPolicy"];
+    assert_eq!(policy["Type"].as_str(), Some("AWS::S3::BucketPolicy"));
+    assert_eq!(
+        serde_yaml::to_string(&policy["Properties"]["Bucket"]).unwrap(),
+        "!Ref UploadsBucket\n"
+    );
+    let statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    let yaml = |v: &Value| serde_yaml::to_string(v).unwrap().trim().to_owned();
+    let statement = |sid: &str| {
+        statements
+            .iter()
+            .find(|s| s["Sid"].as_str() == Some(sid))
+            .unwrap_or_else(|| panic!("no statement {sid}"))
+    };
+    for s in statements {
+        assert_eq!(s["Effect"].as_str(), Some("Deny"), "only denials: {s:?}");
+        assert_eq!(s["Principal"].as_str(), Some("*"), "{s:?}");
+    }
+
+    let tls = statement("DenyInsecureTransport");
+    assert_eq!(tls["Action"].as_str(), Some("s3:*"));
+    assert_eq!(
+        tls["Condition"]["Bool"]["aws:SecureTransport"].as_str(),
+        Some("false")
+    );
+    assert_eq!(
+        yaml(&tls["Resource"]),
+        "- !GetAtt UploadsBucket.Arn\n- !Sub ${UploadsBucket.Arn}/*",
+        "the bucket and every object"
+    );
+
+    let by_role = statement("DenyUploadsNotSignedByTheApi");
+    assert_eq!(by_role["Action"].as_str(), Some("s3:PutObject"));
+    assert_eq!(
+        yaml(&by_role["Resource"]),
+        "!Sub ${UploadsBucket.Arn}/uploads/*"
+    );
+    assert_eq!(
+        yaml(&by_role["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]),
+        "!GetAtt ApiFunctionRole.Arn",
+        "the role SAM generates for ApiFunction signs the forms"
+    );
+    let by_form = statement("DenyUploadsOtherThanPostForms");
+    assert_eq!(by_form["Action"].as_str(), Some("s3:PutObject"));
+    assert_eq!(
+        yaml(&by_form["Resource"]),
+        "!Sub ${UploadsBucket.Arn}/uploads/*"
+    );
+    assert_eq!(
+        by_form["Condition"]["StringNotEquals"]["s3:authType"].as_str(),
+        Some("POST")
+    );
+    // ApiFunction has no explicit Role, so SAM names its role ApiFunctionRole.
+    assert!(resource(&t, "ApiFunction")["Role"].is_null());
+
+    // create-post deletes what it refuses, and only under uploads/; nobody else deletes.
+    let uploads =
+        "!Sub arn:${AWS::Partition}:s3:::${AWS::StackName}-uploads-${AWS::AccountId}/uploads/*";
+    let create_post = granted(resource(&t, "CreatePostFunction"));
+    let s3: Vec<_> = create_post
+        .iter()
+        .filter(|(action, _)| action.starts_with("s3:"))
+        .map(|(a, r)| (a.as_str(), r.as_str()))
+        .collect();
+    assert_eq!(
+        s3,
+        vec![("s3:GetObject", uploads), ("s3:DeleteObject", uploads)],
+        "create-post's S3 permissions"
+    );
+    for function in [
+        "ApiFunction",
+        "OAuthCallbackFunction",
+        "ProcessUploadFunction",
+        "ReconcilerFunction",
+    ] {
+        assert!(
+            granted(resource(&t, function))
+                .iter()
+                .all(|(action, _)| action != "s3:DeleteObject" && action != "s3:*"),
+            "{function} must not delete objects"
+        );
+    }
+
+    let bucket = resource(&t, "UploadsBucket");
+    let rule = &bucket["LifecycleConfiguration"]["Rules"][0];
+    assert_eq!(rule["Prefix"].as_str(), Some("uploads/"));
+    assert_eq!(rule["ExpirationInDays"].as_u64(), Some(30));
+    assert_eq!(
+        yaml(&bucket["CorsConfiguration"]["CorsRules"][0]["AllowedMethods"]),
+        "- POST",
+        "browsers upload with the POST form"
+    );
 }
 
 #[test]
@@ -510,6 +616,12 @@ async fn s3_upload_reaches_create_post_and_sqs_reaches_process_upload_with_the_d
         invocation
             .outcome
             .contains("received upload for post post-1"),
+        "{}",
+        invocation.outcome
+    );
+    // No draft issued this key: create-post deletes the object (posts.rs covers the details).
+    assert!(
+        invocation.outcome.contains("rejected and deleted"),
         "{}",
         invocation.outcome
     );
