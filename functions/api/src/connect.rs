@@ -2,7 +2,8 @@
 //!
 //! - `GET /api/auth/platforms/twitter/connect[?return_to=URL]`: 302 to X's consent page, or
 //!   `{"authorize_url": ...}` when the client sends `Accept: application/json` (a single-page app
-//!   that navigates itself).
+//!   that navigates itself). Either way the answer sets the binding cookie (`accounts::binding`)
+//!   that the callback requires from the browser, so only this browser can finish the connect.
 //! - `GET /api/platforms`: the caller's connections, never token material.
 //! - `DELETE /api/auth/platforms/twitter`: revoke at X (best effort) and forget the tokens.
 //!
@@ -11,6 +12,7 @@
 use std::sync::Arc;
 
 use lambda_http::{Request, RequestExt};
+use reelay_shared::accounts::binding;
 use reelay_shared::accounts::cipher::KmsTokenCipher;
 use reelay_shared::accounts::connect::{return_to_allowed, ConnectError, Connector};
 use reelay_shared::accounts::oauth::XOAuth;
@@ -83,15 +85,23 @@ async fn start(app: &App, req: &Request, user: &UserId) -> Result<Reply, Connect
                 .ok_or(ConnectError::ReturnToNotAllowed)
         })
         .transpose()?;
-    let url = connector(app)?.start(user, return_to.as_ref()).await?;
-    if wants_json(req) {
-        Ok(Reply::json(
-            200,
-            serde_json::json!({ "authorize_url": url.as_str() }),
-        ))
+    let started = connector(app)?.start(user, return_to.as_ref()).await?;
+    let url = started.authorize_url.as_str();
+    let mut reply = if wants_json(req) {
+        Reply::json(200, serde_json::json!({ "authorize_url": url }))
     } else {
-        Ok(Reply::redirect(url.as_str()))
-    }
+        Reply::redirect(url)
+    };
+    // Scoped to the callback's own path (X_REDIRECT_URI), the only route that reads it.
+    reply.headers.push((
+        "set-cookie".to_owned(),
+        binding::set_cookie(&started.binding, app.config.x.redirect_uri.path()),
+    ));
+    // The answer carries a one-time binding for this browser: no cache may keep it.
+    reply
+        .headers
+        .push(("cache-control".to_owned(), "no-store".to_owned()));
+    Ok(reply)
 }
 
 #[tracing::instrument(skip(app), fields(user_id = %user))]

@@ -2,12 +2,17 @@
 //! here. It consumes the one-time state, exchanges the code and stores the account.
 //!
 //! The user is the one the state was bound to when they started connecting (authenticated then);
-//! nothing in this request can choose another. The answer is a redirect to the app when
-//! `CONNECT_RETURN_URLS` is configured, JSON when the client asks for it, or a small HTML page.
+//! nothing in this request can choose another. And only the browser that started the connect can
+//! finish it: it must send back the binding cookie the connect route set (`accounts::binding`),
+//! or the state is spent and nothing is linked (issue 12). The answer is a redirect to the app
+//! when `CONNECT_RETURN_URLS` is configured, JSON when the client asks for it, or a small HTML
+//! page; when the binding was used, it also clears the cookie.
 
 use std::sync::Arc;
 
+use lambda_http::http::HeaderValue;
 use lambda_http::{Body, Request, RequestExt, Response};
+use reelay_shared::accounts::binding;
 use reelay_shared::accounts::cipher::KmsTokenCipher;
 use reelay_shared::accounts::connect::{
     return_to_allowed, CallbackOutcome, CallbackParams, ConnectError, ConnectionView, Connector,
@@ -82,17 +87,28 @@ impl App {
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, std::convert::Infallible> {
     let query = req.query_string_parameters_ref();
     let get = |name: &str| query.and_then(|q| q.first(name)).map(str::to_owned);
+    // API Gateway (payload 2.0) passes cookies apart from the headers; lambda_http joins them
+    // back into one `Cookie` header. Repeated headers are read too.
+    let cookies = req
+        .headers()
+        .get_all(lambda_http::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(binding::cookie_values)
+        .collect();
     let params = CallbackParams {
         state: get("state"),
         code: get("code").map(Secret::new),
         error: get("error"),
         error_description: get("error_description"),
+        cookies,
     };
     let outcome = match app.connector() {
         Ok(connector) => connector.complete(params).await,
         Err(e) => CallbackOutcome {
             result: Err(e),
             return_to: None,
+            binding_used: false,
         },
     };
     let json = req
@@ -100,7 +116,16 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, std::conv
         .get(lambda_http::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
-    Ok(respond(&app.config.connect, outcome, json))
+    let clear = outcome
+        .binding_used
+        .then(|| binding::clear_cookie(app.config.x.redirect_uri.path()));
+    let mut response = respond(&app.config.connect, outcome, json);
+    if let Some(clear) = clear.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response
+            .headers_mut()
+            .append(lambda_http::http::header::SET_COOKIE, clear);
+    }
+    Ok(response)
 }
 
 /// The one place the outcome becomes HTTP.

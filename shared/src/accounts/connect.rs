@@ -7,6 +7,7 @@ use serde::Serialize;
 use thiserror::Error;
 use url::Url;
 
+use super::binding;
 use super::cipher::{CipherError, TokenCipher, TokenPair};
 use super::oauth::{new_state, OAuthError, Pkce, TokenGrant, XOAuth};
 use super::store::{AccountStore, NewConnection, StoreError};
@@ -33,6 +34,10 @@ pub enum ConnectError {
     MissingState,
     #[error("the callback has no code parameter")]
     MissingCode,
+    /// The browser at the callback does not hold the state's binding cookie: it is not the one
+    /// that started the connect (or its cookie expired or was replaced).
+    #[error("the callback came from a browser that did not start this connect")]
+    OtherBrowser,
     /// Never issued, or already used: a replayed callback lands here.
     #[error("the state is unknown or was already used")]
     UnknownState,
@@ -64,6 +69,7 @@ impl ConnectError {
             ConnectError::ReturnToNotAllowed => "return_to_not_allowed",
             ConnectError::MissingState => "missing_state",
             ConnectError::MissingCode => "missing_code",
+            ConnectError::OtherBrowser => "connect_other_browser",
             ConnectError::UnknownState => "unknown_state",
             ConnectError::ExpiredState => "expired_state",
             ConnectError::Denied { .. } => "consent_denied",
@@ -104,6 +110,13 @@ impl ConnectError {
                 "The callback is missing its code parameter. Start connecting X again from Reelay.",
             )
             .with_field("code"),
+            ConnectError::OtherBrowser => p(
+                403,
+                "Forbidden",
+                "This X approval was started in another browser or session, so nothing was \
+                 connected. If you want to connect X, start connecting X again from Reelay in this \
+                 browser.",
+            ),
             ConnectError::UnknownState => p(
                 400,
                 "Bad Request",
@@ -187,6 +200,8 @@ pub struct CallbackParams {
     pub code: Option<Secret>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+    /// The browser's binding cookie values (`binding::cookie_values` of its `Cookie` header).
+    pub cookies: Vec<String>,
 }
 
 /// The callback's result, with where the browser should go (from the consumed state), if known.
@@ -194,6 +209,26 @@ pub struct CallbackParams {
 pub struct CallbackOutcome {
     pub result: Result<ConnectionView, ConnectError>,
     pub return_to: Option<String>,
+    /// The browser's binding cookie matched this state and is spent: the answer clears it. Left
+    /// alone otherwise, since it may belong to another connect this browser has under way.
+    pub binding_used: bool,
+}
+
+impl CallbackOutcome {
+    fn failed(error: ConnectError) -> Self {
+        Self {
+            result: Err(error),
+            return_to: None,
+            binding_used: false,
+        }
+    }
+}
+
+/// A started connect: where to send the browser, and the binding cookie value to set in it
+/// (`binding::set_cookie`). No `Debug`: nothing about a connect in progress goes to logs.
+pub struct Started {
+    pub authorize_url: Url,
+    pub binding: String,
 }
 
 /// The connect flow over its ports.
@@ -223,9 +258,14 @@ impl Connector {
     }
 
     /// Starts a connect: stores a one-time state bound to `user` with a PKCE verifier and
-    /// returns X's authorize URL. `return_to` must already be checked against the allow-list.
+    /// returns X's authorize URL with the binding the caller must set in the user's browser.
+    /// `return_to` must already be checked against the allow-list.
     #[tracing::instrument(skip_all, fields(user_id = %user))]
-    pub async fn start(&self, user: &UserId, return_to: Option<&Url>) -> Result<Url, ConnectError> {
+    pub async fn start(
+        &self,
+        user: &UserId,
+        return_to: Option<&Url>,
+    ) -> Result<Started, ConnectError> {
         let pkce = Pkce::new_s256();
         let now = super::epoch_secs(&*self.clock);
         let state = OAuthState {
@@ -238,38 +278,45 @@ impl Connector {
         };
         self.store.put_state(&state).await?;
         tracing::info!("connect started");
-        Ok(self.oauth.authorize_url(&state.state, pkce.challenge))
+        Ok(Started {
+            binding: binding::binding_for(&state.state),
+            authorize_url: self.oauth.authorize_url(&state.state, pkce.challenge),
+        })
     }
 
     /// Completes a connect from X's redirect. Consumes the state first, whatever else happens,
-    /// so a callback URL works at most once. Stores the account in a single write at the end:
-    /// any earlier failure leaves nothing stored (and revokes tokens X already issued).
+    /// so a callback URL works at most once. Goes on only in the browser that started the
+    /// connect (its binding cookie): in any other browser the state is consumed and nothing
+    /// else happens, so the code is never exchanged and the URL is dead for everyone. Stores the
+    /// account in a single write at the end: any earlier failure leaves nothing stored (and
+    /// revokes tokens X already issued).
     #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
     pub async fn complete(&self, params: CallbackParams) -> CallbackOutcome {
         let Some(state) = params.state.as_deref().filter(|s| !s.is_empty()) else {
-            return CallbackOutcome {
-                result: Err(ConnectError::MissingState),
-                return_to: None,
-            };
+            return CallbackOutcome::failed(ConnectError::MissingState);
         };
+        let bound = binding::is_bound(state, &params.cookies);
         let taken = match self.store.take_state(state).await {
             Ok(Some(taken)) => taken,
-            Ok(None) => {
-                return CallbackOutcome {
-                    result: Err(ConnectError::UnknownState),
-                    return_to: None,
-                }
-            }
-            Err(e) => {
-                return CallbackOutcome {
-                    result: Err(e.into()),
-                    return_to: None,
-                }
-            }
+            // Unknown or used, whichever browser this is (a reload after success lands here
+            // too, its cookie already cleared).
+            Ok(None) => return CallbackOutcome::failed(ConnectError::UnknownState),
+            Err(e) => return CallbackOutcome::failed(e.into()),
         };
-        let return_to = taken.return_to.clone();
         let span = tracing::Span::current();
         span.record("user_id", tracing::field::display(&taken.user_id));
+        if !bound {
+            // This state's URL reached a browser that did not start the connect: typically an
+            // authorize link one user sent another to approve (issue 12). Consumed above, so
+            // the link is dead for everyone; the code is never exchanged.
+            tracing::warn!(
+                user_id = %taken.user_id,
+                cookies = params.cookies.len(),
+                "callback from a browser without this connect's binding; state consumed, code not exchanged"
+            );
+            return CallbackOutcome::failed(ConnectError::OtherBrowser);
+        }
+        let return_to = taken.return_to.clone();
         let result = self.finish(&taken, params).await;
         match &result {
             Ok(view) => {
@@ -279,7 +326,11 @@ impl Connector {
                 tracing::info!(user_id = %taken.user_id, code = e.code(), error = %ErrorChain(e), "connect failed")
             }
         }
-        CallbackOutcome { result, return_to }
+        CallbackOutcome {
+            result,
+            return_to,
+            binding_used: true,
+        }
     }
 
     async fn finish(

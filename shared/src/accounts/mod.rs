@@ -3,9 +3,11 @@
 //! progress; the OAuth client; the connect flow; and the token provider workers use.
 //!
 //! Layout (DESIGN §2 "hexagonal"): `store` and `cipher` are ports with one AWS adapter each,
-//! `oauth` wraps the `oauth2` crate, `connect` is the flow the HTTP functions call and `tokens`
-//! keeps access tokens fresh for the upload engine.
+//! `oauth` wraps the `oauth2` crate, `connect` is the flow the HTTP functions call, `binding` ties
+//! a connect to the browser that started it and `tokens` keeps access tokens fresh for the
+//! upload engine.
 
+pub mod binding;
 pub mod cipher;
 pub mod connect;
 pub mod oauth;

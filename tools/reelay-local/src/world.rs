@@ -358,7 +358,9 @@ fn now_ms() -> i64 {
 
 /// The OAuth dance a browser does, over HTTP: `GET /api/auth/platforms/twitter/connect` (as
 /// JSON) on the API at `api_url` with `bearer`, X's authorize URL (the emulator consents and
-/// redirects), then the callback it redirects to. `http` must not follow redirects.
+/// redirects), then the callback it redirects to, sending back the binding cookie the connect
+/// answer set (a browser would; `http` has no cookie store, and one would not send a `Secure`
+/// cookie over the runner's plain http). `http` must not follow redirects.
 pub async fn connect_via_http(
     http: &reqwest::Client,
     api_url: &str,
@@ -377,6 +379,18 @@ pub async fn connect_via_http(
             start.text().await.unwrap_or_default()
         );
     }
+    // `name=value` of each cookie set; the attributes are the browser's business.
+    let cookies: Vec<String> = start
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .map(|pair| pair.trim().to_owned())
+        .collect();
+    if cookies.is_empty() {
+        bail!("connect set no cookie: the callback would refuse this browser");
+    }
     let body: serde_json::Value = start.json().await?;
     let authorize = body["authorize_url"]
         .as_str()
@@ -393,7 +407,11 @@ pub async fn connect_via_http(
             )
         })?
         .to_owned();
-    let done = http.get(&callback).send().await?;
+    let done = http
+        .get(&callback)
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await?;
     if done.status().is_client_error() || done.status().is_server_error() {
         bail!(
             "the callback answered {}: {}",

@@ -11,6 +11,7 @@ use reelay_local::authorizer::LocalAuthorizer;
 use reelay_local::harness::{aws_clients_for, moto_endpoint};
 use reelay_local::runner::{Functions, Runner, RunnerConfig};
 use reelay_local::stack::{Stack, StackSpec};
+use reelay_shared::accounts::binding;
 use reelay_shared::accounts::cipher::{KmsTokenCipher, TokenCipher, TokenPair};
 use reelay_shared::accounts::connect::{CallbackParams, ConnectError, Connector, STATE_TTL_SECS};
 use reelay_shared::accounts::oauth::XOAuth;
@@ -46,6 +47,10 @@ struct World {
     auth: LocalAuthorizer,
     /// The test's own client; redirects off so each hop is visible.
     http: reqwest::Client,
+    /// The test plays one browser: the cookies Reelay set in it (`name=value`), sent back to
+    /// the callback. Kept by hand: the client has no cookie store, and one would not send a
+    /// `Secure` cookie over the runner's plain http (browsers do, to 127.0.0.1).
+    cookies: Mutex<Vec<String>>,
     x_config: XConfig,
 }
 
@@ -101,6 +106,7 @@ async fn world(label: &str) -> World {
         runner,
         auth,
         http: build_http_client(Duration::from_secs(10)).expect("http"),
+        cookies: Mutex::new(Vec::new()),
         x_config,
     }
 }
@@ -132,6 +138,40 @@ impl World {
         XTokenProvider::new(self.store(), self.cipher(), self.oauth(), clock)
     }
 
+    /// Applies an answer's `Set-Cookie`s to the browser, as a browser would.
+    fn remember(&self, resp: &reqwest::Response) {
+        let mut jar = self.cookies.lock().unwrap();
+        for header in resp.headers().get_all("set-cookie") {
+            let header = header.to_str().unwrap();
+            let pair = header.split(';').next().unwrap().trim().to_owned();
+            let name = pair.split('=').next().unwrap().to_owned();
+            jar.retain(|c| c.split('=').next() != Some(name.as_str()));
+            if !header.to_ascii_lowercase().contains("max-age=0") {
+                jar.push(pair);
+            }
+        }
+    }
+
+    /// Puts the binding of `state` in the browser, for states the test stored itself.
+    fn hold_binding_of(&self, state: &str) {
+        *self.cookies.lock().unwrap() = vec![format!(
+            "{}={}",
+            binding::COOKIE_NAME,
+            binding::binding_for(state)
+        )];
+    }
+
+    /// The browser's `name=value` binding cookie, for events built by hand.
+    fn binding_cookie(&self) -> String {
+        self.cookies
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|c| c.starts_with(binding::COOKIE_NAME))
+            .cloned()
+            .expect("the connect route set the binding cookie")
+    }
+
     async fn api(&self, method: reqwest::Method, path: &str, user: &str) -> reqwest::Response {
         self.http
             .request(method, format!("{}{path}", self.runner.http_url))
@@ -152,6 +192,7 @@ impl World {
             )
             .await;
         assert_eq!(resp.status(), 200);
+        self.remember(&resp);
         let body: Value = resp.json().await.unwrap();
         Url::parse(body["authorize_url"].as_str().unwrap()).unwrap()
     }
@@ -169,18 +210,21 @@ impl World {
         location.query().unwrap_or_default().to_owned()
     }
 
-    /// The browser landing on Reelay's callback (unauthenticated).
+    /// The browser landing on Reelay's callback (unauthenticated), with its cookies.
     async fn callback(&self, query: &str) -> (u16, Value) {
-        let resp = self
+        let cookies = self.cookies.lock().unwrap().join("; ");
+        let mut request = self
             .http
             .get(format!(
                 "{}/api/auth/platforms/twitter/callback?{query}",
                 self.runner.http_url
             ))
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap();
+            .header("accept", "application/json");
+        if !cookies.is_empty() {
+            request = request.header("cookie", cookies);
+        }
+        let resp = request.send().await.unwrap();
+        self.remember(&resp);
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
@@ -291,6 +335,14 @@ async fn full_flow_stores_encrypted_tokens_refreshes_disconnects_and_never_logs_
         .await
         .unwrap();
     assert_eq!(resp.status(), 302);
+    w.remember(&resp);
+    let cookie = w.binding_cookie();
+    let (_, binding_value) = cookie.split_once('=').unwrap();
+    assert_eq!(
+        binding_value.len(),
+        43,
+        "the redirect sets the binding cookie too"
+    );
     let authorize = Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
     assert!(authorize.as_str().starts_with(&w.emu.authorize_url()));
     let q = authorize.query().unwrap().to_owned();
@@ -459,6 +511,8 @@ async fn full_flow_stores_encrypted_tokens_refreshes_disconnects_and_never_logs_
             second.refresh_token.as_ref().unwrap().expose(),
         ),
         ("authorization code", code.as_str()),
+        ("state", state.as_str()),
+        ("binding cookie", binding_value),
         ("PKCE verifier", verifier.as_str()),
         ("client secret", CLIENT_SECRET),
     ] {
@@ -508,6 +562,7 @@ async fn expired_state_is_refused_on_read_and_stores_nothing() {
         })
         .await
         .unwrap();
+    w.hold_binding_of("expired-state-0123456789abcdef");
     let (status, body) = w
         .callback("state=expired-state-0123456789abcdef&code=whatever")
         .await;
@@ -519,13 +574,14 @@ async fn expired_state_is_refused_on_read_and_stores_nothing() {
     // 601 s later, without sleeping.
     let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
     let connector = Connector::new(store.clone(), w.cipher(), w.oauth(), w.x(), clock.clone());
-    let authorize = connector.start(&uid("carol"), None).await.unwrap();
-    let query = w.consent(authorize, &[]).await;
+    let started = connector.start(&uid("carol"), None).await.unwrap();
+    let query = w.consent(started.authorize_url, &[]).await;
     clock.advance_ms((STATE_TTL_SECS as i64 + 1) * 1000);
     let outcome = connector
         .complete(CallbackParams {
             state: query_param(&query, "state"),
             code: query_param(&query, "code").map(Secret::new),
+            cookies: vec![started.binding],
             ..Default::default()
         })
         .await;
@@ -677,8 +733,8 @@ async fn missing_media_write_is_stored_as_needs_reconnect_naming_the_scope() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_user_never_sees_or_deletes_another_users_connection() {
     let w = world("connect-isolation").await;
-    // The state binds the callback to the user who started it: the unauthenticated callback
-    // stores the account for frank, whoever's browser lands there.
+    // The state binds the callback to the user who started it, and the binding cookie to frank's
+    // browser: the unauthenticated callback stores the account for frank, no one else.
     let (status, _) = w.connect("frank", &[]).await;
     assert_eq!(status, 200);
     assert!(w.platforms("grace").await.is_empty());
@@ -1039,6 +1095,13 @@ fn request(mut event: Value, sub: &str, query: Option<&str>) -> lambda_http::Req
     lambda_http::request::from_str(&event.to_string()).expect("sample parses as API Gateway v2")
 }
 
+/// `event` as sent by a browser holding `cookie` (`name=value`): API Gateway's payload 2.0 puts
+/// cookies in `cookies`, apart from the headers.
+fn with_cookie(mut event: Value, cookie: &str) -> Value {
+    event["cookies"] = serde_json::json!([cookie]);
+    event
+}
+
 fn status_and_body(resp: lambda_http::Response<lambda_http::Body>) -> (u16, String) {
     let status = resp.status().as_u16();
     let body = match resp.into_body() {
@@ -1073,14 +1136,21 @@ async fn event_samples_drive_the_handlers() {
     let api = &functions.api;
     let callback = &functions.oauth_callback;
 
-    let (status, body) = status_and_body(
-        reelay_api::handle(
-            api,
-            request(sample("apigw-connect-twitter.json"), "kim", None),
-        )
-        .await
-        .unwrap(),
-    );
+    let started = reelay_api::handle(
+        api,
+        request(sample("apigw-connect-twitter.json"), "kim", None),
+    )
+    .await
+    .unwrap();
+    // The browser keeps the binding cookie the answer sets.
+    let kim_cookie = started.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, body) = status_and_body(started);
     assert_eq!(status, 200, "{body}");
     let authorize: Value = serde_json::from_str(&body).unwrap();
     let authorize = Url::parse(authorize["authorize_url"].as_str().unwrap()).unwrap();
@@ -1093,7 +1163,7 @@ async fn event_samples_drive_the_handlers() {
         reelay_oauth_callback::handle(
             callback,
             request(
-                sample("apigw-callback-twitter-denied.json"),
+                with_cookie(sample("apigw-callback-twitter-denied.json"), &kim_cookie),
                 "",
                 Some(&denied_query),
             ),
@@ -1103,6 +1173,7 @@ async fn event_samples_drive_the_handlers() {
     );
     assert_eq!(status, 403);
     assert!(page.contains("<h1>X was not connected</h1>"), "{page}");
+    assert!(page.contains("did not allow Reelay"), "{page}");
     // The sample as committed (its state was never issued): a clear 400 page.
     let (status, page) = status_and_body(
         reelay_oauth_callback::handle(
@@ -1115,21 +1186,28 @@ async fn event_samples_drive_the_handlers() {
     assert_eq!(status, 400);
     assert!(page.contains("unknown or was already used"), "{page}");
 
-    // Success with a real state and code.
+    // Success with a real state and code, in the browser that started it.
     let authorize = w.start_connect("kim").await;
     let query = w.consent(authorize, &[]).await;
-    let (status, page) = status_and_body(
-        reelay_oauth_callback::handle(
-            callback,
-            request(
+    let answer = reelay_oauth_callback::handle(
+        callback,
+        request(
+            with_cookie(
                 sample("apigw-callback-twitter-success.json"),
-                "",
-                Some(&query),
+                &w.binding_cookie(),
             ),
-        )
-        .await
-        .unwrap(),
+            "",
+            Some(&query),
+        ),
+    )
+    .await
+    .unwrap();
+    let cleared = answer.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cleared.contains("Max-Age=0"),
+        "the binding is cleared: {cleared}"
     );
+    let (status, page) = status_and_body(answer);
     assert_eq!(status, 200, "{page}");
     assert!(page.contains(&format!("@{X_USERNAME}")), "{page}");
 
@@ -1181,7 +1259,10 @@ async fn callback_redirects_to_the_configured_app_url() {
     let functions = Functions::from_env(&env, &w.aws).unwrap();
     let authorize = w.start_connect("liam").await;
     let query = w.consent(authorize, &[]).await;
-    let mut event = sample("apigw-callback-twitter-success.json");
+    let mut event = with_cookie(
+        sample("apigw-callback-twitter-success.json"),
+        &w.binding_cookie(),
+    );
     event["headers"]["accept"] = Value::String("text/html".into());
     let resp =
         reelay_oauth_callback::handle(&functions.oauth_callback, request(event, "", Some(&query)))

@@ -1,0 +1,290 @@
+//! Issue 12, item 1: linking X is bound to the browser and the Reelay user that started it.
+//!
+//! End to end against moto and the X emulator, through the runner's HTTP routes, with each
+//! browser played by the test: a `Browser` keeps what Reelay's connect route set in it (the
+//! binding cookie) and sends it back to the callback as a browser would. Approvals at X choose
+//! the consenting X user with the emulator's `x_emulator_user` override.
+
+use std::time::Duration;
+
+use reelay_local::harness::moto_endpoint;
+use reelay_local::world::{World, WorldOptions, CALLBACK_PATH};
+use reelay_shared::accounts::cipher::{KmsTokenCipher, TokenCipher};
+use reelay_shared::accounts::store::{AccountStore, DynamoAccountStore};
+use reelay_shared::ids::UserId;
+use reelay_shared::posts::Platform;
+use serde_json::Value;
+use url::Url;
+
+/// The emulator's two test users (its default config).
+const X_ALICE: &str = "1072250532645998596";
+const X_OTHER: &str = "1456012973835788293";
+
+async fn world(label: &str) -> World {
+    World::start(
+        &moto_endpoint(),
+        WorldOptions {
+            label: label.into(),
+            reconcile_period: None,
+            ..WorldOptions::default()
+        },
+    )
+    .await
+    .expect("world")
+}
+
+/// One browser: the cookies Reelay set in it, sent back as a browser would (the test client has
+/// no cookie store; `Secure` cookies would not go over the runner's plain http in one anyway,
+/// while browsers treat 127.0.0.1 as a secure context).
+#[derive(Default)]
+struct Browser {
+    /// `name=value` pairs from `Set-Cookie`, latest last.
+    cookies: Vec<String>,
+}
+
+/// What the callback answered.
+struct Landing {
+    status: u16,
+    body: Value,
+    set_cookies: Vec<String>,
+}
+
+impl Browser {
+    fn keep(&mut self, resp: &reqwest::Response) -> Vec<String> {
+        let set: Vec<String> = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect();
+        for header in &set {
+            let pair = header
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            let name = pair.split('=').next().unwrap_or_default().to_owned();
+            self.cookies
+                .retain(|c| c.split('=').next().unwrap_or_default() != name);
+            let cleared = header.to_ascii_lowercase().contains("max-age=0");
+            if !cleared && !pair.ends_with('=') {
+                self.cookies.push(pair);
+            }
+        }
+        set
+    }
+
+    /// `GET .../connect` as `user` (JSON); returns X's authorize URL and the `Set-Cookie`s.
+    async fn start_connect(&mut self, w: &World, user: &str) -> (Url, Vec<String>) {
+        let resp = w
+            .http
+            .get(format!(
+                "{}/api/auth/platforms/twitter/connect",
+                w.runner.http_url
+            ))
+            .bearer_auth(w.auth.mint(user))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .expect("connect");
+        assert_eq!(resp.status(), 200);
+        let set = self.keep(&resp);
+        let body: Value = resp.json().await.unwrap();
+        (
+            Url::parse(body["authorize_url"].as_str().unwrap()).unwrap(),
+            set,
+        )
+    }
+
+    /// Approves at X as `x_user` and returns the callback URL X redirects this browser to.
+    async fn approve(&self, w: &World, mut authorize: Url, x_user: &str) -> Url {
+        authorize
+            .query_pairs_mut()
+            .append_pair("x_emulator_user", x_user);
+        let resp = w.http.get(authorize).send().await.expect("authorize");
+        assert_eq!(resp.status(), 302, "X answers consent with a redirect");
+        let location = Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+        assert_eq!(location.path(), CALLBACK_PATH);
+        location
+    }
+
+    /// Follows X's redirect to Reelay's (unauthenticated) callback with this browser's cookies.
+    async fn land(&mut self, w: &World, callback: &Url) -> Landing {
+        let mut req = w
+            .http
+            .get(callback.clone())
+            .header("accept", "application/json");
+        if !self.cookies.is_empty() {
+            req = req.header("cookie", self.cookies.join("; "));
+        }
+        let resp = req.send().await.expect("callback");
+        let status = resp.status().as_u16();
+        let set_cookies = self.keep(&resp);
+        let body = resp.json().await.unwrap_or(Value::Null);
+        Landing {
+            status,
+            body,
+            set_cookies,
+        }
+    }
+}
+
+async fn platforms(w: &World, user: &str) -> Vec<Value> {
+    let resp = w
+        .http
+        .get(format!("{}/api/platforms", w.runner.http_url))
+        .bearer_auth(w.auth.mint(user))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    body["platforms"].as_array().cloned().unwrap_or_default()
+}
+
+/// Token events at X for `x_user` with `event` (issued, revoked, ...).
+fn token_events(w: &World, x_user: &str, event: &str) -> usize {
+    w.emulator
+        .admin()
+        .records()
+        .tokens
+        .iter()
+        .filter(|t| t.user_id == x_user && t.event == event)
+        .count()
+}
+
+/// The X user id `user`'s stored tokens belong to, asked of X itself (so the tokens work).
+async fn x_user_behind_stored_tokens(w: &World, user: &str) -> String {
+    let user = UserId::parse(user).unwrap();
+    let store = DynamoAccountStore::new(w.aws.dynamodb.clone(), w.stack.table_name.clone());
+    let account = store
+        .get_account(&user, Platform::Twitter)
+        .await
+        .unwrap()
+        .expect("account stored");
+    let cipher = KmsTokenCipher::new(w.aws.kms.clone(), w.stack.kms_key_id.clone());
+    let tokens = cipher
+        .decrypt(&user, Platform::Twitter, &account.tokens)
+        .await
+        .unwrap();
+    let resp = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+        .get(format!("{}/2/users/me", w.emulator.base_url))
+        .bearer_auth(tokens.access_token.expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "the stored access token works at X");
+    let me: Value = resp.json().await.unwrap();
+    me["data"]["id"].as_str().unwrap().to_owned()
+}
+
+/// The attack of issue 12: mallory starts a connect and sends X's authorize URL to a victim,
+/// who approves at X as themselves in their own browser. Nothing may be linked to mallory, and no
+/// token of the victim's may be left alive at X.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authorize_url_approved_in_another_browser_links_nothing() {
+    let w = world("link-attack").await;
+    let mut mallory = Browser::default();
+    let (authorize, _) = mallory.start_connect(&w, "mallory").await;
+
+    // The victim's browser: it even holds a binding of its own (the victim started connecting
+    // their Reelay account too), just not the one for mallory's state.
+    let mut victim = Browser::default();
+    let _ = victim.start_connect(&w, "victim").await;
+    let callback = victim.approve(&w, authorize, X_OTHER).await;
+    let landing = victim.land(&w, &callback).await;
+    assert_eq!(landing.status, 403, "{}", landing.body);
+    assert_eq!(landing.body["type"], "connect_other_browser");
+    let detail = landing.body["detail"].as_str().unwrap();
+    assert!(detail.contains("another browser"), "{detail}");
+    assert!(detail.contains("start connecting X again"), "{detail}");
+    // The victim's own pending connect keeps its cookie: the mismatch does not clear it.
+    assert!(landing.set_cookies.is_empty(), "{:?}", landing.set_cookies);
+
+    assert!(
+        platforms(&w, "mallory").await.is_empty(),
+        "mallory got nothing"
+    );
+    assert!(platforms(&w, "victim").await.is_empty());
+    assert_eq!(
+        token_events(&w, X_OTHER, "issued"),
+        0,
+        "the victim's code was never exchanged, so X issued no tokens"
+    );
+
+    // The state died with the refused attempt: even mallory's own browser, which holds the
+    // binding, cannot use that callback URL (say the victim pasted it back to mallory).
+    let replay = mallory.land(&w, &callback).await;
+    assert_eq!(replay.status, 400, "{}", replay.body);
+    assert_eq!(replay.body["type"], "unknown_state");
+    assert!(platforms(&w, "mallory").await.is_empty());
+    assert_eq!(token_events(&w, X_OTHER, "issued"), 0);
+
+    // A browser with no cookie at all is refused the same way.
+    let mut bare = Browser::default();
+    let (authorize, _) = mallory.start_connect(&w, "mallory").await;
+    let callback = bare.approve(&w, authorize, X_OTHER).await;
+    let landing = bare.land(&w, &callback).await;
+    assert_eq!(landing.status, 403, "{}", landing.body);
+    assert_eq!(landing.body["type"], "connect_other_browser");
+    assert!(platforms(&w, "mallory").await.is_empty());
+    assert_eq!(token_events(&w, X_OTHER, "issued"), 0);
+}
+
+/// The normal flow: the connect route sets the binding cookie (scoped to the callback, ten
+/// minutes, not readable by scripts), the same browser lands with it, the account is linked and
+/// the cookie cleared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_that_started_the_connect_links_and_the_cookie_is_cleared() {
+    let w = world("link-normal").await;
+    let mut browser = Browser::default();
+    let (authorize, set) = browser.start_connect(&w, "alice").await;
+    assert_eq!(set.len(), 1, "{set:?}");
+    let cookie = set[0].to_ascii_lowercase();
+    for attribute in [
+        "httponly",
+        "secure",
+        "samesite=lax",
+        &format!("path={}", CALLBACK_PATH.to_ascii_lowercase()),
+        "max-age=600",
+    ] {
+        assert!(
+            cookie.split(';').any(|a| a.trim() == attribute),
+            "{attribute} in {cookie}"
+        );
+    }
+    // The cookie carries a hash of the state, not the state.
+    let state = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    assert!(
+        !set[0].contains(&state),
+        "the state itself is not in the cookie"
+    );
+
+    let callback = browser.approve(&w, authorize, X_ALICE).await;
+    let landing = browser.land(&w, &callback).await;
+    assert_eq!(landing.status, 200, "{}", landing.body);
+    assert_eq!(landing.body["connected"]["x_user_id"], X_ALICE);
+    assert_eq!(landing.set_cookies.len(), 1, "{:?}", landing.set_cookies);
+    let cleared = landing.set_cookies[0].to_ascii_lowercase();
+    assert!(cleared.contains("max-age=0"), "{cleared}");
+    assert!(
+        cleared.contains(&format!("path={}", CALLBACK_PATH.to_ascii_lowercase())),
+        "{cleared}"
+    );
+    assert!(browser.cookies.is_empty(), "{:?}", browser.cookies);
+
+    let listed = platforms(&w, "alice").await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["status"], "active");
+    assert_eq!(x_user_behind_stored_tokens(&w, "alice").await, X_ALICE);
+}
