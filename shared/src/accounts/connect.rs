@@ -10,7 +10,7 @@ use url::Url;
 use super::binding;
 use super::cipher::{CipherError, TokenCipher, TokenPair};
 use super::oauth::{new_state, OAuthError, Pkce, TokenGrant, XOAuth};
-use super::store::{AccountStore, NewConnection, StoreError};
+use super::store::{AccountStore, NewConnection, SavedConnection, StoreError};
 use super::tokens::ErrorChain;
 use super::{missing_scopes, missing_scopes_reason, Account, AccountStatus, OAuthState, Platform};
 use crate::clock::Clock;
@@ -54,6 +54,9 @@ pub enum ConnectError {
     XUnavailable { detail: String },
     #[error("the user has not connected X")]
     NotConnected,
+    /// One X account belongs to one Reelay user at a time.
+    #[error("the X account is already linked to another Reelay user")]
+    LinkedElsewhere,
     #[error("OAuth is misconfigured")]
     OAuth(#[source] OAuthError),
     #[error("storage failed")]
@@ -77,6 +80,7 @@ impl ConnectError {
             ConnectError::MissingScopes { .. } => "missing_scopes",
             ConnectError::XUnavailable { .. } => "x_unavailable",
             ConnectError::NotConnected => "not_connected",
+            ConnectError::LinkedElsewhere => "x_account_linked_elsewhere",
             ConnectError::OAuth(_) | ConnectError::Store(_) | ConnectError::Cipher(_) => {
                 "internal_error"
             }
@@ -150,6 +154,12 @@ impl ConnectError {
                 "X is not answering properly right now, so nothing was connected. Try again in a few minutes.",
             ),
             ConnectError::NotConnected => p(404, "Not Found", "You have not connected X."),
+            ConnectError::LinkedElsewhere => p(
+                409,
+                "Conflict",
+                "This X account is already connected to another Reelay user; disconnect it there \
+                 first, then connect it here. Nothing was changed.",
+            ),
             ConnectError::OAuth(_) | ConnectError::Store(_) | ConnectError::Cipher(_) => {
                 tracing::error!(error = %ErrorChain(self), "connect failed on Reelay's side");
                 Problem::internal()
@@ -412,12 +422,13 @@ impl Connector {
             .encrypt(user, Platform::Twitter, &grant.tokens)
             .await?;
         let now = super::epoch_secs(&*self.clock);
-        let account = self
+        let x_user_id = me.id;
+        let saved = self
             .store
             .save_connection(&NewConnection {
                 user_id: user.clone(),
                 platform: Platform::Twitter,
-                x_user_id: me.id,
+                x_user_id: x_user_id.clone(),
                 username: me.username,
                 name: me.name,
                 scopes: grant.scopes.clone(),
@@ -427,7 +438,14 @@ impl Connector {
                 now,
             })
             .await?;
-        Ok(ConnectionView::from(&account))
+        match saved {
+            SavedConnection::Saved(account) => Ok(ConnectionView::from(&account)),
+            SavedConnection::LinkedElsewhere { owner } => {
+                // The caller revokes the pair X just issued: it was never stored.
+                tracing::warn!(user_id = %user, x_user_id = %x_user_id, owner = %owner, "X account already linked to another user; refused");
+                Err(ConnectError::LinkedElsewhere)
+            }
+        }
     }
 
     /// The user's connections (`GET /api/platforms`).

@@ -3,13 +3,19 @@
 //! - OAuth state: `pk = OAUTH_STATE#<state>`, `sk = STATE`, TTL `expires_at`.
 //! - Account: `pk = USER#<user_id>`, `sk = ACCOUNT#<platform>`, so a user's connections come
 //!   with one Query and sit next to the user's `POST#` items without colliding with them.
+//! - Link: `pk = LINK#<platform>#<platform user id>`, `sk = LINK`, `user_id`: which Reelay user
+//!   holds that X account. One X account belongs to one Reelay user at a time (issue 12): the link
+//!   is written in the same transaction as the account, on condition that nobody else holds it,
+//!   moved when the user connects another X account, and released on disconnect.
 //!
 //! Every change that matters for token safety is a conditional write: states are consumed by a
 //! conditional delete (exactly once), refreshes are guarded by a lease and `token_version`.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
+};
 use aws_sdk_dynamodb::Client;
 use thiserror::Error;
 
@@ -28,6 +34,19 @@ pub enum StoreError {
     },
     #[error("stored {what} item is malformed: {problem}")]
     Corrupt { what: &'static str, problem: String },
+    /// Other writers kept changing the item between our read and our conditional write.
+    #[error("{op} kept conflicting with concurrent writes; gave up after {attempts} attempts")]
+    Contended { op: &'static str, attempts: u32 },
+}
+
+/// What `save_connection` did.
+#[derive(Debug, Clone)]
+pub enum SavedConnection {
+    Saved(Account),
+    /// The X account is linked to another Reelay user (`owner`); nothing was written.
+    LinkedElsewhere {
+        owner: UserId,
+    },
 }
 
 /// What a successful connect writes.
@@ -67,9 +86,11 @@ pub trait AccountStore: Send + Sync {
         platform: Platform,
     ) -> Result<Option<Account>, StoreError>;
     async fn list_accounts(&self, user: &UserId) -> Result<Vec<Account>, StoreError>;
-    /// Stores a (re)connected account in one write, bumping `token_version` past any earlier
-    /// pair and dropping any refresh lease.
-    async fn save_connection(&self, new: &NewConnection) -> Result<Account, StoreError>;
+    /// Stores a (re)connected account and its link in one transaction, bumping `token_version`
+    /// past any earlier pair and dropping any refresh lease. Refused, writing nothing, when the X
+    /// account is linked to another user; a user who connects a different X account releases the
+    /// link to the previous one.
+    async fn save_connection(&self, new: &NewConnection) -> Result<SavedConnection, StoreError>;
     /// Takes the refresh lease if the account is still at `version`, active, and nobody holds an
     /// unexpired lease. `false` means someone else is refreshing (or already did).
     async fn try_lease_refresh(
@@ -104,7 +125,8 @@ pub trait AccountStore: Send + Sync {
         reason: &str,
         now: u64,
     ) -> Result<bool, StoreError>;
-    /// Deletes the account and returns what was stored, if anything.
+    /// Deletes the account and releases its link, and returns what was stored, if anything
+    /// (the very token pair deleted: a refresh racing with this makes it read again).
     async fn delete_account(
         &self,
         user: &UserId,
@@ -126,10 +148,137 @@ impl DynamoAccountStore {
             table: table.into(),
         }
     }
+
+    /// The Reelay user holding the link to this platform account, if anyone does.
+    async fn link_owner(
+        &self,
+        platform: Platform,
+        platform_user_id: &str,
+    ) -> Result<Option<UserId>, StoreError> {
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(link_key(platform, platform_user_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo("GetItem(link)"))?;
+        let Some(map) = out.item else {
+            return Ok(None);
+        };
+        let item = Item {
+            what: "link",
+            map: &map,
+        };
+        UserId::parse(&item.s("user_id")?)
+            .map(Some)
+            .map_err(|e| item.corrupt(e.to_string()))
+    }
+
+    /// Deletes `user`'s link to a platform account, on condition that it is still theirs.
+    fn link_release(
+        &self,
+        platform: Platform,
+        platform_user_id: &str,
+        user: &UserId,
+    ) -> Result<Delete, StoreError> {
+        Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(link_key(platform, platform_user_id)))
+            .condition_expression("user_id = :user")
+            .expression_attribute_values(":user", s(user.as_str()))
+            .build()
+            .map_err(dynamo("TransactWriteItems(release link)"))
+    }
+
+    /// The account write of a connect: every field of the new connection, `token_version`
+    /// bumped, the lease dropped. Conditioned on the X account the user held when read
+    /// (`previous`), or on there being no account.
+    fn connection_update(
+        &self,
+        new: &NewConnection,
+        previous: Option<&str>,
+    ) -> Result<Update, StoreError> {
+        let (status, reason) = match &new.status {
+            AccountStatus::Active => ("active", None),
+            AccountStatus::NeedsReconnect { reason } => ("needs_reconnect", Some(reason)),
+        };
+        let mut set = vec![
+            "#kind = :kind",
+            "x_user_id = :xid",
+            "#username = :username",
+            "#name = :name",
+            "#scopes = :scopes",
+            "#status = :status",
+            "access_expires_at = :exp",
+            "#tokens = :tokens",
+            "connected_at = :now",
+            "updated_at = :now",
+        ];
+        let mut remove = vec!["lease_owner", "lease_until"];
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(account_key(&new.user_id, new.platform)))
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_names("#username", "username")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_names("#scopes", "scopes")
+            .expression_attribute_names("#tokens", "tokens")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":kind", s("account"))
+            .expression_attribute_values(":xid", s(new.x_user_id.as_str()))
+            .expression_attribute_values(":username", s(new.username.as_str()))
+            .expression_attribute_values(":name", s(new.name.as_str()))
+            .expression_attribute_values(":scopes", s(new.scopes.join(" ")))
+            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(":exp", n(new.access_expires_at))
+            .expression_attribute_values(":tokens", AttributeValue::B(new.tokens.0.clone().into()))
+            .expression_attribute_values(":now", n(new.now))
+            .expression_attribute_values(":one", n(1));
+        match reason {
+            Some(reason) => {
+                set.push("status_reason = :reason");
+                update = update.expression_attribute_values(":reason", s(reason.as_str()));
+            }
+            None => remove.push("status_reason"),
+        }
+        update = match previous {
+            Some(previous) => update
+                .condition_expression("x_user_id = :previous")
+                .expression_attribute_values(":previous", s(previous)),
+            None => update
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY),
+        };
+        // ADD keeps token_version growing across reconnects, so a worker still holding the
+        // previous pair's version can never overwrite this pair.
+        let expression = format!(
+            "SET {} ADD token_version :one REMOVE {}",
+            set.join(", "),
+            remove.join(", ")
+        );
+        update
+            .update_expression(expression)
+            .build()
+            .map_err(dynamo("TransactWriteItems(connect)"))
+    }
+}
+
+fn link_item(new: &NewConnection) -> HashMap<String, AttributeValue> {
+    let mut item = link_key(new.platform, &new.x_user_id);
+    item.insert("kind".into(), s("link"));
+    item.insert("user_id".into(), s(new.user_id.as_str()));
+    item.insert("linked_at".into(), n(new.now));
+    item
 }
 
 const STATE_SK: &str = "STATE";
 const ACCOUNT_SK_PREFIX: &str = "ACCOUNT#";
+const LINK_SK: &str = "LINK";
+/// Reads and conditional writes of one account before giving up on a burst of concurrent writers
+/// (a refresh or a second callback landing between the read and the write).
+const WRITE_ATTEMPTS: u32 = 4;
 
 fn state_key(state: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([
@@ -149,6 +298,18 @@ fn account_key(user: &UserId, platform: Platform) -> HashMap<String, AttributeVa
             SORT_KEY.to_owned(),
             s(format!("{ACCOUNT_SK_PREFIX}{platform}")),
         ),
+    ])
+}
+
+/// The link item of a platform account: keyed by the platform's user id, so that one X account
+/// has exactly one item saying whose it is.
+fn link_key(platform: Platform, platform_user_id: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (
+            PARTITION_KEY.to_owned(),
+            s(format!("LINK#{platform}#{platform_user_id}")),
+        ),
+        (SORT_KEY.to_owned(), s(LINK_SK)),
     ])
 }
 
@@ -364,70 +525,80 @@ impl AccountStore for DynamoAccountStore {
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %new.user_id, x_user_id = %new.x_user_id))]
-    async fn save_connection(&self, new: &NewConnection) -> Result<Account, StoreError> {
-        let (status, reason) = match &new.status {
-            AccountStatus::Active => ("active", None),
-            AccountStatus::NeedsReconnect { reason } => ("needs_reconnect", Some(reason)),
-        };
-        let mut set = vec![
-            "#kind = :kind",
-            "x_user_id = :xid",
-            "#username = :username",
-            "#name = :name",
-            "#scopes = :scopes",
-            "#status = :status",
-            "access_expires_at = :exp",
-            "#tokens = :tokens",
-            "connected_at = :now",
-            "updated_at = :now",
-        ];
-        let mut remove = vec!["lease_owner", "lease_until"];
-        let mut request = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(account_key(&new.user_id, new.platform)))
-            .expression_attribute_names("#kind", "kind")
-            .expression_attribute_names("#username", "username")
-            .expression_attribute_names("#name", "name")
-            .expression_attribute_names("#scopes", "scopes")
-            .expression_attribute_names("#tokens", "tokens")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":kind", s("account"))
-            .expression_attribute_values(":xid", s(new.x_user_id.as_str()))
-            .expression_attribute_values(":username", s(new.username.as_str()))
-            .expression_attribute_values(":name", s(new.name.as_str()))
-            .expression_attribute_values(":scopes", s(new.scopes.join(" ")))
-            .expression_attribute_values(":status", s(status))
-            .expression_attribute_values(":exp", n(new.access_expires_at))
-            .expression_attribute_values(":tokens", AttributeValue::B(new.tokens.0.clone().into()))
-            .expression_attribute_values(":now", n(new.now))
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::AllNew);
-        match reason {
-            Some(reason) => {
-                set.push("status_reason = :reason");
-                request = request.expression_attribute_values(":reason", s(reason.as_str()));
+    async fn save_connection(&self, new: &NewConnection) -> Result<SavedConnection, StoreError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            // Which X account the user holds now decides which link to release; the write is
+            // conditioned on it, so a concurrent connect makes this round start over.
+            let previous = self
+                .get_account(&new.user_id, new.platform)
+                .await?
+                .map(|a| a.x_user_id);
+            let mut items = vec![
+                TransactWriteItem::builder()
+                    .update(self.connection_update(new, previous.as_deref())?)
+                    .build(),
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(link_item(new)))
+                            .condition_expression("attribute_not_exists(#pk) OR user_id = :user")
+                            .expression_attribute_names("#pk", PARTITION_KEY)
+                            .expression_attribute_values(":user", s(new.user_id.as_str()))
+                            .build()
+                            .map_err(dynamo("TransactWriteItems(connect)"))?,
+                    )
+                    .build(),
+            ];
+            if let Some(old) = previous.as_deref().filter(|old| *old != new.x_user_id) {
+                // Only a link this user holds is released (an account stored before links
+                // existed may have none).
+                if self.link_owner(new.platform, old).await?.as_ref() == Some(&new.user_id) {
+                    items.push(
+                        TransactWriteItem::builder()
+                            .delete(self.link_release(new.platform, old, &new.user_id)?)
+                            .build(),
+                    );
+                }
             }
-            None => remove.push("status_reason"),
+            match self
+                .db
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+            {
+                Ok(_) => {
+                    // A transaction returns no attributes: read back the stored account (with
+                    // its new `token_version`).
+                    let account = self
+                        .get_account(&new.user_id, new.platform)
+                        .await?
+                        .ok_or_else(|| StoreError::Corrupt {
+                            what: "account",
+                            problem: "gone right after it was stored".into(),
+                        })?;
+                    return Ok(SavedConnection::Saved(account));
+                }
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+                {
+                    match self.link_owner(new.platform, &new.x_user_id).await? {
+                        Some(owner) if owner != new.user_id => {
+                            return Ok(SavedConnection::LinkedElsewhere { owner })
+                        }
+                        // The account changed between the read and the write: again.
+                        _ => continue,
+                    }
+                }
+                Err(e) => return Err(dynamo("TransactWriteItems(connect)")(e)),
+            }
         }
-        // ADD keeps token_version growing across reconnects, so a worker still holding the
-        // previous pair's version can never overwrite this pair.
-        let expression = format!(
-            "SET {} ADD token_version :one REMOVE {}",
-            set.join(", "),
-            remove.join(", ")
-        );
-        let out = request
-            .update_expression(expression)
-            .send()
-            .await
-            .map_err(dynamo("UpdateItem(connect)"))?;
-        let attrs = out.attributes.ok_or_else(|| StoreError::Corrupt {
-            what: "account",
-            problem: "UpdateItem returned no attributes".into(),
-        })?;
-        account_from_item(&attrs)
+        Err(StoreError::Contended {
+            op: "TransactWriteItems(connect)",
+            attempts: WRITE_ATTEMPTS,
+        })
     }
 
     #[tracing::instrument(skip(self, owner), fields(user_id = %user))]
@@ -567,15 +738,55 @@ impl AccountStore for DynamoAccountStore {
         user: &UserId,
         platform: Platform,
     ) -> Result<Option<Account>, StoreError> {
-        let out = self
-            .db
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(account_key(user, platform)))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(dynamo("DeleteItem(account)"))?;
-        out.attributes.as_ref().map(account_from_item).transpose()
+        for _ in 0..WRITE_ATTEMPTS {
+            let Some(account) = self.get_account(user, platform).await? else {
+                return Ok(None);
+            };
+            // Conditioned on the version read, so the pair returned (and revoked by the caller)
+            // is the pair deleted, not one a concurrent refresh already replaced.
+            let mut items = vec![TransactWriteItem::builder()
+                .delete(
+                    Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(account_key(user, platform)))
+                        .condition_expression("token_version = :v")
+                        .expression_attribute_values(":v", n(account.token_version))
+                        .build()
+                        .map_err(dynamo("TransactWriteItems(disconnect)"))?,
+                )
+                .build()];
+            if self
+                .link_owner(platform, &account.x_user_id)
+                .await?
+                .as_ref()
+                == Some(user)
+            {
+                items.push(
+                    TransactWriteItem::builder()
+                        .delete(self.link_release(platform, &account.x_user_id, user)?)
+                        .build(),
+                );
+            }
+            match self
+                .db
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(Some(account)),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(dynamo("TransactWriteItems(disconnect)")(e)),
+            }
+        }
+        Err(StoreError::Contended {
+            op: "TransactWriteItems(disconnect)",
+            attempts: WRITE_ATTEMPTS,
+        })
     }
 }

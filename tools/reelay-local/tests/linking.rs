@@ -5,12 +5,16 @@
 //! binding cookie) and sends it back to the callback as a browser would. Approvals at X choose
 //! the consenting X user with the emulator's `x_emulator_user` override.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reelay_local::harness::moto_endpoint;
 use reelay_local::world::{World, WorldOptions, CALLBACK_PATH};
 use reelay_shared::accounts::cipher::{KmsTokenCipher, TokenCipher};
-use reelay_shared::accounts::store::{AccountStore, DynamoAccountStore};
+use reelay_shared::accounts::store::{
+    AccountStore, DynamoAccountStore, NewConnection, SavedConnection,
+};
+use reelay_shared::accounts::{AccountStatus, EncryptedTokens};
 use reelay_shared::ids::UserId;
 use reelay_shared::posts::Platform;
 use serde_json::Value;
@@ -129,6 +133,13 @@ impl Browser {
             set_cookies,
         }
     }
+
+    /// The whole dance in this browser: start as `user`, approve as `x_user`, land.
+    async fn link(&mut self, w: &World, user: &str, x_user: &str) -> Landing {
+        let (authorize, _) = self.start_connect(w, user).await;
+        let callback = self.approve(w, authorize, x_user).await;
+        self.land(w, &callback).await
+    }
 }
 
 async fn platforms(w: &World, user: &str) -> Vec<Value> {
@@ -142,6 +153,17 @@ async fn platforms(w: &World, user: &str) -> Vec<Value> {
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     body["platforms"].as_array().cloned().unwrap_or_default()
+}
+
+async fn disconnect(w: &World, user: &str) -> u16 {
+    w.http
+        .delete(format!("{}/api/auth/platforms/twitter", w.runner.http_url))
+        .bearer_auth(w.auth.mint(user))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 /// Token events at X for `x_user` with `event` (issued, revoked, ...).
@@ -287,4 +309,131 @@ async fn the_browser_that_started_the_connect_links_and_the_cookie_is_cleared() 
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["status"], "active");
     assert_eq!(x_user_behind_stored_tokens(&w, "alice").await, X_ALICE);
+}
+
+/// One X account belongs to one Reelay user at a time: a second user's link is refused with a
+/// clear answer, the tokens X issued for it are revoked, and the first link is untouched. Once
+/// the first user disconnects, the account is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_x_account_linked_to_another_user_is_refused_until_disconnected_there() {
+    let w = world("link-unique").await;
+    let landing = Browser::default().link(&w, "alice", X_ALICE).await;
+    assert_eq!(landing.status, 200, "{}", landing.body);
+    let before = platforms(&w, "alice").await;
+
+    let landing = Browser::default().link(&w, "bob", X_ALICE).await;
+    assert_eq!(landing.status, 409, "{}", landing.body);
+    assert_eq!(landing.body["type"], "x_account_linked_elsewhere");
+    let detail = landing.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("already connected to another Reelay user"),
+        "{detail}"
+    );
+    assert!(detail.contains("disconnect it there first"), "{detail}");
+    assert!(platforms(&w, "bob").await.is_empty());
+    assert_eq!(
+        token_events(&w, X_ALICE, "issued"),
+        2,
+        "X issued a pair for each approval"
+    );
+    assert_eq!(
+        token_events(&w, X_ALICE, "revoked"),
+        1,
+        "bob's pair was revoked"
+    );
+    // Alice's link is as it was, and her tokens still work at X.
+    assert_eq!(platforms(&w, "alice").await, before);
+    assert_eq!(x_user_behind_stored_tokens(&w, "alice").await, X_ALICE);
+
+    // Alice lets go; now bob may link it.
+    assert_eq!(disconnect(&w, "alice").await, 204);
+    let landing = Browser::default().link(&w, "bob", X_ALICE).await;
+    assert_eq!(landing.status, 200, "{}", landing.body);
+    assert_eq!(x_user_behind_stored_tokens(&w, "bob").await, X_ALICE);
+    // And alice is the one refused.
+    let landing = Browser::default().link(&w, "alice", X_ALICE).await;
+    assert_eq!(landing.status, 409, "{}", landing.body);
+    assert!(platforms(&w, "alice").await.is_empty());
+}
+
+/// Reconnecting the same X account as the same user keeps working; switching to another X
+/// account releases the first one for other users.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnecting_the_same_account_works_and_switching_releases_the_old_one() {
+    let w = world("link-reconnect").await;
+    let mut browser = Browser::default();
+    for _ in 0..2 {
+        let landing = browser.link(&w, "alice", X_ALICE).await;
+        assert_eq!(landing.status, 200, "{}", landing.body);
+    }
+    let listed = platforms(&w, "alice").await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["x_user_id"], X_ALICE);
+    assert_eq!(listed[0]["status"], "active");
+    assert_eq!(x_user_behind_stored_tokens(&w, "alice").await, X_ALICE);
+
+    // Alice switches to her other X account: it is hers now, the first one is free.
+    let landing = browser.link(&w, "alice", X_OTHER).await;
+    assert_eq!(landing.status, 200, "{}", landing.body);
+    assert_eq!(x_user_behind_stored_tokens(&w, "alice").await, X_OTHER);
+    let landing = Browser::default().link(&w, "carol", X_OTHER).await;
+    assert_eq!(landing.status, 409, "{}", landing.body);
+    let landing = Browser::default().link(&w, "bob", X_ALICE).await;
+    assert_eq!(landing.status, 200, "{}", landing.body);
+    assert_eq!(x_user_behind_stored_tokens(&w, "bob").await, X_ALICE);
+    assert_eq!(x_user_behind_stored_tokens(&w, "alice").await, X_OTHER);
+}
+
+/// Callbacks of several users racing for one X account: the link's conditional transaction lets
+/// exactly one of them have it, and only the winner has an account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_racing_for_one_x_account_link_exactly_one() {
+    let w = world("link-race").await;
+    let store = Arc::new(DynamoAccountStore::new(
+        w.aws.dynamodb.clone(),
+        w.stack.table_name.clone(),
+    ));
+    let saves = (0..6).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let user = UserId::parse(&format!("racer-{i}")).unwrap();
+            let saved = store
+                .save_connection(&NewConnection {
+                    user_id: user.clone(),
+                    platform: Platform::Twitter,
+                    x_user_id: X_ALICE.into(),
+                    username: "ReelayTester".into(),
+                    name: "Reelay Tester".into(),
+                    scopes: vec!["tweet.read".into()],
+                    status: AccountStatus::Active,
+                    access_expires_at: 7200,
+                    tokens: EncryptedTokens(vec![7; 16]),
+                    now: 1,
+                })
+                .await
+                .expect("save");
+            (user, saved)
+        })
+    });
+    let results: Vec<_> = futures::future::join_all(saves)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    let winners: Vec<&UserId> = results
+        .iter()
+        .filter(|(_, saved)| matches!(saved, SavedConnection::Saved(_)))
+        .map(|(user, _)| user)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    for (user, saved) in &results {
+        let stored = store.get_account(user, Platform::Twitter).await.unwrap();
+        match saved {
+            SavedConnection::Saved(_) => assert!(stored.is_some()),
+            SavedConnection::LinkedElsewhere { owner } => {
+                assert_eq!(owner, winners[0]);
+                assert!(stored.is_none(), "{user} was refused but has an account");
+            }
+        }
+    }
 }
