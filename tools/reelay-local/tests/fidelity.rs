@@ -116,7 +116,6 @@ fn calls(world: &World, endpoint: &str, status: &str) -> u64 {
         .unwrap_or(0)
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_shaped_403_without_media_write_asks_the_user_to_reconnect_and_flags_the_account() {
     // X took media.write away from the grant (as for tokens issued before the scope existed):
