@@ -1104,6 +1104,68 @@ async fn retry_requeues_failed_targets_only() {
     local.runner.stop().await;
 }
 
+/// Retry is refused (409) for a failure a retry cannot fix, and after `MAX_RETRIES` retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_is_refused_when_it_cannot_help_and_capped_per_post() {
+    let local = start("posts-retry-rules").await;
+    local.connect("lin", AccountStatus::Active).await;
+    let (post_id, upload) = local.create("lin", "retry rules").await;
+    local
+        .upload(&upload, clips().valid_moov_at_end.clone())
+        .await;
+    local.create_post_outcome(&post_id).await;
+    local.take_messages().await;
+
+    let fail = |retryable: bool, code: &str| {
+        let code = code.to_owned();
+        let local = &local;
+        let post_id = post_id.clone();
+        async move {
+            let mut job = local.job("lin", &post_id).await.unwrap();
+            job.phase = Phase::Failed;
+            job.error = Some(JobError {
+                code,
+                message: "X refused it".into(),
+                retryable,
+                at_ms: now_ms(),
+            });
+            job.version += 1;
+            local.store.save_job(&job).await.unwrap();
+        }
+    };
+    let retry_path = format!("/api/posts/{post_id}/retry");
+    let retry = || local.api("POST", &retry_path, "lin", None);
+
+    // X called the post a duplicate: the same post would be refused again.
+    fail(false, "duplicate_post").await;
+    let (status, problem) = retry().await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (409, Some("not_retryable")),
+        "{problem}"
+    );
+    assert!(local.take_messages().await.is_empty());
+
+    // Retryable failures: retried up to the cap, then refused.
+    for n in 1..=reelay_api::posts::MAX_RETRIES {
+        fail(true, "platform_unavailable").await;
+        let (status, body) = retry().await;
+        assert_eq!(status, 202, "retry {n}: {body}");
+    }
+    fail(true, "platform_unavailable").await;
+    let (status, problem) = retry().await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (409, Some("retry_limit_reached")),
+        "{problem}"
+    );
+    assert_eq!(
+        local.job("lin", &post_id).await.unwrap().retries,
+        reelay_api::posts::MAX_RETRIES
+    );
+    local.runner.stop().await;
+}
+
 // ---------------------------------------------------------------- big objects
 
 /// The form's size bound, both sides. At the bound (512 MiB, X's cap for amplify_video) an object
