@@ -248,6 +248,43 @@ impl ConnectConfig {
     }
 }
 
+/// Per-user limits on creating posts (`quota`): `MAX_POSTS_PER_DAY` (rolling 24 hours) and
+/// `MAX_UPLOADS_IN_FLIGHT` (posts not yet final). Optional; the defaults are `quota`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaConfig {
+    pub limits: crate::quota::QuotaLimits,
+}
+
+impl QuotaConfig {
+    pub const VARS: &'static [&'static str] = &["MAX_POSTS_PER_DAY", "MAX_UPLOADS_IN_FLIGHT"];
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let limit = |name: &'static str, default: u32| match env.var(name) {
+            None => Ok(default),
+            // Zero would refuse every post: a mistake, not a setting.
+            Some(raw) => raw
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| ConfigError::Invalid {
+                    name,
+                    reason: format!("expected a whole number of at least 1, got {raw:?}"),
+                }),
+        };
+        Ok(Self {
+            limits: crate::quota::QuotaLimits {
+                posts_per_day: limit(
+                    "MAX_POSTS_PER_DAY",
+                    crate::quota::DEFAULT_MAX_POSTS_PER_DAY,
+                )?,
+                uploads_in_flight: limit(
+                    "MAX_UPLOADS_IN_FLIGHT",
+                    crate::quota::DEFAULT_MAX_UPLOADS_IN_FLIGHT,
+                )?,
+            },
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ pub mod messages;
 pub mod ports;
 pub mod posts;
 pub mod problem;
+pub mod quota;
 pub mod reconcile;
 pub mod resources;
 pub mod s3;

@@ -75,6 +75,19 @@ pub trait PostStore: Send + Sync {
     async fn start_jobs(&self, post: &Post, jobs: &[UploadJob]) -> Result<(), StoreError>;
 }
 
+/// The caller's newest posts of a time window, for per-user limits (`quota`).
+#[async_trait]
+pub trait RecentPosts: Send + Sync {
+    /// Up to `limit` of `user`'s posts created at or after `since_ms`, newest first: one bounded
+    /// query of the posts index, never a scan.
+    async fn posts_created_since(
+        &self,
+        user: &UserId,
+        since_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Post>, StoreError>;
+}
+
 #[async_trait]
 pub trait JobStore: Send + Sync {
     async fn get_job(
@@ -286,6 +299,47 @@ impl DynamoStore {
             .await
             .map_err(StoreError::unavailable)?;
         Ok(out.item)
+    }
+}
+
+#[async_trait]
+impl RecentPosts for DynamoStore {
+    async fn posts_created_since(
+        &self,
+        user: &UserId,
+        since_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Post>, StoreError> {
+        // The index sort key starts with the zero-padded creation time, so the window is a key
+        // range; `Limit` bounds each page and a page ends at 1 MB, hence the loop.
+        let mut posts = Vec::new();
+        let mut start: Option<Item> = None;
+        while posts.len() < limit as usize {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(table::POSTS_BY_USER_INDEX)
+                .key_condition_expression("#pk = :pk AND #sk >= :since")
+                .expression_attribute_names("#pk", table::POSTS_BY_USER_PARTITION_KEY)
+                .expression_attribute_names("#sk", table::POSTS_BY_USER_SORT_KEY)
+                .expression_attribute_values(":pk", s(posts_index_pk(user)))
+                .expression_attribute_values(":since", s(format!("{:013}", since_ms.max(0))))
+                .scan_index_forward(false)
+                .limit((limit as usize - posts.len()).min(100) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(StoreError::unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                posts.push(from_item::<Post>(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(posts)
     }
 }
 
