@@ -1,0 +1,449 @@
+//! Issue 12, item 5: the template's security settings, read from template.yaml. There is no AWS
+//! here, so these tests prove what the template declares, not how IAM, KMS, CloudWatch or API
+//! Gateway evaluate it (SECURITY.md, "Not verifiable here").
+
+use std::collections::BTreeMap;
+
+use reelay_shared::accounts::cipher::{CONTEXT_PLATFORM, CONTEXT_USER};
+use reelay_shared::posts::Platform;
+use serde_yaml::Value;
+
+const FUNCTIONS: [&str; 5] = [
+    "ApiFunction",
+    "OAuthCallbackFunction",
+    "CreatePostFunction",
+    "ProcessUploadFunction",
+    "ReconcilerFunction",
+];
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(reelay_local::moto::repo_root().join("template.yaml"))
+        .expect("template.yaml");
+    serde_yaml::from_str(&text).expect("template.yaml parses")
+}
+
+fn yaml(v: &Value) -> String {
+    serde_yaml::to_string(v).unwrap().trim().to_owned()
+}
+
+fn properties<'a>(t: &'a Value, name: &str) -> &'a Value {
+    let resource = &t["Resources"][name];
+    assert!(!resource.is_null(), "template.yaml has no resource {name}");
+    &resource["Properties"]
+}
+
+/// A statement's actions, whether written as one string or a list.
+fn actions(statement: &Value) -> Vec<String> {
+    match &statement["Action"] {
+        Value::String(a) => vec![a.clone()],
+        Value::Sequence(list) => list
+            .iter()
+            .map(|a| a.as_str().expect("an action is a string").to_owned())
+            .collect(),
+        other => panic!("unexpected Action {other:?}"),
+    }
+}
+
+/// Does the IAM action pattern (with `*` and `?`) match the action? Case-insensitive, as IAM is.
+fn matches(pattern: &str, action: &str) -> bool {
+    fn go(p: &[u8], a: &[u8]) -> bool {
+        match (p.first(), a.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], a) || (!a.is_empty() && go(p, &a[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &a[1..]),
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => go(&p[1..], &a[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), action.as_bytes())
+}
+
+/// The KMS operations that use the key (rather than administer it). CreateGrant is here because a
+/// grant can hand the others out without the key policy's conditions.
+const KMS_USE: [&str; 9] = [
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:GenerateDataKeyPair",
+    "kms:GenerateDataKeyPairWithoutPlaintext",
+    "kms:CreateGrant",
+];
+
+/// Every KMS use is bound to a Reelay token's encryption context: the platform is twitter and the
+/// context has no key but user_id and platform (reelay_shared::accounts::cipher).
+fn assert_token_context(statement: &Value, whose: &str) {
+    let condition = &statement["Condition"];
+    let platform = format!("kms:EncryptionContext:{CONTEXT_PLATFORM}");
+    assert_eq!(
+        condition["StringEquals"][platform.as_str()].as_str(),
+        Some(Platform::Twitter.as_str()),
+        "{whose}: KMS use not conditioned on the platform context: {statement:?}"
+    );
+    let keys: Vec<_> = condition["ForAllValues:StringEquals"]["kms:EncryptionContextKeys"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{whose}: KMS use not conditioned on the context keys"))
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(keys, [CONTEXT_USER, CONTEXT_PLATFORM], "{whose}");
+}
+
+fn function_statements<'a>(t: &'a Value, function: &str) -> Vec<&'a Value> {
+    properties(t, function)["Policies"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{function} has no Policies"))
+        .iter()
+        .flat_map(|p| {
+            p["Statement"].as_sequence().unwrap_or_else(|| {
+                panic!("{function}: a policy that is not an inline statement list: {p:?}")
+            })
+        })
+        .collect()
+}
+
+/// No function holds a secret in a plain environment variable (anyone with
+/// `lambda:GetFunctionConfiguration` reads those), except the one SECURITY.md lists as open.
+#[test]
+fn no_function_environment_holds_a_plain_secret_but_the_known_one() {
+    let t = template();
+    // SECURITY.md, Open, "client secret": X_CLIENT_SECRET is still `!Ref XClientSecret` (a NoEcho
+    // parameter, visible in the function's configuration). Moving it to Secrets Manager needs a
+    // code change (read it at cold start). Remove these rows when that is done.
+    let known: [(&str, &str); 3] = [
+        ("ApiFunction", "X_CLIENT_SECRET"),
+        ("OAuthCallbackFunction", "X_CLIENT_SECRET"),
+        ("ProcessUploadFunction", "X_CLIENT_SECRET"),
+    ];
+    let secret_like = |name: &str| {
+        let upper = name.to_ascii_uppercase();
+        ["SECRET", "PASSWORD", "TOKEN"]
+            .iter()
+            .any(|w| upper.contains(w))
+            // Where to find something (X_TOKEN_URL, a secret's ARN or name) is not the secret.
+            && !["_URL", "_ARN", "_NAME"].iter().any(|s| upper.ends_with(s))
+    };
+    // The only acceptable value for such a variable: a reference to a Secrets Manager secret
+    // (its ARN), which the code would read at run time. A literal, a parameter, a
+    // `{{resolve:...}}` dynamic reference: all put the secret itself in the configuration.
+    let refers_to_a_secret = |value: &Value| {
+        let Value::Tagged(tagged) = value else {
+            return false;
+        };
+        let target = match tagged.tag.to_string().as_str() {
+            "!Ref" => tagged.value.as_str().map(str::to_owned),
+            "!GetAtt" => tagged
+                .value
+                .as_str()
+                .and_then(|s| s.split('.').next())
+                .map(str::to_owned),
+            _ => None,
+        };
+        target.is_some_and(|r| {
+            t["Resources"][r.as_str()]["Type"].as_str() == Some("AWS::SecretsManager::Secret")
+        })
+    };
+    let mut plain = Vec::new();
+    let mut scopes: Vec<(&str, &Value)> = vec![(
+        "Globals",
+        &t["Globals"]["Function"]["Environment"]["Variables"],
+    )];
+    for f in FUNCTIONS {
+        scopes.push((f, &properties(&t, f)["Environment"]["Variables"]));
+    }
+    let mut seen = 0;
+    for (scope, vars) in scopes {
+        let Some(vars) = vars.as_mapping() else {
+            continue;
+        };
+        for (name, value) in vars {
+            seen += 1;
+            let name = name.as_str().unwrap();
+            if secret_like(name) && !refers_to_a_secret(value) {
+                plain.push((scope, name));
+            }
+        }
+    }
+    assert!(
+        seen > 20,
+        "read only {seen} variables: the template's layout changed"
+    );
+    assert_eq!(
+        plain, known,
+        "plain secrets in function environments (only the open SECURITY.md row is accepted)"
+    );
+    // The checker itself: a literal or a parameter is plain, the locator of a token is not a
+    // secret.
+    assert!(secret_like("DB_PASSWORD") && secret_like("X_ACCESS_TOKEN"));
+    assert!(!secret_like("X_TOKEN_URL") && !secret_like("CLIENT_SECRET_ARN"));
+    assert!(!refers_to_a_secret(
+        &serde_yaml::from_str::<Value>("!Ref XClientSecret").unwrap()
+    ));
+    assert!(!refers_to_a_secret(&Value::String("hunter2".into())));
+}
+
+/// Each function may use the tokens key only as its code does, and only under a token's
+/// encryption context. Where each use is:
+/// - ApiFunction: `Connector::disconnect` (shared/src/accounts/connect.rs) decrypts the pair to
+///   revoke it at X. It never encrypts: `Connector::start` stores no tokens.
+/// - OAuthCallbackFunction: `Connector::complete` encrypts the pair X just issued. It never
+///   decrypts: a refused link revokes the pair it holds in memory, and a reconnect does not
+///   revoke the replaced pair (SECURITY.md, open row "replaced token pairs").
+/// - ProcessUploadFunction: `XTokenProvider` (shared/src/accounts/tokens.rs) decrypts to post
+///   and to refresh, and encrypts the rotated pair.
+/// - CreatePostFunction and ReconcilerFunction: no X, no tokens, no KMS (they have no
+///   KMS_KEY_ID either).
+#[test]
+fn each_function_uses_the_tokens_key_only_as_its_code_does_and_only_under_the_token_context() {
+    let t = template();
+    let expected: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
+        ("ApiFunction", vec!["kms:Decrypt"]),
+        ("OAuthCallbackFunction", vec!["kms:Encrypt"]),
+        ("CreatePostFunction", vec![]),
+        ("ProcessUploadFunction", vec!["kms:Decrypt", "kms:Encrypt"]),
+        ("ReconcilerFunction", vec![]),
+    ]);
+    let mut granted: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for f in FUNCTIONS {
+        let mut kms = Vec::new();
+        for statement in function_statements(&t, f) {
+            let these: Vec<_> = actions(statement)
+                .into_iter()
+                .filter(|a| a.to_ascii_lowercase().starts_with("kms:") || a == "*")
+                .collect();
+            if these.is_empty() {
+                continue;
+            }
+            assert_eq!(statement["Effect"].as_str(), Some("Allow"), "{f}");
+            assert_eq!(
+                yaml(&statement["Resource"]),
+                "!GetAtt TokensKey.Arn",
+                "{f}: KMS on the tokens key only"
+            );
+            assert_token_context(statement, f);
+            kms.extend(these);
+        }
+        kms.sort();
+        let uses_key = !properties(&t, f)["Environment"]["Variables"]["KMS_KEY_ID"].is_null();
+        assert_eq!(
+            uses_key,
+            !kms.is_empty(),
+            "{f}: KMS_KEY_ID set iff KMS is granted"
+        );
+        granted.insert(f, kms);
+    }
+    let expected: BTreeMap<&str, Vec<String>> = expected
+        .into_iter()
+        .map(|(f, a)| (f, a.into_iter().map(str::to_owned).collect()))
+        .collect();
+    assert_eq!(granted, expected, "KMS actions per function");
+}
+
+/// The key policy: the account administers the key but cannot use it (no `kms:*`); IAM policies
+/// in the account may Encrypt/Decrypt only under a token's context. The key policy names the
+/// account, not the roles (their policies reference the key: naming them would be a cycle).
+#[test]
+fn the_tokens_key_policy_separates_administration_from_use() {
+    let t = template();
+    let key = properties(&t, "TokensKey");
+    assert_eq!(key["EnableKeyRotation"].as_bool(), Some(true));
+    let statements = key["KeyPolicy"]["Statement"].as_sequence().unwrap();
+    let mut use_statements = 0;
+    for statement in statements {
+        assert_eq!(statement["Effect"].as_str(), Some("Allow"), "{statement:?}");
+        assert_eq!(
+            yaml(&statement["Principal"]["AWS"]),
+            "!Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:root",
+            "{statement:?}"
+        );
+        let acts = actions(statement);
+        let uses: Vec<_> = KMS_USE
+            .iter()
+            .filter(|u| acts.iter().any(|a| matches(a, u)))
+            .collect();
+        if uses.is_empty() {
+            continue;
+        }
+        use_statements += 1;
+        assert_eq!(
+            acts,
+            ["kms:Encrypt", "kms:Decrypt"],
+            "{:?}: only Encrypt and Decrypt are used, and only in a statement of their own",
+            statement["Sid"]
+        );
+        assert_token_context(statement, "the key policy");
+    }
+    assert_eq!(
+        use_statements, 1,
+        "one statement lets the account's IAM policies use the key"
+    );
+    let admin = statements
+        .iter()
+        .find(|s| s["Sid"].as_str() == Some("AccountAdministersOnly"))
+        .expect("an administration statement");
+    for needed in [
+        "kms:PutKeyPolicy",
+        "kms:ScheduleKeyDeletion",
+        "kms:DescribeKey",
+    ] {
+        assert!(
+            actions(admin).iter().any(|a| matches(a, needed)),
+            "the account must keep {needed} (or the key becomes unmanageable)"
+        );
+    }
+    // The matcher itself.
+    assert!(matches("kms:*", "kms:Decrypt") && matches("kms:Re*", "kms:ReEncryptFrom"));
+    assert!(!matches("kms:Get*", "kms:GenerateDataKey"));
+}
+
+/// Every function's log group exists with the configured retention, and the HTTP API logs its
+/// requests (no headers, no path or query string) and is throttled.
+#[test]
+fn logs_are_kept_for_a_set_time_and_the_http_api_is_logged_and_throttled() {
+    let t = template();
+    let retention = &t["Parameters"]["LogRetentionDays"];
+    assert_eq!(retention["Default"].as_u64(), Some(30));
+    let allowed: Vec<u64> = retention["AllowedValues"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(allowed.contains(&30) && allowed.contains(&365) && allowed.len() > 10);
+
+    let log_groups: Vec<&Value> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Logs::LogGroup"))
+        .map(|r| &r["Properties"])
+        .collect();
+    for group in &log_groups {
+        assert_eq!(
+            yaml(&group["RetentionInDays"]),
+            "!Ref LogRetentionDays",
+            "{group:?}"
+        );
+    }
+    for f in FUNCTIONS {
+        let name = format!("!Sub /aws/lambda/${{{f}}}");
+        assert!(
+            log_groups.iter().any(|g| yaml(&g["LogGroupName"]) == name),
+            "{f} has no log group named {name}"
+        );
+    }
+
+    let stage = properties(&t, "HttpApi");
+    let destination = yaml(&stage["AccessLogSettings"]["DestinationArn"]);
+    let group = destination
+        .strip_prefix("!GetAtt ")
+        .and_then(|d| d.strip_suffix(".Arn"))
+        .unwrap_or_else(|| panic!("access logs go to {destination}"));
+    assert_eq!(
+        t["Resources"][group]["Type"].as_str(),
+        Some("AWS::Logs::LogGroup")
+    );
+    let format = stage["AccessLogSettings"]["Format"].as_str().unwrap();
+    let fields: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(format).expect("the access log format is JSON");
+    for field in ["requestId", "ip", "routeKey", "status", "responseLength"] {
+        assert!(fields.contains_key(field), "access logs lack {field}");
+    }
+    for forbidden in [
+        "header",
+        "authorization",
+        "querystring",
+        "$context.path",
+        "$request",
+        "$input",
+    ] {
+        assert!(
+            !format
+                .to_ascii_lowercase()
+                .contains(&forbidden.to_ascii_lowercase()),
+            "access logs must not record {forbidden}: {format}"
+        );
+    }
+
+    let throttling = &stage["DefaultRouteSettings"];
+    for (setting, parameter) in [
+        ("ThrottlingBurstLimit", "ApiThrottlingBurstLimit"),
+        ("ThrottlingRateLimit", "ApiThrottlingRateLimit"),
+    ] {
+        assert_eq!(yaml(&throttling[setting]), format!("!Ref {parameter}"));
+        let default = t["Parameters"][parameter]["Default"].as_u64();
+        assert!(
+            default.is_some_and(|d| (1..=1000).contains(&d)),
+            "{parameter} needs a modest default, not {default:?}"
+        );
+    }
+}
+
+/// S3 invokes create-post asynchronously: an event it cannot handle goes to an encrypted queue
+/// with an alarm, instead of leaving the post awaiting_upload silently.
+#[test]
+fn create_post_failures_land_on_an_encrypted_queue_that_alarms() {
+    let t = template();
+    let on_failure = &properties(&t, "CreatePostFunction")["EventInvokeConfig"]
+        ["DestinationConfig"]["OnFailure"];
+    assert_eq!(on_failure["Type"].as_str(), Some("SQS"));
+    assert_eq!(
+        yaml(&on_failure["Destination"]),
+        "!GetAtt CreatePostFailuresQueue.Arn"
+    );
+    let queue = &t["Resources"]["CreatePostFailuresQueue"];
+    assert_eq!(queue["Type"].as_str(), Some("AWS::SQS::Queue"));
+    assert_eq!(
+        queue["Properties"]["SqsManagedSseEnabled"].as_bool(),
+        Some(true)
+    );
+
+    let alarm = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .find(|r| {
+            r["Type"].as_str() == Some("AWS::CloudWatch::Alarm")
+                && yaml(&r["Properties"]["Dimensions"][0]["Value"])
+                    == "!GetAtt CreatePostFailuresQueue.QueueName"
+        })
+        .expect("an alarm on CreatePostFailuresQueue");
+    let p = &alarm["Properties"];
+    assert_eq!(
+        p["MetricName"].as_str(),
+        Some("ApproximateNumberOfMessagesVisible")
+    );
+    assert_eq!(
+        p["ComparisonOperator"].as_str(),
+        Some("GreaterThanThreshold")
+    );
+    assert_eq!(p["Threshold"].as_u64(), Some(0));
+}
+
+/// Browsers may POST upload forms to the bucket only from the app's origins, never any origin.
+#[test]
+fn the_bucket_admits_browser_uploads_only_from_the_app_s_origins() {
+    let t = template();
+    let parameter = &t["Parameters"]["AppOrigins"];
+    assert_eq!(parameter["Type"].as_str(), Some("CommaDelimitedList"));
+    let cors = &properties(&t, "UploadsBucket")["CorsConfiguration"];
+    // !If [HasAppOrigins, {CorsRules: ...}, !Ref AWS::NoValue]: no origins, no CORS rule.
+    assert_eq!(cors[0].as_str(), Some("HasAppOrigins"));
+    assert_eq!(yaml(&cors[2]), "!Ref AWS::NoValue");
+    let rules = cors[1]["CorsRules"].as_sequence().unwrap();
+    assert!(!rules.is_empty());
+    for rule in rules {
+        assert_eq!(yaml(&rule["AllowedOrigins"]), "!Ref AppOrigins");
+        assert_eq!(yaml(&rule["AllowedMethods"]), "- POST");
+    }
+    assert_eq!(
+        yaml(&t["Conditions"]["HasAppOrigins"]),
+        yaml(
+            &serde_yaml::from_str::<Value>(r#"!Not [!Equals [!Join [",", !Ref AppOrigins], ""]]"#)
+                .unwrap()
+        ),
+        "CORS rules exist only when AppOrigins is not empty"
+    );
+}
