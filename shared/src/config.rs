@@ -258,25 +258,28 @@ pub struct QuotaConfig {
 impl QuotaConfig {
     pub const VARS: &'static [&'static str] = &["MAX_POSTS_PER_DAY", "MAX_UPLOADS_IN_FLIGHT"];
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        let limit = |name: &'static str, default: u32| match env.var(name) {
-            None => Ok(default),
-            // Zero would refuse every post: a mistake, not a setting.
-            Some(raw) => raw
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| ConfigError::Invalid {
+        // Zero would refuse every post: a mistake, not a setting.
+        fn limit(env: &dyn Env, name: &'static str, default: u32) -> Result<u32, ConfigError> {
+            let Some(raw) = env.var(name) else {
+                return Ok(default);
+            };
+            match raw.parse::<u32>() {
+                Ok(n) if n >= 1 => Ok(n),
+                _ => Err(ConfigError::Invalid {
                     name,
                     reason: format!("expected a whole number of at least 1, got {raw:?}"),
                 }),
-        };
+            }
+        }
         Ok(Self {
             limits: crate::quota::QuotaLimits {
                 posts_per_day: limit(
+                    env,
                     "MAX_POSTS_PER_DAY",
                     crate::quota::DEFAULT_MAX_POSTS_PER_DAY,
                 )?,
                 uploads_in_flight: limit(
+                    env,
                     "MAX_UPLOADS_IN_FLIGHT",
                     crate::quota::DEFAULT_MAX_UPLOADS_IN_FLIGHT,
                 )?,

@@ -284,7 +284,10 @@ mod tests {
         ];
         let refused = check(&l, &drafts, NOW).unwrap_err();
         assert_eq!(refused.code(), "post_quota_exceeded");
-        assert_eq!(refused.retry_after_secs(), ((DAY_MS - 2 * MIN) / 1000) as u64);
+        assert_eq!(
+            refused.retry_after_secs(),
+            ((DAY_MS - 2 * MIN) / 1000) as u64
+        );
     }
 
     #[test]
@@ -315,7 +318,13 @@ mod tests {
         for bad in ["0", "-1", "many"] {
             let err = QuotaConfig::from_env(&env(&[("MAX_UPLOADS_IN_FLIGHT", bad)])).unwrap_err();
             assert!(
-                matches!(err, ConfigError::Invalid { name: "MAX_UPLOADS_IN_FLIGHT", .. }),
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        name: "MAX_UPLOADS_IN_FLIGHT",
+                        ..
+                    }
+                ),
                 "{bad}: {err}"
             );
         }
@@ -327,7 +336,10 @@ mod tests {
             limit: 50,
             retry_after_secs: 3 * 3600 + 5,
         };
-        assert!(day.to_string().contains("50 posts in the last 24 hours"), "{day}");
+        assert!(
+            day.to_string().contains("50 posts in the last 24 hours"),
+            "{day}"
+        );
         assert!(day.to_string().contains("about 4 hours"), "{day}");
         let slots = QuotaExceeded::UploadsInFlight {
             limit: 5,
