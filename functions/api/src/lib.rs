@@ -11,7 +11,8 @@ pub mod reply;
 use lambda_http::{Body, Request, RequestExt, Response};
 use reelay_shared::aws::AwsClients;
 use reelay_shared::config::{
-    BucketConfig, ConfigError, ConnectConfig, Env, KeyConfig, QueueConfig, TableConfig, XConfig,
+    BucketConfig, ConfigError, ConnectConfig, Env, KeyConfig, QueueConfig, QuotaConfig,
+    TableConfig, XConfig,
 };
 use reelay_shared::ids::UserId;
 use reelay_shared::problem::Problem;
@@ -28,6 +29,8 @@ pub struct ApiConfig {
     pub x: XConfig,
     /// Where the browser may be sent back after connecting X (optional allow-list).
     pub connect: ConnectConfig,
+    /// Per-user limits on `POST /api/posts` (optional, with defaults).
+    pub quota: QuotaConfig,
 }
 
 impl ApiConfig {
@@ -39,6 +42,7 @@ impl ApiConfig {
             key: KeyConfig::from_env(env)?,
             x: XConfig::from_env(env)?,
             connect: ConnectConfig::from_env(env)?,
+            quota: QuotaConfig::from_env(env)?,
         })
     }
 
@@ -51,6 +55,7 @@ impl ApiConfig {
             KeyConfig::VARS,
             XConfig::VARS,
             ConnectConfig::VARS,
+            QuotaConfig::VARS,
         ]
         .concat()
     }

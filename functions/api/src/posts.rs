@@ -2,7 +2,7 @@
 //!
 //! | route | what |
 //! | --- | --- |
-//! | `POST /api/posts` | checks the text (X's weighted length) and the caller's X connection, creates a draft post and answers with a presigned S3 POST form for its video |
+//! | `POST /api/posts` | checks the text (X's weighted length), the caller's X connection and per-user limits (429 with `Retry-After`), creates a draft post and answers with a presigned S3 POST form for its video |
 //! | `GET /api/posts` | the caller's posts, newest first, `?limit=` (1–100, default 20) and `?cursor=` |
 //! | `GET /api/posts/{id}` | one post with each target's phase, progress, result or error and recent attempts |
 //! | `POST /api/posts/{id}/retry` | re-queues the failed targets only (409 when none failed) |
@@ -25,11 +25,12 @@ use reelay_shared::jobs::{Phase, UploadJob};
 use reelay_shared::ports::{QueueError, WorkQueue};
 use reelay_shared::posts::{self, minted_post_id, new_post_id, Platform, Post, PostStatus};
 use reelay_shared::problem::Problem;
+use reelay_shared::quota::{self, QuotaExceeded};
 use reelay_shared::s3::{
     PostPolicy, PresignError, S3Blobs, MAX_UPLOAD_BYTES, UPLOAD_CONTENT_TYPES,
 };
 use reelay_shared::sqs::SqsQueue;
-use reelay_shared::store::{is_valid_cursor, DynamoStore, PostStore, StoreError};
+use reelay_shared::store::{is_valid_cursor, DynamoStore, PostStore, RecentPosts, StoreError};
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
@@ -92,6 +93,9 @@ pub enum PostsError {
     RetryLimit(String),
     #[error("the post changed while it was being retried")]
     Changed,
+    /// A per-user limit (posts per day, uploads in flight) is reached.
+    #[error("{0}")]
+    Quota(QuotaExceeded),
     #[error("the post store failed")]
     Store(#[from] StoreError),
     #[error("the account store failed")]
@@ -161,6 +165,9 @@ pub fn problem(err: PostsError) -> Problem {
             "Conflict",
             "The post changed while it was being retried; read it again and retry if a target is still failed.",
         ),
+        PostsError::Quota(exceeded) => {
+            Problem::new(429, exceeded.code(), "Too Many Requests", exceeded.to_string())
+        }
         err @ (PostsError::Store(_) | PostsError::Accounts(_) | PostsError::Presign(_) | PostsError::Queue(_)) => {
             tracing::error!(error = %err, cause = ?std::error::Error::source(&err), "posts route failed");
             Problem::internal()
@@ -191,7 +198,21 @@ impl Ports {
 }
 
 pub async fn route(app: &App, req: &Request, user: &UserId) -> Result<Reply, Problem> {
-    dispatch(app, req, user).await.map_err(problem)
+    match dispatch(app, req, user).await {
+        // The one answer that needs a header besides its problem body (RFC 9110 `Retry-After`,
+        // whole seconds), so it is built here rather than in `crate::respond`.
+        Err(PostsError::Quota(exceeded)) => {
+            let retry_after = exceeded.retry_after_secs();
+            let problem = problem(PostsError::Quota(exceeded));
+            tracing::info!(status = problem.status, kind = %problem.kind, retry_after, "request refused");
+            let mut reply = Reply::problem(&problem);
+            reply
+                .headers
+                .push(("retry-after".to_owned(), retry_after.to_string()));
+            Ok(reply)
+        }
+        result => result.map_err(problem),
+    }
 }
 
 async fn dispatch(app: &App, req: &Request, user: &UserId) -> Result<Reply, PostsError> {
@@ -393,6 +414,26 @@ async fn check_connections(
     Ok(())
 }
 
+/// The caller's per-user limits (`reelay_shared::quota`), judged on their newest posts of the
+/// last 24 hours: one query of the posts index, newest first, that stops after
+/// `posts_to_read` posts (the larger limit), so its cost does not grow with a user's history.
+///
+/// Check then create is not atomic: requests from one user that arrive together can each pass
+/// and go over a limit by up to their number less one. That is accepted: the limits bound cost
+/// and fairness over a day and over uploads, which a handful of extra drafts does not break
+/// (each is still bounded by its form: one object, 512 MiB); exactness would need a counter
+/// item written conditionally in the same transaction as every post and every status change.
+/// Posts still in flight more than 24 hours after their creation are not counted (the engine's
+/// waits end well within that).
+async fn check_quota(app: &App, ports: &Ports, user: &UserId, now: i64) -> Result<(), PostsError> {
+    let limits = app.config.quota.limits;
+    let recent = ports
+        .posts
+        .posts_created_since(user, now - quota::DAY_MS, limits.posts_to_read())
+        .await?;
+    quota::check(&limits, &recent, now).map_err(PostsError::Quota)
+}
+
 #[tracing::instrument(skip_all, fields(user_id = %user))]
 async fn create(
     app: &App,
@@ -404,6 +445,7 @@ async fn create(
     check_connections(ports, user, &new.platforms).await?;
 
     let now = ports.clock.now_ms();
+    check_quota(app, ports, user, now).await?;
     let post = Post {
         user_id: user.clone(),
         post_id: new_post_id(now),

@@ -64,12 +64,22 @@ fn x_env() -> HashMap<String, String> {
 }
 
 async fn start(label: &str) -> Local {
+    start_with(label, &[]).await
+}
+
+/// `start` with more function environment (e.g. small per-user limits).
+async fn start_with(label: &str, extra_env: &[(&str, &str)]) -> Local {
     let aws = aws_clients_for(&moto_endpoint()).await;
     let stack = Stack::create(&aws, StackSpec::unique(label))
         .await
         .expect("stack");
     let mut env = stack.function_env();
     env.extend(x_env());
+    env.extend(
+        extra_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
     let functions = Functions::from_env(&env, &aws).expect("function config");
     let auth = LocalAuthorizer::random();
     let config = RunnerConfig {
@@ -1014,6 +1024,155 @@ async fn users_see_only_their_own_posts_and_lists_page_newest_first() {
         (status, problem["field"].as_str()),
         (400, Some("limit")),
         "{problem}"
+    );
+    local.runner.stop().await;
+}
+
+// ---------------------------------------------------------------- per-user limits
+
+impl Local {
+    /// `POST /api/posts` answering 429: the problem body and the `Retry-After` seconds.
+    async fn refused_create(&self, user: &str) -> (Value, u64) {
+        let res = self
+            .http
+            .post(format!("{}/api/posts", self.runner.http_url))
+            .bearer_auth(self.auth.mint(user))
+            .json(&json!({ "text": "one too many", "platforms": ["x"] }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status().as_u16(), 429);
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/problem+json",
+            "a problem body"
+        );
+        let retry_after = res
+            .headers()
+            .get("retry-after")
+            .expect("a Retry-After header")
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .expect("Retry-After in whole seconds");
+        (res.json().await.unwrap(), retry_after)
+    }
+
+    /// Sets a post's status as the engine does when its jobs end (`sync_post_status`).
+    async fn settle_post(&self, user: &str, post: &str, status: PostStatus) {
+        let mut stored = self
+            .store
+            .get_post(&UserId::parse(user).unwrap(), &PostId::parse(post).unwrap())
+            .await
+            .unwrap()
+            .expect("the post");
+        stored.status = status;
+        stored.version += 1;
+        self.store.save_post(&stored).await.unwrap();
+    }
+}
+
+/// `MAX_POSTS_PER_DAY` posts in 24 hours: the next answers 429 `post_quota_exceeded` with a
+/// `Retry-After` of when the oldest leaves the window; finished posts still count; another
+/// user is unaffected; nothing is stored for the refused post.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_beyond_the_daily_limit_are_refused_with_retry_after_per_user() {
+    let local = start_with(
+        "posts-quota-day",
+        &[("MAX_POSTS_PER_DAY", "3"), ("MAX_UPLOADS_IN_FLIGHT", "10")],
+    )
+    .await;
+    local.connect("pia", AccountStatus::Active).await;
+    local.connect("quin", AccountStatus::Active).await;
+    let before = now_ms();
+    let mut created = Vec::new();
+    for n in 0..3 {
+        let (id, _) = local.create("pia", &format!("post {n}")).await;
+        // Published posts count against the day as much as drafts do.
+        local.settle_post("pia", &id, PostStatus::Published).await;
+        created.push(id);
+    }
+
+    let (problem, retry_after) = local.refused_create("pia").await;
+    assert_eq!(problem["type"], "post_quota_exceeded", "{problem}");
+    assert_eq!(problem["status"], 429);
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("3 posts in the last 24 hours") && detail.contains("hours"),
+        "names the limit and when it frees up: {detail}"
+    );
+    // The first post leaves the window 24 hours after it was created.
+    let elapsed_secs = (now_ms() - before) as u64 / 1000;
+    assert!(
+        (86_400 - elapsed_secs - 2..=86_400).contains(&retry_after),
+        "Retry-After {retry_after} s, {elapsed_secs} s after the first post"
+    );
+    let (_, listed) = local.api("GET", "/api/posts?limit=10", "pia", None).await;
+    assert_eq!(
+        listed["posts"].as_array().unwrap().len(),
+        3,
+        "the refused post was not stored: {listed}"
+    );
+
+    // Another user's limit is their own.
+    local.create("quin", "my first").await;
+    local.runner.stop().await;
+}
+
+/// `MAX_UPLOADS_IN_FLIGHT` drafts or processing posts: the next answers 429
+/// `uploads_in_flight_exceeded`; one that is published (or fails) frees its slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_in_flight_are_capped_and_a_finished_post_frees_a_slot() {
+    let local = start_with(
+        "posts-quota-flight",
+        &[("MAX_POSTS_PER_DAY", "10"), ("MAX_UPLOADS_IN_FLIGHT", "2")],
+    )
+    .await;
+    local.connect("rae", AccountStatus::Active).await;
+    local.connect("sol", AccountStatus::Active).await;
+    let (first, upload) = local.create("rae", "first").await;
+    local.create("rae", "second, still a draft").await;
+
+    // A real upload: create-post turns the first draft into a processing post.
+    local
+        .upload(&upload, clips().valid_moov_at_end.clone())
+        .await;
+    local.create_post_outcome(&first).await;
+    let (_, view) = local
+        .api("GET", &format!("/api/posts/{first}"), "rae", None)
+        .await;
+    assert_eq!(view["status"], "processing", "{view}");
+
+    let (problem, retry_after) = local.refused_create("rae").await;
+    assert_eq!(problem["type"], "uploads_in_flight_exceeded", "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2 posts in flight"),
+        "{problem}"
+    );
+    assert_eq!(
+        retry_after,
+        reelay_shared::quota::PROCESSING_RETRY_SECS,
+        "a processing post holds a slot: try again in a minute"
+    );
+
+    // Another user is not held up by rae's uploads.
+    local.create("sol", "mine").await;
+
+    // The processing post finishes: its slot is free again, and only one.
+    local
+        .settle_post("rae", &first, PostStatus::Published)
+        .await;
+    local.create("rae", "third").await;
+    let (problem, retry_after) = local.refused_create("rae").await;
+    assert_eq!(problem["type"], "uploads_in_flight_exceeded", "{problem}");
+    // Now two drafts hold the slots: the older frees when its upload can no longer arrive.
+    let draft_secs = (reelay_shared::quota::DRAFT_SLOT_MS / 1000) as u64;
+    assert!(
+        (draft_secs - 120..=draft_secs).contains(&retry_after),
+        "Retry-After {retry_after} s, a draft holds its slot {draft_secs} s"
     );
     local.runner.stop().await;
 }
