@@ -1,7 +1,8 @@
 //! Posts end to end against moto, through the local runner (issue 5): create → presigned POST
 //! form → S3 trigger → pre-flight check → job and work message; duplicates, bad videos, uploads
 //! outside the form's bounds, objects without a draft (issue 12: rejected and deleted, never a
-//! post), text and connection errors, ownership, paging and retry; and the sample events.
+//! post), text and connection errors, ownership, paging, retry and per-user limits (429 with
+//! `Retry-After`); and the sample events.
 //!
 //! moto 5.2.5 enforces none of a POST policy's conditions (README "The local runner"), so the
 //! tests that send what S3 would refuse show create-post refusing and deleting it instead.
