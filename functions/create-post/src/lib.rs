@@ -2,6 +2,8 @@
 //! the video before a byte goes to X, and enqueues one upload job per target.
 //!
 //! For each record:
+//! 0. Ignore a record the uploads trigger cannot send (another bucket, a key outside `uploads/`
+//!    or longer than S3 allows): nothing is read, written or deleted for it (issue 12).
 //! 1. Decode the key (S3 form-URL-encodes it) and parse it: `uploads/{user}/{post}/{file}`.
 //! 2. Find the draft `POST /api/posts` created for it. Only a server-issued draft makes an object
 //!    a post (issue 12): a key names a user and a post, but a key is not an identity, so an object
@@ -28,6 +30,7 @@ use reelay_shared::ids::{PostId, UploadKey};
 use reelay_shared::jobs::{segment_size_for, Phase, SourceObject, UploadJob};
 use reelay_shared::ports::{BlobError, QueueError, WorkQueue};
 use reelay_shared::posts::{minted_post_id, Post, PostStatus, VideoInfo};
+use reelay_shared::resources::bucket::UPLOAD_PREFIX;
 use reelay_shared::s3::{ObjectHead, S3Blobs, S3Object, UPLOAD_CONTENT_TYPES};
 use reelay_shared::sqs::SqsQueue;
 use reelay_shared::store::{DynamoStore, PostStore, StoreError};
@@ -45,6 +48,9 @@ const MIN_SEGMENT_SIZE: u64 = 1024;
 /// between `start_jobs` and the sends always repairs it; above the time one invocation takes to
 /// send, so a quick duplicate delivery adds no message.
 pub const RESEND_AFTER_MS: i64 = 30_000;
+
+/// S3's limit on an object key's length.
+const MAX_KEY_BYTES: usize = 1024;
 
 /// Conflicting writes tolerated per object before the invocation fails (and S3 retries it).
 const MAX_ROUNDS: usize = 4;
@@ -180,6 +186,8 @@ impl Verdict {
 
 /// The adapters one invocation works through.
 struct Ports<'a> {
+    /// The uploads bucket: the only one whose objects this function reads, writes or deletes.
+    bucket: &'a str,
     posts: &'a dyn PostStore,
     queue: &'a dyn WorkQueue,
     blobs: &'a S3Blobs,
@@ -196,6 +204,7 @@ pub async fn handle(
     let queue = SqsQueue::new(app.aws.sqs.clone(), &app.config.queue.queue_url);
     let blobs = S3Blobs::new(app.aws.s3.clone());
     let ports = Ports {
+        bucket: &app.config.bucket.bucket_name,
         posts: &store,
         queue: &queue,
         blobs: &blobs,
@@ -243,6 +252,18 @@ async fn handle_record(
             });
         }
     };
+    if let Some(why) = outside_the_trigger(ports.bucket, &bucket, &key) {
+        // No object of Reelay's uploads (or none S3 could hold): nothing is read, written or
+        // deleted for it, and the event is not failed, since a retry could only fail again.
+        tracing::error!(%bucket, %key, why, "record outside the uploads trigger ignored");
+        return Ok(ObjectOutcome {
+            bucket,
+            key,
+            size,
+            post_id: None,
+            result: format!("ignored: {why}"),
+        });
+    }
     let upload = UploadKey::parse(&key);
     let received = match &upload {
         Ok(upload) => format!("received upload for post {}: ", upload.post_id),
@@ -260,6 +281,20 @@ async fn handle_record(
         post_id: verdict.post_id().map(|p| p.to_string()),
         result,
     })
+}
+
+/// Why a record is not one the uploads trigger can send (the template's notification: this
+/// bucket, keys under `uploads/`; S3 keys: 1 to 1024 bytes), if it is not.
+fn outside_the_trigger(uploads_bucket: &str, bucket: &str, key: &str) -> Option<&'static str> {
+    if bucket != uploads_bucket {
+        Some("not the uploads bucket")
+    } else if !key.starts_with(UPLOAD_PREFIX) {
+        Some("not a key under uploads/")
+    } else if key.len() > MAX_KEY_BYTES {
+        Some("longer than any S3 key")
+    } else {
+        None
+    }
 }
 
 /// Only a draft `POST /api/posts` issued makes an object a post. Anything else is deleted and
@@ -553,6 +588,28 @@ mod tests {
         assert_eq!(
             Limits::default().max_bytes,
             reelay_shared::s3::MAX_UPLOAD_BYTES
+        );
+    }
+
+    #[test]
+    fn only_records_the_uploads_trigger_can_send_are_handled() {
+        let ok = "uploads/u1/1764000000000-abcdef123456/clip.mp4";
+        assert_eq!(outside_the_trigger("b", "b", ok), None);
+        assert_eq!(
+            outside_the_trigger("b", "other", ok),
+            Some("not the uploads bucket")
+        );
+        for key in ["", "uploads", "direct/u1/p/clip.mp4", "UPLOADS/u1/p/c.mp4"] {
+            assert_eq!(
+                outside_the_trigger("b", "b", key),
+                Some("not a key under uploads/"),
+                "{key:?}"
+            );
+        }
+        let long = format!("uploads/u1/p/{}", "a".repeat(MAX_KEY_BYTES));
+        assert_eq!(
+            outside_the_trigger("b", "b", &long),
+            Some("longer than any S3 key")
         );
     }
 
