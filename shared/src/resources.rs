@@ -30,6 +30,12 @@ pub mod table {
     /// do at today's worker concurrency, and spreading entries over a few by a hash of the job's
     /// key leaves room to grow for the price of a few more small Queries per sweep.
     pub const SWEEP_SHARDS: u32 = 4;
+    /// Connected accounts by the platform user id they hold: keyed on the account's own
+    /// `x_user_id`, which no other item carries, so only accounts are in it. Keys only. The
+    /// callback reads it to find accounts stored before link items existed (issue 12; see
+    /// `accounts::store`).
+    pub const ACCOUNTS_BY_X_USER_INDEX: &str = "gsi3";
+    pub const ACCOUNTS_BY_X_USER_KEY: &str = "x_user_id";
 }
 
 /// The work queue that drives upload jobs, and its dead-letter queue.

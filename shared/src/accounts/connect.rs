@@ -2,6 +2,7 @@
 //! HTTP functions parse requests into these calls and map `ConnectError` to answers.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use thiserror::Error;
@@ -12,7 +13,10 @@ use super::cipher::{CipherError, TokenCipher, TokenPair};
 use super::oauth::{new_state, OAuthError, Pkce, TokenGrant, XOAuth};
 use super::store::{AccountStore, NewConnection, SavedConnection, StoreError};
 use super::tokens::ErrorChain;
-use super::{missing_scopes, missing_scopes_reason, Account, AccountStatus, OAuthState, Platform};
+use super::{
+    missing_scopes, missing_scopes_reason, Account, AccountStatus, EncryptedTokens, OAuthState,
+    Platform,
+};
 use crate::clock::Clock;
 use crate::ids::UserId;
 use crate::problem::Problem;
@@ -25,6 +29,11 @@ pub const STATE_TTL_SECS: u64 = 600;
 pub const MAX_RETURN_TO_LEN: usize = 2048;
 /// X's access tokens live two hours when X does not say (§1).
 const DEFAULT_ACCESS_TTL_SECS: u64 = 7200;
+/// The longest Reelay waits for X to revoke a pair (both calls together). Revoking is best
+/// effort and comes after the answer's work is done (tokens stored or deleted), so it must never
+/// hold an answer up for long: the API and callback functions have 29 s in all (template), and
+/// API Gateway answers 503 itself after 30 s.
+pub const REVOKE_BUDGET: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Error)]
 pub enum ConnectError {
@@ -381,9 +390,7 @@ impl Connector {
             Ok(view) => Ok(view),
             Err(e) => {
                 // Nothing was stored; do not leave a live token pair behind at X either.
-                if let Err(revoke) = self.oauth.revoke(&grant.tokens).await {
-                    tracing::warn!(error = %revoke, "revoking the unused tokens failed");
-                }
+                self.revoke_logged(&grant.tokens, "unused").await;
                 Err(e)
             }
         }
@@ -439,7 +446,19 @@ impl Connector {
             })
             .await?;
         match saved {
-            SavedConnection::Saved(account) => Ok(ConnectionView::from(&account)),
+            SavedConnection::Saved { account, replaced } => {
+                if let Some(replaced) = replaced {
+                    // A reconnect: the new pair is stored, and the pair it replaced is in no item
+                    // any more. Revoke it at X, best effort: the connect has succeeded whatever
+                    // X answers. If X refuses or is too slow, that pair stays valid at X until
+                    // X expires it (its refresh token has no documented lifetime), though
+                    // Reelay no longer stores it anywhere. A worker still holding it gets 401,
+                    // re-reads the account and uses the new pair (`tokens`).
+                    self.revoke_stored(user, account.platform, &replaced, "replaced")
+                        .await;
+                }
+                Ok(ConnectionView::from(&account))
+            }
             SavedConnection::LinkedElsewhere { owner } => {
                 // The caller revokes the pair X just issued: it was never stored.
                 tracing::warn!(user_id = %user, x_user_id = %x_user_id, owner = %owner, "X account already linked to another user; refused");
@@ -464,26 +483,42 @@ impl Connector {
             .delete_account(user, Platform::Twitter)
             .await?
             .ok_or(ConnectError::NotConnected)?;
-        match self
-            .cipher
-            .decrypt(user, account.platform, &account.tokens)
-            .await
-        {
-            Ok(tokens) => self.revoke_logged(&tokens).await,
-            Err(e) => {
-                tracing::warn!(error = %ErrorChain(&e), "could not decrypt the tokens to revoke them")
-            }
-        }
+        self.revoke_stored(user, account.platform, &account.tokens, "disconnected")
+            .await;
         tracing::info!(x_user_id = %account.x_user_id, "X disconnected");
         Ok(())
     }
 
-    async fn revoke_logged(&self, tokens: &TokenPair) {
-        match self.oauth.revoke(tokens).await {
-            Ok(()) => tracing::info!("tokens revoked at X"),
+    /// Revokes at X a pair Reelay has just stopped storing (`pair` says why, for the logs):
+    /// decrypted, then `revoke_logged`. Never fails: the pair is gone from Reelay either way.
+    async fn revoke_stored(
+        &self,
+        user: &UserId,
+        platform: Platform,
+        sealed: &EncryptedTokens,
+        pair: &'static str,
+    ) {
+        match self.cipher.decrypt(user, platform, sealed).await {
+            Ok(tokens) => self.revoke_logged(&tokens, pair).await,
             Err(e) => {
-                tracing::warn!(error = %e, "revoking at X failed; the tokens are deleted anyway")
+                tracing::warn!(pair, error = %ErrorChain(&e), "could not decrypt the tokens to revoke them")
             }
+        }
+    }
+
+    /// Revokes the pair at X within `REVOKE_BUDGET`, logging the outcome (never the tokens: the
+    /// errors carry X's status and words only).
+    async fn revoke_logged(&self, tokens: &TokenPair, pair: &'static str) {
+        match tokio::time::timeout(REVOKE_BUDGET, self.oauth.revoke(tokens)).await {
+            Ok(Ok(())) => tracing::info!(pair, "tokens revoked at X"),
+            Ok(Err(e)) => {
+                tracing::warn!(pair, error = %e, "revoking at X failed; the tokens are no longer stored anyway")
+            }
+            Err(_) => tracing::warn!(
+                pair,
+                budget_secs = REVOKE_BUDGET.as_secs(),
+                "X did not answer the revoke in time; the tokens are no longer stored anyway"
+            ),
         }
     }
 }

@@ -250,20 +250,36 @@ impl XOAuth {
         Ok(grant(&response))
     }
 
-    /// Revokes the pair at X: the refresh token if there is one (revoking it also ends its
-    /// access token, RFC 7009 §2.1), else the access token.
+    /// Revokes the pair at X, each token by a call of its own, and reports the first failure.
+    ///
+    /// X's revoke endpoint takes one `token` per call ("A revoke token invalidates an access
+    /// token or refresh token": docs.x.com, OAuth 2.0 Authorization Code Flow with PKCE, Step 6
+    /// "POST oauth2/revoke"). X does not say that revoking a refresh token also ends the access
+    /// token issued with it (RFC 7009 §2.1 lets a server do so, not must), so both are named.
+    /// The refresh token goes first: it is the long-lived one (X's access tokens live two hours),
+    /// the one that matters most if the caller's time runs out between the calls.
+    #[tracing::instrument(skip_all)]
+    pub async fn revoke(&self, tokens: &TokenPair) -> Result<(), OAuthError> {
+        let mut first_failure = None;
+        if let Some(refresh) = &tokens.refresh_token {
+            if let Err(e) = self.revoke_one(refresh, "refresh_token").await {
+                first_failure = Some(e);
+            }
+        }
+        if let Err(e) = self.revoke_one(&tokens.access_token, "access_token").await {
+            first_failure.get_or_insert(e);
+        }
+        first_failure.map_or(Ok(()), Err)
+    }
+
+    /// One revoke call.
     ///
     /// Sent directly rather than through `oauth2::Client::revoke_token`, which refuses any
     /// revocation URL that is not https (RFC 7009 asks for TLS): X's is https, but the local X
     /// emulator is plain http on loopback, and the same code must run against both. The request
     /// is the one `oauth2` would send (§1 "Revoke"): form `token` + `token_type_hint`, with
     /// HTTP Basic for a confidential client or `client_id` in the body for a public one.
-    #[tracing::instrument(skip_all)]
-    pub async fn revoke(&self, tokens: &TokenPair) -> Result<(), OAuthError> {
-        let (token, hint) = match &tokens.refresh_token {
-            Some(r) => (r, "refresh_token"),
-            None => (&tokens.access_token, "access_token"),
-        };
+    async fn revoke_one(&self, token: &Secret, hint: &str) -> Result<(), OAuthError> {
         let mut form = vec![("token", token.expose()), ("token_type_hint", hint)];
         let mut request = self.http.0.post(self.revoke_url.clone());
         match &self.client_secret {

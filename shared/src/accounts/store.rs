@@ -7,6 +7,9 @@
 //!   holds that X account. One X account belongs to one Reelay user at a time (issue 12): the link
 //!   is written in the same transaction as the account, on condition that nobody else holds it,
 //!   moved when the user connects another X account, and released on disconnect.
+//! - Accounts by X user id: the sparse index `ACCOUNTS_BY_X_USER_INDEX`, keyed on the account's
+//!   own `x_user_id` (only account items carry it). It finds accounts stored before link items
+//!   existed, which have none (`save_connection`, "accounts without a link").
 //!
 //! Every change that matters for token safety is a conditional write: states are consumed by a
 //! conditional delete (exactly once), refreshes are guarded by a lease and `token_version`.
@@ -14,14 +17,16 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use thiserror::Error;
 
 use super::{Account, AccountStatus, EncryptedTokens, OAuthState, Platform};
 use crate::ids::UserId;
-use crate::resources::table::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+use crate::resources::table::{
+    ACCOUNTS_BY_X_USER_INDEX, ACCOUNTS_BY_X_USER_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE,
+};
 use crate::secret::Secret;
 
 #[derive(Debug, Error)]
@@ -42,11 +47,14 @@ pub enum StoreError {
 /// What `save_connection` did.
 #[derive(Debug, Clone)]
 pub enum SavedConnection {
-    Saved(Account),
-    /// The X account is linked to another Reelay user (`owner`); nothing was written.
-    LinkedElsewhere {
-        owner: UserId,
+    Saved {
+        account: Account,
+        /// The pair this connect replaced (a reconnect), exactly as it was stored when the write
+        /// happened: it is in no item any more, and the caller revokes it at X.
+        replaced: Option<EncryptedTokens>,
     },
+    /// The X account is linked to another Reelay user (`owner`); nothing was written.
+    LinkedElsewhere { owner: UserId },
 }
 
 /// What a successful connect writes.
@@ -87,9 +95,11 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<Option<Account>, StoreError>;
     async fn list_accounts(&self, user: &UserId) -> Result<Vec<Account>, StoreError>;
     /// Stores a (re)connected account and its link in one transaction, bumping `token_version`
-    /// past any earlier pair and dropping any refresh lease. Refused, writing nothing, when the X
-    /// account is linked to another user; a user who connects a different X account releases the
-    /// link to the previous one.
+    /// past any earlier pair and dropping any refresh lease. Refused, writing nothing of the new
+    /// connection, when the X account is linked to another user, or held by another user's
+    /// account stored before links existed (whose missing link is then written); a user who
+    /// connects a different X account releases the link to the previous one. Returns the pair
+    /// it replaced, if any.
     async fn save_connection(&self, new: &NewConnection) -> Result<SavedConnection, StoreError>;
     /// Takes the refresh lease if the account is still at `version`, active, and nobody holds an
     /// unexpired lease. `false` means someone else is refreshing (or already did).
@@ -192,13 +202,116 @@ impl DynamoAccountStore {
             .map_err(dynamo("TransactWriteItems(release link)"))
     }
 
+    /// Another Reelay user's account holding this platform account without a link item: one
+    /// stored before link items existed. Read from the accounts-by-X-user index, which, unlike a
+    /// new attribute, covers those old accounts: it is keyed on `x_user_id`, which every account
+    /// has always carried, and DynamoDB builds a new index over the items already in the table.
+    /// The index is eventually consistent, which is enough here: every account written since
+    /// links exist is guarded by its link item, so the accounts this must find were all written
+    /// long before the read.
+    async fn unlinked_holder(
+        &self,
+        platform: Platform,
+        platform_user_id: &str,
+        user: &UserId,
+    ) -> Result<Option<UserId>, StoreError> {
+        let out = self
+            .db
+            .query()
+            .table_name(&self.table)
+            .index_name(ACCOUNTS_BY_X_USER_INDEX)
+            .key_condition_expression("#xid = :xid")
+            .expression_attribute_names("#xid", ACCOUNTS_BY_X_USER_KEY)
+            .expression_attribute_values(":xid", s(platform_user_id))
+            .send()
+            .await
+            .map_err(dynamo("Query(accounts by X user)"))?;
+        let sk = format!("{ACCOUNT_SK_PREFIX}{platform}");
+        for map in out.items() {
+            let item = Item {
+                what: "account index entry",
+                map,
+            };
+            if item.s(SORT_KEY)? != sk {
+                continue;
+            }
+            let pk = item.s(PARTITION_KEY)?;
+            let holder = pk
+                .strip_prefix("USER#")
+                .ok_or_else(|| item.corrupt("bad pk".into()))
+                .and_then(|u| UserId::parse(u).map_err(|e| item.corrupt(e.to_string())))?;
+            if &holder != user {
+                return Ok(Some(holder));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes the link an account stored before links existed never got: on condition that
+    /// nobody holds the link and that the account still holds that platform account. `false`
+    /// when either changed since it was read.
+    async fn backfill_link(
+        &self,
+        platform: Platform,
+        platform_user_id: &str,
+        holder: &UserId,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let mut link = link_key(platform, platform_user_id);
+        link.insert("kind".into(), s("link"));
+        link.insert("user_id".into(), s(holder.as_str()));
+        link.insert("linked_at".into(), n(now));
+        link.insert("backfilled".into(), AttributeValue::Bool(true));
+        let items = vec![
+            TransactWriteItem::builder()
+                .condition_check(
+                    ConditionCheck::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(account_key(holder, platform)))
+                        .condition_expression("x_user_id = :xid")
+                        .expression_attribute_values(":xid", s(platform_user_id))
+                        .build()
+                        .map_err(dynamo("TransactWriteItems(backfill link)"))?,
+                )
+                .build(),
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(link))
+                        .condition_expression("attribute_not_exists(#pk)")
+                        .expression_attribute_names("#pk", PARTITION_KEY)
+                        .build()
+                        .map_err(dynamo("TransactWriteItems(backfill link)"))?,
+                )
+                .build(),
+        ];
+        match self
+            .db
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(dynamo("TransactWriteItems(backfill link)")(e)),
+        }
+    }
+
     /// The account write of a connect: every field of the new connection, `token_version`
-    /// bumped, the lease dropped. Conditioned on the X account the user held when read
-    /// (`previous`), or on there being no account.
+    /// bumped, the lease dropped. Conditioned on the account as read (`previous`: the X account
+    /// it held and its pair's version, so the pair returned as replaced is the one overwritten),
+    /// or on there being no account.
     fn connection_update(
         &self,
         new: &NewConnection,
-        previous: Option<&str>,
+        previous: Option<&Account>,
     ) -> Result<Update, StoreError> {
         let (status, reason) = match &new.status {
             AccountStatus::Active => ("active", None),
@@ -245,8 +358,9 @@ impl DynamoAccountStore {
         }
         update = match previous {
             Some(previous) => update
-                .condition_expression("x_user_id = :previous")
-                .expression_attribute_values(":previous", s(previous)),
+                .condition_expression("x_user_id = :previous AND token_version = :version")
+                .expression_attribute_values(":previous", s(previous.x_user_id.as_str()))
+                .expression_attribute_values(":version", n(previous.token_version)),
             None => update
                 .condition_expression("attribute_not_exists(#pk)")
                 .expression_attribute_names("#pk", PARTITION_KEY),
@@ -527,15 +641,40 @@ impl AccountStore for DynamoAccountStore {
     #[tracing::instrument(skip_all, fields(user_id = %new.user_id, x_user_id = %new.x_user_id))]
     async fn save_connection(&self, new: &NewConnection) -> Result<SavedConnection, StoreError> {
         for _ in 0..WRITE_ATTEMPTS {
-            // Which X account the user holds now decides which link to release; the write is
-            // conditioned on it, so a concurrent connect makes this round start over.
-            let previous = self
-                .get_account(&new.user_id, new.platform)
+            // Accounts without a link: an account stored before link items existed holds its X
+            // account with no link item, so the link write below would not see it. When nobody
+            // holds the link, look for such an account; if another user has one, the X account
+            // is theirs: write their missing link (so from now on the link guards it like any
+            // other) and refuse. Backfilling links elsewhere (a sweep, the next token use) would
+            // leave the account open until it ran; this check is at the one place a second link
+            // can be made, so there is no window.
+            if self
+                .link_owner(new.platform, &new.x_user_id)
                 .await?
-                .map(|a| a.x_user_id);
+                .is_none()
+            {
+                if let Some(holder) = self
+                    .unlinked_holder(new.platform, &new.x_user_id, &new.user_id)
+                    .await?
+                {
+                    if self
+                        .backfill_link(new.platform, &new.x_user_id, &holder, new.now)
+                        .await?
+                    {
+                        tracing::warn!(owner = %holder, "X account held by an account without a link; its link was written");
+                        return Ok(SavedConnection::LinkedElsewhere { owner: holder });
+                    }
+                    // The link appeared or that account changed meanwhile: look again.
+                    continue;
+                }
+            }
+            // The account as stored now: which X account it holds decides which link to release,
+            // and its pair is the one this write replaces. The write is conditioned on both, so a
+            // concurrent connect or refresh makes this round start over.
+            let previous = self.get_account(&new.user_id, new.platform).await?;
             let mut items = vec![
                 TransactWriteItem::builder()
-                    .update(self.connection_update(new, previous.as_deref())?)
+                    .update(self.connection_update(new, previous.as_ref())?)
                     .build(),
                 TransactWriteItem::builder()
                     .put(
@@ -550,7 +689,11 @@ impl AccountStore for DynamoAccountStore {
                     )
                     .build(),
             ];
-            if let Some(old) = previous.as_deref().filter(|old| *old != new.x_user_id) {
+            if let Some(old) = previous
+                .as_ref()
+                .map(|p| p.x_user_id.as_str())
+                .filter(|old| *old != new.x_user_id)
+            {
                 // Only a link this user holds is released (an account stored before links
                 // existed may have none).
                 if self.link_owner(new.platform, old).await?.as_ref() == Some(&new.user_id) {
@@ -578,7 +721,10 @@ impl AccountStore for DynamoAccountStore {
                             what: "account",
                             problem: "gone right after it was stored".into(),
                         })?;
-                    return Ok(SavedConnection::Saved(account));
+                    return Ok(SavedConnection::Saved {
+                        account,
+                        replaced: previous.map(|p| p.tokens),
+                    });
                 }
                 Err(e)
                     if e.as_service_error()

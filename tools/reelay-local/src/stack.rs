@@ -262,6 +262,16 @@ async fn create_table(aws: &AwsClients, name: &str) -> Result<(), StackError> {
         )
         .build()
         .map_err(at("sweep index"))?;
+    let accounts_by_x_user = GlobalSecondaryIndex::builder()
+        .index_name(table::ACCOUNTS_BY_X_USER_INDEX)
+        .key_schema(key(table::ACCOUNTS_BY_X_USER_KEY, KeyType::Hash)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        )
+        .build()
+        .map_err(at("accounts index"))?;
     aws.dynamodb
         .create_table()
         .table_name(name)
@@ -272,10 +282,12 @@ async fn create_table(aws: &AwsClients, name: &str) -> Result<(), StackError> {
         .attribute_definitions(attr(table::POSTS_BY_USER_SORT_KEY)?)
         .attribute_definitions(attr(table::SWEEP_PARTITION_KEY)?)
         .attribute_definitions(attr(table::SWEEP_SORT_KEY)?)
+        .attribute_definitions(attr(table::ACCOUNTS_BY_X_USER_KEY)?)
         .key_schema(key(table::PARTITION_KEY, KeyType::Hash)?)
         .key_schema(key(table::SORT_KEY, KeyType::Range)?)
         .global_secondary_indexes(gsi)
         .global_secondary_indexes(sweep)
+        .global_secondary_indexes(accounts_by_x_user)
         .send()
         .await
         .map_err(at("create table"))?;

@@ -105,7 +105,38 @@ fn template_declares_the_shape_the_code_uses() {
         sweep["Projection"]["ProjectionType"].as_str(),
         Some("KEYS_ONLY")
     );
-    for key in [table::SWEEP_PARTITION_KEY, table::SWEEP_SORT_KEY] {
+    // The accounts-by-X-user index: keyed on the attribute every account has always carried, so
+    // it also holds accounts stored before link items existed; keys only.
+    let accounts = index(table::ACCOUNTS_BY_X_USER_INDEX);
+    assert_eq!(
+        serde_yaml::to_string(&accounts["KeySchema"]).unwrap(),
+        format!(
+            "- AttributeName: {}\n  KeyType: HASH\n",
+            table::ACCOUNTS_BY_X_USER_KEY
+        )
+    );
+    assert_eq!(
+        accounts["Projection"]["ProjectionType"].as_str(),
+        Some("KEYS_ONLY")
+    );
+    // The callback reads that index and only that one.
+    let callback_queries: Vec<String> = granted(resource(&t, "OAuthCallbackFunction"))
+        .into_iter()
+        .filter(|(action, _)| action == "dynamodb:Query")
+        .map(|(_, resource)| resource)
+        .collect();
+    assert_eq!(
+        callback_queries,
+        vec![format!(
+            "!Sub ${{Table.Arn}}/index/{}",
+            table::ACCOUNTS_BY_X_USER_INDEX
+        )]
+    );
+    for key in [
+        table::SWEEP_PARTITION_KEY,
+        table::SWEEP_SORT_KEY,
+        table::ACCOUNTS_BY_X_USER_KEY,
+    ] {
         let defined = tbl["AttributeDefinitions"]
             .as_sequence()
             .unwrap()
@@ -424,6 +455,10 @@ async fn local_stack_matches_the_template_settings() {
         vec![
             (table::POSTS_BY_USER_INDEX.to_owned(), "ALL".to_owned()),
             (table::SWEEP_INDEX.to_owned(), "KEYS_ONLY".to_owned()),
+            (
+                table::ACCOUNTS_BY_X_USER_INDEX.to_owned(),
+                "KEYS_ONLY".to_owned()
+            ),
         ]
     );
     let ttl = aws

@@ -8,9 +8,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use reelay_local::harness::moto_endpoint;
-use reelay_local::world::{World, WorldOptions, CALLBACK_PATH};
-use reelay_shared::accounts::cipher::{KmsTokenCipher, TokenCipher};
+use reelay_local::world::{World, WorldOptions, CALLBACK_PATH, CLIENT_ID, CLIENT_SECRET};
+use reelay_shared::accounts::cipher::{KmsTokenCipher, TokenCipher, TokenPair};
 use reelay_shared::accounts::store::{
     AccountStore, DynamoAccountStore, NewConnection, SavedConnection,
 };
@@ -19,6 +20,7 @@ use reelay_shared::ids::UserId;
 use reelay_shared::posts::Platform;
 use serde_json::Value;
 use url::Url;
+use x_emulator::{FaultKind, FaultSpec, Phase as FaultPhase};
 
 /// The emulator's two test users (its default config).
 const X_ALICE: &str = "1072250532645998596";
@@ -205,6 +207,94 @@ async fn x_user_behind_stored_tokens(w: &World, user: &str) -> String {
     me["data"]["id"].as_str().unwrap().to_owned()
 }
 
+/// The pair stored for `user`, decrypted as a worker would.
+async fn stored_pair(w: &World, user: &str) -> TokenPair {
+    let user = UserId::parse(user).unwrap();
+    let store = DynamoAccountStore::new(w.aws.dynamodb.clone(), w.stack.table_name.clone());
+    let account = store
+        .get_account(&user, Platform::Twitter)
+        .await
+        .unwrap()
+        .expect("account stored");
+    KmsTokenCipher::new(w.aws.kms.clone(), w.stack.kms_key_id.clone())
+        .decrypt(&user, Platform::Twitter, &account.tokens)
+        .await
+        .unwrap()
+}
+
+/// The status of `GET /2/users/me` at X with `access_token`.
+async fn users_me_status(w: &World, access_token: &str) -> u16 {
+    w.http
+        .get(format!("{}/2/users/me", w.emulator.base_url))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The status of spending `refresh_token` at X's token endpoint as Reelay's confidential client.
+async fn refresh_status(w: &World, refresh_token: &str) -> u16 {
+    w.http
+        .post(w.emulator.token_url())
+        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The emulator's id of a token, as its records name it (it never keeps the token itself).
+fn token_id(token: &str) -> String {
+    x_emulator::state::token_id(&x_emulator::state::token_hash(token))
+}
+
+/// Ids of every token a revoke call named at X (access and refresh alike).
+fn revoked_token_ids(w: &World) -> Vec<String> {
+    w.emulator
+        .admin()
+        .records()
+        .tokens
+        .into_iter()
+        .filter(|t| t.event == "revoked")
+        .flat_map(|t| [t.access_token_id, t.refresh_token_id])
+        .flatten()
+        .collect()
+}
+
+/// The key of the link item saying which Reelay user holds `x_user` (shared/src/accounts/store.rs).
+fn link_key(x_user: &str) -> std::collections::HashMap<String, AttributeValue> {
+    std::collections::HashMap::from([
+        (
+            "pk".to_owned(),
+            AttributeValue::S(format!("LINK#twitter#{x_user}")),
+        ),
+        ("sk".to_owned(), AttributeValue::S("LINK".to_owned())),
+    ])
+}
+
+/// The Reelay user the link item of `x_user` names, if there is one.
+async fn link_holder(w: &World, x_user: &str) -> Option<String> {
+    let out = w
+        .aws
+        .dynamodb
+        .get_item()
+        .table_name(&w.stack.table_name)
+        .set_key(Some(link_key(x_user)))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    out.item
+        .and_then(|i| i.get("user_id").and_then(|v| v.as_s().ok()).cloned())
+}
+
 /// The attack of issue 12: mallory starts a connect and sends X's authorize URL to a victim,
 /// who approves at X as themselves in their own browser. Nothing may be linked to mallory, and no
 /// token of the victim's may be left alive at X.
@@ -338,8 +428,8 @@ async fn an_x_account_linked_to_another_user_is_refused_until_disconnected_there
     );
     assert_eq!(
         token_events(&w, X_ALICE, "revoked"),
-        1,
-        "bob's pair was revoked"
+        2,
+        "bob's pair was revoked, its refresh and its access token each by one call"
     );
     // Alice's link is as it was, and her tokens still work at X.
     assert_eq!(platforms(&w, "alice").await, before);
@@ -422,18 +512,207 @@ async fn users_racing_for_one_x_account_link_exactly_one() {
         .collect();
     let winners: Vec<&UserId> = results
         .iter()
-        .filter(|(_, saved)| matches!(saved, SavedConnection::Saved(_)))
+        .filter(|(_, saved)| matches!(saved, SavedConnection::Saved { .. }))
         .map(|(user, _)| user)
         .collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     for (user, saved) in &results {
         let stored = store.get_account(user, Platform::Twitter).await.unwrap();
         match saved {
-            SavedConnection::Saved(_) => assert!(stored.is_some()),
+            SavedConnection::Saved { .. } => assert!(stored.is_some()),
             SavedConnection::LinkedElsewhere { owner } => {
                 assert_eq!(owner, winners[0]);
                 assert!(stored.is_none(), "{user} was refused but has an account");
             }
         }
     }
+}
+
+/// Issue 12 item 5: a reconnect replaces the stored pair, and the replaced pair is revoked at X,
+/// each token by its own revoke call (X's revoke takes one token per call): the old access token
+/// gets 401, the old refresh token is refused by X's token endpoint, while the new pair works and
+/// a post publishes with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_revokes_the_replaced_pair_at_x_and_the_new_pair_posts() {
+    let w = World::start(
+        &moto_endpoint(),
+        WorldOptions {
+            label: "link-replace".into(),
+            reconcile_period: None,
+            engine: reelay_shared::engine::EngineSettings {
+                publish_settle_ms: 500,
+                ..Default::default()
+            },
+            ..WorldOptions::default()
+        },
+    )
+    .await
+    .expect("world");
+    let mut browser = Browser::default();
+    let landing = browser.link(&w, "alice", X_ALICE).await;
+    assert_eq!(landing.status, 200, "{}", landing.body);
+    let old = stored_pair(&w, "alice").await;
+    let old_refresh = old
+        .refresh_token
+        .clone()
+        .expect("offline.access gives a refresh token");
+    assert_eq!(users_me_status(&w, old.access_token.expose()).await, 200);
+
+    let landing = browser.link(&w, "alice", X_ALICE).await;
+    assert_eq!(landing.status, 200, "{}", landing.body);
+    assert_eq!(landing.body["connected"]["status"], "active");
+    let new = stored_pair(&w, "alice").await;
+    assert_ne!(new.access_token.expose(), old.access_token.expose());
+
+    let revoked = revoked_token_ids(&w);
+    for (what, token) in [
+        ("access", old.access_token.expose()),
+        ("refresh", old_refresh.expose()),
+    ] {
+        assert!(
+            revoked.contains(&token_id(token)),
+            "the replaced {what} token was named in a revoke call: {revoked:?}"
+        );
+    }
+    assert_eq!(
+        users_me_status(&w, old.access_token.expose()).await,
+        401,
+        "the replaced access token is dead at X"
+    );
+    assert_eq!(
+        refresh_status(&w, old_refresh.expose()).await,
+        400,
+        "the replaced refresh token is refused by X"
+    );
+
+    // The new pair is untouched by all this: it works, and a post publishes with it.
+    assert_eq!(users_me_status(&w, new.access_token.expose()).await, 200);
+    assert_eq!(x_user_behind_stored_tokens(&w, "alice").await, X_ALICE);
+    let file = x_emulator::testing::tiny_mp4(4096);
+    let post = w
+        .start_upload("alice", file.clone(), "posted after a reconnect")
+        .await
+        .unwrap();
+    let job = w
+        .wait_until_final("alice", &post, Duration::from_secs(60))
+        .await
+        .unwrap();
+    reelay_local::checks::assert_published_once(&w, &job, &file);
+}
+
+/// Revoking the replaced pair is best effort: X refusing it, or answering slower than Reelay
+/// waits, neither fails nor holds up the reconnect. The new pair is stored and works either way
+/// (the replaced one stays valid at X until X expires it; Reelay no longer stores it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_whose_revoke_x_refuses_or_delays_still_stores_the_new_pair() {
+    let w = world("link-replace-fault").await;
+    let mut browser = Browser::default();
+    let landing = browser.link(&w, "alice", X_ALICE).await;
+    assert_eq!(landing.status, 200, "{}", landing.body);
+    let first = stored_pair(&w, "alice").await;
+
+    let fault = |kind| FaultSpec {
+        endpoint: "revoke".into(),
+        kind,
+        count: None,
+        phase: FaultPhase::Before,
+    };
+    w.emulator
+        .admin()
+        .add_fault(fault(FaultKind::Fail { status: 503 }))
+        .unwrap();
+    let landing = browser.link(&w, "alice", X_ALICE).await;
+    assert_eq!(landing.status, 200, "{}", landing.body);
+    assert_eq!(landing.body["connected"]["status"], "active");
+    let second = stored_pair(&w, "alice").await;
+    assert_ne!(second.access_token.expose(), first.access_token.expose());
+    assert_eq!(users_me_status(&w, second.access_token.expose()).await, 200);
+    let refused = w
+        .emulator
+        .admin()
+        .records()
+        .calls
+        .get("revoke")
+        .and_then(|c| c.get("503").copied())
+        .unwrap_or(0);
+    assert!(refused >= 1, "the revoke was tried and X refused it");
+    assert_eq!(
+        users_me_status(&w, first.access_token.expose()).await,
+        200,
+        "X refused the revoke, so the replaced pair lives on at X"
+    );
+
+    // X slower than Reelay waits for a revoke: the reconnect answers anyway, in bounded time.
+    w.emulator.admin().clear_faults();
+    w.emulator
+        .admin()
+        .add_fault(fault(FaultKind::Latency { ms: 25_000 }))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let landing = browser.link(&w, "alice", X_ALICE).await;
+    let took = started.elapsed();
+    assert_eq!(landing.status, 200, "{}", landing.body);
+    assert!(
+        took < Duration::from_secs(15),
+        "a slow revoke held the reconnect up for {took:?}"
+    );
+    let third = stored_pair(&w, "alice").await;
+    assert_ne!(third.access_token.expose(), second.access_token.expose());
+    assert_eq!(users_me_status(&w, third.access_token.expose()).await, 200);
+    assert_eq!(x_user_behind_stored_tokens(&w, "alice").await, X_ALICE);
+}
+
+/// Accounts stored before link items existed have none (simulated here by deleting the link of
+/// a fresh account). Another Reelay user linking that X account must still be refused, with the
+/// same 409 as for any linked account, and the owner's account stays as it was. The refusal also
+/// writes the owner's missing link, so the account is from then on guarded like any other, and
+/// the owner disconnecting frees it as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_stored_before_link_items_existed_cannot_be_taken_by_another_user() {
+    let w = world("link-legacy").await;
+    let landing = Browser::default().link(&w, "alice", X_ALICE).await;
+    assert_eq!(landing.status, 200, "{}", landing.body);
+    w.aws
+        .dynamodb
+        .delete_item()
+        .table_name(&w.stack.table_name)
+        .set_key(Some(link_key(X_ALICE)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        link_holder(&w, X_ALICE).await,
+        None,
+        "an account the old way"
+    );
+    let before = platforms(&w, "alice").await;
+
+    let landing = Browser::default().link(&w, "bob", X_ALICE).await;
+    assert_eq!(landing.status, 409, "{}", landing.body);
+    assert_eq!(landing.body["type"], "x_account_linked_elsewhere");
+    assert!(platforms(&w, "bob").await.is_empty());
+    assert!(
+        token_events(&w, X_ALICE, "revoked") >= 1,
+        "bob's pair was revoked"
+    );
+    assert_eq!(
+        platforms(&w, "alice").await,
+        before,
+        "alice's account is intact"
+    );
+    assert_eq!(x_user_behind_stored_tokens(&w, "alice").await, X_ALICE);
+    assert_eq!(
+        link_holder(&w, X_ALICE).await.as_deref(),
+        Some("alice"),
+        "the refusal wrote alice's missing link"
+    );
+
+    // Refused again, now by the link itself; and once alice lets go, bob may have it.
+    let landing = Browser::default().link(&w, "bob", X_ALICE).await;
+    assert_eq!(landing.status, 409, "{}", landing.body);
+    assert_eq!(disconnect(&w, "alice").await, 204);
+    assert_eq!(link_holder(&w, X_ALICE).await, None);
+    let landing = Browser::default().link(&w, "bob", X_ALICE).await;
+    assert_eq!(landing.status, 200, "{}", landing.body);
+    assert_eq!(x_user_behind_stored_tokens(&w, "bob").await, X_ALICE);
 }

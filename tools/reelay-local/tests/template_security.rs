@@ -188,9 +188,9 @@ fn no_function_environment_holds_a_plain_secret_but_the_known_one() {
 /// encryption context. Where each use is:
 /// - ApiFunction: `Connector::disconnect` (shared/src/accounts/connect.rs) decrypts the pair to
 ///   revoke it at X. It never encrypts: `Connector::start` stores no tokens.
-/// - OAuthCallbackFunction: `Connector::complete` encrypts the pair X just issued. It never
-///   decrypts: a refused link revokes the pair it holds in memory, and a reconnect does not
-///   revoke the replaced pair (SECURITY.md, open row "replaced token pairs").
+/// - OAuthCallbackFunction: `Connector::complete` encrypts the pair X just issued, and decrypts
+///   the pair a reconnect replaced to revoke it at X (`Connector::revoke_stored`); a refused
+///   link revokes the pair it holds in memory.
 /// - ProcessUploadFunction: `XTokenProvider` (shared/src/accounts/tokens.rs) decrypts to post
 ///   and to refresh, and encrypts the rotated pair.
 /// - CreatePostFunction and ReconcilerFunction: no X, no tokens, no KMS (they have no
@@ -200,7 +200,7 @@ fn each_function_uses_the_tokens_key_only_as_its_code_does_and_only_under_the_to
     let t = template();
     let expected: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
         ("ApiFunction", vec!["kms:Decrypt"]),
-        ("OAuthCallbackFunction", vec!["kms:Encrypt"]),
+        ("OAuthCallbackFunction", vec!["kms:Decrypt", "kms:Encrypt"]),
         ("CreatePostFunction", vec![]),
         ("ProcessUploadFunction", vec!["kms:Decrypt", "kms:Encrypt"]),
         ("ReconcilerFunction", vec![]),
