@@ -159,8 +159,13 @@ impl KeyConfig {
 #[derive(Clone, PartialEq, Eq)]
 pub struct XConfig {
     pub client_id: String,
-    /// Web apps are confidential clients: X wants HTTP Basic auth on the token endpoint.
-    pub client_secret: Option<String>,
+    /// Where the client secret is: the ARN of a Secrets Manager secret (`X_CLIENT_SECRET_ARN`).
+    /// None for a public client. The environment never holds the secret itself (issue 12).
+    pub client_secret_arn: Option<String>,
+    /// Web apps are confidential clients: X wants HTTP Basic auth on the token endpoint. Read
+    /// from `client_secret_arn` once at cold start (`read_client_secret`); `XOAuth::new` refuses
+    /// a config whose secret has an ARN but was not read.
+    pub client_secret: Option<crate::secret::Secret>,
     /// The callback URL registered in X's developer portal; must match exactly.
     pub redirect_uri: Url,
     pub authorize_url: Url,
@@ -177,6 +182,7 @@ impl std::fmt::Debug for XConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("XConfig")
             .field("client_id", &self.client_id)
+            .field("client_secret_arn", &self.client_secret_arn)
             .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
             .field("redirect_uri", &self.redirect_uri.as_str())
             .field("authorize_url", &self.authorize_url.as_str())
@@ -191,7 +197,7 @@ impl std::fmt::Debug for XConfig {
 impl XConfig {
     pub const VARS: &'static [&'static str] = &[
         "X_CLIENT_ID",
-        "X_CLIENT_SECRET",
+        "X_CLIENT_SECRET_ARN",
         "X_REDIRECT_URI",
         "X_AUTHORIZE_URL",
         "X_TOKEN_URL",
@@ -200,10 +206,24 @@ impl XConfig {
         "X_REQUEST_TIMEOUT_SECS",
     ];
 
+    /// Reads the environment; the client secret itself is read afterwards, from Secrets
+    /// Manager (`read_client_secret`).
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        // The secret in the environment was the old way (issue 12): refuse it rather than
+        // quietly run as a public client that X would answer 401.
+        if env.var("X_CLIENT_SECRET").is_some() {
+            return Err(ConfigError::Invalid {
+                name: "X_CLIENT_SECRET",
+                reason: "the client secret is no longer read from the environment: store it in \
+                         Secrets Manager, set X_CLIENT_SECRET_ARN to its ARN and remove \
+                         X_CLIENT_SECRET"
+                    .into(),
+            });
+        }
         Ok(Self {
             client_id: required(env, "X_CLIENT_ID")?,
-            client_secret: env.var("X_CLIENT_SECRET"),
+            client_secret_arn: env.var("X_CLIENT_SECRET_ARN"),
+            client_secret: None,
             redirect_uri: Url::parse(&required(env, "X_REDIRECT_URI")?).map_err(|e| {
                 ConfigError::Invalid {
                     name: "X_REDIRECT_URI",
@@ -215,6 +235,34 @@ impl XConfig {
             revoke_url: url_or(env, "X_REVOKE_URL", "https://api.x.com/2/oauth2/revoke")?,
             api_base_url: url_or(env, "X_API_BASE_URL", "https://api.x.com")?,
             request_timeout: secs_or(env, "X_REQUEST_TIMEOUT_SECS", 30)?,
+        })
+    }
+
+    /// Reads the client secret from `client_secret_arn`, once, at cold start. Nothing to read
+    /// for a public client.
+    pub async fn read_client_secret(
+        &mut self,
+        secrets: &dyn crate::secret_store::SecretSource,
+    ) -> Result<(), crate::secret_store::SecretReadError> {
+        if let Some(arn) = &self.client_secret_arn {
+            self.client_secret = Some(secrets.read(arn).await?);
+        }
+        Ok(())
+    }
+}
+
+/// Where the server key of the PKCE verifiers is (`accounts::pkce`): the ARN of a Secrets
+/// Manager secret, read once at cold start by the connect route and the callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PkceConfig {
+    pub key_secret_arn: String,
+}
+
+impl PkceConfig {
+    pub const VARS: &'static [&'static str] = &["PKCE_KEY_SECRET_ARN"];
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            key_secret_arn: required(env, "PKCE_KEY_SECRET_ARN")?,
         })
     }
 }
@@ -354,14 +402,48 @@ mod tests {
         assert!(err.to_string().contains("X_REQUEST_TIMEOUT_SECS"));
     }
 
+    #[tokio::test]
+    async fn the_client_secret_is_read_from_its_arn_and_debug_hides_it() {
+        let mut cfg = XConfig::from_env(&env(&[
+            ("X_CLIENT_ID", "cid"),
+            ("X_CLIENT_SECRET_ARN", "arn:aws:secretsmanager:r:1:secret:x"),
+            ("X_REDIRECT_URI", "https://app.example/cb"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.client_secret, None, "not read from the environment");
+        let mut secrets = crate::secret_store::MemorySecrets::default();
+        secrets.0.insert(
+            "arn:aws:secretsmanager:r:1:secret:x".into(),
+            crate::secret::Secret::new("s3cr3t-value"),
+        );
+        cfg.read_client_secret(&secrets).await.unwrap();
+        assert_eq!(
+            cfg.client_secret.as_ref().map(|s| s.expose()),
+            Some("s3cr3t-value")
+        );
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
+        assert!(
+            shown.contains("arn:aws:secretsmanager:r:1:secret:x"),
+            "{shown}"
+        );
+
+        let mut missing = cfg.clone();
+        missing.client_secret_arn = Some("arn:gone".into());
+        let err = missing.read_client_secret(&secrets).await.unwrap_err();
+        assert_eq!(err.arn(), "arn:gone");
+    }
+
     #[test]
-    fn debug_hides_the_client_secret() {
-        let cfg = XConfig::from_env(&env(&[
+    fn a_client_secret_in_the_environment_is_refused() {
+        let err = XConfig::from_env(&env(&[
             ("X_CLIENT_ID", "cid"),
             ("X_CLIENT_SECRET", "s3cr3t-value"),
             ("X_REDIRECT_URI", "https://app.example/cb"),
         ]))
-        .unwrap();
-        assert!(!format!("{cfg:?}").contains("s3cr3t-value"));
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("X_CLIENT_SECRET_ARN"), "{text}");
+        assert!(!text.contains("s3cr3t-value"), "{text}");
     }
 }

@@ -20,6 +20,7 @@ pub mod reconcile;
 pub mod resources;
 pub mod s3;
 pub mod secret;
+pub mod secret_store;
 pub mod sns;
 pub mod sqs;
 pub mod store;

@@ -63,6 +63,7 @@ fn connector(app: &App) -> Result<Connector, ConnectError> {
         oauth,
         XClient::new(app.http.clone(), &app.config.x),
         Arc::new(SystemClock),
+        app.pkce_key.clone(),
     ))
 }
 

@@ -9,13 +9,15 @@ pub mod posts;
 pub mod reply;
 
 use lambda_http::{Body, Request, RequestExt, Response};
+use reelay_shared::accounts::pkce::PkceKey;
 use reelay_shared::aws::AwsClients;
 use reelay_shared::config::{
-    BucketConfig, ConfigError, ConnectConfig, Env, KeyConfig, QueueConfig, QuotaConfig,
+    BucketConfig, ConfigError, ConnectConfig, Env, KeyConfig, PkceConfig, QueueConfig, QuotaConfig,
     TableConfig, XConfig,
 };
 use reelay_shared::ids::UserId;
 use reelay_shared::problem::Problem;
+use reelay_shared::secret_store::{SecretReadError, SecretSource};
 
 pub use reply::Reply;
 
@@ -27,6 +29,8 @@ pub struct ApiConfig {
     pub queue: QueueConfig,
     pub key: KeyConfig,
     pub x: XConfig,
+    /// Where the PKCE key is (the connect route derives verifiers with it).
+    pub pkce: PkceConfig,
     /// Where the browser may be sent back after connecting X (optional allow-list).
     pub connect: ConnectConfig,
     /// Per-user limits on `POST /api/posts` (optional, with defaults).
@@ -41,6 +45,7 @@ impl ApiConfig {
             queue: QueueConfig::from_env(env)?,
             key: KeyConfig::from_env(env)?,
             x: XConfig::from_env(env)?,
+            pkce: PkceConfig::from_env(env)?,
             connect: ConnectConfig::from_env(env)?,
             quota: QuotaConfig::from_env(env)?,
         })
@@ -54,6 +59,7 @@ impl ApiConfig {
             QueueConfig::VARS,
             KeyConfig::VARS,
             XConfig::VARS,
+            PkceConfig::VARS,
             ConnectConfig::VARS,
             QuotaConfig::VARS,
         ]
@@ -66,6 +72,32 @@ pub struct App {
     pub config: ApiConfig,
     pub aws: AwsClients,
     pub http: reqwest::Client,
+    /// Read at cold start (`cold_start`), as is `config.x.client_secret`.
+    pub pkce_key: PkceKey,
+}
+
+impl App {
+    /// The container's start: reads the secrets the configuration names (the X client secret,
+    /// the PKCE key), once, from `secrets`. A secret that cannot be read fails the start, with
+    /// an error naming its ARN.
+    pub async fn cold_start(
+        mut config: ApiConfig,
+        aws: AwsClients,
+        http: reqwest::Client,
+        secrets: &dyn SecretSource,
+    ) -> Result<Self, SecretReadError> {
+        let (client_secret, pkce_key) = tokio::join!(
+            config.x.read_client_secret(secrets),
+            PkceKey::read(secrets, &config.pkce.key_secret_arn)
+        );
+        client_secret?;
+        Ok(Self {
+            config,
+            aws,
+            http,
+            pkce_key: pkce_key?,
+        })
+    }
 }
 
 /// Entry point for one HTTP request.

@@ -18,12 +18,16 @@ use reelay_shared::accounts::connect::{
     return_to_allowed, CallbackOutcome, CallbackParams, ConnectError, ConnectionView, Connector,
 };
 use reelay_shared::accounts::oauth::XOAuth;
+use reelay_shared::accounts::pkce::PkceKey;
 use reelay_shared::accounts::store::DynamoAccountStore;
 use reelay_shared::aws::AwsClients;
 use reelay_shared::clock::SystemClock;
-use reelay_shared::config::{ConfigError, ConnectConfig, Env, KeyConfig, TableConfig, XConfig};
+use reelay_shared::config::{
+    ConfigError, ConnectConfig, Env, KeyConfig, PkceConfig, TableConfig, XConfig,
+};
 use reelay_shared::problem::{Problem, PROBLEM_CONTENT_TYPE};
 use reelay_shared::secret::Secret;
+use reelay_shared::secret_store::{SecretReadError, SecretSource};
 use reelay_shared::x::XClient;
 use reqwest::Url;
 
@@ -32,6 +36,8 @@ pub struct CallbackConfig {
     pub table: TableConfig,
     pub key: KeyConfig,
     pub x: XConfig,
+    /// Where the PKCE key is (the callback derives the verifier again from the state).
+    pub pkce: PkceConfig,
     /// Optional; see `ConnectConfig`.
     pub connect: ConnectConfig,
 }
@@ -42,6 +48,7 @@ impl CallbackConfig {
             table: TableConfig::from_env(env)?,
             key: KeyConfig::from_env(env)?,
             x: XConfig::from_env(env)?,
+            pkce: PkceConfig::from_env(env)?,
             connect: ConnectConfig::from_env(env)?,
         })
     }
@@ -52,6 +59,7 @@ impl CallbackConfig {
             TableConfig::VARS,
             KeyConfig::VARS,
             XConfig::VARS,
+            PkceConfig::VARS,
             ConnectConfig::VARS,
         ]
         .concat()
@@ -62,9 +70,32 @@ pub struct App {
     pub config: CallbackConfig,
     pub aws: AwsClients,
     pub http: reqwest::Client,
+    /// Read at cold start (`cold_start`), as is `config.x.client_secret`.
+    pub pkce_key: PkceKey,
 }
 
 impl App {
+    /// The container's start: reads the X client secret and the PKCE key, once, from `secrets`.
+    /// A secret that cannot be read fails the start, with an error naming its ARN.
+    pub async fn cold_start(
+        mut config: CallbackConfig,
+        aws: AwsClients,
+        http: reqwest::Client,
+        secrets: &dyn SecretSource,
+    ) -> Result<Self, SecretReadError> {
+        let (client_secret, pkce_key) = tokio::join!(
+            config.x.read_client_secret(secrets),
+            PkceKey::read(secrets, &config.pkce.key_secret_arn)
+        );
+        client_secret?;
+        Ok(Self {
+            config,
+            aws,
+            http,
+            pkce_key: pkce_key?,
+        })
+    }
+
     fn connector(&self) -> Result<Connector, ConnectError> {
         let oauth = XOAuth::new(self.http.clone(), &self.config.x).map_err(ConnectError::OAuth)?;
         Ok(Connector::new(
@@ -79,6 +110,7 @@ impl App {
             oauth,
             XClient::new(self.http.clone(), &self.config.x),
             Arc::new(SystemClock),
+            self.pkce_key.clone(),
         ))
     }
 }

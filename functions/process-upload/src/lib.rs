@@ -76,8 +76,31 @@ pub struct App {
     pub settings: EngineSettings,
 }
 
+/// Why process-upload could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Secret(#[from] reelay_shared::secret_store::SecretReadError),
+    #[error(transparent)]
+    OAuth(#[from] OAuthError),
+}
+
 impl App {
-    /// The production wiring: DynamoDB, S3, SQS, X, and the token provider over KMS.
+    /// The container's start: reads the X client secret (it refreshes tokens with it) once from
+    /// `secrets`, then wires everything (`new`). An unreadable secret fails the start, with an
+    /// error naming its ARN.
+    pub async fn cold_start(
+        mut config: WorkerConfig,
+        aws: &AwsClients,
+        http: reqwest::Client,
+        secrets: &dyn reelay_shared::secret_store::SecretSource,
+    ) -> Result<Self, StartError> {
+        config.x.read_client_secret(secrets).await?;
+        Ok(Self::new(&config, aws, http)?)
+    }
+
+    /// The production wiring: DynamoDB, S3, SQS, X, and the token provider over KMS. The
+    /// config's client secret must have been read (`cold_start`).
     pub fn new(
         config: &WorkerConfig,
         aws: &AwsClients,

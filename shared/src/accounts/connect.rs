@@ -10,7 +10,8 @@ use url::Url;
 
 use super::binding;
 use super::cipher::{CipherError, TokenCipher, TokenPair};
-use super::oauth::{new_state, OAuthError, Pkce, TokenGrant, XOAuth};
+use super::oauth::{new_state, OAuthError, TokenGrant, XOAuth};
+use super::pkce::PkceKey;
 use super::store::{AccountStore, NewConnection, SavedConnection, StoreError};
 use super::tokens::ErrorChain;
 use super::{
@@ -257,6 +258,8 @@ pub struct Connector {
     oauth: XOAuth,
     x: XClient,
     clock: Arc<dyn Clock>,
+    /// Derives each connect's PKCE verifier from its state (`pkce`): nothing of it is stored.
+    pkce: PkceKey,
 }
 
 impl Connector {
@@ -266,6 +269,7 @@ impl Connector {
         oauth: XOAuth,
         x: XClient,
         clock: Arc<dyn Clock>,
+        pkce: PkceKey,
     ) -> Self {
         Self {
             store,
@@ -273,11 +277,13 @@ impl Connector {
             oauth,
             x,
             clock,
+            pkce,
         }
     }
 
-    /// Starts a connect: stores a one-time state bound to `user` with a PKCE verifier and
-    /// returns X's authorize URL with the binding the caller must set in the user's browser.
+    /// Starts a connect: stores a one-time state bound to `user` (its PKCE verifier is derived
+    /// from the state, never stored) and returns X's authorize URL with the binding the caller
+    /// must set in the user's browser.
     /// `return_to` must already be checked against the allow-list.
     #[tracing::instrument(skip_all, fields(user_id = %user))]
     pub async fn start(
@@ -285,12 +291,11 @@ impl Connector {
         user: &UserId,
         return_to: Option<&Url>,
     ) -> Result<Started, ConnectError> {
-        let pkce = Pkce::new_s256();
         let now = super::epoch_secs(&*self.clock);
         let state = OAuthState {
             state: new_state(),
             user_id: user.clone(),
-            pkce_verifier: pkce.verifier,
+            legacy_pkce_verifier: None,
             return_to: return_to.map(|u| u.to_string()),
             created_at: now,
             expires_at: now + STATE_TTL_SECS,
@@ -299,7 +304,9 @@ impl Connector {
         tracing::info!("connect started");
         Ok(Started {
             binding: binding::binding_for(&state.state),
-            authorize_url: self.oauth.authorize_url(&state.state, pkce.challenge),
+            authorize_url: self
+                .oauth
+                .authorize_url(&state.state, self.pkce.challenge(&state.state)),
         })
     }
 
@@ -373,7 +380,7 @@ impl Connector {
             .ok_or(ConnectError::MissingCode)?;
         let grant = self
             .oauth
-            .exchange_code(&code, &taken.pkce_verifier)
+            .exchange_code(&code, &self.verifier_of(taken))
             .await
             .map_err(|e| match e {
                 OAuthError::Rejected { error, description } => ConnectError::CodeRejected {
@@ -393,6 +400,16 @@ impl Connector {
                 self.revoke_logged(&grant.tokens, "unused").await;
                 Err(e)
             }
+        }
+    }
+
+    /// The verifier whose challenge X was sent for this state: derived from the state, or, for a
+    /// state written before verifiers were derived (a connect under way during that deploy), the
+    /// one the item kept.
+    fn verifier_of(&self, taken: &OAuthState) -> Secret {
+        match &taken.legacy_pkce_verifier {
+            Some(stored) => stored.clone(),
+            None => self.pkce.verifier(&taken.state),
         }
     }
 

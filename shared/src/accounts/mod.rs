@@ -11,6 +11,7 @@ pub mod binding;
 pub mod cipher;
 pub mod connect;
 pub mod oauth;
+pub mod pkce;
 pub mod store;
 pub mod tokens;
 
@@ -107,13 +108,16 @@ pub fn missing_scopes_reason(missing: &[&str]) -> String {
     )
 }
 
-/// A connect in progress: the one-time `state` sent to X, bound to the user who started it, with
-/// the PKCE verifier that proves the code exchange comes from the same flow.
+/// A connect in progress: the one-time `state` sent to X, bound to the user who started it. Its
+/// PKCE verifier is not stored: it is derived from the state with a server key (`pkce`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct OAuthState {
     pub state: String,
     pub user_id: UserId,
-    pub pkce_verifier: crate::secret::Secret,
+    /// Only in a state item written before verifiers were derived (issue 12), which stored the
+    /// verifier in plain text: read so that a connect under way during that deploy still
+    /// finishes (states live ten minutes). Never written; `None` for every new state.
+    pub legacy_pkce_verifier: Option<crate::secret::Secret>,
     /// Where to send the browser afterwards (checked against the allow-list when used).
     pub return_to: Option<String>,
     pub created_at: u64,

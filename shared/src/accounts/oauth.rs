@@ -150,22 +150,6 @@ impl OAuthErrorText for BasicErrorResponse {
     }
 }
 
-/// A fresh PKCE pair (S256): the challenge goes to X, the verifier is kept with the state.
-pub struct Pkce {
-    pub challenge: PkceCodeChallenge,
-    pub verifier: Secret,
-}
-
-impl Pkce {
-    pub fn new_s256() -> Self {
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        Self {
-            challenge,
-            verifier: Secret::new(verifier.into_secret()),
-        }
-    }
-}
-
 /// A new random `state`: 32 random bytes, base64url (256 bits; X allows up to 500 chars, §1).
 pub fn new_state() -> String {
     CsrfToken::new_random_len(32).into_secret()
@@ -196,14 +180,24 @@ impl XOAuth {
             .set_auth_uri(AuthUrl::new(config.authorize_url.to_string()).map_err(bad)?)
             .set_token_uri(TokenUrl::new(config.token_url.to_string()).map_err(bad)?)
             .set_redirect_uri(RedirectUrl::new(config.redirect_uri.to_string()).map_err(bad)?);
-        if let Some(secret) = &config.client_secret {
-            client = client.set_client_secret(ClientSecret::new(secret.clone()));
+        match (&config.client_secret_arn, &config.client_secret) {
+            (_, Some(secret)) => {
+                client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
+            }
+            // A confidential client whose secret was never read would be sent to X as a public
+            // one and refused there (401): refuse it here, at cold start, instead.
+            (Some(arn), None) => {
+                return Err(OAuthError::Config(format!(
+                    "the X client secret ({arn}) was not read at cold start"
+                )))
+            }
+            (None, None) => {}
         }
         Ok(Self {
             client,
             http: SharedHttp(http),
             revoke_url: config.revoke_url.clone(),
-            client_secret: config.client_secret.clone().map(Secret::new),
+            client_secret: config.client_secret.clone(),
         })
     }
 

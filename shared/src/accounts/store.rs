@@ -479,6 +479,9 @@ impl Item<'_> {
     }
 }
 
+/// The attribute in which states written before issue 12 kept their verifier in plain text.
+const LEGACY_PKCE_VERIFIER: &str = "pkce_verifier";
+
 fn state_from_item(map: &HashMap<String, AttributeValue>) -> Result<OAuthState, StoreError> {
     let item = Item {
         what: "OAuth state",
@@ -492,7 +495,8 @@ fn state_from_item(map: &HashMap<String, AttributeValue>) -> Result<OAuthState, 
     Ok(OAuthState {
         state,
         user_id: UserId::parse(&item.s("user_id")?).map_err(|e| item.corrupt(e.to_string()))?,
-        pkce_verifier: Secret::new(item.s("pkce_verifier")?),
+        // Written only by the version before derived verifiers (issue 12); see `OAuthState`.
+        legacy_pkce_verifier: item.opt_s(LEGACY_PKCE_VERIFIER).map(Secret::new),
         return_to: item.opt_s("return_to"),
         created_at: item.n("created_at")?,
         expires_at: item.n(TTL_ATTRIBUTE)?,
@@ -558,7 +562,8 @@ impl AccountStore for DynamoAccountStore {
         let mut item = state_key(&state.state);
         item.insert("kind".into(), s("oauth_state"));
         item.insert("user_id".into(), s(state.user_id.as_str()));
-        item.insert("pkce_verifier".into(), s(state.pkce_verifier.expose()));
+        // No verifier, nor anything derived from it: the callback derives it from the state
+        // (`accounts::pkce`). `legacy_pkce_verifier` is read-only.
         item.insert("created_at".into(), n(state.created_at));
         item.insert(TTL_ATTRIBUTE.into(), n(state.expires_at));
         if let Some(r) = &state.return_to {

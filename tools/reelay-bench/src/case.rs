@@ -121,7 +121,7 @@ async fn engine(
     let env = setup.function_env();
     // The worker: the production wiring (process-upload's App::new, default engine settings)
     // over the counted clients, driven by the local runner's SQS poller.
-    let functions = Functions::from_env(&env, &counted)?;
+    let functions = Functions::from_env(&env, &counted).await?;
     let runner = Runner::start(
         functions,
         counted.clone(),

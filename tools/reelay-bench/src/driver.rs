@@ -68,7 +68,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     eprintln!("moto            {aws_endpoint}");
     let aws = reelay_local::harness::aws_clients_for(&aws_endpoint).await;
-    let stack = Stack::create(&aws, StackSpec::unique("bench")).await?;
+    let stack = Stack::create(
+        &aws,
+        StackSpec::unique("bench").with_x_client_secret(CLIENT_SECRET),
+    )
+    .await?;
 
     // The X emulator, in its own process; the OAuth client's redirect URI is the callback of the
     // runner that connects the user (its port is chosen first).
@@ -254,7 +258,7 @@ async fn connect(
     stack: &Stack,
     runner_port: u16,
 ) -> anyhow::Result<()> {
-    let functions = Functions::from_env(&setup.function_env(), aws)?;
+    let functions = Functions::from_env(&setup.function_env(), aws).await?;
     let auth = LocalAuthorizer::random();
     let runner = Runner::start(
         functions,

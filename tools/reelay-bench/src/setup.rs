@@ -36,6 +36,10 @@ pub struct StackNames {
     pub alerts_topic_arn: String,
     #[serde(default)]
     pub operator_inbox_url: String,
+    #[serde(default)]
+    pub x_client_secret_arn: Option<String>,
+    #[serde(default)]
+    pub pkce_key_secret_arn: String,
 }
 
 impl StackNames {
@@ -54,6 +58,8 @@ impl StackNames {
             kms_key_id: stack.kms_key_id.clone(),
             alerts_topic_arn: stack.alerts_topic_arn.clone(),
             operator_inbox_url: stack.operator_inbox_url.clone(),
+            x_client_secret_arn: stack.x_client_secret_arn.clone(),
+            pkce_key_secret_arn: stack.pkce_key_secret_arn.clone(),
         }
     }
 
@@ -73,6 +79,8 @@ impl StackNames {
             kms_key_id: self.kms_key_id.clone(),
             alerts_topic_arn: self.alerts_topic_arn.clone(),
             operator_inbox_url: self.operator_inbox_url.clone(),
+            x_client_secret_arn: self.x_client_secret_arn.clone(),
+            pkce_key_secret_arn: self.pkce_key_secret_arn.clone(),
         }
     }
 }
@@ -94,7 +102,6 @@ impl Setup {
         env.extend(
             [
                 ("X_CLIENT_ID", CLIENT_ID.to_owned()),
-                ("X_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
                 ("X_REDIRECT_URI", self.redirect_uri.clone()),
                 ("X_AUTHORIZE_URL", format!("{base}/i/oauth2/authorize")),
                 ("X_TOKEN_URL", format!("{base}/2/oauth2/token")),

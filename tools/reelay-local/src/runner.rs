@@ -23,6 +23,7 @@ use base64::Engine;
 use lambda_runtime::{Context, LambdaEvent};
 use reelay_shared::aws::AwsClients;
 use reelay_shared::config::ConfigError;
+use reelay_shared::secret_store::SecretsManagerSource;
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -95,7 +96,9 @@ pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, Option<S
     })
 }
 
-/// The five functions, each built from its own config as its binary's `main` builds it.
+/// The five functions, each built from its own config as its binary's `main` builds it: the
+/// environment, then (api, oauth-callback, process-upload) the secrets it names, read from
+/// Secrets Manager (moto) at this "cold start".
 #[derive(Clone)]
 pub struct Functions {
     pub api: Arc<reelay_api::App>,
@@ -106,7 +109,7 @@ pub struct Functions {
 }
 
 impl Functions {
-    pub fn from_env(env: &HashMap<String, String>, aws: &AwsClients) -> anyhow::Result<Self> {
+    pub async fn from_env(env: &HashMap<String, String>, aws: &AwsClients) -> anyhow::Result<Self> {
         let api = reelay_api::ApiConfig::from_env(env)?;
         let callback = reelay_oauth_callback::CallbackConfig::from_env(env)?;
         let create_post = reelay_create_post::CreatePostConfig::from_env(env)?;
@@ -119,22 +122,27 @@ impl Functions {
                     reason: e.to_string(),
                 }
             })?;
+        let secrets = SecretsManagerSource::new(aws.secretsmanager.clone());
         Ok(Self {
-            api: Arc::new(reelay_api::App {
-                config: api,
-                aws: aws.clone(),
-                http: http.clone(),
-            }),
-            oauth_callback: Arc::new(reelay_oauth_callback::App {
-                config: callback,
-                aws: aws.clone(),
-                http: http.clone(),
-            }),
+            api: Arc::new(
+                reelay_api::App::cold_start(api, aws.clone(), http.clone(), &secrets).await?,
+            ),
+            oauth_callback: Arc::new(
+                reelay_oauth_callback::App::cold_start(
+                    callback,
+                    aws.clone(),
+                    http.clone(),
+                    &secrets,
+                )
+                .await?,
+            ),
             create_post: Arc::new(reelay_create_post::App {
                 config: create_post,
                 aws: aws.clone(),
             }),
-            process_upload: Arc::new(reelay_process_upload::App::new(&worker, aws, http)?),
+            process_upload: Arc::new(
+                reelay_process_upload::App::cold_start(worker, aws, http, &secrets).await?,
+            ),
             reconciler: Arc::new(reelay_reconciler::App::new(&reconciler, aws)),
         })
     }

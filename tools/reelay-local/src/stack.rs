@@ -12,6 +12,7 @@ use aws_sdk_s3::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use reelay_shared::aws::AwsClients;
 use reelay_shared::resources::{bucket, queue, table};
+use reelay_shared::secret::Secret;
 use std::collections::HashMap;
 
 /// Names and settings of one local stack.
@@ -21,6 +22,9 @@ pub struct StackSpec {
     /// The template's value unless a test needs failed messages back sooner.
     pub visibility_timeout_secs: u32,
     pub max_receive_count: u32,
+    /// The X app's client secret, the template's `XClientSecret` parameter: stored in a Secrets
+    /// Manager secret, as the template does, whose ARN the functions get. `None`: a public client.
+    pub x_client_secret: Option<Secret>,
 }
 
 impl StackSpec {
@@ -30,7 +34,14 @@ impl StackSpec {
             prefix: prefix.into(),
             visibility_timeout_secs: queue::VISIBILITY_TIMEOUT_SECS,
             max_receive_count: queue::MAX_RECEIVE_COUNT,
+            x_client_secret: None,
         }
+    }
+
+    /// The same stack, for an X app with this client secret.
+    pub fn with_x_client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.x_client_secret = Some(Secret::new(secret));
+        self
     }
 
     /// A stack with a random suffix, for tests.
@@ -59,6 +70,11 @@ pub struct Stack {
     /// Local stand-in for the operator's subscription: a queue subscribed to the alerts topic,
     /// so tests can read what the operator would receive. Not in the template.
     pub operator_inbox_url: String,
+    /// The Secrets Manager secret holding the X client secret (the template's `XClientSecret`
+    /// resource), when the spec has one.
+    pub x_client_secret_arn: Option<String>,
+    /// The generated server key of the PKCE verifiers (the template's `PkceKeySecret`).
+    pub pkce_key_secret_arn: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +208,33 @@ impl Stack {
             .await
             .map_err(at("subscribe the operator inbox"))?;
 
+        // The template's two secrets, encrypted with Secrets Manager's own key. The PKCE key is
+        // generated as the template's `GenerateSecretString` does (64 characters, no
+        // punctuation), by Secrets Manager itself.
+        let x_client_secret_arn = match &spec.x_client_secret {
+            Some(secret) => Some(
+                create_secret(
+                    aws,
+                    &format!("{}-x-client-secret", spec.prefix),
+                    secret.expose(),
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        let pkce_key = aws
+            .secretsmanager
+            .get_random_password()
+            .password_length(PKCE_KEY_LENGTH)
+            .exclude_punctuation(true)
+            .send()
+            .await
+            .map_err(at("generate the PKCE key"))?
+            .random_password
+            .unwrap_or_default();
+        let pkce_key_secret_arn =
+            create_secret(aws, &format!("{}-pkce-key", spec.prefix), &pkce_key).await?;
+
         Ok(Self {
             spec,
             table_name,
@@ -204,12 +247,14 @@ impl Stack {
             kms_key_id,
             alerts_topic_arn,
             operator_inbox_url,
+            x_client_secret_arn,
+            pkce_key_secret_arn,
         })
     }
 
     /// The environment variables the template sets on the functions, filled from this stack.
     pub fn function_env(&self) -> HashMap<String, String> {
-        HashMap::from([
+        let mut env = HashMap::from([
             ("TABLE_NAME".to_owned(), self.table_name.clone()),
             ("BUCKET_NAME".to_owned(), self.bucket_name.clone()),
             ("QUEUE_URL".to_owned(), self.queue_url.clone()),
@@ -219,8 +264,32 @@ impl Stack {
                 "OPERATOR_ALERTS_TOPIC_ARN".to_owned(),
                 self.alerts_topic_arn.clone(),
             ),
-        ])
+            (
+                "PKCE_KEY_SECRET_ARN".to_owned(),
+                self.pkce_key_secret_arn.clone(),
+            ),
+        ]);
+        if let Some(arn) = &self.x_client_secret_arn {
+            env.insert("X_CLIENT_SECRET_ARN".to_owned(), arn.clone());
+        }
+        env
     }
+}
+
+/// The template's `PkceKeySecret` length.
+pub const PKCE_KEY_LENGTH: i64 = 64;
+
+/// A Secrets Manager secret holding `value` (no customer key: Secrets Manager's own); its ARN.
+async fn create_secret(aws: &AwsClients, name: &str, value: &str) -> Result<String, StackError> {
+    let created = aws
+        .secretsmanager
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .map_err(at("create secret"))?;
+    Ok(created.arn.unwrap_or_default())
 }
 
 async fn create_table(aws: &AwsClients, name: &str) -> Result<(), StackError> {

@@ -117,7 +117,7 @@ impl WorkQueue for TwiceQueue {
 impl World {
     pub async fn start(aws_endpoint: &str, options: WorldOptions) -> anyhow::Result<World> {
         let aws = crate::harness::aws_clients_for(aws_endpoint).await;
-        let mut spec = StackSpec::unique(&options.label);
+        let mut spec = StackSpec::unique(&options.label).with_x_client_secret(CLIENT_SECRET);
         if let Some(v) = options.visibility_timeout_secs {
             spec.visibility_timeout_secs = v;
         }
@@ -142,7 +142,6 @@ impl World {
         env.extend(
             [
                 ("X_CLIENT_ID", CLIENT_ID.to_owned()),
-                ("X_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
                 ("X_REDIRECT_URI", callback),
                 ("X_AUTHORIZE_URL", emulator.authorize_url()),
                 ("X_TOKEN_URL", emulator.token_url()),
@@ -153,10 +152,13 @@ impl World {
             .map(|(k, v)| (k.to_owned(), v)),
         );
         env.extend(options.extra_env);
-        let mut functions = Functions::from_env(&env, &aws)?;
+        let mut functions = Functions::from_env(&env, &aws).await?;
         let worker_config = reelay_process_upload::WorkerConfig::from_env(&env)?;
         let http = reelay_shared::http_client::build_http_client(Duration::from_secs(10))?;
-        let mut worker = reelay_process_upload::App::new(&worker_config, &aws, http)?;
+        let secrets =
+            reelay_shared::secret_store::SecretsManagerSource::new(aws.secretsmanager.clone());
+        let mut worker =
+            reelay_process_upload::App::cold_start(worker_config, &aws, http, &secrets).await?;
         worker.crashes = options.crashes;
         worker.settings = options.engine;
         if let Some(clock) = options.worker_clock {

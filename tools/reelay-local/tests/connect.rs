@@ -15,8 +15,9 @@ use reelay_shared::accounts::binding;
 use reelay_shared::accounts::cipher::{KmsTokenCipher, TokenCipher, TokenPair};
 use reelay_shared::accounts::connect::{CallbackParams, ConnectError, Connector, STATE_TTL_SECS};
 use reelay_shared::accounts::oauth::XOAuth;
+use reelay_shared::accounts::pkce::PkceKey;
 use reelay_shared::accounts::store::{AccountStore, DynamoAccountStore};
-use reelay_shared::accounts::tokens::{TokenError, TokenSource, XTokenProvider};
+use reelay_shared::accounts::tokens::{ErrorChain, TokenError, TokenSource, XTokenProvider};
 use reelay_shared::accounts::{AccountStatus, OAuthState, Platform};
 use reelay_shared::aws::AwsClients;
 use reelay_shared::clock::{Clock, ManualClock, SystemClock};
@@ -24,6 +25,7 @@ use reelay_shared::config::XConfig;
 use reelay_shared::http_client::build_http_client;
 use reelay_shared::ids::UserId;
 use reelay_shared::secret::Secret;
+use reelay_shared::secret_store::SecretsManagerSource;
 use reelay_shared::x::{ForbiddenKind, ProcessingState, XClient, XError};
 use serde_json::Value;
 use url::Url;
@@ -56,9 +58,12 @@ struct World {
 
 async fn world(label: &str) -> World {
     let aws = aws_clients_for(&moto_endpoint()).await;
-    let stack = Stack::create(&aws, StackSpec::unique(label))
-        .await
-        .expect("stack");
+    let stack = Stack::create(
+        &aws,
+        StackSpec::unique(label).with_x_client_secret(CLIENT_SECRET),
+    )
+    .await
+    .expect("stack");
     let mut config = EmulatorConfig::default();
     config.clients.push(OAuthClient {
         client_id: CLIENT_ID.into(),
@@ -77,7 +82,6 @@ async fn world(label: &str) -> World {
     let mut env = stack.function_env();
     for (k, v) in [
         ("X_CLIENT_ID", CLIENT_ID.to_owned()),
-        ("X_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
         ("X_REDIRECT_URI", REDIRECT_URI.to_owned()),
         ("X_AUTHORIZE_URL", emu.authorize_url()),
         ("X_TOKEN_URL", emu.token_url()),
@@ -87,8 +91,13 @@ async fn world(label: &str) -> World {
     ] {
         env.insert(k.to_owned(), v);
     }
-    let x_config = XConfig::from_env(&env).expect("x config");
-    let functions = Functions::from_env(&env, &aws).expect("functions");
+    // The test's own X clients read the client secret from Secrets Manager, as the functions do.
+    let mut x_config = XConfig::from_env(&env).expect("x config");
+    x_config
+        .read_client_secret(&SecretsManagerSource::new(aws.secretsmanager.clone()))
+        .await
+        .expect("client secret");
+    let functions = Functions::from_env(&env, &aws).await.expect("functions");
     let auth = LocalAuthorizer::random();
     let runner = Runner::start(
         functions,
@@ -132,6 +141,16 @@ impl World {
 
     fn x(&self) -> XClient {
         XClient::new(self.http.clone(), &self.x_config)
+    }
+
+    /// The stack's PKCE key, read as the functions read it.
+    async fn pkce_key(&self) -> PkceKey {
+        PkceKey::read(
+            &SecretsManagerSource::new(self.aws.secretsmanager.clone()),
+            &self.stack.pkce_key_secret_arn,
+        )
+        .await
+        .expect("PKCE key")
     }
 
     fn provider(&self, clock: Arc<dyn Clock>) -> XTokenProvider {
@@ -380,13 +399,22 @@ async fn full_flow_stores_encrypted_tokens_refreshes_disconnects_and_never_logs_
     let created: u64 = item["created_at"].as_n().unwrap().parse().unwrap();
     let expires: u64 = item["expires_at"].as_n().unwrap().parse().unwrap();
     assert_eq!(expires - created, STATE_TTL_SECS);
-    let verifier = item["pkce_verifier"].as_s().unwrap().clone();
 
     // X redirects back; the callback stores the account.
     let callback_query = w.consent(authorize, &[]).await;
     let code = query_param(&callback_query, "code").unwrap();
     let (status, body) = w.callback(&callback_query).await;
     assert_eq!(status, 200, "{body}");
+    // The verifier X received (derived from the state, stored nowhere: see
+    // `the_state_item_holds_no_pkce_verifier`).
+    let verifier = w
+        .emu
+        .admin()
+        .records()
+        .code_verifiers
+        .last()
+        .cloned()
+        .expect("X received a verifier");
     assert_eq!(body["connected"]["status"], "active");
     assert_eq!(body["connected"]["username"], X_USERNAME);
 
@@ -520,6 +548,265 @@ async fn full_flow_stores_encrypted_tokens_refreshes_disconnects_and_never_logs_
     }
 }
 
+/// The state item as DynamoDB holds it.
+async fn raw_state_item(
+    w: &World,
+    state: &str,
+) -> std::collections::HashMap<String, AttributeValue> {
+    w.aws
+        .dynamodb
+        .get_item()
+        .table_name(&w.stack.table_name)
+        .key("pk", AttributeValue::S(format!("OAUTH_STATE#{state}")))
+        .key("sk", AttributeValue::S("STATE".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("state stored")
+}
+
+/// Issue 12: the OAuth state item holds nothing of the PKCE verifier (it used to hold it in
+/// plain text). The verifier X receives at the code exchange is derived from the state with the
+/// server key read from Secrets Manager, and the exchange still proves it: X accepts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_item_holds_no_pkce_verifier() {
+    let w = world("connect-no-verifier").await;
+    let authorize = w.start_connect("nora").await;
+    let state = query_param(authorize.query().unwrap(), "state").unwrap();
+    let item = raw_state_item(&w, &state).await;
+
+    let query = w.consent(authorize, &[]).await;
+    let (status, body) = w.callback(&query).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["connected"]["status"], "active");
+
+    let received = w.emu.admin().records().code_verifiers;
+    assert_eq!(received.len(), 1, "one code exchange");
+    let verifier = &received[0];
+    assert_eq!(verifier.len(), 43, "base64url of a 32-byte HMAC");
+    for (name, value) in &item {
+        let text = match value {
+            AttributeValue::S(s) | AttributeValue::N(s) => s.clone(),
+            AttributeValue::B(b) => String::from_utf8_lossy(b.as_ref()).into_owned(),
+            other => format!("{other:?}"),
+        };
+        assert!(
+            !text.contains(verifier.as_str()),
+            "the state item's {name} holds the PKCE verifier"
+        );
+        assert!(
+            !name.to_ascii_lowercase().contains("verifier"),
+            "the state item has a verifier attribute: {name}"
+        );
+    }
+    assert!(!format!("{item:?}").contains(verifier.as_str()));
+    // What X received is the derivation from the state and the stack's key.
+    assert_eq!(w.pkce_key().await.verifier(&state).expose(), verifier);
+}
+
+/// A state item written before verifiers were derived (during the deploy that brings this in,
+/// a connect started on the old code) keeps its verifier in `pkce_verifier`: the callback uses
+/// it and the connect finishes; such items expire after their ten minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_written_by_the_previous_version_still_completes_with_its_stored_verifier() {
+    let w = world("connect-legacy-state").await;
+    let state = "legacy-state-started-before-the-deploy-0123";
+    // The old code's verifier: any valid one, unrelated to the stack's key.
+    let old = PkceKey::new(Secret::new("an-unrelated-key-".repeat(4))).unwrap();
+    let now = SystemClock.now_ms() as u64 / 1000;
+    w.aws
+        .dynamodb
+        .put_item()
+        .table_name(&w.stack.table_name)
+        .item("pk", AttributeValue::S(format!("OAUTH_STATE#{state}")))
+        .item("sk", AttributeValue::S("STATE".into()))
+        .item("kind", AttributeValue::S("oauth_state".into()))
+        .item("user_id", AttributeValue::S("olga".into()))
+        .item(
+            "pkce_verifier",
+            AttributeValue::S(old.verifier(state).expose().to_owned()),
+        )
+        .item("created_at", AttributeValue::N(now.to_string()))
+        .item(
+            "expires_at",
+            AttributeValue::N((now + STATE_TTL_SECS).to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    w.hold_binding_of(state);
+    let authorize = w.oauth().authorize_url(state, old.challenge(state));
+    let query = w.consent(authorize, &[]).await;
+    let (status, body) = w.callback(&query).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["connected"]["status"], "active");
+    assert_eq!(
+        w.emu.admin().records().code_verifiers,
+        vec![old.verifier(state).expose().to_owned()]
+    );
+}
+
+/// A secret that cannot be read stops the cold start of every function that needs it, with an
+/// error that names the secret's ARN and never holds a secret's value: a missing secret, a
+/// binary one, a PKCE key too short, and the old plain X_CLIENT_SECRET variable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_secret_fails_the_cold_start_naming_it_never_its_value() {
+    let w = world("connect-cold-start").await;
+    let secrets = SecretsManagerSource::new(w.aws.secretsmanager.clone());
+    let pkce_value = w
+        .aws
+        .secretsmanager
+        .get_secret_value()
+        .secret_id(&w.stack.pkce_key_secret_arn)
+        .send()
+        .await
+        .unwrap()
+        .secret_string
+        .unwrap();
+    let mut env = w.stack.function_env();
+    for (k, v) in [
+        ("X_CLIENT_ID", CLIENT_ID.to_owned()),
+        ("X_REDIRECT_URI", REDIRECT_URI.to_owned()),
+        ("X_AUTHORIZE_URL", w.emu.authorize_url()),
+        ("X_TOKEN_URL", w.emu.token_url()),
+        ("X_API_BASE_URL", w.emu.base_url.clone()),
+    ] {
+        env.insert(k.to_owned(), v.to_owned());
+    }
+    let clean = |text: &str| {
+        assert!(
+            !text.contains(CLIENT_SECRET),
+            "the client secret leaked: {text}"
+        );
+        assert!(!text.contains(&pkce_value), "the PKCE key leaked: {text}");
+    };
+    let http = build_http_client(Duration::from_secs(10)).unwrap();
+
+    // The client secret's ARN names no secret: api, oauth-callback and process-upload each
+    // refuse to start, naming it.
+    let missing = format!(
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:{}-gone-AbCdEf",
+        w.stack.spec.prefix
+    );
+    let mut bad = env.clone();
+    bad.insert("X_CLIENT_SECRET_ARN".into(), missing.clone());
+    let errors = [
+        ErrorChain(
+            &reelay_api::App::cold_start(
+                reelay_api::ApiConfig::from_env(&bad).unwrap(),
+                w.aws.clone(),
+                http.clone(),
+                &secrets,
+            )
+            .await
+            .err()
+            .expect("api starts without its client secret"),
+        )
+        .to_string(),
+        ErrorChain(
+            &reelay_oauth_callback::App::cold_start(
+                reelay_oauth_callback::CallbackConfig::from_env(&bad).unwrap(),
+                w.aws.clone(),
+                http.clone(),
+                &secrets,
+            )
+            .await
+            .err()
+            .expect("oauth-callback starts without its client secret"),
+        )
+        .to_string(),
+        ErrorChain(
+            &reelay_process_upload::App::cold_start(
+                reelay_process_upload::WorkerConfig::from_env(&bad).unwrap(),
+                &w.aws,
+                http.clone(),
+                &secrets,
+            )
+            .await
+            .err()
+            .expect("process-upload starts without its client secret"),
+        )
+        .to_string(),
+        format!(
+            "{:#}",
+            Functions::from_env(&bad, &w.aws)
+                .await
+                .err()
+                .expect("the local functions start without it")
+        ),
+    ];
+    for text in &errors {
+        assert!(text.contains(&missing), "{text}");
+        assert!(text.contains("cold start"), "{text}");
+        assert!(text.contains("ResourceNotFound"), "says why: {text}");
+        clean(text);
+    }
+
+    // A binary secret where a string is expected.
+    let binary = w
+        .aws
+        .secretsmanager
+        .create_secret()
+        .name(format!("{}-binary", w.stack.spec.prefix))
+        .secret_binary(aws_sdk_s3::primitives::Blob::new(vec![0u8, 1, 2]))
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let mut bad = env.clone();
+    bad.insert("X_CLIENT_SECRET_ARN".into(), binary.clone());
+    let text = format!(
+        "{:#}",
+        Functions::from_env(&bad, &w.aws).await.err().unwrap()
+    );
+    assert!(
+        text.contains(&binary) && text.contains("no string value"),
+        "{text}"
+    );
+    clean(&text);
+
+    // A PKCE key shorter than the code accepts.
+    let short_value = "short-pkce-key-value";
+    let short = w
+        .aws
+        .secretsmanager
+        .create_secret()
+        .name(format!("{}-short", w.stack.spec.prefix))
+        .secret_string(short_value)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let mut bad = env.clone();
+    bad.insert("PKCE_KEY_SECRET_ARN".into(), short.clone());
+    let text = format!(
+        "{:#}",
+        Functions::from_env(&bad, &w.aws).await.err().unwrap()
+    );
+    assert!(
+        text.contains(&short) && text.contains("too short"),
+        "{text}"
+    );
+    assert!(!text.contains(short_value), "{text}");
+    clean(&text);
+
+    // The secret itself in the environment, the old way: refused, without echoing it.
+    let mut bad = env.clone();
+    bad.insert("X_CLIENT_SECRET".into(), CLIENT_SECRET.into());
+    let text = format!(
+        "{:#}",
+        Functions::from_env(&bad, &w.aws).await.err().unwrap()
+    );
+    assert!(text.contains("X_CLIENT_SECRET_ARN"), "{text}");
+    clean(&text);
+
+    // And with the stack's own secrets, everything starts.
+    assert!(Functions::from_env(&env, &w.aws).await.is_ok());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_answers_json_and_refuses_a_return_to_not_on_the_allow_list() {
     let w = world("connect-start").await;
@@ -555,7 +842,7 @@ async fn expired_state_is_refused_on_read_and_stores_nothing() {
         .put_state(&OAuthState {
             state: "expired-state-0123456789abcdef".into(),
             user_id: uid("carol"),
-            pkce_verifier: Secret::new("v".repeat(43)),
+            legacy_pkce_verifier: None,
             return_to: None,
             created_at: 1_000,
             expires_at: 1_000 + STATE_TTL_SECS,
@@ -573,7 +860,14 @@ async fn expired_state_is_refused_on_read_and_stores_nothing() {
     // The same through the domain with an injected clock: a state started now is refused
     // 601 s later, without sleeping.
     let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
-    let connector = Connector::new(store.clone(), w.cipher(), w.oauth(), w.x(), clock.clone());
+    let connector = Connector::new(
+        store.clone(),
+        w.cipher(),
+        w.oauth(),
+        w.x(),
+        clock.clone(),
+        w.pkce_key().await,
+    );
     let started = connector.start(&uid("carol"), None).await.unwrap();
     let query = w.consent(started.authorize_url, &[]).await;
     clock.advance_ms((STATE_TTL_SECS as i64 + 1) * 1000);
@@ -1120,7 +1414,6 @@ async fn event_samples_drive_the_handlers() {
     let mut env = w.stack.function_env();
     for (k, v) in [
         ("X_CLIENT_ID", CLIENT_ID.to_owned()),
-        ("X_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
         ("X_REDIRECT_URI", REDIRECT_URI.to_owned()),
         ("X_AUTHORIZE_URL", w.emu.authorize_url()),
         ("X_TOKEN_URL", w.emu.token_url()),
@@ -1132,7 +1425,7 @@ async fn event_samples_drive_the_handlers() {
     ] {
         env.insert(k.to_owned(), v);
     }
-    let functions = Functions::from_env(&env, &w.aws).unwrap();
+    let functions = Functions::from_env(&env, &w.aws).await.unwrap();
     let api = &functions.api;
     let callback = &functions.oauth_callback;
 
@@ -1240,7 +1533,6 @@ async fn callback_redirects_to_the_configured_app_url() {
     let mut env = w.stack.function_env();
     for (k, v) in [
         ("X_CLIENT_ID", CLIENT_ID.to_owned()),
-        ("X_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
         ("X_REDIRECT_URI", REDIRECT_URI.to_owned()),
         ("X_AUTHORIZE_URL", w.emu.authorize_url()),
         ("X_TOKEN_URL", w.emu.token_url()),
@@ -1256,7 +1548,7 @@ async fn callback_redirects_to_the_configured_app_url() {
     ] {
         env.insert(k.to_owned(), v);
     }
-    let functions = Functions::from_env(&env, &w.aws).unwrap();
+    let functions = Functions::from_env(&env, &w.aws).await.unwrap();
     let authorize = w.start_connect("liam").await;
     let query = w.consent(authorize, &[]).await;
     let mut event = with_cookie(

@@ -29,7 +29,6 @@ fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
 fn x_env() -> HashMap<String, String> {
     HashMap::from([
         ("X_CLIENT_ID".to_owned(), "local-client".to_owned()),
-        ("X_CLIENT_SECRET".to_owned(), "local-secret".to_owned()),
         (
             "X_REDIRECT_URI".to_owned(),
             "http://127.0.0.1:1/api/auth/platforms/twitter/callback".to_owned(),
@@ -515,12 +514,15 @@ async fn start_local(
     config: RunnerConfig,
 ) -> Local {
     let aws = aws_clients_for(&moto_endpoint()).await;
-    let mut spec = StackSpec::unique(label);
+    // The client secret goes to Secrets Manager, as the template's XClientSecret does.
+    let mut spec = StackSpec::unique(label).with_x_client_secret("local-secret");
     spec_tweak(&mut spec);
     let stack = Stack::create(&aws, spec).await.expect("stack");
     let mut env = stack.function_env();
     env.extend(x_env());
-    let functions = Functions::from_env(&env, &aws).expect("function config");
+    let functions = Functions::from_env(&env, &aws)
+        .await
+        .expect("function config");
     let auth = LocalAuthorizer::random();
     let runner = Runner::start(functions, aws.clone(), &stack, auth.clone(), config)
         .await
@@ -772,7 +774,7 @@ async fn every_sample_event_runs_through_its_handler() {
     )
     .await
     .unwrap();
-    let functions = Functions::from_env(&world.env, &world.aws).unwrap();
+    let functions = Functions::from_env(&world.env, &world.aws).await.unwrap();
     let dir = reelay_local::moto::repo_root().join("events");
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()

@@ -1116,7 +1116,9 @@ fn s3_record() -> impl Strategy<Value = S3Record> {
 fn create_post_ignores_or_refuses_hostile_s3_events_and_never_touches_another_users_post() {
     let rt = tokio();
     let w = rt.block_on(world("hostile-s3"));
-    let functions = Functions::from_env(&w.env, &w.aws).expect("functions");
+    let functions = rt
+        .block_on(Functions::from_env(&w.env, &w.aws))
+        .expect("functions");
     let other_bucket = format!("{}-other", w.stack.bucket_name);
     let video = clip();
     let a_posts = rt.block_on(async {
@@ -1320,7 +1322,9 @@ fn message_body() -> impl Strategy<Value = MessageBody> {
 fn process_upload_drops_forged_messages_and_fails_only_malformed_ones() {
     let rt = tokio();
     let w = rt.block_on(world("hostile-sqs"));
-    let functions = Functions::from_env(&w.env, &w.aws).expect("functions");
+    let functions = rt
+        .block_on(Functions::from_env(&w.env, &w.aws))
+        .expect("functions");
     rt.block_on(connect_as(&w, USER_A, X_ALICE));
     rt.block_on(connect_as(&w, USER_B, X_OTHER));
     // A's queued job (no message was sent, so only a forged one could move it) and a failed one.

@@ -56,7 +56,6 @@ struct Local {
 fn x_env() -> HashMap<String, String> {
     HashMap::from([
         ("X_CLIENT_ID".to_owned(), "local-client".to_owned()),
-        ("X_CLIENT_SECRET".to_owned(), "local-secret".to_owned()),
         (
             "X_REDIRECT_URI".to_owned(),
             "http://127.0.0.1:1/api/auth/platforms/twitter/callback".to_owned(),
@@ -71,9 +70,12 @@ async fn start(label: &str) -> Local {
 /// `start` with more function environment (e.g. small per-user limits).
 async fn start_with(label: &str, extra_env: &[(&str, &str)]) -> Local {
     let aws = aws_clients_for(&moto_endpoint()).await;
-    let stack = Stack::create(&aws, StackSpec::unique(label))
-        .await
-        .expect("stack");
+    let stack = Stack::create(
+        &aws,
+        StackSpec::unique(label).with_x_client_secret("local-secret"),
+    )
+    .await
+    .expect("stack");
     let mut env = stack.function_env();
     env.extend(x_env());
     env.extend(
@@ -81,7 +83,9 @@ async fn start_with(label: &str, extra_env: &[(&str, &str)]) -> Local {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string())),
     );
-    let functions = Functions::from_env(&env, &aws).expect("function config");
+    let functions = Functions::from_env(&env, &aws)
+        .await
+        .expect("function config");
     let auth = LocalAuthorizer::random();
     let config = RunnerConfig {
         poll_work_queue: false,

@@ -105,18 +105,30 @@ fn function_statements<'a>(t: &'a Value, function: &str) -> Vec<&'a Value> {
 }
 
 /// No function holds a secret in a plain environment variable (anyone with
-/// `lambda:GetFunctionConfiguration` reads those), except the one SECURITY.md lists as open.
+/// `lambda:GetFunctionConfiguration` reads those): no secret-named variable but a locator of a
+/// Secrets Manager secret, no NoEcho parameter and no `{{resolve:...}}` dynamic reference in any
+/// variable, whatever its name. The X client secret and the PKCE key are read from Secrets
+/// Manager at cold start (their ARNs: X_CLIENT_SECRET_ARN, PKCE_KEY_SECRET_ARN).
 #[test]
-fn no_function_environment_holds_a_plain_secret_but_the_known_one() {
+fn no_function_environment_holds_a_plain_secret() {
     let t = template();
-    // SECURITY.md, Open, "client secret": X_CLIENT_SECRET is still `!Ref XClientSecret` (a NoEcho
-    // parameter, visible in the function's configuration). Moving it to Secrets Manager needs a
-    // code change (read it at cold start). Remove these rows when that is done.
-    let known: [(&str, &str); 3] = [
-        ("ApiFunction", "X_CLIENT_SECRET"),
-        ("OAuthCallbackFunction", "X_CLIENT_SECRET"),
-        ("ProcessUploadFunction", "X_CLIENT_SECRET"),
-    ];
+    let no_echo: Vec<&str> = t["Parameters"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, p)| p["NoEcho"].as_bool() == Some(true))
+        .map(|(name, _)| name.as_str().unwrap())
+        .collect();
+    assert!(no_echo.contains(&"XClientSecret"), "{no_echo:?}");
+    // A value that carries a secret whatever the variable's name.
+    let carries_a_secret = |value: &Value| {
+        let text = yaml(value);
+        text.contains("{{resolve:")
+            || no_echo.iter().any(|p| {
+                text.split(|c: char| !c.is_ascii_alphanumeric())
+                    .any(|w| w == *p)
+            })
+    };
     let secret_like = |name: &str| {
         let upper = name.to_ascii_uppercase();
         ["SECRET", "PASSWORD", "TOKEN"]
@@ -161,7 +173,7 @@ fn no_function_environment_holds_a_plain_secret_but_the_known_one() {
         for (name, value) in vars {
             seen += 1;
             let name = name.as_str().unwrap();
-            if secret_like(name) && !refers_to_a_secret(value) {
+            if (secret_like(name) && !refers_to_a_secret(value)) || carries_a_secret(value) {
                 plain.push((scope, name));
             }
         }
@@ -171,8 +183,9 @@ fn no_function_environment_holds_a_plain_secret_but_the_known_one() {
         "read only {seen} variables: the template's layout changed"
     );
     assert_eq!(
-        plain, known,
-        "plain secrets in function environments (only the open SECURITY.md row is accepted)"
+        plain,
+        Vec::<(&str, &str)>::new(),
+        "plain secrets in function environments"
     );
     // The checker itself: a literal or a parameter is plain, the locator of a token is not a
     // secret.
@@ -182,6 +195,136 @@ fn no_function_environment_holds_a_plain_secret_but_the_known_one() {
         &serde_yaml::from_str::<Value>("!Ref XClientSecret").unwrap()
     ));
     assert!(!refers_to_a_secret(&Value::String("hunter2".into())));
+    let parse = |s: &str| serde_yaml::from_str::<Value>(s).unwrap();
+    assert!(carries_a_secret(&parse("!Ref XClientSecret")));
+    assert!(carries_a_secret(&parse(
+        "'{{resolve:secretsmanager:x:SecretString}}'"
+    )));
+    assert!(carries_a_secret(&parse("!Sub 'Basic ${XClientSecret}'")));
+    assert!(!carries_a_secret(&parse("!Ref XOAuthClientSecret")));
+    assert!(!carries_a_secret(&parse("!Ref XClientId")));
+}
+
+/// The secrets each function reads at cold start, by resource: the variable holding its ARN in
+/// the function's environment, and the code that reads it.
+/// - X_CLIENT_SECRET_ARN (`XConfig::read_client_secret`): api (revokes on disconnect),
+///   oauth-callback (code exchange), process-upload (refreshes).
+/// - PKCE_KEY_SECRET_ARN (`PkceKey::read`): api (the connect route) and oauth-callback only.
+const SECRET_LOCATORS: [(&str, &str); 2] = [
+    ("X_CLIENT_SECRET_ARN", "XOAuthClientSecret"),
+    ("PKCE_KEY_SECRET_ARN", "PkceKeySecret"),
+];
+
+/// The resource names a `Resource` value refers to with `!Ref`; anything else (a wildcard, an
+/// ARN pattern, `!Sub`) is refused here, since a secret's own ARN is what `!Ref` gives.
+fn refs(resource: &Value, whose: &str) -> Vec<String> {
+    let one = |v: &Value| match v {
+        Value::Tagged(t) if t.tag == "!Ref" => t
+            .value
+            .as_str()
+            .expect("a !Ref names a resource")
+            .to_owned(),
+        other => panic!("{whose}: a secret must be named by !Ref, not {other:?}"),
+    };
+    match resource {
+        Value::Sequence(list) => list.iter().map(one).collect(),
+        other => vec![one(other)],
+    }
+}
+
+/// A function may read a secret only if it reads it (its ARN is in its environment, from the
+/// variable its code reads), with GetSecretValue alone, on exactly that secret's ARN: no other
+/// Secrets Manager action, no wildcard, no secret it does not use. The secrets use Secrets
+/// Manager's AWS-managed key (no KmsKeyId), so no kms:Decrypt is granted for them (the KMS test
+/// checks every KMS grant is on the tokens key).
+#[test]
+fn each_function_may_read_exactly_the_secrets_it_reads_and_nothing_broader() {
+    let t = template();
+    // The locators are the variables the code reads.
+    let x_vars = reelay_shared::config::XConfig::VARS;
+    let pkce_vars = reelay_shared::config::PkceConfig::VARS;
+    assert!(x_vars.contains(&"X_CLIENT_SECRET_ARN") && !x_vars.contains(&"X_CLIENT_SECRET"));
+    assert_eq!(pkce_vars, ["PKCE_KEY_SECRET_ARN"]);
+
+    let expected: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
+        ("ApiFunction", vec!["PkceKeySecret", "XOAuthClientSecret"]),
+        (
+            "OAuthCallbackFunction",
+            vec!["PkceKeySecret", "XOAuthClientSecret"],
+        ),
+        ("CreatePostFunction", vec![]),
+        ("ProcessUploadFunction", vec!["XOAuthClientSecret"]),
+        ("ReconcilerFunction", vec![]),
+    ]);
+    for (_, resource) in SECRET_LOCATORS {
+        let secret = &t["Resources"][resource];
+        assert_eq!(
+            secret["Type"].as_str(),
+            Some("AWS::SecretsManager::Secret"),
+            "{resource}"
+        );
+        assert!(
+            secret["Properties"]["KmsKeyId"].is_null(),
+            "{resource}: the AWS-managed key, so that no role needs kms:Decrypt for it"
+        );
+    }
+    assert_eq!(
+        yaml(&properties(&t, "XOAuthClientSecret")["SecretString"]),
+        "!Ref XClientSecret"
+    );
+    let generated = &properties(&t, "PkceKeySecret")["GenerateSecretString"];
+    assert!(
+        generated["PasswordLength"]
+            .as_u64()
+            .is_some_and(|n| n as usize >= reelay_shared::accounts::pkce::MIN_KEY_BYTES),
+        "the PKCE key is generated at least as long as the code accepts"
+    );
+
+    for f in FUNCTIONS {
+        let vars = &properties(&t, f)["Environment"]["Variables"];
+        let mut located: Vec<String> = SECRET_LOCATORS
+            .iter()
+            .filter(|(var, _)| !vars[*var].is_null())
+            .map(|(var, resource)| {
+                assert_eq!(yaml(&vars[*var]), format!("!Ref {resource}"), "{f}: {var}");
+                resource.to_string()
+            })
+            .collect();
+        located.sort();
+        let mut granted = Vec::new();
+        for statement in function_statements(&t, f) {
+            let acts = actions(statement);
+            let touches_secrets = acts.iter().any(|a| {
+                a == "*"
+                    || a.to_ascii_lowercase().starts_with("secretsmanager:")
+                    || matches(a, "secretsmanager:GetSecretValue")
+            });
+            if !touches_secrets {
+                continue;
+            }
+            assert_eq!(statement["Effect"].as_str(), Some("Allow"), "{f}");
+            assert_eq!(
+                acts,
+                ["secretsmanager:GetSecretValue"],
+                "{f}: GetSecretValue only, in a statement of its own"
+            );
+            assert!(statement["Condition"].is_null() && statement["NotResource"].is_null());
+            granted.extend(refs(&statement["Resource"], f));
+        }
+        granted.sort();
+        for name in &granted {
+            assert_eq!(
+                t["Resources"][name.as_str()]["Type"].as_str(),
+                Some("AWS::SecretsManager::Secret"),
+                "{f}: GetSecretValue on {name}"
+            );
+        }
+        assert_eq!(
+            granted, located,
+            "{f}: may read exactly the secrets whose ARNs it is given"
+        );
+        assert_eq!(granted, expected[f], "{f}");
+    }
 }
 
 /// Each function may use the tokens key only as its code does, and only under a token's

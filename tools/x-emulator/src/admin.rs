@@ -53,6 +53,11 @@ pub struct Records {
     pub media: Vec<MediaRecord>,
     pub tweets: Vec<TweetRecord>,
     pub tokens: Vec<TokenEvent>,
+    /// Every PKCE `code_verifier` the token endpoint received with an authorization code, in
+    /// arrival order, matching or not: a client's tests can check that what it stored never
+    /// held one.
+    #[serde(default)]
+    pub code_verifiers: Vec<String>,
     /// endpoint -> status ("200", "429", "dropped", ...) -> count
     pub calls: BTreeMap<String, BTreeMap<String, u64>>,
     /// Timeline user id (the `{id}` read) -> how many posts
@@ -251,6 +256,7 @@ impl AdminHandle {
             media,
             tweets: inner.tweets.clone(),
             tokens: inner.token_events.clone(),
+            code_verifiers: inner.code_verifiers.clone(),
             calls: inner.calls.clone(),
             timeline_posts_returned: inner.timeline_posts_returned.clone(),
         }

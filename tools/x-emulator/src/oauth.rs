@@ -425,6 +425,7 @@ fn exchange_code(shared: &Shared, req: &ClientRequest) -> Result<Response, ApiEr
         .ok_or_else(|| missing("code_verifier"))?;
     let now_ms = shared.clock.now_ms();
     let mut inner = shared.lock();
+    inner.code_verifiers.push(verifier.clone());
     // Any presentation uses the code up, even a failed one: single use.
     let stored = inner
         .codes

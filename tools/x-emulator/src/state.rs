@@ -332,6 +332,8 @@ pub struct Inner {
     pub media: BTreeMap<String, Media>,
     pub tweets: Vec<TweetRecord>,
     pub token_events: Vec<TokenEvent>,
+    /// Every `code_verifier` presented with an authorization code, in arrival order.
+    pub code_verifiers: Vec<String>,
     pub calls: BTreeMap<String, BTreeMap<String, u64>>,
     /// Timeline user id -> posts returned by `GET /2/users/{id}/tweets`.
     pub timeline_posts_returned: BTreeMap<String, u64>,
@@ -364,6 +366,7 @@ impl Inner {
             media: BTreeMap::new(),
             tweets: Vec::new(),
             token_events: Vec::new(),
+            code_verifiers: Vec::new(),
             calls: BTreeMap::new(),
             timeline_posts_returned: BTreeMap::new(),
             rate_windows: HashMap::new(),
@@ -380,6 +383,7 @@ impl Inner {
         self.media.clear();
         self.tweets.clear();
         self.token_events.clear();
+        self.code_verifiers.clear();
         self.calls.clear();
         self.timeline_posts_returned.clear();
         self.rate_windows.clear();

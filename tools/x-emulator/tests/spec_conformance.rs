@@ -1201,6 +1201,7 @@ async fn reelay_requests_match_x_openapi() {
     let url = |p: &str| url::Url::parse(&format!("{proxy}{p}")).expect("url");
     let config = XConfig {
         client_id: "reelay-public".into(),
+        client_secret_arn: None,
         client_secret: None,
         redirect_uri: url::Url::parse("http://127.0.0.1:3000/api/auth/platforms/twitter/callback")
             .expect("url"),
