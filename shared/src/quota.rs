@@ -1,11 +1,27 @@
 //! Per-user limits on creating posts (issue 12): posts per rolling day and uploads in flight.
 //!
-//! The rule is pure: it judges the caller's recent posts (newest first, as the posts index
-//! returns them) against the limits and, when a limit is reached, says which and when it frees
-//! up. The API reads those posts with one bounded query (`RecentPosts`), at most
-//! `posts_to_read` of them, so the check costs the same however many posts a user has.
+//! Each user has a **ledger** (`QuotaLedger`): the creation times of their newest posts of the
+//! last 24 hours and the posts that entered flight (created, or retried) and were not yet seen
+//! final. A create or a retry *reserves* against it (`reserve`): read the ledger, read the
+//! current status of its in-flight posts, judge (`judge`, pure), and write the next ledger on
+//! condition that nobody wrote it since. Two requests that judged the same ledger cannot both
+//! commit: the loser reads again and is judged with the winner counted. So a burst of concurrent
+//! creates never passes a limit, which a check of the (eventually consistent) posts index then a
+//! write could not promise; and since a user's jobs are at most their posts in flight, the
+//! worker's concurrency is shared fairly (see `DEFAULT_MAX_UPLOADS_IN_FLIGHT`).
+//!
+//! Every read is bounded: one ledger item, and one consistent read per post in flight (at most the
+//! in-flight limit of them, since an entry is added only when there is room), so a check costs the
+//! same however many posts a user has.
 
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::ids::{PostId, UserId};
 use crate::posts::{Post, PostStatus};
+use crate::store::{PostStore, QuotaLedgers, RecentPosts, StoreError};
 
 /// The rolling window of the posts-per-day limit.
 pub const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -21,9 +37,20 @@ pub const PROCESSING_RETRY_SECS: u64 = 60;
 /// Default posts a user may create per rolling 24 hours: well above a person's posting, well
 /// below what would spend the operator's X limits for everyone (X's app cap is per 24 hours too).
 pub const DEFAULT_MAX_POSTS_PER_DAY: u32 = 50;
-/// Default posts a user may have not yet final (waiting for the video, or being uploaded to X):
-/// the worker has 10 concurrent slots for all users, so one user cannot hold them all.
+/// Default posts a user may have not yet final (waiting for the video, or being uploaded to X).
+/// This is also what keeps the worker fair: a post's upload to a platform is one job, driven by
+/// one message at a time, so a user holds at most this many of the worker's concurrent slots per
+/// platform; the template refuses a value that is not below the worker's `MaximumConcurrency` (10),
+/// so other users always find slots free.
 pub const DEFAULT_MAX_UPLOADS_IN_FLIGHT: u32 = 5;
+/// How long a reservation holds its slot whatever the post's stored status says: the request
+/// that made it writes the post (or restarts its jobs) right after, and API Gateway ends every
+/// request within 30 seconds. Until then a retried post still reads `failed`, and a created one may
+/// not be written yet; after that the stored status is the truth.
+pub const RESERVATION_GRACE_MS: i64 = 30 * 1000;
+/// Concurrent requests of one user that lose the ledger's conditional write read it again; after
+/// this many losses the request is refused (`Contended`) rather than kept waiting.
+pub const RESERVE_ATTEMPTS: u32 = 6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuotaLimits {
@@ -111,11 +138,69 @@ fn words(secs: u64) -> String {
     }
 }
 
-/// Whether a post holds an upload slot at `now_ms`, and until when if that is known.
-fn in_flight_until(post: &Post, now_ms: i64) -> Option<Option<i64>> {
-    match post.status {
+/// What a reservation is for: a new post counts against both limits, a retried one only against
+/// the posts in flight (it was counted in its day when it was created).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    NewPost,
+    Retry,
+}
+
+/// A post that entered flight at `since_ms` (created, or retried).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlightEntry {
+    pub post_id: PostId,
+    pub since_ms: i64,
+}
+
+/// A user's record of what their limits count (see the module's text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaLedger {
+    pub user_id: UserId,
+    /// Bumped by every write; 0 for a ledger not stored yet. Writes are conditional on it.
+    pub version: u64,
+    /// Creation times of the user's newest posts of the last 24 hours, newest first; at most
+    /// the day's limit of them, which is all the day's check needs.
+    pub created_ms: Vec<i64>,
+    /// Posts that entered flight and were not yet seen final, newest first.
+    pub in_flight: Vec<FlightEntry>,
+}
+
+impl QuotaLedger {
+    /// The ledger of a user who has none yet (every user, once, when ledgers were introduced, and
+    /// anyone whose ledger expired after two idle days): built from their posts of the last 24
+    /// hours as the posts index lists them, newest first.
+    pub fn seed(user: &UserId, recent: &[Post], now_ms: i64) -> Self {
+        let window = recent
+            .iter()
+            .filter(|p| p.created_at_ms > now_ms.saturating_sub(DAY_MS));
+        Self {
+            user_id: user.clone(),
+            version: 0,
+            created_ms: window.clone().map(|p| p.created_at_ms).collect(),
+            in_flight: window
+                .filter(|p| in_flight_until(p.status, p.created_at_ms, now_ms).is_some())
+                .map(|p| FlightEntry {
+                    post_id: p.post_id.clone(),
+                    since_ms: p.created_at_ms,
+                })
+                .collect(),
+        }
+    }
+
+    /// When the stored ledger may be dropped: two days after its last write, when nothing in it
+    /// counts any more (its day has passed and no post stays in flight that long).
+    pub fn expires_at_secs(now_ms: i64) -> i64 {
+        now_ms.saturating_add(2 * DAY_MS) / 1000
+    }
+}
+
+/// Whether a post in flight since `since_ms` with this stored status holds its slot at `now_ms`,
+/// and until when if that is known.
+fn in_flight_until(status: PostStatus, since_ms: i64, now_ms: i64) -> Option<Option<i64>> {
+    match status {
         PostStatus::AwaitingUpload => {
-            let until = post.created_at_ms.saturating_add(DRAFT_SLOT_MS);
+            let until = since_ms.saturating_add(DRAFT_SLOT_MS);
             (until > now_ms).then_some(Some(until))
         }
         PostStatus::Processing => Some(None),
@@ -126,42 +211,102 @@ fn in_flight_until(post: &Post, now_ms: i64) -> Option<Option<i64>> {
     }
 }
 
+/// A post's status as stored now, and when it was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredStatus {
+    pub status: PostStatus,
+    pub updated_at_ms: i64,
+}
+
+impl From<&Post> for StoredStatus {
+    fn from(post: &Post) -> Self {
+        Self {
+            status: post.status,
+            updated_at_ms: post.updated_at_ms,
+        }
+    }
+}
+
+/// Whether a ledger entry holds its slot, given its post as stored now (`None`: no such post).
+/// A status written since the reservation is the truth. Before that (the post not written yet,
+/// or a retried post still reading `failed` until the retry restarts it) the reservation holds
+/// the slot for `RESERVATION_GRACE_MS`, and then the stored status decides.
+fn entry_holds_until(
+    entry: &FlightEntry,
+    stored: Option<StoredStatus>,
+    now_ms: i64,
+) -> Option<Option<i64>> {
+    let by_status = |s: StoredStatus| in_flight_until(s.status, entry.since_ms, now_ms);
+    match stored {
+        Some(s) if s.updated_at_ms >= entry.since_ms => by_status(s),
+        _ => {
+            let reserved_until = entry.since_ms.saturating_add(RESERVATION_GRACE_MS);
+            if reserved_until > now_ms {
+                Some(Some(reserved_until))
+            } else {
+                stored.and_then(by_status)
+            }
+        }
+    }
+}
+
 fn secs_until(at_ms: i64, now_ms: i64) -> u64 {
     // Rounded up, and at least 1: a client waiting this long finds the slot free.
     let ms = at_ms.saturating_sub(now_ms).max(1) as u64;
     ms.div_ceil(1000)
 }
 
-/// Judges a new post against `limits`, given the caller's posts created in the last 24 hours,
-/// newest first (at most `limits.posts_to_read()` of them; older ones are ignored). The day's
-/// limit is checked first: when both are reached it is the one that frees up later.
-pub fn check(limits: &QuotaLimits, recent: &[Post], now_ms: i64) -> Result<(), QuotaExceeded> {
-    let window: Vec<&Post> = recent
-        .iter()
-        .filter(|p| p.created_at_ms > now_ms.saturating_sub(DAY_MS))
-        .take(limits.posts_to_read() as usize)
-        .collect();
+/// Judges a reservation for `post_id` against `limits`, given the user's ledger and the stored
+/// status of each post in its `in_flight` (absent: no such post). Admitted, it returns the
+/// ledger to write: the day's creations and the posts still holding slots, with this one added.
+/// The day's limit is checked first: when both are reached it is the one that frees up later.
+pub fn judge(
+    limits: &QuotaLimits,
+    ledger: &QuotaLedger,
+    statuses: &HashMap<PostId, StoredStatus>,
+    post_id: &PostId,
+    kind: Reservation,
+    now_ms: i64,
+) -> Result<QuotaLedger, QuotaExceeded> {
     let per_day = limits.posts_per_day as usize;
-    if window.len() >= per_day {
-        // The posts beyond the newest `per_day - 1` must leave the window: the oldest of the
-        // newest `per_day` is the one whose exit brings the count below the limit.
-        let oldest = window
+    let day: Vec<i64> = ledger
+        .created_ms
+        .iter()
+        .copied()
+        .filter(|&at| at > now_ms.saturating_sub(DAY_MS))
+        .take(per_day.max(1))
+        .collect();
+    if kind == Reservation::NewPost && day.len() >= per_day {
+        // The creations beyond the newest `per_day - 1` must leave the window: the oldest of
+        // the newest `per_day` is the one whose exit brings the count below the limit.
+        let oldest = day
             .get(per_day.saturating_sub(1))
-            .map_or(now_ms, |p| p.created_at_ms);
+            .copied()
+            .unwrap_or(now_ms);
         return Err(QuotaExceeded::PostsPerDay {
             limit: limits.posts_per_day,
             retry_after_secs: secs_until(oldest.saturating_add(DAY_MS), now_ms),
         });
     }
-    let in_flight: Vec<Option<i64>> = window
-        .iter()
-        .filter_map(|p| in_flight_until(p, now_ms))
-        .collect();
-    if in_flight.len() >= limits.uploads_in_flight as usize {
-        let retry_after_secs = if in_flight.iter().any(Option::is_none) {
+    let mut holding: Vec<(FlightEntry, Option<i64>)> = Vec::new();
+    for entry in &ledger.in_flight {
+        if &entry.post_id == post_id {
+            continue; // a retried post is counted once, as the new entry below
+        }
+        if let Some(until) = entry_holds_until(entry, statuses.get(&entry.post_id).copied(), now_ms)
+        {
+            holding.push((entry.clone(), until));
+        }
+    }
+    if holding.len() >= limits.uploads_in_flight as usize {
+        let retry_after_secs = if holding.iter().any(|(_, until)| until.is_none()) {
             PROCESSING_RETRY_SECS
         } else {
-            let first_free = in_flight.iter().flatten().min().copied().unwrap_or(now_ms);
+            let first_free = holding
+                .iter()
+                .filter_map(|(_, until)| *until)
+                .min()
+                .unwrap_or(now_ms);
             secs_until(first_free, now_ms)
         };
         return Err(QuotaExceeded::UploadsInFlight {
@@ -169,7 +314,84 @@ pub fn check(limits: &QuotaLimits, recent: &[Post], now_ms: i64) -> Result<(), Q
             retry_after_secs,
         });
     }
-    Ok(())
+    let mut created_ms = day;
+    if kind == Reservation::NewPost {
+        created_ms.insert(0, now_ms);
+        created_ms.truncate(per_day.max(1));
+    }
+    let mut in_flight = vec![FlightEntry {
+        post_id: post_id.clone(),
+        since_ms: now_ms,
+    }];
+    in_flight.extend(holding.into_iter().map(|(entry, _)| entry));
+    Ok(QuotaLedger {
+        user_id: ledger.user_id.clone(),
+        version: ledger.version + 1,
+        created_ms,
+        in_flight,
+    })
+}
+
+/// Why a reservation was not made.
+#[derive(Debug, Error)]
+pub enum ReserveError {
+    #[error("{0}")]
+    Exceeded(QuotaExceeded),
+    /// Other requests of the same user kept writing the ledger first.
+    #[error("too many requests of this user at once")]
+    Contended,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Reserves a slot for `post_id` (see the module's text): judged on the ledger as stored, written
+/// only if nobody wrote it since; a lost write is judged again on what won.
+pub async fn reserve<S>(
+    store: &S,
+    limits: &QuotaLimits,
+    user: &UserId,
+    post_id: &PostId,
+    kind: Reservation,
+    now_ms: i64,
+) -> Result<(), ReserveError>
+where
+    S: QuotaLedgers + PostStore + RecentPosts + ?Sized,
+{
+    for _ in 0..RESERVE_ATTEMPTS {
+        let (ledger, mut statuses) = match store.quota_ledger(user).await? {
+            Some(ledger) => (ledger, HashMap::new()),
+            None => {
+                let posts = store
+                    .posts_created_since(user, now_ms - DAY_MS, limits.posts_to_read())
+                    .await?;
+                let statuses = posts
+                    .iter()
+                    .map(|p| (p.post_id.clone(), p.into()))
+                    .collect();
+                (QuotaLedger::seed(user, &posts, now_ms), statuses)
+            }
+        };
+        // The truth about each post in flight is its own item, read consistently (the posts
+        // index lags). At most the in-flight limit of reads: entries are added only with room.
+        for entry in &ledger.in_flight {
+            if !statuses.contains_key(&entry.post_id) {
+                if let Some(post) = store.get_post(user, &entry.post_id).await? {
+                    statuses.insert(entry.post_id.clone(), (&post).into());
+                }
+            }
+        }
+        let next = judge(limits, &ledger, &statuses, post_id, kind, now_ms)
+            .map_err(ReserveError::Exceeded)?;
+        match store
+            .save_quota_ledger(&next, QuotaLedger::expires_at_secs(now_ms))
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(StoreError::Conflict) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(ReserveError::Contended)
 }
 
 #[cfg(test)]
@@ -194,6 +416,21 @@ mod tests {
             updated_at_ms: created_at_ms,
             version: 1,
         }
+    }
+
+    /// Judges a new post on the ledger seeded from `recent` (as for a user without a ledger).
+    fn check(l: &QuotaLimits, recent: &[Post], now: i64) -> Result<(), QuotaExceeded> {
+        let user = UserId::parse("ann").unwrap();
+        let statuses = recent
+            .iter()
+            .map(|p| (p.post_id.clone(), p.into()))
+            .collect();
+        let ledger = QuotaLedger::seed(&user, recent, now);
+        judge(l, &ledger, &statuses, &new_id(), Reservation::NewPost, now).map(|_| ())
+    }
+
+    fn new_id() -> PostId {
+        PostId::parse(&format!("{NOW:013}-{:012}", 999)).unwrap()
     }
 
     fn limits(posts_per_day: u32, uploads_in_flight: u32) -> QuotaLimits {
@@ -288,6 +525,129 @@ mod tests {
             refused.retry_after_secs(),
             ((DAY_MS - 2 * MIN) / 1000) as u64
         );
+    }
+
+    fn ledger(created_ms: Vec<i64>, in_flight: Vec<(usize, i64)>) -> QuotaLedger {
+        QuotaLedger {
+            user_id: UserId::parse("ann").unwrap(),
+            version: 4,
+            created_ms,
+            in_flight: in_flight
+                .into_iter()
+                .map(|(n, since_ms)| FlightEntry {
+                    post_id: post(n, since_ms, PostStatus::Processing).post_id,
+                    since_ms,
+                })
+                .collect(),
+        }
+    }
+
+    /// Stored statuses of posts `(n, created and last written at, status)`.
+    fn statuses(of: &[(usize, i64, PostStatus)]) -> HashMap<PostId, StoredStatus> {
+        of.iter()
+            .map(|&(n, at, status)| {
+                let stored = StoredStatus {
+                    status,
+                    updated_at_ms: at,
+                };
+                (post(n, at, status).post_id, stored)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_admitted_post_is_written_into_the_next_ledger_and_finished_ones_leave_it() {
+        let l = limits(3, 2);
+        let held = ledger(
+            vec![NOW - MIN, NOW - 2 * MIN, NOW - DAY_MS - 1],
+            vec![(1, NOW - MIN), (2, NOW - 2 * MIN)],
+        );
+        let stored = statuses(&[
+            (1, NOW - MIN, PostStatus::Published),
+            (2, NOW - 2 * MIN, PostStatus::Processing),
+        ]);
+        let next = judge(&l, &held, &stored, &new_id(), Reservation::NewPost, NOW).unwrap();
+        assert_eq!(next.version, 5, "written on condition the stored one is 4");
+        assert_eq!(
+            next.created_ms,
+            vec![NOW, NOW - MIN, NOW - 2 * MIN],
+            "newest first; the one older than a day is dropped"
+        );
+        let ids: Vec<&PostId> = next.in_flight.iter().map(|e| &e.post_id).collect();
+        let processing = post(2, NOW - 2 * MIN, PostStatus::Processing).post_id;
+        assert_eq!(ids, vec![&new_id(), &processing], "the published post left");
+        // The next create is refused on the day: three in the last 24 hours.
+        let refused = judge(&l, &next, &stored, &new_id(), Reservation::NewPost, NOW).unwrap_err();
+        assert_eq!(refused.code(), "post_quota_exceeded");
+    }
+
+    #[test]
+    fn a_fresh_reservation_holds_its_slot_before_its_post_is_written() {
+        let l = limits(50, 1);
+        // Reserved 10 s ago; the post is not stored (yet, or its write failed).
+        let held = ledger(vec![NOW - 10_000], vec![(1, NOW - 10_000)]);
+        let none = HashMap::new();
+        let refused = judge(&l, &held, &none, &new_id(), Reservation::NewPost, NOW).unwrap_err();
+        assert_eq!(
+            refused,
+            QuotaExceeded::UploadsInFlight {
+                limit: 1,
+                retry_after_secs: ((RESERVATION_GRACE_MS - 10_000) / 1000) as u64
+            }
+        );
+        // After the grace, a reservation whose post never came frees its slot.
+        let later = NOW + RESERVATION_GRACE_MS;
+        assert!(judge(&l, &held, &none, &new_id(), Reservation::NewPost, later).is_ok());
+        // A retried post still reads `failed` (written before the reservation) within the grace,
+        // and holds its slot all the same; after the grace that stale status decides.
+        let mut failed = statuses(&[(1, NOW - 10_000, PostStatus::Failed)]);
+        for stored in failed.values_mut() {
+            stored.updated_at_ms = NOW - 60_000;
+        }
+        assert!(judge(&l, &held, &failed, &new_id(), Reservation::NewPost, NOW).is_err());
+        assert!(judge(&l, &held, &failed, &new_id(), Reservation::NewPost, later).is_ok());
+        // A post that failed after its reservation frees its slot at once.
+        let mut failed_since = failed.clone();
+        for stored in failed_since.values_mut() {
+            stored.updated_at_ms = NOW - 5_000;
+        }
+        assert!(judge(
+            &l,
+            &held,
+            &failed_since,
+            &new_id(),
+            Reservation::NewPost,
+            NOW
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn a_retry_takes_a_slot_but_not_a_day_s_post_and_counts_its_own_post_once() {
+        let l = limits(1, 2);
+        let failed = post(1, NOW - 3 * MIN, PostStatus::Failed);
+        let held = ledger(vec![NOW - 3 * MIN], vec![]);
+        let none = HashMap::new();
+        // The day is full, yet the failed post may be retried: it was counted when created.
+        let next = judge(&l, &held, &none, &failed.post_id, Reservation::Retry, NOW).unwrap();
+        assert_eq!(
+            next.created_ms,
+            vec![NOW - 3 * MIN],
+            "a retry is not a new post"
+        );
+        assert_eq!(next.in_flight.len(), 1);
+        // Retrying it again (say the first answer was lost) does not count it twice.
+        let again = judge(&l, &next, &none, &failed.post_id, Reservation::Retry, NOW).unwrap();
+        assert_eq!(again.in_flight.len(), 1);
+        // But a retry needs a free slot like a new post does.
+        let full = ledger(vec![], vec![(2, NOW - MIN), (3, NOW - 2 * MIN)]);
+        let busy = statuses(&[
+            (2, NOW - MIN, PostStatus::Processing),
+            (3, NOW - 2 * MIN, PostStatus::AwaitingUpload),
+        ]);
+        let refused =
+            judge(&l, &full, &busy, &failed.post_id, Reservation::Retry, NOW).unwrap_err();
+        assert_eq!(refused.code(), "uploads_in_flight_exceeded");
     }
 
     #[test]

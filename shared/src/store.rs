@@ -5,6 +5,7 @@
 //! | --- | --- | --- | --- |
 //! | post | `USER#{user}` | `POST#{post}` | `USER#{user}#POSTS` / `{created_ms:013}#{post}` |
 //! | upload job | `USER#{user}` | `POST#{post}#TARGET#{platform}` | — |
+//! | quota ledger | `USER#{user}` | `QUOTA` | — |
 //! | account, OAuth state | see `accounts` | | |
 //!
 //! A post and its jobs share a partition and a key prefix, so one Query returns both; post ids
@@ -25,6 +26,7 @@ use thiserror::Error;
 use crate::ids::{PostId, UserId};
 use crate::jobs::UploadJob;
 use crate::posts::{Platform, Post};
+use crate::quota::QuotaLedger;
 use crate::resources::table;
 
 #[derive(Debug, Error)]
@@ -88,6 +90,20 @@ pub trait RecentPosts: Send + Sync {
     ) -> Result<Vec<Post>, StoreError>;
 }
 
+/// Each user's quota ledger (`quota::QuotaLedger`), read and written whole.
+#[async_trait]
+pub trait QuotaLedgers: Send + Sync {
+    /// The user's ledger, read consistently; `None` if they have none.
+    async fn quota_ledger(&self, user: &UserId) -> Result<Option<QuotaLedger>, StoreError>;
+    /// Stores `ledger` if the stored one is still at `ledger.version - 1` (absent for version 1),
+    /// else `Conflict`; DynamoDB's TTL drops it after `expires_at_secs`.
+    async fn save_quota_ledger(
+        &self,
+        ledger: &QuotaLedger,
+        expires_at_secs: i64,
+    ) -> Result<(), StoreError>;
+}
+
 #[async_trait]
 pub trait JobStore: Send + Sync {
     async fn get_job(
@@ -118,6 +134,9 @@ fn user_pk(user: &UserId) -> String {
 fn post_sk(post: &PostId) -> String {
     format!("POST#{post}")
 }
+
+/// The quota ledger's sort key: outside the `POST#` prefix, so post queries never meet it.
+const QUOTA_SK: &str = "QUOTA";
 
 fn job_sk(post: &PostId, platform: Platform) -> String {
     format!("POST#{post}#TARGET#{}", platform.as_str())
@@ -340,6 +359,33 @@ impl RecentPosts for DynamoStore {
             }
         }
         Ok(posts)
+    }
+}
+
+#[async_trait]
+impl QuotaLedgers for DynamoStore {
+    async fn quota_ledger(&self, user: &UserId) -> Result<Option<QuotaLedger>, StoreError> {
+        self.get(user_pk(user), QUOTA_SK.to_owned())
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn save_quota_ledger(
+        &self,
+        ledger: &QuotaLedger,
+        expires_at_secs: i64,
+    ) -> Result<(), StoreError> {
+        let mut item: Item =
+            serde_dynamo::to_item(ledger).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        item.insert(table::PARTITION_KEY.into(), s(user_pk(&ledger.user_id)));
+        item.insert(table::SORT_KEY.into(), s(QUOTA_SK));
+        item.insert(
+            table::TTL_ATTRIBUTE.into(),
+            AttributeValue::N(expires_at_secs.to_string()),
+        );
+        item.insert("kind".into(), s("quota"));
+        self.put_versioned(item, ledger.version).await
     }
 }
 

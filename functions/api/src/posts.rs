@@ -20,17 +20,17 @@ use reelay_shared::accounts::store::{
 use reelay_shared::accounts::{missing_scopes, AccountStatus};
 use reelay_shared::clock::{rfc3339, Clock, SystemClock};
 use reelay_shared::engine::overall_status;
-use reelay_shared::ids::{UploadKey, UserId};
+use reelay_shared::ids::{PostId, UploadKey, UserId};
 use reelay_shared::jobs::{Phase, UploadJob};
 use reelay_shared::ports::{QueueError, WorkQueue};
 use reelay_shared::posts::{self, minted_post_id, new_post_id, Platform, Post, PostStatus};
 use reelay_shared::problem::Problem;
-use reelay_shared::quota::{self, QuotaExceeded};
+use reelay_shared::quota::{self, QuotaExceeded, Reservation, ReserveError};
 use reelay_shared::s3::{
     PostPolicy, PresignError, S3Blobs, MAX_UPLOAD_BYTES, UPLOAD_CONTENT_TYPES,
 };
 use reelay_shared::sqs::SqsQueue;
-use reelay_shared::store::{is_valid_cursor, DynamoStore, PostStore, RecentPosts, StoreError};
+use reelay_shared::store::{is_valid_cursor, DynamoStore, PostStore, StoreError};
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
@@ -96,6 +96,9 @@ pub enum PostsError {
     /// A per-user limit (posts per day, uploads in flight) is reached.
     #[error("{0}")]
     Quota(QuotaExceeded),
+    /// The user's other requests kept taking the quota ledger first (`quota::reserve`).
+    #[error("too many requests of this user at once")]
+    QuotaContended,
     #[error("the post store failed")]
     Store(#[from] StoreError),
     #[error("the account store failed")]
@@ -168,6 +171,12 @@ pub fn problem(err: PostsError) -> Problem {
         PostsError::Quota(exceeded) => {
             Problem::new(429, exceeded.code(), "Too Many Requests", exceeded.to_string())
         }
+        PostsError::QuotaContended => Problem::new(
+            429,
+            "too_many_concurrent_requests",
+            "Too Many Requests",
+            "Several of your requests to create or retry posts arrived at once; try this one again in a second.",
+        ),
         err @ (PostsError::Store(_) | PostsError::Accounts(_) | PostsError::Presign(_) | PostsError::Queue(_)) => {
             tracing::error!(error = %err, cause = ?std::error::Error::source(&err), "posts route failed");
             Problem::internal()
@@ -199,11 +208,14 @@ impl Ports {
 
 pub async fn route(app: &App, req: &Request, user: &UserId) -> Result<Reply, Problem> {
     match dispatch(app, req, user).await {
-        // The one answer that needs a header besides its problem body (RFC 9110 `Retry-After`,
-        // whole seconds), so it is built here rather than in `crate::respond`.
-        Err(PostsError::Quota(exceeded)) => {
-            let retry_after = exceeded.retry_after_secs();
-            let problem = problem(PostsError::Quota(exceeded));
+        // The answers that need a header besides their problem body (RFC 9110 `Retry-After`,
+        // whole seconds), so they are built here rather than in `crate::respond`.
+        Err(err @ (PostsError::Quota(_) | PostsError::QuotaContended)) => {
+            let retry_after = match &err {
+                PostsError::Quota(exceeded) => exceeded.retry_after_secs(),
+                _ => 1,
+            };
+            let problem = problem(err);
             tracing::info!(status = problem.status, kind = %problem.kind, retry_after, "request refused");
             let mut reply = Reply::problem(&problem);
             reply
@@ -230,7 +242,7 @@ async fn dispatch(app: &App, req: &Request, user: &UserId) -> Result<Reply, Post
         ([], _) => Err(wrong_method()),
         ([id], "GET") => get(&ports, user, id).await,
         ([_], _) => Err(wrong_method()),
-        ([id, "retry"], "POST") => retry(&ports, user, id).await,
+        ([id, "retry"], "POST") => retry(app, &ports, user, id).await,
         ([_, "retry"], _) => Err(wrong_method()),
         _ => Err(PostsError::NoRoute(path.to_owned())),
     }
@@ -414,24 +426,31 @@ async fn check_connections(
     Ok(())
 }
 
-/// The caller's per-user limits (`reelay_shared::quota`), judged on their newest posts of the
-/// last 24 hours: one query of the posts index, newest first, that stops after
-/// `posts_to_read` posts (the larger limit), so its cost does not grow with a user's history.
-///
-/// Check then create is not atomic: requests from one user that arrive together can each pass
-/// and go over a limit by up to their number less one. That is accepted: the limits bound cost
-/// and fairness over a day and over uploads, which a handful of extra drafts does not break
-/// (each is still bounded by its form: one object, 512 MiB); exactness would need a counter
-/// item written conditionally in the same transaction as every post and every status change.
-/// Posts still in flight more than 24 hours after their creation are not counted (the engine's
-/// waits end well within that).
-async fn check_quota(app: &App, ports: &Ports, user: &UserId, now: i64) -> Result<(), PostsError> {
-    let limits = app.config.quota.limits;
-    let recent = ports
-        .posts
-        .posts_created_since(user, now - quota::DAY_MS, limits.posts_to_read())
-        .await?;
-    quota::check(&limits, &recent, now).map_err(PostsError::Quota)
+/// Reserves one of the caller's per-user limits for `post` (`reelay_shared::quota::reserve`):
+/// judged on their quota ledger, written on condition nobody wrote it since, so requests of one
+/// user that arrive together are judged one after another and never pass a limit together.
+async fn reserve_quota(
+    app: &App,
+    ports: &Ports,
+    user: &UserId,
+    post: &PostId,
+    kind: Reservation,
+    now: i64,
+) -> Result<(), PostsError> {
+    quota::reserve(
+        &ports.posts,
+        &app.config.quota.limits,
+        user,
+        post,
+        kind,
+        now,
+    )
+    .await
+    .map_err(|err| match err {
+        ReserveError::Exceeded(exceeded) => PostsError::Quota(exceeded),
+        ReserveError::Contended => PostsError::QuotaContended,
+        ReserveError::Store(err) => PostsError::Store(err),
+    })
 }
 
 #[tracing::instrument(skip_all, fields(user_id = %user))]
@@ -445,10 +464,10 @@ async fn create(
     check_connections(ports, user, &new.platforms).await?;
 
     let now = ports.clock.now_ms();
-    check_quota(app, ports, user, now).await?;
+    let post_id = new_post_id(now);
     let post = Post {
         user_id: user.clone(),
-        post_id: new_post_id(now),
+        post_id: post_id.clone(),
         text: new.text,
         platforms: new.platforms,
         status: PostStatus::AwaitingUpload,
@@ -481,6 +500,9 @@ async fn create(
         .presign_post(&policy, signed_at)
         .await
         .map_err(PostsError::Presign)?;
+    // Last before the write: a reservation whose post is never written holds its slot only for
+    // `quota::RESERVATION_GRACE_MS`.
+    reserve_quota(app, ports, user, &post_id, Reservation::NewPost, now).await?;
     ports.posts.create_post(&post).await?;
     let expires_at_secs = now / 1000 + UPLOAD_URL_TTL.as_secs() as i64;
     // The form is a bearer credential for the key: never logged.
@@ -672,7 +694,7 @@ async fn list(ports: &Ports, req: &Request, user: &UserId) -> Result<Reply, Post
 // ---------------------------------------------------------------- POST /api/posts/{id}/retry
 
 #[tracing::instrument(skip_all, fields(user_id = %user, post_id = %raw_id))]
-async fn retry(ports: &Ports, user: &UserId, raw_id: &str) -> Result<Reply, PostsError> {
+async fn retry(app: &App, ports: &Ports, user: &UserId, raw_id: &str) -> Result<Reply, PostsError> {
     let not_found = || PostsError::PostNotFound(raw_id.to_owned());
     let id = minted_post_id(raw_id).ok_or_else(not_found)?;
     let (post, jobs) = ports
@@ -706,6 +728,9 @@ async fn retry(ports: &Ports, user: &UserId, raw_id: &str) -> Result<Reply, Post
     if failed.iter().any(|j| j.retries >= MAX_RETRIES) {
         return Err(PostsError::RetryLimit(raw_id.to_owned()));
     }
+    // A retried post is in flight again: it takes a slot like a new one (not a day's post).
+    let now = ports.clock.now_ms();
+    reserve_quota(app, ports, user, &id, Reservation::Retry, now).await?;
     let mut retried = Vec::new();
     for original in failed {
         let now = ports.clock.now_ms();

@@ -1182,6 +1182,116 @@ async fn uploads_in_flight_are_capped_and_a_finished_post_frees_a_slot() {
     local.runner.stop().await;
 }
 
+/// Creates that arrive together are judged one after another (issue 12): with room for 3 posts in
+/// flight, or 4 a day, a burst of concurrent creates from one user makes exactly that many posts
+/// and every other answer is a 429 with `Retry-After`, never a post over the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_concurrent_creates_never_passes_a_limit() {
+    for (label, per_day, in_flight, allowed) in [
+        ("posts-quota-race-flight", "50", "3", 3),
+        ("posts-quota-race-day", "4", "10", 4),
+    ] {
+        let local = start_with(
+            label,
+            &[
+                ("MAX_POSTS_PER_DAY", per_day),
+                ("MAX_UPLOADS_IN_FLIGHT", in_flight),
+            ],
+        )
+        .await;
+        local.connect("tam", AccountStatus::Active).await;
+        let answers = futures::future::join_all((0..12).map(|n| {
+            local.api(
+                "POST",
+                "/api/posts",
+                "tam",
+                Some(json!({ "text": format!("burst {n}"), "platforms": ["x"] })),
+            )
+        }))
+        .await;
+        let created = answers.iter().filter(|(status, _)| *status == 201).count();
+        let refused: Vec<&Value> = answers
+            .iter()
+            .filter(|(status, _)| *status == 429)
+            .map(|(_, body)| body)
+            .collect();
+        let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+        assert_eq!(created, allowed, "{label}: {statuses:?}");
+        assert_eq!(created + refused.len(), 12, "{label}: {statuses:?}");
+        for problem in refused {
+            let kind = problem["type"].as_str().unwrap_or_default();
+            assert!(
+                [
+                    "post_quota_exceeded",
+                    "uploads_in_flight_exceeded",
+                    "too_many_concurrent_creates"
+                ]
+                .contains(&kind),
+                "{label}: {problem}"
+            );
+        }
+        let (_, listed) = local.api("GET", "/api/posts?limit=50", "tam", None).await;
+        assert_eq!(
+            listed["posts"].as_array().unwrap().len(),
+            allowed,
+            "{label}: only the admitted posts are stored: {listed}"
+        );
+        local.runner.stop().await;
+    }
+}
+
+/// A retried post is in flight again, so a retry needs a free slot like a new post: refused with
+/// 429 `uploads_in_flight_exceeded` while the user's other posts hold every slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_needs_a_free_upload_slot() {
+    let local = start_with(
+        "posts-quota-retry",
+        &[("MAX_POSTS_PER_DAY", "10"), ("MAX_UPLOADS_IN_FLIGHT", "2")],
+    )
+    .await;
+    local.connect("uma", AccountStatus::Active).await;
+    let (failed, upload) = local.create("uma", "failed on X").await;
+    local
+        .upload(&upload, clips().valid_moov_at_end.clone())
+        .await;
+    local.create_post_outcome(&failed).await;
+    local.take_messages().await;
+    let mut job = local.job("uma", &failed).await.unwrap();
+    job.phase = Phase::Failed;
+    job.error = Some(JobError {
+        code: "platform_unavailable".into(),
+        message: "X was unavailable".into(),
+        retryable: true,
+        at_ms: now_ms(),
+    });
+    job.version += 1;
+    local.store.save_job(&job).await.unwrap();
+    local.settle_post("uma", &failed, PostStatus::Failed).await;
+
+    let (second, _) = local.create("uma", "a draft").await;
+    local.create("uma", "another draft").await;
+    let retry_path = format!("/api/posts/{failed}/retry");
+    let (status, problem) = local.api("POST", &retry_path, "uma", None).await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (429, Some("uploads_in_flight_exceeded")),
+        "{problem}"
+    );
+    assert!(local.take_messages().await.is_empty(), "nothing re-queued");
+    assert_eq!(
+        local.job("uma", &failed).await.unwrap().phase,
+        Phase::Failed
+    );
+
+    // One draft is published: the retry goes through.
+    local
+        .settle_post("uma", &second, PostStatus::Published)
+        .await;
+    let (status, body) = local.api("POST", &retry_path, "uma", None).await;
+    assert_eq!(status, 202, "{body}");
+    local.runner.stop().await;
+}
+
 // ---------------------------------------------------------------- retry
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
