@@ -590,3 +590,43 @@ fn the_bucket_admits_browser_uploads_only_from_the_app_s_origins() {
         "CORS rules exist only when AppOrigins is not empty"
     );
 }
+
+/// Fair worker slots (issue 12, item 4): one user's jobs can never fill the worker. A user has at
+/// most `MaxUploadsInFlight` posts in flight (`quota::reserve`, exact under concurrency: see
+/// `tests/posts.rs::a_burst_of_concurrent_creates_never_passes_a_limit`), a post has one job per
+/// platform, and a job is driven by one message at a time; so the parameter's largest value times
+/// the platforms must stay below the worker's `MaximumConcurrency`.
+#[test]
+fn one_user_s_uploads_can_never_take_every_worker_slot() {
+    let t = template();
+    let parameter = &t["Parameters"]["MaxUploadsInFlight"];
+    let max_in_flight = parameter["MaxValue"]
+        .as_u64()
+        .expect("MaxUploadsInFlight has a MaxValue");
+    let default = parameter["Default"].as_u64().expect("a default");
+    assert!(
+        (1..=max_in_flight).contains(&default),
+        "{}",
+        yaml(parameter)
+    );
+    let worker = properties(&t, "ProcessUploadFunction");
+    let concurrency = worker["Events"]["Work"]["Properties"]["ScalingConfig"]["MaximumConcurrency"]
+        .as_u64()
+        .expect("the worker's SQS event sets MaximumConcurrency");
+    // Jobs per post: one per platform. Adding a platform breaks this match, and so asks whoever
+    // adds it to re-check the bound.
+    let jobs_per_post = match Platform::Twitter {
+        Platform::Twitter => 1,
+    };
+    assert!(
+        max_in_flight * jobs_per_post < concurrency,
+        "one user could hold {} of {concurrency} worker slots",
+        max_in_flight * jobs_per_post
+    );
+    // The API reads the same limit the template bounds.
+    let api_env = &properties(&t, "ApiFunction")["Environment"]["Variables"];
+    assert_eq!(
+        yaml(&api_env["MAX_UPLOADS_IN_FLIGHT"]),
+        "!Ref MaxUploadsInFlight"
+    );
+}
