@@ -36,8 +36,13 @@ build:
 
 # One moto server for the whole run (started and stopped by tools/scripts/with-moto.sh); every
 # test creates its own uniquely named resources in it, so tests run in parallel.
+# Every test records the AWS actions each function calls (REELAY_IAM_USAGE_DIR); the last step
+# compares them with each function's policy in template.yaml (tests/iam_usage.rs).
+IAM_USAGE_DIR := $(CURDIR)/.local/iam-usage
 test: setup fmt-check clippy lint-template
-	bash tools/scripts/with-moto.sh cargo test --workspace
+	rm -rf $(IAM_USAGE_DIR) && mkdir -p $(IAM_USAGE_DIR)
+	REELAY_IAM_USAGE_DIR=$(IAM_USAGE_DIR) bash tools/scripts/with-moto.sh cargo test --workspace
+	REELAY_IAM_USAGE_DIR=$(IAM_USAGE_DIR) cargo test -p reelay-local --test iam_usage -- --ignored
 
 # The upload benchmark: writes the tables in BENCHMARKS.md. Release build (debug numbers mean
 # little); the bench starts and stops its own moto and X emulator, each case in a fresh process.

@@ -11,6 +11,7 @@
 pub mod authorizer;
 pub mod checks;
 pub mod harness;
+pub mod iam_usage;
 pub mod moto;
 pub mod runner;
 pub mod stack;

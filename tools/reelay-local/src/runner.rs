@@ -6,6 +6,7 @@
 //! each invocation's deadline and watch what was invoked. Events are built as the JSON AWS sends
 //! and deserialized by the same `lambda_http` / `aws_lambda_events` code the binaries use.
 
+use crate::iam_usage;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -122,28 +123,47 @@ impl Functions {
                     reason: e.to_string(),
                 }
             })?;
-        let secrets = SecretsManagerSource::new(aws.secretsmanager.clone());
+        // Each function gets its own clients, so `iam_usage` can tell whose calls are whose.
+        let api_aws = iam_usage::clients_for(aws, "ApiFunction");
+        let callback_aws = iam_usage::clients_for(aws, "OAuthCallbackFunction");
+        let worker_aws = iam_usage::clients_for(aws, "ProcessUploadFunction");
+        let secrets_of = |aws: &AwsClients| SecretsManagerSource::new(aws.secretsmanager.clone());
         Ok(Self {
             api: Arc::new(
-                reelay_api::App::cold_start(api, aws.clone(), http.clone(), &secrets).await?,
+                reelay_api::App::cold_start(
+                    api,
+                    api_aws.clone(),
+                    http.clone(),
+                    &secrets_of(&api_aws),
+                )
+                .await?,
             ),
             oauth_callback: Arc::new(
                 reelay_oauth_callback::App::cold_start(
                     callback,
-                    aws.clone(),
+                    callback_aws.clone(),
                     http.clone(),
-                    &secrets,
+                    &secrets_of(&callback_aws),
                 )
                 .await?,
             ),
             create_post: Arc::new(reelay_create_post::App {
                 config: create_post,
-                aws: aws.clone(),
+                aws: iam_usage::clients_for(aws, "CreatePostFunction"),
             }),
             process_upload: Arc::new(
-                reelay_process_upload::App::cold_start(worker, aws, http, &secrets).await?,
+                reelay_process_upload::App::cold_start(
+                    worker,
+                    &worker_aws,
+                    http,
+                    &secrets_of(&worker_aws),
+                )
+                .await?,
             ),
-            reconciler: Arc::new(reelay_reconciler::App::new(&reconciler, aws)),
+            reconciler: Arc::new(reelay_reconciler::App::new(
+                &reconciler,
+                &iam_usage::clients_for(aws, "ReconcilerFunction"),
+            )),
         })
     }
 }

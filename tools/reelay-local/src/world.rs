@@ -155,17 +155,25 @@ impl World {
         let mut functions = Functions::from_env(&env, &aws).await?;
         let worker_config = reelay_process_upload::WorkerConfig::from_env(&env)?;
         let http = reelay_shared::http_client::build_http_client(Duration::from_secs(10))?;
-        let secrets =
-            reelay_shared::secret_store::SecretsManagerSource::new(aws.secretsmanager.clone());
+        // The worker and reconciler are rebuilt here, with their own recorded clients as in
+        // `Functions::from_env` (`iam_usage`).
+        let worker_aws = crate::iam_usage::clients_for(&aws, "ProcessUploadFunction");
+        let secrets = reelay_shared::secret_store::SecretsManagerSource::new(
+            worker_aws.secretsmanager.clone(),
+        );
         let mut worker =
-            reelay_process_upload::App::cold_start(worker_config, &aws, http, &secrets).await?;
+            reelay_process_upload::App::cold_start(worker_config, &worker_aws, http, &secrets)
+                .await?;
         worker.crashes = options.crashes;
         worker.settings = options.engine;
         if let Some(clock) = options.worker_clock {
             worker.clock = clock;
         }
         if options.duplicate_sends {
-            worker.queue = Arc::new(TwiceQueue(SqsQueue::new(aws.sqs.clone(), &stack.queue_url)));
+            worker.queue = Arc::new(TwiceQueue(SqsQueue::new(
+                worker_aws.sqs.clone(),
+                &stack.queue_url,
+            )));
         }
         if let Some(wrap) = &options.wrap_queue {
             worker.queue = wrap(worker.queue.clone());
@@ -173,8 +181,15 @@ impl World {
         let queue = worker.queue.clone();
         // The reconciler re-sends through the same (possibly wrapped) queue as the worker.
         let reconciler_config = reelay_reconciler::ReconcilerConfig::from_env(&env)?;
-        let mut reconciler = reelay_reconciler::App::new(&reconciler_config, &aws);
-        reconciler.queue = queue.clone();
+        let mut reconciler = reelay_reconciler::App::new(
+            &reconciler_config,
+            &crate::iam_usage::clients_for(&aws, "ReconcilerFunction"),
+        );
+        // The reconciler sends with its own client, as in AWS; a queue wrapped for faults is
+        // shared with the worker instead, so one seeded plan decides every send.
+        if options.wrap_queue.is_some() || options.duplicate_sends {
+            reconciler.queue = queue.clone();
+        }
         reconciler.settings = options.reconcile;
         reconciler.engine_settings = worker.settings.clone();
         functions.reconciler = Arc::new(reconciler);
