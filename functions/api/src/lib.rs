@@ -5,6 +5,7 @@
 //! (`respond`). Route modules parse input into domain types and call `reelay_shared`.
 
 pub mod connect;
+pub mod console;
 pub mod posts;
 pub mod reply;
 
@@ -12,8 +13,8 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use reelay_shared::accounts::pkce::PkceKey;
 use reelay_shared::aws::AwsClients;
 use reelay_shared::config::{
-    BucketConfig, ConfigError, ConnectConfig, Env, KeyConfig, PkceConfig, QueueConfig, QuotaConfig,
-    TableConfig, XConfig,
+    BucketConfig, ConfigError, ConnectConfig, ConsoleConfig, Env, KeyConfig, PkceConfig,
+    QueueConfig, QuotaConfig, TableConfig, XConfig,
 };
 use reelay_shared::ids::UserId;
 use reelay_shared::problem::Problem;
@@ -35,6 +36,8 @@ pub struct ApiConfig {
     pub connect: ConnectConfig,
     /// Per-user limits on `POST /api/posts` (optional, with defaults).
     pub quota: QuotaConfig,
+    /// The web console's sign-in (optional).
+    pub console: ConsoleConfig,
 }
 
 impl ApiConfig {
@@ -48,6 +51,7 @@ impl ApiConfig {
             pkce: PkceConfig::from_env(env)?,
             connect: ConnectConfig::from_env(env)?,
             quota: QuotaConfig::from_env(env)?,
+            console: ConsoleConfig::from_env(env)?,
         })
     }
 
@@ -62,6 +66,7 @@ impl ApiConfig {
             PkceConfig::VARS,
             ConnectConfig::VARS,
             QuotaConfig::VARS,
+            ConsoleConfig::VARS,
         ]
         .concat()
     }
@@ -103,6 +108,12 @@ impl App {
 /// Entry point for one HTTP request.
 #[tracing::instrument(skip(app, req), fields(method = %req.method(), path = %req.uri().path()))]
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, std::convert::Infallible> {
+    // The console's page, files and sign-in settings come before any token: they are how the
+    // user gets one.
+    if let Some(page) = console::route(&app.config.console, req.method().as_str(), req.uri().path())
+    {
+        return Ok(page);
+    }
     Ok(respond(route(app, &req).await))
 }
 
