@@ -45,6 +45,8 @@ const CALLBACK_PATH: &str = "/api/auth/platforms/twitter/callback";
 const SAMPLE_POST_ID: &str = "1795615200000-0123456789ab";
 /// The samples' bucket, replaced with the stack's.
 const SAMPLE_BUCKET: &str = "reelay-uploads-123456789012";
+const CONSOLE_SIGN_IN_URL: &str = "http://127.0.0.1:9/__local/auth/";
+const CONSOLE_CLIENT_ID: &str = "reelay-console";
 /// Each invocation's deadline (the template's longest timeout is 60 s).
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -243,6 +245,7 @@ fn sample(name: &str, post_id: Option<&str>, bucket: &str) -> Value {
 #[derive(Debug)]
 struct HttpAnswer {
     status: u64,
+    headers: Value,
     body: String,
     cookies: Vec<String>,
 }
@@ -263,6 +266,7 @@ impl HttpAnswer {
         };
         HttpAnswer {
             status: answer["statusCode"].as_u64().unwrap_or(0),
+            headers: answer["headers"].clone(),
             body,
             cookies: answer["cookies"]
                 .as_array()
@@ -360,6 +364,9 @@ async fn every_event_runs_through_its_built_binary() {
         ("X_REVOKE_URL", format!("{base}/2/oauth2/revoke")),
         ("X_API_BASE_URL", base.clone()),
         ("X_REQUEST_TIMEOUT_SECS", "10".to_owned()),
+        // The console's sign-in (the template's ConsoleSignInUrl); never visited here.
+        ("CONSOLE_SIGN_IN_URL", CONSOLE_SIGN_IN_URL.to_owned()),
+        ("CONSOLE_CLIENT_ID", CONSOLE_CLIENT_ID.to_owned()),
     ] {
         env.insert(k.to_owned(), v.to_owned());
     }
@@ -647,6 +654,35 @@ async fn every_event_runs_through_its_built_binary() {
         .unwrap_or_else(|e| panic!("the reconciler's report {report} is not a sweep summary: {e}"));
     assert_eq!(summary.errors, 0, "{summary:?}");
     assert_eq!(summary.failed, 0, "{summary:?}");
+
+    // The console: its page, and where to sign in, both before any token (no authorizer claims).
+    let answer = HttpAnswer::from(&call!(
+        "ApiFunction",
+        "apigw-console-page.json",
+        sample("apigw-console-page.json", None, &bucket)
+    ));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(
+        answer.headers["content-type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("text/html")),
+        "{answer:?}"
+    );
+    assert!(answer.body.contains("<html"), "{}", answer.body);
+    let answer = HttpAnswer::from(&call!(
+        "ApiFunction",
+        "apigw-console-config.json",
+        sample("apigw-console-config.json", None, &bucket)
+    ));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let sign_in = &answer.json()["sign_in"];
+    assert_eq!(sign_in["client_id"], CONSOLE_CLIENT_ID, "{answer:?}");
+    assert!(
+        sign_in["authorize_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with(CONSOLE_SIGN_IN_URL)),
+        "{answer:?}"
+    );
 
     // Samples added since (e.g. more routes): through their function, without a server error.
     let mut names: Vec<String> = std::fs::read_dir(events_dir())
