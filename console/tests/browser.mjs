@@ -112,7 +112,16 @@ async function newPost(text, file) {
 
 async function submitAndOpenPost() {
   await page.getByRole('button', { name: 'Post video' }).click();
-  await page.waitForURL(/#\/posts\/[0-9]+-[0-9a-f]+$/);
+  // On to the post's page, or the form says why not (then fail at once, with its words).
+  const refused = page.locator('form.compose .notice.error:not([hidden])');
+  const refusal = refused.waitFor().then(() => refused.textContent(), () => null);
+  await Promise.race([
+    page.waitForURL(/#\/posts\/[0-9]+-[0-9a-f]+$/),
+    refusal.then((words) => {
+      if (words === null) return new Promise(() => {}); // the page moved on: no refusal
+      throw new Error(`the post was not created and uploaded: ${words}`);
+    }),
+  ]);
   const id = new URL(page.url()).hash.split('/')[2];
   log(`post ${id} created`);
   return id;
