@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod http_client;
 pub mod ids;
+pub mod intake;
 pub mod jobs;
 pub mod messages;
 pub mod ports;
