@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod engine;
 pub mod http_client;
 pub mod ids;
