@@ -367,7 +367,10 @@ async fn a_duplicate_event_resends_only_jobs_untouched_for_long_enough() {
     post.status = PostStatus::Processing;
     post.version += 1;
     let job = UploadJob::new(&post, Platform::Twitter, source, DEFAULT_SEGMENT_SIZE, NOW);
-    f.posts.start_jobs(&post, std::slice::from_ref(&job)).await.unwrap();
+    f.posts
+        .start_jobs(&post, std::slice::from_ref(&job))
+        .await
+        .unwrap();
 
     // Soon after the first delivery, which may still be sending: nothing goes out.
     f.clock.advance_ms(RESEND_AFTER_MS - 1);
