@@ -59,6 +59,29 @@ pub trait BlobReader: Send + Sync {
     ) -> Result<Bytes, BlobError>;
 }
 
+/// What a HEAD of an uploaded object says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectHead {
+    pub size_bytes: u64,
+    /// The version the pre-flight checks; reads of it are pinned to it.
+    pub etag: Option<String>,
+    /// Only on a versioned bucket.
+    pub version_id: Option<String>,
+    /// The `Content-Type` the object was stored with (the form's field).
+    pub content_type: Option<String>,
+}
+
+/// The uploads bucket as create-post's intake uses it: look at an object, read it (the
+/// pre-flight check's ranged reads), delete one Reelay refuses.
+#[async_trait]
+pub trait UploadedObjects: BlobReader {
+    /// Size, version and content type of an object; `None` when it is gone.
+    async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectHead>, BlobError>;
+    /// Deletes an object. Deleting a missing key succeeds, so a retried event deletes again
+    /// harmlessly.
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), BlobError>;
+}
+
 // ---------------------------------------------------------------- the work queue
 
 #[derive(Debug, Error)]

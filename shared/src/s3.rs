@@ -13,7 +13,8 @@ use bytes::Bytes;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::ports::{BlobError, BlobErrorKind, BlobReader, ObjectRef};
+pub use crate::ports::ObjectHead;
+use crate::ports::{BlobError, BlobErrorKind, BlobReader, ObjectRef, UploadedObjects};
 
 /// The content types an upload form admits (those X's upload INIT takes that Reelay uploads:
 /// research/x-api.md §6). The form names exactly one of them; S3 refuses any other.
@@ -177,15 +178,15 @@ impl S3Blobs {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct ObjectHead {
-    pub size_bytes: u64,
-    /// The version the pre-flight checks; reads of it are pinned to it.
-    pub etag: Option<String>,
-    /// Only on a versioned bucket.
-    pub version_id: Option<String>,
-    /// The `Content-Type` the object was stored with (the form's field).
-    pub content_type: Option<String>,
+#[async_trait]
+impl UploadedObjects for S3Blobs {
+    async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectHead>, BlobError> {
+        S3Blobs::head(self, bucket, key).await
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), BlobError> {
+        S3Blobs::delete(self, bucket, key).await
+    }
 }
 
 #[async_trait]

@@ -1214,3 +1214,61 @@ async fn a_refusal_without_a_reason_refreshes_once_then_is_a_rejection() {
     );
     assert_eq!(g.creds.refreshes.load(Ordering::SeqCst), 1);
 }
+
+// ---------------------------------------------------------------- one SQS delivery (`delivery`)
+
+fn delivery<'a>(body: &'a str, receive_count: u32) -> reelay_shared::delivery::Delivery<'a> {
+    reelay_shared::delivery::Delivery {
+        message_id: "m-1",
+        body,
+        receive_count,
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_is_done_once_the_engine_handled_it_and_a_malformed_one_comes_back() {
+    use reelay_shared::delivery::{deliver, Settle};
+    let f = Fixture::new();
+    let message = f.queued_job();
+    let body = serde_json::to_string(&message).unwrap();
+    let deadline = NOW + 60_000;
+    let settle = deliver(&f.engine(), delivery(&body, 1), "req", deadline).await;
+    assert_eq!(settle, Settle::Done);
+    assert_eq!(f.job().phase, Phase::Published);
+
+    // Retrying cannot fix it, but failing it takes it to the DLQ where an operator sees it.
+    let settle = deliver(&f.engine(), delivery("{not json", 1), "req", deadline).await;
+    assert_eq!(settle, Settle::Redeliver);
+    assert_eq!(f.platform.count("publish"), 1, "nothing more was called");
+}
+
+#[tokio::test]
+async fn a_delivery_without_time_left_comes_back_and_its_last_receive_fails_the_job() {
+    use reelay_shared::delivery::{deliver, Settle, HANDLER_RESERVE_MS};
+    let f = Fixture::new();
+    let message = f.queued_job();
+    let body = serde_json::to_string(&message).unwrap();
+    // Less time left than the handler keeps for its answer: the engine is not even started.
+    let deadline = NOW + HANDLER_RESERVE_MS;
+    let settle = deliver(&f.engine(), delivery(&body, 1), "req", deadline).await;
+    assert_eq!(settle, Settle::Redeliver);
+    assert_eq!(
+        f.job().phase,
+        Phase::Queued,
+        "not the last receive: left as it was"
+    );
+    assert!(f.platform.calls.lock().unwrap().is_empty());
+
+    let last = f.settings.max_receive_count;
+    let settle = deliver(&f.engine(), delivery(&body, last), "req", deadline).await;
+    assert_eq!(settle, Settle::Redeliver);
+    let job = f.job();
+    assert_eq!(job.phase, Phase::Failed);
+    let error = job.error.expect("the reason is recorded");
+    assert_eq!(error.code, "gave_up");
+    assert!(
+        error.message.contains("the invocation ran out of time"),
+        "{}",
+        error.message
+    );
+}

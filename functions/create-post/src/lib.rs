@@ -1,59 +1,20 @@
-//! create-post: runs on S3 ObjectCreated under `uploads/`, turns the object into a post, checks
-//! the video before a byte goes to X, and enqueues one upload job per target.
-//!
-//! For each record:
-//! 0. Ignore a record the uploads trigger cannot send (another bucket, a key outside `uploads/`
-//!    or longer than S3 allows): nothing is read, written or deleted for it (issue 12).
-//! 1. Decode the key (S3 form-URL-encodes it) and parse it: `uploads/{user}/{post}/{file}`.
-//! 2. Find the draft `POST /api/posts` created for it. Only a server-issued draft makes an object
-//!    a post (issue 12): a key names a user and a post, but a key is not an identity, so an object
-//!    with no draft (a key of another shape, an unknown post) is logged at error level and
-//!    deleted, and no post is written anywhere. The bucket policy lets only the API's upload forms
-//!    put objects under `uploads/`, so in AWS this is a misconfiguration or an attack, not a user
-//!    mistake.
-//! 3. The object's `Content-Type` against the form's (S3 enforces the form's policy; moto does
-//!    not, so it is checked here too), then the pre-flight check (`video_preflight`) over ranged
-//!    GETs, whose first rule is the form's size bound. A refusal marks the post `rejected` with the precise
-//!    reason, deletes the object and enqueues nothing; a read failure fails the invocation, so
-//!    S3's retry runs the check again.
-//! 4. `start_jobs` saves the post and creates its jobs in one transaction, then one work message
-//!    per job is sent. A duplicate event finds the jobs already there and re-sends the message of
-//!    any job no worker has touched for `RESEND_AFTER_MS` (still `Queued` at version 1), which
-//!    covers a crash between the transaction and the sends; the engine drops true duplicates.
+//! create-post: runs on S3 ObjectCreated under `uploads/` and hands each object to intake
+//! (`reelay_shared::intake`), which turns it into a post's upload jobs or refuses it. This crate
+//! reads the configuration, builds the adapters and maps S3's event in and the outcomes out.
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use lambda_runtime::LambdaEvent;
 use reelay_shared::aws::AwsClients;
-use reelay_shared::clock::{Clock, SystemClock};
+use reelay_shared::clock::SystemClock;
 use reelay_shared::config::{BucketConfig, ConfigError, Env, QueueConfig, TableConfig};
-use reelay_shared::ids::{PostId, UploadKey};
-use reelay_shared::jobs::{segment_size_for, Phase, SourceObject, UploadJob};
-use reelay_shared::ports::{BlobError, QueueError, WorkQueue};
-use reelay_shared::posts::{minted_post_id, Post, PostStatus, VideoInfo};
-use reelay_shared::resources::bucket::UPLOAD_PREFIX;
-use reelay_shared::s3::{ObjectHead, S3Blobs, S3Object, UPLOAD_CONTENT_TYPES};
+use reelay_shared::intake::{CreatedObject, Intake, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
+use reelay_shared::s3::S3Blobs;
 use reelay_shared::sqs::SqsQueue;
-use reelay_shared::store::{DynamoStore, PostStore, StoreError};
-use serde::Serialize;
-use thiserror::Error;
-use video_preflight::{Checked, Limits, PreflightError};
+use reelay_shared::store::DynamoStore;
 
-/// X accepts at least 5,000,000-byte APPENDs (research/x-api.md §3); 4 MiB is the safe default.
-pub const DEFAULT_SEGMENT_SIZE: u64 = 4 * 1024 * 1024;
-const MAX_SEGMENT_SIZE: u64 = 5_000_000;
-const MIN_SEGMENT_SIZE: u64 = 1024;
-
-/// How long a job may sit untouched before a duplicate event re-sends its message. Below Lambda's
-/// first retry of a failed asynchronous invocation (about a minute), so the retry after a crash
-/// between `start_jobs` and the sends always repairs it; above the time one invocation takes to
-/// send, so a quick duplicate delivery adds no message.
-pub const RESEND_AFTER_MS: i64 = 30_000;
-
-/// S3's limit on an object key's length.
-const MAX_KEY_BYTES: usize = 1024;
-
-/// Conflicting writes tolerated per object before the invocation fails (and S3 retries it).
-const MAX_ROUNDS: usize = 4;
+pub use reelay_shared::intake::{
+    IntakeError, ObjectOutcome, Verdict, DEFAULT_SEGMENT_SIZE, RESEND_AFTER_MS,
+};
 
 #[derive(Debug, Clone)]
 pub struct CreatePostConfig {
@@ -104,97 +65,6 @@ pub struct App {
     pub aws: AwsClients,
 }
 
-/// What happened to each object in the event; returned so callers (the local runner, tests) can see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ObjectOutcome {
-    pub bucket: String,
-    pub key: String,
-    pub size: i64,
-    /// The post the object was recorded on, if it has an owner.
-    pub post_id: Option<String>,
-    pub result: String,
-}
-
-/// Failures that a retry of the event can cure. Refusals of the object are not errors: they are
-/// recorded on the post and the event succeeds.
-#[derive(Debug, Error)]
-pub enum CreatePostError {
-    #[error("the post store failed")]
-    Store(#[from] StoreError),
-    #[error("reading the object's metadata failed")]
-    Head(#[source] BlobError),
-    #[error("reading the video for the pre-flight check failed")]
-    Read(#[source] video_preflight::ReadError),
-    #[error("sending a job's work message failed")]
-    Queue(#[source] QueueError),
-    #[error("deleting a refused object failed")]
-    Delete(#[source] BlobError),
-    #[error("post {0} kept changing under concurrent events")]
-    Contended(String),
-}
-
-/// What became of one object.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
-    /// Checked and enqueued: `jobs` jobs created and their messages sent.
-    Started { post_id: PostId, jobs: usize },
-    /// A duplicate event: the jobs already exist; `resent` messages of untouched jobs were sent again.
-    AlreadyStarted { post_id: PostId, resent: usize },
-    /// Refused; the reason is on the post and the object is deleted.
-    Rejected { post_id: PostId, reason: String },
-    /// A duplicate event of an object already refused; deleted again (a no-op once gone).
-    AlreadyRejected { post_id: PostId },
-    /// The object is gone (deleted before it could be checked); nothing to do.
-    Gone { post_id: PostId },
-    /// No server-issued draft for this key: deleted, logged at error level, no post written.
-    NoDraft { reason: String },
-}
-
-impl Verdict {
-    fn post_id(&self) -> Option<&PostId> {
-        match self {
-            Verdict::Started { post_id, .. }
-            | Verdict::AlreadyStarted { post_id, .. }
-            | Verdict::Rejected { post_id, .. }
-            | Verdict::AlreadyRejected { post_id }
-            | Verdict::Gone { post_id } => Some(post_id),
-            Verdict::NoDraft { .. } => None,
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Verdict::Started { post_id, jobs } => {
-                format!("post {post_id} checked; {jobs} upload job(s) queued")
-            }
-            Verdict::AlreadyStarted { post_id, resent } => {
-                format!("post {post_id} already has its jobs (duplicate event); {resent} message(s) re-sent")
-            }
-            Verdict::Rejected { post_id, reason } => {
-                format!("rejected: {reason} (recorded on post {post_id}); object deleted")
-            }
-            Verdict::AlreadyRejected { post_id } => {
-                format!("post {post_id} was already rejected (duplicate event); object deleted")
-            }
-            Verdict::Gone { post_id } => {
-                format!("the object no longer exists; post {post_id} is unchanged")
-            }
-            Verdict::NoDraft { reason } => format!("rejected and deleted: {reason}"),
-        }
-    }
-}
-
-/// The adapters one invocation works through.
-struct Ports<'a> {
-    /// The uploads bucket: the only one whose objects this function reads, writes or deletes.
-    bucket: &'a str,
-    posts: &'a dyn PostStore,
-    queue: &'a dyn WorkQueue,
-    blobs: &'a S3Blobs,
-    clock: &'a dyn Clock,
-    segment_size: u64,
-}
-
 #[tracing::instrument(skip_all, fields(records = event.payload.records.len()))]
 pub async fn handle(
     app: &App,
@@ -203,18 +73,18 @@ pub async fn handle(
     let store = DynamoStore::new(app.aws.dynamodb.clone(), &app.config.table.table_name);
     let queue = SqsQueue::new(app.aws.sqs.clone(), &app.config.queue.queue_url);
     let blobs = S3Blobs::new(app.aws.s3.clone());
-    let ports = Ports {
+    let intake = Intake {
         bucket: &app.config.bucket.bucket_name,
         posts: &store,
         queue: &queue,
-        blobs: &blobs,
+        objects: &blobs,
         clock: &SystemClock,
         segment_size: app.config.segment_size_bytes,
     };
     let mut outcomes = Vec::new();
     let mut first_error = None;
     for record in event.payload.records {
-        match handle_record(&ports, &record).await {
+        match intake.receive(created_object(&record)).await {
             Ok(outcome) => outcomes.push(outcome),
             Err(err) => {
                 tracing::error!(error = %err, cause = ?std::error::Error::source(&err), "object not processed; the event will be retried");
@@ -229,323 +99,13 @@ pub async fn handle(
     }
 }
 
-async fn handle_record(
-    ports: &Ports<'_>,
-    record: &S3EventRecord,
-) -> Result<ObjectOutcome, CreatePostError> {
-    let bucket = record.s3.bucket.name.clone().unwrap_or_default();
-    let raw_key = record.s3.object.key.clone().unwrap_or_default();
-    let size = record.s3.object.size.unwrap_or(0);
-    let key = match UploadKey::decode_event_key(&raw_key) {
-        Ok(key) => key,
-        Err(err) => {
-            // S3 keys are UTF-8, so this is not an object S3 named: nothing to delete by this
-            // name (the bucket's 30-day lifecycle rule removes whatever it is).
-            let reason = format!("{err}; the object was not processed");
-            tracing::error!(%bucket, key = %raw_key, %reason, "upload rejected: undecodable key");
-            return Ok(ObjectOutcome {
-                bucket,
-                key: raw_key,
-                size,
-                post_id: None,
-                result: format!("rejected: {reason}"),
-            });
-        }
-    };
-    if let Some(why) = outside_the_trigger(ports.bucket, &bucket, &key) {
-        // No object of Reelay's uploads (or none S3 could hold): nothing is read, written or
-        // deleted for it, and the event is not failed, since a retry could only fail again.
-        tracing::error!(%bucket, %key, why, "record outside the uploads trigger ignored");
-        return Ok(ObjectOutcome {
-            bucket,
-            key,
-            size,
-            post_id: None,
-            result: format!("ignored: {why}"),
-        });
+/// The record's object; missing fields become empty, which intake ignores or refuses by name.
+fn created_object(record: &S3EventRecord) -> CreatedObject {
+    CreatedObject {
+        bucket: record.s3.bucket.name.clone().unwrap_or_default(),
+        raw_key: record.s3.object.key.clone().unwrap_or_default(),
+        size: record.s3.object.size.unwrap_or(0),
     }
-    let upload = UploadKey::parse(&key);
-    let received = match &upload {
-        Ok(upload) => format!("received upload for post {}: ", upload.post_id),
-        Err(_) => String::new(),
-    };
-    // Boxed: the check's nested futures are deep enough to overflow the compiler's layout limit
-    // when inlined into the Lambda runtime's future.
-    let verdict = Box::pin(handle_object(ports, &bucket, &key, upload)).await?;
-    let result = format!("{received}{}", verdict.describe());
-    tracing::info!(%bucket, %key, size, %result, "object created");
-    Ok(ObjectOutcome {
-        bucket,
-        key,
-        size,
-        post_id: verdict.post_id().map(|p| p.to_string()),
-        result,
-    })
-}
-
-/// Why a record is not one the uploads trigger can send (the template's notification: this
-/// bucket, keys under `uploads/`; S3 keys: 1 to 1024 bytes), if it is not.
-fn outside_the_trigger(uploads_bucket: &str, bucket: &str, key: &str) -> Option<&'static str> {
-    if bucket != uploads_bucket {
-        Some("not the uploads bucket")
-    } else if !key.starts_with(UPLOAD_PREFIX) {
-        Some("not a key under uploads/")
-    } else if key.len() > MAX_KEY_BYTES {
-        Some("longer than any S3 key")
-    } else {
-        None
-    }
-}
-
-/// Only a draft `POST /api/posts` issued makes an object a post. Anything else is deleted and
-/// logged; no post is written, because the key is all that names its owner and a key is not an
-/// identity (issue 12).
-#[tracing::instrument(skip(ports, upload))]
-async fn handle_object(
-    ports: &Ports<'_>,
-    bucket: &str,
-    key: &str,
-    upload: Result<UploadKey, reelay_shared::ids::IdError>,
-) -> Result<Verdict, CreatePostError> {
-    let upload = match upload {
-        Ok(upload) if minted_post_id(upload.post_id.as_str()).is_some() => upload,
-        Ok(upload) => {
-            let reason = format!(
-                "{} is not a post id Reelay issued; uploads go to the form POST /api/posts returns",
-                upload.post_id
-            );
-            return refuse_without_draft(ports, bucket, key, reason).await;
-        }
-        Err(why) => {
-            let reason = format!("{why}; uploads go to the form POST /api/posts returns");
-            return refuse_without_draft(ports, bucket, key, reason).await;
-        }
-    };
-    let (user, post_id) = (upload.user_id, upload.post_id);
-
-    for _ in 0..MAX_ROUNDS {
-        let found = ports.posts.post_with_jobs(&user, &post_id).await?;
-        let round = match found {
-            Some((_, jobs)) if !jobs.is_empty() => {
-                return resend_untouched(ports, post_id, &jobs).await
-            }
-            Some((post, _)) if post.status == PostStatus::Rejected => {
-                // The first delivery may have failed to delete: delete again.
-                delete(ports, bucket, key).await?;
-                return Ok(Verdict::AlreadyRejected { post_id });
-            }
-            Some((post, _)) if post.status == PostStatus::AwaitingUpload => {
-                let Some(head) = head(ports, bucket, key).await? else {
-                    return Ok(Verdict::Gone { post_id });
-                };
-                match content_type_outside_the_form(&head) {
-                    Some(reason) => reject(ports, post, bucket, key, reason).await?,
-                    None => check_and_start(ports, post, bucket, key, head).await?,
-                }
-            }
-            Some(_) => return Ok(Verdict::AlreadyStarted { post_id, resent: 0 }),
-            None => {
-                let reason = format!(
-                    "there is no draft post {post_id} for this upload; create the post with \
-                     POST /api/posts and upload with the form it returns"
-                );
-                return refuse_without_draft(ports, bucket, key, reason).await;
-            }
-        };
-        // `None`: a concurrent delivery changed the post; look again.
-        if let Some(verdict) = round {
-            return Ok(verdict);
-        }
-    }
-    Err(CreatePostError::Contended(post_id.to_string()))
-}
-
-/// An object no draft accounts for: deleted and logged, nothing else.
-async fn refuse_without_draft(
-    ports: &Ports<'_>,
-    bucket: &str,
-    key: &str,
-    reason: String,
-) -> Result<Verdict, CreatePostError> {
-    delete(ports, bucket, key).await?;
-    // Error level: in AWS the bucket policy admits only the API's forms under uploads/, so an
-    // object without a draft means the policy was bypassed or changed.
-    tracing::error!(%bucket, %key, %reason, "upload without a draft rejected and deleted");
-    Ok(Verdict::NoDraft { reason })
-}
-
-/// The form's content type, which S3 enforces from its policy and moto does not (README "The
-/// local runner"). The form's size range (1 byte to `MAX_UPLOAD_BYTES`, X's cap) is the
-/// pre-flight check's first rule, judged from the object's size before any read.
-fn content_type_outside_the_form(head: &ObjectHead) -> Option<String> {
-    let content_type = head.content_type.as_deref().unwrap_or("none");
-    if !UPLOAD_CONTENT_TYPES.contains(&content_type) {
-        return Some(format!(
-            "the upload's Content-Type is {content_type:?}; the upload form admits only {}",
-            UPLOAD_CONTENT_TYPES.join(", ")
-        ));
-    }
-    None
-}
-
-async fn delete(ports: &Ports<'_>, bucket: &str, key: &str) -> Result<(), CreatePostError> {
-    ports
-        .blobs
-        .delete(bucket, key)
-        .await
-        .map_err(CreatePostError::Delete)
-}
-
-async fn head(
-    ports: &Ports<'_>,
-    bucket: &str,
-    key: &str,
-) -> Result<Option<ObjectHead>, CreatePostError> {
-    ports
-        .blobs
-        .head(bucket, key)
-        .await
-        .map_err(CreatePostError::Head)
-}
-
-/// Runs the pre-flight check and either rejects the post or starts its jobs. `None` when a
-/// concurrent delivery got there first.
-async fn check_and_start(
-    ports: &Ports<'_>,
-    post: Post,
-    bucket: &str,
-    key: &str,
-    head: ObjectHead,
-) -> Result<Option<Verdict>, CreatePostError> {
-    let reader = S3Object {
-        blobs: ports.blobs.clone(),
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        size: head.size_bytes,
-        etag: head.etag.clone(),
-        version_id: head.version_id.clone(),
-    };
-    match video_preflight::inspect(&reader, &Limits::default()).await {
-        Ok(checked) => start(ports, post, bucket, key, &head, checked).await,
-        Err(PreflightError::Rejected(why)) => {
-            tracing::info!(post_id = %post.post_id, code = why.code(), reason = %why, "video refused by the pre-flight check");
-            reject(ports, post, bucket, key, why.to_string()).await
-        }
-        Err(PreflightError::Read(err)) => Err(CreatePostError::Read(err)),
-    }
-}
-
-/// Records the refusal on the draft, then deletes the object: a refused video is never read
-/// again, and keeping it would only keep its bytes. If the delete fails the invocation fails and
-/// S3's retry finds the post rejected and deletes again.
-async fn reject(
-    ports: &Ports<'_>,
-    mut post: Post,
-    bucket: &str,
-    key: &str,
-    reason: String,
-) -> Result<Option<Verdict>, CreatePostError> {
-    post.status = PostStatus::Rejected;
-    post.rejection = Some(reason.clone());
-    post.object_key = Some(key.to_owned());
-    post.version += 1;
-    post.updated_at_ms = ports.clock.now_ms();
-    match ports.posts.save_post(&post).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict) => return Ok(None),
-        Err(err) => return Err(err.into()),
-    }
-    delete(ports, bucket, key).await?;
-    tracing::warn!(post_id = %post.post_id, %key, %reason, "upload rejected and deleted");
-    Ok(Some(Verdict::Rejected {
-        post_id: post.post_id,
-        reason,
-    }))
-}
-
-/// Saves the checked post and creates its jobs in one transaction, then sends their messages.
-async fn start(
-    ports: &Ports<'_>,
-    mut post: Post,
-    bucket: &str,
-    key: &str,
-    head: &ObjectHead,
-    checked: Checked,
-) -> Result<Option<Verdict>, CreatePostError> {
-    let now = ports.clock.now_ms();
-    let facts = &checked.facts;
-    post.status = PostStatus::Processing;
-    post.object_key = Some(key.to_owned());
-    post.video = Some(VideoInfo {
-        size_bytes: facts.size_bytes,
-        media_type: facts.media_type.to_owned(),
-        media_category: checked.category.as_str().to_owned(),
-        duration_secs: facts.duration_secs,
-        width: facts.width,
-        height: facts.height,
-    });
-    post.version += 1;
-    post.updated_at_ms = now;
-    let source = SourceObject {
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        size_bytes: facts.size_bytes,
-        media_type: facts.media_type.to_owned(),
-        media_category: checked.category.as_str().to_owned(),
-        // The version the pre-flight checked (it read with `If-Match` on this ETag): the upload
-        // reads exactly these bytes, or fails saying the video changed (DESIGN §3).
-        etag: head.etag.clone(),
-        version_id: head.version_id.clone(),
-    };
-    let segment_size = segment_size_for(facts.size_bytes, ports.segment_size);
-    let jobs: Vec<UploadJob> = post
-        .platforms
-        .iter()
-        .map(|platform| UploadJob::new(&post, *platform, source.clone(), segment_size, now))
-        .collect();
-    match ports.posts.start_jobs(&post, &jobs).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict) => return Ok(None),
-        Err(err) => return Err(err.into()),
-    }
-    for job in &jobs {
-        send(ports, job).await?;
-    }
-    tracing::info!(post_id = %post.post_id, jobs = jobs.len(), segment_size, "upload jobs queued");
-    Ok(Some(Verdict::Started {
-        post_id: post.post_id,
-        jobs: jobs.len(),
-    }))
-}
-
-async fn send(ports: &Ports<'_>, job: &UploadJob) -> Result<(), CreatePostError> {
-    ports
-        .queue
-        .send(&job.message(), 0)
-        .await
-        .map_err(CreatePostError::Queue)
-}
-
-/// A duplicate event: the jobs exist. A job that no worker has touched (still `Queued` at version
-/// 1: the engine's first act is a versioned lease write) for longer than `RESEND_AFTER_MS` may
-/// have lost its message to a crash between `start_jobs` and the send, so its message goes out
-/// again. A duplicate arriving sooner, while the first delivery may still be sending, sends
-/// nothing. If the first message did arrive after all, the same step token twice is a plain
-/// duplicate, which the engine's lease absorbs.
-async fn resend_untouched(
-    ports: &Ports<'_>,
-    post_id: PostId,
-    jobs: &[UploadJob],
-) -> Result<Verdict, CreatePostError> {
-    let now = ports.clock.now_ms();
-    let mut resent = 0;
-    for job in jobs.iter().filter(|j| {
-        j.phase == Phase::Queued && j.version == 1 && now - j.created_at_ms >= RESEND_AFTER_MS
-    }) {
-        send(ports, job).await?;
-        resent += 1;
-    }
-    Ok(Verdict::AlreadyStarted { post_id, resent })
 }
 
 #[cfg(test)]
@@ -553,65 +113,6 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-
-    fn head(content_type: Option<&str>) -> ObjectHead {
-        ObjectHead {
-            size_bytes: 1000,
-            etag: None,
-            version_id: None,
-            content_type: content_type.map(str::to_owned),
-        }
-    }
-
-    /// What S3 refuses from the form's policy and moto stores anyway.
-    #[test]
-    fn content_types_outside_the_form_are_named() {
-        assert_eq!(
-            content_type_outside_the_form(&head(Some("video/mp4"))),
-            None
-        );
-        assert_eq!(
-            content_type_outside_the_form(&head(Some("video/quicktime"))),
-            None
-        );
-        for (object, expected) in [
-            (
-                head(Some("text/html")),
-                "the upload's Content-Type is \"text/html\"; the upload form admits only video/mp4, video/quicktime",
-            ),
-            (head(None), "Content-Type is \"none\""),
-        ] {
-            let why = content_type_outside_the_form(&object).expect("refused");
-            assert!(why.contains(expected), "{why} should contain {expected}");
-        }
-        // The size bound the form states is the one the pre-flight check applies.
-        assert_eq!(
-            Limits::default().max_bytes,
-            reelay_shared::s3::MAX_UPLOAD_BYTES
-        );
-    }
-
-    #[test]
-    fn only_records_the_uploads_trigger_can_send_are_handled() {
-        let ok = "uploads/u1/1764000000000-abcdef123456/clip.mp4";
-        assert_eq!(outside_the_trigger("b", "b", ok), None);
-        assert_eq!(
-            outside_the_trigger("b", "other", ok),
-            Some("not the uploads bucket")
-        );
-        for key in ["", "uploads", "direct/u1/p/clip.mp4", "UPLOADS/u1/p/c.mp4"] {
-            assert_eq!(
-                outside_the_trigger("b", "b", key),
-                Some("not a key under uploads/"),
-                "{key:?}"
-            );
-        }
-        let long = format!("uploads/u1/p/{}", "a".repeat(MAX_KEY_BYTES));
-        assert_eq!(
-            outside_the_trigger("b", "b", &long),
-            Some("longer than any S3 key")
-        );
-    }
 
     #[test]
     fn segment_size_is_configurable_and_bounded() {

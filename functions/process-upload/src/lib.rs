@@ -1,6 +1,6 @@
-//! process-upload: the SQS consumer that advances upload jobs through the engine
-//! (`reelay_shared::engine`), reporting partial batch failures so that only the failed messages
-//! come back (and, after maxReceiveCount receives, reach the DLQ).
+//! process-upload: the SQS consumer that hands each work message to `reelay_shared::delivery`
+//! (which advances its job through the engine), reporting partial batch failures so that only
+//! the failed messages come back (and, after maxReceiveCount receives, reach the DLQ).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +16,8 @@ use reelay_shared::clock::{Clock, SystemClock};
 use reelay_shared::config::{
     AlertsConfig, BucketConfig, ConfigError, Env, KeyConfig, QueueConfig, TableConfig, XConfig,
 };
-use reelay_shared::engine::{Engine, EngineSettings, Invocation, Outcome};
-use reelay_shared::messages::JobMessage;
+use reelay_shared::delivery::{deliver, Delivery, Settle};
+use reelay_shared::engine::{Engine, EngineSettings};
 use reelay_shared::ports::{
     CrashSwitch, Credentials, MediaPlatform, NoCrashes, OperatorAlerts, WorkQueue,
 };
@@ -151,9 +151,6 @@ impl App {
     }
 }
 
-/// Kept free at the end of an invocation for the batch response, after the engine's own margin.
-const HANDLER_RESERVE_MS: i64 = 500;
-
 #[tracing::instrument(skip_all, fields(messages = event.payload.records.len(), request_id = %event.context.request_id))]
 pub async fn handle(
     app: &App,
@@ -166,7 +163,13 @@ pub async fn handle(
         let id = message.message_id.clone().unwrap_or_default();
         let span = tracing::info_span!("message", message_id = %id);
         let _guard = span.enter();
-        if !process(&engine, &message, &event.context.request_id, deadline_ms).await {
+        let delivery = Delivery {
+            message_id: &id,
+            body: message.body.as_deref().unwrap_or(""),
+            receive_count: receive_count(&message),
+        };
+        let settle = deliver(&engine, delivery, &event.context.request_id, deadline_ms).await;
+        if settle == Settle::Redeliver {
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;
             response.batch_item_failures.push(failure);
@@ -175,75 +178,11 @@ pub async fn handle(
     Ok(response)
 }
 
-/// Handles one message; false means "report it as failed so SQS delivers it again".
-async fn process(
-    engine: &Engine<'_>,
-    message: &SqsMessage,
-    request_id: &str,
-    deadline_ms: i64,
-) -> bool {
-    let receive_count: u32 = message
+/// SQS's `ApproximateReceiveCount`; 1 if absent.
+fn receive_count(message: &SqsMessage) -> u32 {
+    message
         .attributes
         .get("ApproximateReceiveCount")
         .and_then(|c| c.parse().ok())
-        .unwrap_or(1);
-    let job = match JobMessage::parse(message.body.as_deref().unwrap_or("")) {
-        Ok(job) => job,
-        Err(err) => {
-            // Retrying cannot fix a malformed body; failing it sends it to the DLQ, where an
-            // operator sees it, rather than dropping it silently.
-            tracing::error!(error = %err, "malformed job message");
-            return false;
-        }
-    };
-    let invocation = Invocation {
-        id: format!(
-            "{request_id}/{}",
-            message.message_id.as_deref().unwrap_or("")
-        ),
-        deadline_ms,
-        receive_count,
-    };
-    // The engine fits every call before the deadline itself; this is the backstop that keeps
-    // Lambda's timeout from ever firing (a killed invocation fails its whole batch and reports
-    // nothing): the message is reported failed and comes back after the visibility timeout.
-    let left_ms = deadline_ms - engine.clock.now_ms() - HANDLER_RESERVE_MS;
-    let advanced = match u64::try_from(left_ms) {
-        Ok(ms) if ms > 0 => {
-            tokio::time::timeout(Duration::from_millis(ms), engine.advance(&job, &invocation))
-                .await
-                .ok()
-        }
-        _ => None,
-    };
-    let reason = match advanced {
-        Some(Ok(Outcome::Retry(reason))) => reason.to_owned(),
-        Some(Ok(outcome)) => {
-            tracing::info!(?outcome, "message handled");
-            return true;
-        }
-        Some(Err(err)) => {
-            tracing::error!(error = %err, error_source = ?std::error::Error::source(&err), "advancing the job failed");
-            err.to_string()
-        }
-        None => {
-            tracing::error!("the invocation ran out of time; the message comes back later");
-            "the invocation ran out of time".to_owned()
-        }
-    };
-    // This was the last receive SQS allows before the DLQ: fail the job with the reason now, or
-    // it would stay "processing" for ever.
-    if receive_count >= engine.settings.max_receive_count {
-        match engine
-            .settler()
-            .fail_on_last_receive(&job, &reason, &invocation)
-            .await
-        {
-            Ok(verdict) => tracing::warn!(?verdict, "last receive before the DLQ"),
-            Err(err) => {
-                tracing::error!(error = %err, "could not mark the job failed before the DLQ")
-            }
-        }
-    }
-    false
+        .unwrap_or(1)
 }

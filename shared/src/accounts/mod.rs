@@ -8,6 +8,7 @@
 //! upload engine.
 
 pub mod binding;
+pub mod callback;
 pub mod cipher;
 pub mod connect;
 pub mod oauth;

@@ -19,6 +19,7 @@ use oauth2::{PkceCodeChallenge, PkceCodeVerifier};
 use sha2_for_hmac::Sha256;
 use thiserror::Error;
 
+use crate::config::{PkceConfig, XConfig};
 use crate::secret::Secret;
 use crate::secret_store::{SecretReadError, SecretSource};
 
@@ -75,6 +76,22 @@ impl PkceKey {
         let verifier = PkceCodeVerifier::new(self.verifier(state).expose().to_owned());
         PkceCodeChallenge::from_code_verifier_sha256(&verifier)
     }
+}
+
+/// The cold start of a function that connects X (the API's connect route, the callback): reads
+/// the X client secret into `x` and the PKCE key, once, concurrently. A secret that cannot be
+/// read fails the start, with an error naming its ARN (never its value).
+pub async fn read_connect_secrets(
+    x: &mut XConfig,
+    pkce: &PkceConfig,
+    secrets: &dyn SecretSource,
+) -> Result<PkceKey, SecretReadError> {
+    let (client_secret, pkce_key) = tokio::join!(
+        x.read_client_secret(secrets),
+        PkceKey::read(secrets, &pkce.key_secret_arn)
+    );
+    client_secret?;
+    pkce_key
 }
 
 #[cfg(test)]
@@ -158,5 +175,51 @@ mod tests {
         assert!(!text.contains("tiny-secret-value"), "{text}");
         let err = PkceKey::read(&secrets, "arn:missing").await.unwrap_err();
         assert_eq!(err.arn(), "arn:missing");
+    }
+
+    #[tokio::test]
+    async fn the_connect_secrets_are_read_together_and_either_failure_fails_the_start() {
+        let env: std::collections::HashMap<String, String> = [
+            ("X_CLIENT_ID", "client"),
+            ("X_CLIENT_SECRET_ARN", "arn:x"),
+            ("X_REDIRECT_URI", "http://127.0.0.1/callback"),
+            ("PKCE_KEY_SECRET_ARN", "arn:pkce"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let pkce = PkceConfig::from_env(&env).unwrap();
+        let mut secrets = crate::secret_store::MemorySecrets::default();
+        secrets
+            .0
+            .insert("arn:x".into(), Secret::new("client-secret"));
+        // Without the PKCE key: the start fails naming its ARN.
+        let mut x = XConfig::from_env(&env).unwrap();
+        let err = read_connect_secrets(&mut x, &pkce, &secrets)
+            .await
+            .unwrap_err();
+        assert_eq!(err.arn(), "arn:pkce");
+        secrets
+            .0
+            .insert("arn:pkce".into(), Secret::new("p".repeat(64)));
+        let mut x = XConfig::from_env(&env).unwrap();
+        let key = read_connect_secrets(&mut x, &pkce, &secrets).await.unwrap();
+        assert_eq!(
+            key.verifier("s"),
+            PkceKey::new(Secret::new("p".repeat(64)))
+                .unwrap()
+                .verifier("s")
+        );
+        assert_eq!(
+            x.client_secret.as_ref().map(|s| s.expose().to_owned()),
+            Some("client-secret".to_owned())
+        );
+        // Without the client secret: fails naming its ARN.
+        secrets.0.remove("arn:x");
+        let mut x = XConfig::from_env(&env).unwrap();
+        let err = read_connect_secrets(&mut x, &pkce, &secrets)
+            .await
+            .unwrap_err();
+        assert_eq!(err.arn(), "arn:x");
     }
 }
