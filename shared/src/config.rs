@@ -296,6 +296,76 @@ impl ConnectConfig {
     }
 }
 
+/// The web console's sign-in (issue 13): the OAuth 2.0 authorization server the browser signs in
+/// with (Cognito's hosted UI domain in AWS, the local gateway's sign-in page locally) and the
+/// console's public app client. `CONSOLE_SIGN_IN_URL` is the base under which `oauth2/authorize`,
+/// `oauth2/token` and `logout` live. Optional: without both the console says sign-in is not
+/// configured; one without the other is a mistake and fails the start.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConsoleConfig {
+    pub sign_in: Option<ConsoleSignIn>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSignIn {
+    /// Always ends with `/`, so the endpoints join under it.
+    pub base_url: Url,
+    pub client_id: String,
+}
+
+impl ConsoleSignIn {
+    fn endpoint(&self, path: &str) -> Url {
+        // `base_url` ends with '/', and `path` is one of ours: joining cannot fail.
+        self.base_url
+            .join(path)
+            .unwrap_or_else(|_| self.base_url.clone())
+    }
+    pub fn authorize_url(&self) -> Url {
+        self.endpoint("oauth2/authorize")
+    }
+    pub fn token_url(&self) -> Url {
+        self.endpoint("oauth2/token")
+    }
+    pub fn logout_url(&self) -> Url {
+        self.endpoint("logout")
+    }
+}
+
+impl ConsoleConfig {
+    pub const VARS: &'static [&'static str] = &["CONSOLE_SIGN_IN_URL", "CONSOLE_CLIENT_ID"];
+
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let url = env.var("CONSOLE_SIGN_IN_URL");
+        let client_id = env.var("CONSOLE_CLIENT_ID");
+        let (url, client_id) = match (url, client_id) {
+            (None, None) => return Ok(Self::default()),
+            (Some(_), None) => return Err(ConfigError::Missing("CONSOLE_CLIENT_ID")),
+            (None, Some(_)) => return Err(ConfigError::Missing("CONSOLE_SIGN_IN_URL")),
+            (Some(url), Some(id)) => (url, id),
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            name: "CONSOLE_SIGN_IN_URL",
+            reason,
+        };
+        let mut base_url = Url::parse(&url).map_err(|e| invalid(e.to_string()))?;
+        if !matches!(base_url.scheme(), "https" | "http") || base_url.cannot_be_a_base() {
+            return Err(invalid(format!(
+                "expected an http(s) base URL, got {url:?}"
+            )));
+        }
+        if !base_url.path().ends_with('/') {
+            let path = format!("{}/", base_url.path());
+            base_url.set_path(&path);
+        }
+        Ok(Self {
+            sign_in: Some(ConsoleSignIn {
+                base_url,
+                client_id,
+            }),
+        })
+    }
+}
+
 /// Per-user limits on creating posts (`quota`): `MAX_POSTS_PER_DAY` (rolling 24 hours) and
 /// `MAX_UPLOADS_IN_FLIGHT` (posts not yet final). Optional; the defaults are `quota`'s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -432,6 +502,68 @@ mod tests {
         missing.client_secret_arn = Some("arn:gone".into());
         let err = missing.read_client_secret(&secrets).await.unwrap_err();
         assert_eq!(err.arn(), "arn:gone");
+    }
+
+    #[test]
+    fn console_sign_in_is_optional_but_needs_both_variables() {
+        assert_eq!(
+            ConsoleConfig::from_env(&env(&[])).unwrap(),
+            ConsoleConfig::default()
+        );
+        assert_eq!(
+            ConsoleConfig::from_env(&env(&[("CONSOLE_CLIENT_ID", "c")])).unwrap_err(),
+            ConfigError::Missing("CONSOLE_SIGN_IN_URL")
+        );
+        assert_eq!(
+            ConsoleConfig::from_env(&env(&[("CONSOLE_SIGN_IN_URL", "https://a.example")]))
+                .unwrap_err(),
+            ConfigError::Missing("CONSOLE_CLIENT_ID")
+        );
+        let err = ConsoleConfig::from_env(&env(&[
+            ("CONSOLE_SIGN_IN_URL", "mailto:me@example.com"),
+            ("CONSOLE_CLIENT_ID", "c"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("CONSOLE_SIGN_IN_URL"), "{err}");
+    }
+
+    #[test]
+    fn console_endpoints_join_under_the_base_with_or_without_a_slash() {
+        for base in [
+            "http://127.0.0.1:9/__local/auth",
+            "http://127.0.0.1:9/__local/auth/",
+        ] {
+            let cfg = ConsoleConfig::from_env(&env(&[
+                ("CONSOLE_SIGN_IN_URL", base),
+                ("CONSOLE_CLIENT_ID", "console"),
+            ]))
+            .unwrap();
+            let sign_in = cfg.sign_in.unwrap();
+            assert_eq!(
+                sign_in.authorize_url().as_str(),
+                "http://127.0.0.1:9/__local/auth/oauth2/authorize"
+            );
+            assert_eq!(
+                sign_in.token_url().as_str(),
+                "http://127.0.0.1:9/__local/auth/oauth2/token"
+            );
+            assert_eq!(
+                sign_in.logout_url().as_str(),
+                "http://127.0.0.1:9/__local/auth/logout"
+            );
+        }
+        let cognito = ConsoleConfig::from_env(&env(&[
+            (
+                "CONSOLE_SIGN_IN_URL",
+                "https://reelay.auth.us-east-1.amazoncognito.com",
+            ),
+            ("CONSOLE_CLIENT_ID", "abc"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            cognito.sign_in.unwrap().token_url().as_str(),
+            "https://reelay.auth.us-east-1.amazoncognito.com/oauth2/token"
+        );
     }
 
     #[test]

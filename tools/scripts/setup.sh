@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Reelay's local stack and tests need on a fresh Debian machine of this kind:
-# a project-local Python venv with a pinned moto server, and ffmpeg for generating test videos.
+# a project-local Python venv with a pinned moto server, ffmpeg for generating test videos, the
+# console's npm packages and twitter-text bundle, and Chromium for the browser test.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -38,4 +39,24 @@ if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; 
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
 fi
-echo "setup: ok (moto $MOTO_VERSION, sam $SAM_VERSION, cfn-lint $CFN_LINT_VERSION in $VENV, $(ffmpeg -version 2>/dev/null | head -1 | cut -d' ' -f1-3))"
+# The web console (issue 13): npm's locked packages, and the twitter-text browser bundle that the
+# API binary embeds (console/public/vendor, generated, not committed). Rebuilt when missing or
+# older than the lock file.
+if [ ! -d console/node_modules ] || [ console/package-lock.json -nt console/node_modules/.package-lock.json ]; then
+  echo "setup: npm ci in console/"
+  (cd console && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -s console/public/vendor/twitter-text.js ] || [ console/package-lock.json -nt console/public/vendor/twitter-text.js ] || [ console/src/twitter-text.js -nt console/public/vendor/twitter-text.js ]; then
+  echo "setup: bundling twitter-text for the console"
+  (cd console && npm run --silent build)
+fi
+
+# Headless Chromium from Debian for the console's browser test (tests/console.rs), driven by
+# playwright-core over the DevTools protocol; chromium-driver is there for WebDriver clients.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "setup: installing chromium and chromium-driver (Debian packages) for the browser test"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+echo "setup: ok (moto $MOTO_VERSION, sam $SAM_VERSION, cfn-lint $CFN_LINT_VERSION in $VENV, $(ffmpeg -version 2>/dev/null | head -1 | cut -d' ' -f1-3), $(chromium --version 2>/dev/null | cut -d' ' -f1-2), node $(node --version))"

@@ -151,3 +151,62 @@ impl<S: Send + Sync> FromRequestParts<S> for PostIdPath {
             .map_err(|_| Problem::not_found(format!("There is no resource at {path}.")).into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(event: serde_json::Value) -> Parts {
+        let req = lambda_http::request::from_str(&event.to_string()).expect("an API Gateway event");
+        req.into_parts().0
+    }
+
+    fn sample() -> serde_json::Value {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../events/apigw-health.json"
+        ))
+        .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_caller_comes_only_from_the_authorizer_claims() {
+        let Caller(user) = Caller::from_request_parts(&mut parts(sample()), &())
+            .await
+            .unwrap_or_else(|e| panic!("{:?}", e.problem));
+        assert_eq!(user.as_str(), "user-sample-1");
+
+        // No claims: a header or a query naming a user changes nothing.
+        let mut anonymous = sample();
+        anonymous["requestContext"]
+            .as_object_mut()
+            .unwrap()
+            .remove("authorizer");
+        anonymous["headers"]["x-user-id"] = "user-sample-1".into();
+        anonymous["rawQueryString"] = "sub=user-sample-1".into();
+        let refused = Caller::from_request_parts(&mut parts(anonymous), &())
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(
+            (refused.problem.status, refused.problem.kind.as_str()),
+            (401, "unauthorized")
+        );
+        let response = refused.into_response();
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            PROBLEM_CONTENT_TYPE
+        );
+    }
+
+    #[test]
+    fn quota_refusals_carry_retry_after() {
+        let response = ApiError::from(PostsError::QuotaContended).into_response();
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let response = ApiError::from(PostsError::Changed).into_response();
+        assert_eq!(response.status(), 409);
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
+    }
+}

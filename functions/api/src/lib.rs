@@ -6,6 +6,7 @@
 //! runner alike. The OpenAPI document is derived from the same handlers (`routes::openapi`) and
 //! served at `GET /api/openapi.json`; `docs/openapi.json` is a copy a test keeps equal.
 
+pub mod console;
 mod extract;
 pub mod routes;
 
@@ -125,4 +126,25 @@ fn without_trailing_slash(mut req: Request) -> Request {
         }
     }
     req
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trailing_slash_is_dropped_and_the_query_kept() {
+        let req = |uri: &str| {
+            let mut r = Request::default();
+            *r.uri_mut() = uri.parse().unwrap();
+            without_trailing_slash(r).uri().to_string()
+        };
+        assert_eq!(
+            req("https://h.example/api/posts/?limit=2"),
+            "https://h.example/api/posts?limit=2"
+        );
+        assert_eq!(req("/api/posts//"), "/api/posts");
+        assert_eq!(req("/"), "/");
+        assert_eq!(req("/api/health"), "/api/health");
+    }
 }

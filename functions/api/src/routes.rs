@@ -22,6 +22,7 @@ use reelay_shared::x::XClient;
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::console::{self, ConsoleSettings};
 use crate::extract::{wants_json, ApiError, Caller, NewPostBody, Params, PostIdPath};
 use crate::State;
 
@@ -37,7 +38,17 @@ fn api() -> OpenApiRouter<App> {
         .routes(routes!(create_post, list_posts))
         .routes(routes!(get_post))
         .routes(routes!(retry_post))
+        .routes(routes!(console_page))
+        .routes(routes!(console_config))
+        // Catch-alls (axum's `{*path}`), which `routes!` cannot register: the same handlers'
+        // `#[utoipa::path]` (with `{path}`) document them, through `ConsoleFiles`.
+        .route("/assets/{*path}", axum::routing::get(console_asset))
+        .route("/vendor/{*path}", axum::routing::get(console_vendor))
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(console_asset, console_vendor))]
+struct ConsoleFiles;
 
 /// The router `handle` runs. Unknown paths and methods answer problem JSON, after the caller
 /// check, as every API route does.
@@ -61,7 +72,9 @@ pub fn router(state: App) -> axum::Router {
 
 /// The OpenAPI 3.1 document of these routes and the OAuth callback's.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    contract::finish(api().split_for_parts().1)
+    let mut routes = api().split_for_parts().1;
+    routes.merge(<ConsoleFiles as utoipa::OpenApi>::openapi());
+    contract::finish(routes)
 }
 
 /// The document as served (and as committed in `docs/openapi.json`).
@@ -246,4 +259,44 @@ async fn retry_post(
         StatusCode::ACCEPTED,
         Json(posts(&app).retry(&user, &id).await?),
     ))
+}
+
+// ---------------------------------------------------------------- the console (`console.rs`)
+// No caller here: the app must load before the user can sign in, and API Gateway sends these
+// routes without a token.
+
+/// The console's files and settings, answered by `console::route`.
+async fn console_answer(app: &State, uri: &Uri) -> Response {
+    match console::route(&app.config.console, "GET", uri.path()) {
+        Some(answer) => answer.map(axum::body::Body::new),
+        None => ApiError::from(Problem::not_found(format!(
+            "There is no resource at {}.",
+            uri.path()
+        )))
+        .into_response(),
+    }
+}
+
+/// The console's page (`index.html`).
+#[utoipa::path(get, path = "/", tag = "console", security(()), responses((status = 200, description = "The console's page.", content_type = "text/html", headers(("content-security-policy" = String), ("cache-control" = String)))))]
+async fn console_page(With(app): With<App>, uri: Uri) -> Response {
+    console_answer(&app, &uri).await
+}
+
+/// The console's own scripts and styles.
+#[utoipa::path(get, path = "/assets/{path}", tag = "console", security(()), params(("path" = String, Path, description = "A file under `console/public/assets`, e.g. `app.js`.")), responses((status = 200, description = "The file (JavaScript, CSS, SVG or PNG).", content(("text/javascript"), ("text/css"), ("image/svg+xml"), ("image/png")))))]
+async fn console_asset(With(app): With<App>, uri: Uri) -> Response {
+    console_answer(&app, &uri).await
+}
+
+/// Third-party code bundled for the console (twitter-text).
+#[utoipa::path(get, path = "/vendor/{path}", tag = "console", security(()), params(("path" = String, Path, description = "A bundled file, e.g. `twitter-text.js`.")), responses((status = 200, description = "The bundle.", content_type = "text/javascript")))]
+async fn console_vendor(With(app): With<App>, uri: Uri) -> Response {
+    console_answer(&app, &uri).await
+}
+
+/// Where and how the console signs in (an authorization-code grant with PKCE), or `sign_in: null`.
+#[utoipa::path(get, path = "/api/console/config", tag = "console", security(()), responses((status = 200, body = ConsoleSettings, description = "The sign-in settings.", headers(("cache-control" = String)))))]
+async fn console_config(With(app): With<App>, uri: Uri) -> Response {
+    console_answer(&app, &uri).await
 }

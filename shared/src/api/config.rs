@@ -1,8 +1,8 @@
 //! What the API function reads from the environment, once, at cold start.
 
 use crate::config::{
-    BucketConfig, ConfigError, ConnectConfig, Env, KeyConfig, PkceConfig, QueueConfig, QuotaConfig,
-    TableConfig, XConfig,
+    BucketConfig, ConfigError, ConnectConfig, ConsoleConfig, Env, KeyConfig, PkceConfig,
+    QueueConfig, QuotaConfig, TableConfig, XConfig,
 };
 
 /// Everything the API reads from the environment.
@@ -19,6 +19,8 @@ pub struct ApiConfig {
     pub connect: ConnectConfig,
     /// Per-user limits on `POST /api/posts` (optional, with defaults).
     pub quota: QuotaConfig,
+    /// The web console's sign-in (optional).
+    pub console: ConsoleConfig,
 }
 
 impl ApiConfig {
@@ -32,6 +34,7 @@ impl ApiConfig {
             pkce: PkceConfig::from_env(env)?,
             connect: ConnectConfig::from_env(env)?,
             quota: QuotaConfig::from_env(env)?,
+            console: ConsoleConfig::from_env(env)?,
         })
     }
 
@@ -46,6 +49,7 @@ impl ApiConfig {
             PkceConfig::VARS,
             ConnectConfig::VARS,
             QuotaConfig::VARS,
+            ConsoleConfig::VARS,
         ]
         .concat()
     }

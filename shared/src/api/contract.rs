@@ -31,6 +31,10 @@ const AUTHED: &[&str] = &["unauthorized", "internal_error"];
 /// are in the `Problem` schema's list.)
 pub const OPERATION_PROBLEMS: &[(&str, &str, &[&str])] = &[
     ("get", "/api/health", &[]),
+    ("get", "/", &[]),
+    ("get", "/assets/{path}", &["not_found"]),
+    ("get", "/vendor/{path}", &["not_found", "console_not_built"]),
+    ("get", "/api/console/config", &[]),
     ("get", OPENAPI_PATH, &[]),
     ("get", "/api/platforms", &[]),
     (
@@ -147,6 +151,7 @@ fn oauth_callback() {}
         (name = "meta", description = "Health and this document."),
         (name = "connect", description = "Connecting X (OAuth 2.0 with PKCE)."),
         (name = "posts", description = "Posts and their per-platform progress."),
+        (name = "console", description = "The web console, served by the API function without a token."),
     )
 )]
 struct Contract;

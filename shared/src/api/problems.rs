@@ -76,6 +76,7 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
     // 5xx: opaque; the cause is logged.
     p("internal_error", 500, "A fault on Reelay's side; the cause is logged, never answered."),
     p("x_unavailable", 502, "X is not answering properly; nothing was changed. Try again later."),
+    p("console_not_built", 503, "This build of the API lacks the console's twitter-text bundle (`make setup` builds it)."),
 ];
 
 /// The catalogue entry for `kind`.

@@ -10,9 +10,11 @@
 
 pub mod authorizer;
 pub mod checks;
+pub mod env_json;
 pub mod harness;
 pub mod iam_usage;
 pub mod moto;
 pub mod runner;
+pub mod runtime_api;
 pub mod stack;
 pub mod world;

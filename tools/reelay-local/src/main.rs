@@ -95,6 +95,11 @@ async fn main() -> anyhow::Result<()> {
 
     let result = match &cli.command {
         Command::Up => {
+            // SAM's --env-vars file and cargo lambda's env file for this stack (events/README.md).
+            let dir = reelay_local::moto::repo_root().join(".local");
+            let files =
+                reelay_local::env_json::LocalInvokeFiles::write(&dir, &world.env, &endpoint)?;
+            println!("\n{files}");
             println!(
                 "\nbearer token for user '{USER}' (1 h):\n{}\n",
                 world.auth.mint(USER)

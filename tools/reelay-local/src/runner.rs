@@ -29,7 +29,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::authorizer::LocalAuthorizer;
+use crate::authorizer::{ConsoleClient, LocalAuthorizer, LocalSignIn, SIGN_IN_PATH};
 use crate::stack::Stack;
 
 /// Which function a route or trigger invokes.
@@ -61,7 +61,9 @@ pub struct Route {
     pub method: &'static str,
     pub path: &'static str,
     pub function: FunctionName,
-    /// False only for the OAuth callback: X redirects a browser there, with no bearer token.
+    /// False for the OAuth callback (X redirects a browser there, with no bearer token) and the
+    /// console's routes (its static files and its public sign-in settings, fetched before
+    /// sign-in).
     pub authorized: bool,
 }
 
@@ -73,6 +75,30 @@ pub const ROUTES: &[Route] = &[
         authorized: false,
     },
     Route {
+        method: "GET",
+        path: "/",
+        function: FunctionName::Api,
+        authorized: false,
+    },
+    Route {
+        method: "GET",
+        path: "/assets/{proxy+}",
+        function: FunctionName::Api,
+        authorized: false,
+    },
+    Route {
+        method: "GET",
+        path: "/vendor/{proxy+}",
+        function: FunctionName::Api,
+        authorized: false,
+    },
+    Route {
+        method: "GET",
+        path: "/api/console/config",
+        function: FunctionName::Api,
+        authorized: false,
+    },
+    Route {
         method: "ANY",
         path: "/api/{proxy+}",
         function: FunctionName::Api,
@@ -80,8 +106,9 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
-/// Picks a route as API Gateway HTTP APIs do: the most specific match wins, a greedy
-/// `{proxy+}` matches one or more path segments.
+/// Picks a route as API Gateway HTTP APIs do: the most specific match wins (an exact path over
+/// a greedy one, a longer greedy prefix over a shorter), a greedy `{proxy+}` matches one or more
+/// path segments, and a route's method must match (`ANY` matches every method).
 pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, Option<String>)> {
     let exact = ROUTES
         .iter()
@@ -89,12 +116,16 @@ pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, Option<S
     if let Some(route) = exact {
         return Some((route, None));
     }
-    ROUTES.iter().find_map(|r| {
-        let prefix = r.path.strip_suffix("{proxy+}")?;
-        let rest = path.strip_prefix(prefix)?;
-        (!rest.is_empty() && (r.method == method || r.method == "ANY"))
-            .then(|| (r, Some(rest.to_owned())))
-    })
+    ROUTES
+        .iter()
+        .filter_map(|r| {
+            let prefix = r.path.strip_suffix("{proxy+}")?;
+            let rest = path.strip_prefix(prefix)?;
+            (!rest.is_empty() && (r.method == method || r.method == "ANY"))
+                .then(|| (r, prefix.len(), Some(rest.to_owned())))
+        })
+        .max_by_key(|(_, len, _)| *len)
+        .map(|(r, _, rest)| (r, rest))
 }
 
 /// The five functions, each built from its own config as its binary's `main` builds it: the
@@ -388,8 +419,15 @@ impl Runner {
             tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.http_port)))
                 .await?;
         let http_url = format!("http://{}", listener.local_addr()?);
+        // Cognito's hosted UI for the console, locally: its tokens are minted with the key the
+        // gateway checks, for the console this gateway serves.
+        let sign_in = Arc::new(LocalSignIn::new(
+            shared.authorizer.clone(),
+            ConsoleClient::for_gateway(&http_url),
+        ));
         let router = axum::Router::new()
             .route("/__local/invocations", axum::routing::get(list_invocations))
+            .nest(SIGN_IN_PATH, sign_in.router())
             .fallback(serve_http)
             // API Gateway HTTP APIs cap payloads at 10 MB; videos go straight to S3.
             .layer(axum::extract::DefaultBodyLimit::max(10 * 1024 * 1024))
@@ -1044,5 +1082,33 @@ mod tests {
         assert_eq!(proxy.as_deref(), Some("posts/p1"));
         assert!(match_route("GET", "/api/").is_none());
         assert!(match_route("GET", "/other").is_none());
+    }
+
+    #[test]
+    fn console_routes_are_open_and_everything_else_under_api_needs_a_token() {
+        let open = |method: &str, path: &str| {
+            let (r, _) = match_route(method, path).unwrap_or_else(|| panic!("{method} {path}"));
+            assert_eq!(r.function, FunctionName::Api, "{method} {path}");
+            !r.authorized
+        };
+        assert!(open("GET", "/"));
+        assert!(open("GET", "/api/console/config"));
+        let (r, proxy) = match_route("GET", "/assets/app/main.js").unwrap();
+        assert!(!r.authorized && r.path == "/assets/{proxy+}");
+        assert_eq!(proxy.as_deref(), Some("app/main.js"));
+        let (r, proxy) = match_route("GET", "/vendor/twitter-text.js").unwrap();
+        assert!(!r.authorized && r.path == "/vendor/{proxy+}");
+        assert_eq!(proxy.as_deref(), Some("twitter-text.js"));
+        // Only GET is open: any other method on those paths is another route, or none.
+        assert!(
+            !open("POST", "/api/console/config"),
+            "falls to ANY /api/{{proxy+}}"
+        );
+        assert!(!open("GET", "/api/console/config/x"));
+        assert!(!open("GET", "/api/posts"));
+        assert!(match_route("POST", "/").is_none());
+        assert!(match_route("DELETE", "/assets/app.js").is_none());
+        assert!(match_route("GET", "/assets/").is_none());
+        assert!(match_route("GET", "/index.html").is_none());
     }
 }

@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_s3::types::{
-    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
-    QueueConfiguration, S3KeyFilter,
+    CorsConfiguration, CorsRule, Event, FilterRule, FilterRuleName, NotificationConfiguration,
+    NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use reelay_shared::aws::AwsClients;
@@ -25,6 +25,9 @@ pub struct StackSpec {
     /// The X app's client secret, the template's `XClientSecret` parameter: stored in a Secrets
     /// Manager secret, as the template does, whose ARN the functions get. `None`: a public client.
     pub x_client_secret: Option<Secret>,
+    /// Origins allowed to POST upload forms to the bucket from a browser (the template's CORS
+    /// rule for the console's origin and `AppOrigins`). Empty: no CORS rule.
+    pub app_origins: Vec<String>,
 }
 
 impl StackSpec {
@@ -35,7 +38,14 @@ impl StackSpec {
             visibility_timeout_secs: queue::VISIBILITY_TIMEOUT_SECS,
             max_receive_count: queue::MAX_RECEIVE_COUNT,
             x_client_secret: None,
+            app_origins: Vec::new(),
         }
+    }
+
+    /// The same stack, whose bucket admits browser uploads from these origins.
+    pub fn with_app_origins(mut self, origins: impl IntoIterator<Item = String>) -> Self {
+        self.app_origins = origins.into_iter().collect();
+        self
     }
 
     /// The same stack, for an X app with this client secret.
@@ -140,6 +150,9 @@ impl Stack {
         // statements to object requests but ignores their `Bool` and `ArnNotEquals` conditions,
         // so it would refuse every GET, PUT and DELETE, while its POST uploads skip the policy
         // altogether (README "The local runner"). `foundation.rs` checks the template's policy.
+        if !spec.app_origins.is_empty() {
+            put_upload_cors(aws, &bucket_name, &spec.app_origins).await?;
+        }
         let filter = NotificationConfigurationFilter::builder()
             .key(
                 S3KeyFilter::builder()
@@ -275,6 +288,38 @@ impl Stack {
         env
     }
 }
+
+/// The template's `UploadsBucket` CORS rule: browsers on these origins may POST upload forms
+/// (an XMLHttpRequest with upload progress is preflighted, so the rule must also answer the
+/// preflight).
+async fn put_upload_cors(
+    aws: &AwsClients,
+    bucket: &str,
+    origins: &[String],
+) -> Result<(), StackError> {
+    let rule = CorsRule::builder()
+        .allowed_methods("POST")
+        .set_allowed_origins(Some(origins.to_vec()))
+        .allowed_headers("*")
+        .max_age_seconds(UPLOAD_CORS_MAX_AGE_SECS)
+        .build()
+        .map_err(at("build bucket CORS rule"))?;
+    let cors = CorsConfiguration::builder()
+        .cors_rules(rule)
+        .build()
+        .map_err(at("build bucket CORS configuration"))?;
+    aws.s3
+        .put_bucket_cors()
+        .bucket(bucket)
+        .cors_configuration(cors)
+        .send()
+        .await
+        .map_err(at("put bucket CORS"))?;
+    Ok(())
+}
+
+/// The template's CORS `MaxAge` on the uploads bucket.
+pub const UPLOAD_CORS_MAX_AGE_SECS: i32 = 3000;
 
 /// The template's `PkceKeySecret` length.
 pub const PKCE_KEY_LENGTH: i64 = 64;

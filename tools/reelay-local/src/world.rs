@@ -20,7 +20,7 @@ use reelay_shared::sqs::SqsQueue;
 use reelay_shared::store::{DynamoStore, JobStore, PostStore};
 use x_emulator::{Emulator, EmulatorConfig, OAuthClient};
 
-use crate::authorizer::LocalAuthorizer;
+use crate::authorizer::{console_url, sign_in_url, LocalAuthorizer, CONSOLE_CLIENT_ID};
 use crate::moto::free_port;
 use crate::runner::{Functions, Kills, Runner, RunnerConfig, RECONCILE_PERIOD};
 use crate::stack::{Stack, StackSpec};
@@ -117,7 +117,13 @@ impl WorkQueue for TwiceQueue {
 impl World {
     pub async fn start(aws_endpoint: &str, options: WorldOptions) -> anyhow::Result<World> {
         let aws = crate::harness::aws_clients_for(aws_endpoint).await;
-        let mut spec = StackSpec::unique(&options.label).with_x_client_secret(CLIENT_SECRET);
+        // The runner's port is chosen first: X needs the exact callback URL registered, and the
+        // bucket's CORS rule names the console's origin.
+        let port = free_port()?;
+        let gateway = format!("http://127.0.0.1:{port}");
+        let mut spec = StackSpec::unique(&options.label)
+            .with_x_client_secret(CLIENT_SECRET)
+            .with_app_origins([gateway.clone()]);
         if let Some(v) = options.visibility_timeout_secs {
             spec.visibility_timeout_secs = v;
         }
@@ -126,9 +132,7 @@ impl World {
         }
         let stack = Stack::create(&aws, spec).await?;
 
-        // The runner's port is chosen first: X needs the exact callback URL registered.
-        let port = free_port()?;
-        let callback = format!("http://127.0.0.1:{port}{CALLBACK_PATH}");
+        let callback = format!("{gateway}{CALLBACK_PATH}");
         let mut emulator_config = options.emulator;
         emulator_config.clients = vec![OAuthClient {
             client_id: CLIENT_ID.into(),
@@ -148,6 +152,11 @@ impl World {
                 ("X_REVOKE_URL", format!("{base}/2/oauth2/revoke")),
                 ("X_API_BASE_URL", base.clone()),
                 ("X_REQUEST_TIMEOUT_SECS", "10".to_owned()),
+                // The console's sign-in (the gateway's stand-in for Cognito's hosted UI), and
+                // its pages as places the connect flow may return to, as the template sets them.
+                ("CONSOLE_SIGN_IN_URL", sign_in_url(&gateway)),
+                ("CONSOLE_CLIENT_ID", CONSOLE_CLIENT_ID.to_owned()),
+                ("CONNECT_RETURN_URLS", console_url(&gateway)),
             ]
             .map(|(k, v)| (k.to_owned(), v)),
         );
@@ -226,6 +235,17 @@ impl World {
             segment_size: options.segment_size,
             queue,
         })
+    }
+
+    /// The console's URL (`GET /` on the local gateway).
+    pub fn console_url(&self) -> String {
+        console_url(&self.runner.http_url)
+    }
+
+    /// The local sign-in's base URL (`CONSOLE_SIGN_IN_URL`): Cognito's hosted-UI endpoints
+    /// `/oauth2/authorize`, `/oauth2/token` and `/logout` under it.
+    pub fn sign_in_url(&self) -> String {
+        sign_in_url(&self.runner.http_url)
     }
 
     /// Connects `user` to X through the real flow: connect → X's authorize (the emulator's test

@@ -1,0 +1,98 @@
+// Reelay's console: sign-in, then three views by hash route (#/platforms, #/new, #/posts,
+// #/posts/{id}). Plain ES modules, no build step except the twitter-text bundle.
+
+import { getConfig, hooks } from './api.js';
+import { session, signIn, completeSignIn, signOut } from './auth.js';
+import { h, show, toast } from './ui.js';
+import { platformsView } from './platforms.js';
+import { composeView } from './compose.js';
+import { postsView, postView } from './posts.js';
+
+let config = { sign_in: null };
+
+function signInView(message) {
+  const nav = document.getElementById('nav');
+  nav.hidden = true;
+  document.getElementById('who').replaceChildren();
+  if (!config.sign_in) {
+    show(h('section', { class: 'card hero' },
+      h('h1', { text: 'Sign-in is not configured' }),
+      h('p', { text: 'This deployment of Reelay has no sign-in service (CONSOLE_SIGN_IN_URL and CONSOLE_CLIENT_ID are not set), so the console cannot be used. Locally, start it with `reelay-local up`.' })));
+    return;
+  }
+  const button = h('button', { type: 'button', class: 'primary large', text: 'Sign in', onclick: () => signIn(config.sign_in, location.hash && location.hash !== '#/' ? location.hash : '#/platforms') });
+  show(h('section', { class: 'card hero' },
+    h('h1', { text: 'Post your videos to X' }),
+    h('p', { class: 'lead', text: 'Reelay uploads your video, waits for X to process it, and publishes your post, with every step shown here.' }),
+    message && h('div', { class: 'notice error', role: 'alert', text: message }),
+    button));
+}
+
+function header(s) {
+  const nav = document.getElementById('nav');
+  nav.hidden = false;
+  const who = document.getElementById('who');
+  who.replaceChildren(
+    h('span', { class: 'signed-in' }, h('span', { class: 'muted', text: 'Signed in as ' }), h('strong', { 'data-testid': 'signed-in-as', text: s.name })),
+    h('button', { type: 'button', class: 'link', text: 'Sign out', onclick: () => signOut(config.sign_in) }));
+}
+
+function markNav(route) {
+  for (const a of document.querySelectorAll('#nav a')) {
+    const here = route.startsWith(a.getAttribute('href'));
+    if (here) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+}
+
+async function route() {
+  const s = session();
+  if (!s) { signInView(); return; }
+  header(s);
+  const hash = location.hash || '#/platforms';
+  markNav(hash);
+  const title = (t) => { document.title = `${t} · Reelay`; };
+  const match = /^#\/posts\/([A-Za-z0-9-]+)$/.exec(hash);
+  if (match) { title('Post'); return postView(match[1]); }
+  switch (hash) {
+    case '#/new': title('New post'); return composeView();
+    case '#/posts': title('Posts'); return postsView();
+    case '#/platforms': title('Platforms'); return platformsView();
+    default: location.replace('#/platforms'); return undefined;
+  }
+}
+
+/// After connecting X, the callback sends the browser back with `?platform=twitter&result=...`.
+function connectOutcome() {
+  const params = new URLSearchParams(location.search);
+  if (params.get('platform') !== 'twitter' || !params.has('result')) return;
+  history.replaceState(null, '', `${location.pathname}${location.hash || '#/platforms'}`);
+  const result = params.get('result');
+  if (result === 'active') toast('X is connected.');
+  else if (result === 'needs_reconnect') toast('X is connected, but some permissions are missing: see below.', 'error');
+  else toast(`X was not connected (${params.get('error') || 'error'}). Try again.`, 'error');
+}
+
+async function start() {
+  try {
+    config = await getConfig();
+  } catch (err) {
+    show(h('div', { class: 'notice error', role: 'alert', text: err.message }));
+    return;
+  }
+  hooks.unauthorized = () => signInView('Your session has ended. Please sign in again.');
+  connectOutcome();
+  if (config.sign_in) {
+    try {
+      // On a sign-in's return this also puts the hash the user started from back in the URL.
+      await completeSignIn(config.sign_in);
+    } catch (err) {
+      signInView(err.message);
+      window.addEventListener('hashchange', route);
+      return;
+    }
+  }
+  window.addEventListener('hashchange', route);
+  await route();
+}
+
+start();

@@ -1,0 +1,138 @@
+// New post: the text with X's weighted count live, the platform, the video (checked here for
+// type and size), the upload with a real progress bar, then the post's own page.
+
+import { api, ApiError } from './api.js';
+import { h, show, toast, formatBytes, progressBar } from './ui.js';
+import { loadCounter, MAX_WEIGHTED_LENGTH } from './text.js';
+import { fileProblem, contentTypeOf, safeFileName, uploadToS3, ACCEPTED_TYPES } from './upload.js';
+import { twitterAccount, health } from './platforms.js';
+
+export async function composeView() {
+  show(h('h1', { text: 'New post' }), h('p', { class: 'muted', text: 'Loading…' }));
+  const [parseTweet, account] = await Promise.all([loadCounter(), twitterAccount().catch(() => null)]);
+  const xHealth = health(account);
+
+  const text = h('textarea', { id: 'post-text', name: 'text', rows: '5', required: true, 'aria-describedby': 'text-count text-help', placeholder: 'What is this video about?' });
+  const count = h('span', { id: 'text-count', class: 'count', text: `0 / ${MAX_WEIGHTED_LENGTH}` });
+  const meter = h('div', { class: 'meter', 'aria-hidden': 'true' }, h('span'));
+  const textProblem = h('p', { class: 'field-error', id: 'text-problem', role: 'alert' });
+
+  let textOk = false;
+  const recount = () => {
+    if (!parseTweet) return;
+    const parsed = parseTweet(text.value);
+    const used = parsed.weightedLength;
+    const left = MAX_WEIGHTED_LENGTH - used;
+    count.textContent = `${used} / ${MAX_WEIGHTED_LENGTH}`;
+    count.dataset.state = left < 0 ? 'over' : left <= 20 ? 'near' : 'ok';
+    meter.firstChild.style.width = `${Math.min(100, (used / MAX_WEIGHTED_LENGTH) * 100)}%`;
+    meter.dataset.state = count.dataset.state;
+    const empty = text.value.trim() === '';
+    textOk = parsed.valid && !empty;
+    textProblem.textContent = left < 0
+      ? `${-left} over X's limit: shorten the text (links count as 23, most emoji and CJK characters as 2).`
+      : !parsed.valid && !empty ? 'This text has characters X does not accept.' : '';
+    text.setAttribute('aria-invalid', String(!textOk && !empty));
+  };
+  text.addEventListener('input', recount);
+
+  const platformX = h('input', { type: 'checkbox', id: 'platform-twitter', name: 'platforms', value: 'twitter', checked: xHealth.ok, disabled: !xHealth.ok });
+  const file = h('input', { type: 'file', id: 'post-video', name: 'video', accept: [...Object.keys(ACCEPTED_TYPES), '.mp4', '.mov'].join(','), 'aria-describedby': 'video-help video-problem', required: true });
+  const fileInfo = h('p', { class: 'file-info muted', id: 'video-help', text: 'MP4 or MOV, up to 512 MB. X takes videos up to 140 seconds.' });
+  const fileProblemLine = h('p', { class: 'field-error', id: 'video-problem', role: 'alert' });
+  file.addEventListener('change', () => {
+    const chosen = file.files[0];
+    const problem = chosen ? fileProblem(chosen) : null;
+    fileProblemLine.textContent = problem || '';
+    file.setAttribute('aria-invalid', String(Boolean(problem)));
+    if (chosen && !problem) fileInfo.textContent = `${chosen.name} · ${formatBytes(chosen.size)}`;
+  });
+
+  const submit = h('button', { type: 'submit', class: 'primary', text: 'Post video' });
+  const formProblem = h('div', { class: 'notice error', role: 'alert', hidden: true });
+  const progressSlot = h('div', { class: 'upload-progress', 'aria-live': 'polite' });
+
+  const form = h('form', { class: 'card compose', novalidate: true, 'aria-labelledby': 'compose-heading' },
+    h('div', { class: 'field' },
+      h('div', { class: 'label-row' }, h('label', { for: 'post-text', text: 'Text' }), count),
+      text, meter,
+      h('p', { class: 'muted small', id: 'text-help', text: 'Counted as X counts it: links are 23, most emoji and CJK characters 2.' }),
+      textProblem),
+    h('fieldset', { class: 'field' },
+      h('legend', { text: 'Post to' }),
+      h('div', { class: 'choice' }, platformX,
+        h('label', { for: 'platform-twitter' }, 'X', account ? h('span', { class: 'muted', text: ` @${account.username}` }) : null)),
+      !xHealth.ok && h('p', { class: 'field-error' }, `${xHealth.words} `, h('a', { href: '#/platforms', text: 'Go to Platforms' }))),
+    h('div', { class: 'field' },
+      h('label', { for: 'post-video', text: 'Video' }), file, fileInfo, fileProblemLine),
+    formProblem,
+    progressSlot,
+    h('div', { class: 'actions' }, submit));
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    formProblem.hidden = true;
+    recount();
+    const chosen = file.files[0];
+    const problems = [];
+    if (!parseTweet) problems.push('The character counter did not load, so the text cannot be checked. Reload the page; if it persists the console was built without `make setup`.');
+    else if (!textOk) problems.push(text.value.trim() === '' ? 'Write the text of the post.' : textProblem.textContent);
+    if (!platformX.checked) problems.push(xHealth.ok ? 'Choose where to post.' : xHealth.words);
+    const fp = fileProblem(chosen);
+    if (fp) problems.push(fp);
+    if (problems.length) {
+      formProblem.replaceChildren(h('ul', {}, problems.map((p) => h('li', { text: p }))));
+      formProblem.hidden = false;
+      formProblem.focus?.();
+      return;
+    }
+    submit.disabled = true;
+    submit.textContent = 'Posting…';
+    const type = contentTypeOf(chosen);
+    let created;
+    try {
+      created = await api('POST', '/api/posts', {
+        text: text.value,
+        platforms: ['twitter'],
+        file_name: safeFileName(chosen, type),
+        content_type: type,
+      });
+    } catch (err) {
+      submit.disabled = false;
+      submit.textContent = 'Post video';
+      const fix = err instanceof ApiError && err.type?.startsWith('platform_')
+        ? h('a', { href: '#/platforms', text: ' Go to Platforms.' }) : null;
+      formProblem.replaceChildren(h('p', {}, err.message, fix));
+      formProblem.hidden = false;
+      return;
+    }
+    const bar = progressBar('Uploading video', 0, chosen.size, `0 of ${formatBytes(chosen.size)}`);
+    bar.dataset.testid = 'upload-progress';
+    progressSlot.replaceChildren(bar);
+    const progress = bar.querySelector('progress');
+    const words = bar.querySelector('.progress-words');
+    try {
+      await uploadToS3(created.upload, chosen, (sent, total) => {
+        progress.max = total;
+        progress.value = sent;
+        words.textContent = `${Math.floor((sent / total) * 100)}% · ${formatBytes(sent)} of ${formatBytes(total)}`;
+      });
+    } catch (err) {
+      submit.disabled = false;
+      submit.textContent = 'Post video';
+      formProblem.replaceChildren(h('p', { text: `The video was not uploaded: ${err.message}. Try again; the draft post expires on its own.` }));
+      formProblem.hidden = false;
+      return;
+    }
+    progress.value = progress.max;
+    words.textContent = 'Uploaded';
+    toast('Video uploaded. Reelay is checking it and sending it to X.');
+    location.hash = `#/posts/${created.post_id}`;
+  });
+
+  show(h('h1', { id: 'compose-heading', text: 'New post' }),
+    h('p', { class: 'lead', text: 'Write the text, choose a video, and Reelay posts it to X.' }),
+    !parseTweet && h('div', { class: 'notice error', role: 'alert', text: "The character counter (twitter-text) did not load: this build of the console is missing /vendor/twitter-text.js. Run `make setup` and rebuild the API." }),
+    form);
+  formProblem.tabIndex = -1;
+}

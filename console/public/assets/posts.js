@@ -1,0 +1,241 @@
+// Posts: newest first, each with live per-platform progress (upload to X, X's processing, the
+// published link, or the error in plain words with what to do) and Retry where it can help.
+// Updates by polling with backoff: API Gateway HTTP APIs do not stream.
+
+import { api } from './api.js';
+import { h, show, toast, formatTime, formatBytes, progressBar } from './ui.js';
+
+const FINAL = new Set(['published', 'failed', 'unconfirmed', 'rejected']);
+const STATUS_WORDS = {
+  awaiting_upload: 'Waiting for the video',
+  rejected: 'Rejected',
+  processing: 'In progress',
+  published: 'Published',
+  failed: 'Failed',
+  unconfirmed: 'Not confirmed',
+};
+const PHASE_WORDS = {
+  queued: 'Waiting to start',
+  initialized: 'Sending the video to X',
+  appending: 'Sending the video to X',
+  finalized: 'Sent; X is starting to process it',
+  processing: 'X is processing the video',
+  publishing: 'Publishing the post',
+  published: 'Published',
+  failed: 'Failed',
+  unconfirmed: 'Not confirmed',
+};
+const PLATFORM_NAMES = { twitter: 'X' };
+
+/// What the user can do about a target's error.
+function advice(error, phase) {
+  if (phase === 'unconfirmed') {
+    return 'X may have published it, but Reelay could not confirm. Check your X profile first; Retry looks for the post again before posting.';
+  }
+  switch (error?.code) {
+    case 'reconnect_required':
+      return h('span', {}, 'Reconnect X on ', h('a', { href: '#/platforms', text: 'Platforms' }), ', approving every permission, then press Retry.');
+    case 'media_processing_failed':
+      return 'X could not process this video. Export it as H.264 video with AAC audio and create a new post.';
+    default:
+      return error?.retryable === false ? 'Retrying will not help: create a new post.' : 'Press Retry to try again.';
+  }
+}
+
+export function canRetry(post) {
+  return (post.status === 'failed' || post.status === 'unconfirmed')
+    && (post.targets || []).some((t) => (t.phase === 'failed' || t.phase === 'unconfirmed') && t.error?.retryable !== false);
+}
+
+function targetView(t) {
+  const name = PLATFORM_NAMES[t.platform] || t.platform;
+  const parts = [h('div', { class: 'target-head' },
+    h('h3', { text: name }),
+    h('span', { class: `phase phase-${t.phase}`, text: PHASE_WORDS[t.phase] || t.phase }))];
+  if (t.phase !== 'published' && t.bytes_total) {
+    const pct = Math.floor((t.bytes_sent / t.bytes_total) * 100);
+    parts.push(progressBar(`Upload to ${name}`, t.bytes_sent, t.bytes_total,
+      `${pct}% · ${formatBytes(t.bytes_sent)} of ${formatBytes(t.bytes_total)}`));
+  }
+  if (['finalized', 'processing', 'publishing'].includes(t.phase) || (t.processing_percent != null && t.phase !== 'published')) {
+    const pct = t.processing_percent;
+    parts.push(progressBar(`${name} processing`, pct ?? null, 100, pct == null ? 'Starting' : `${pct}%`));
+  }
+  if (t.phase === 'published' && t.tweet_url) {
+    parts.push(h('p', { class: 'published' }, 'Published: ', h('a', { href: t.tweet_url, target: '_blank', rel: 'noopener noreferrer', 'data-testid': 'published-link', text: 'View on X' }), h('span', { class: 'visually-hidden', text: ' (opens in a new tab)' })));
+  }
+  if (t.error && (t.phase === 'failed' || t.phase === 'unconfirmed')) {
+    parts.push(h('div', { class: 'notice error', 'data-testid': 'target-error' },
+      h('p', { text: t.error.message }), h('p', { class: 'advice' }, advice(t.error, t.phase))));
+  } else if (t.waiting) {
+    parts.push(h('p', { class: 'notice info', text: `${t.waiting.message} It continues on its own${t.waiting.until ? ` (around ${formatTime(Date.parse(t.waiting.until))})` : ''}.` }));
+  }
+  return h('div', { class: 'target', 'data-platform': t.platform, 'data-phase': t.phase }, parts);
+}
+
+function postBody(post, { detail, onRetry }) {
+  const parts = [
+    h('div', { class: 'post-head' },
+      detail
+        ? h('p', { class: 'post-text', text: post.text })
+        : h('a', { class: 'post-text', href: `#/posts/${post.post_id}`, text: post.text }),
+      h('span', { class: `badge status-${post.status}`, 'data-testid': 'post-status', text: STATUS_WORDS[post.status] || post.status })),
+    h('p', { class: 'muted small' }, formatTime(post.created_at_ms),
+      post.video ? ` · ${formatBytes(post.video.size_bytes)}${post.video.duration_secs ? ` · ${Math.round(post.video.duration_secs)} s` : ''}` : ''),
+  ];
+  if (post.status === 'awaiting_upload') {
+    parts.push(h('p', { class: 'muted', text: 'Waiting for the video to arrive. If the upload did not finish, create the post again.' }));
+  }
+  if (post.status === 'rejected') {
+    parts.push(h('div', { class: 'notice error', 'data-testid': 'rejection' },
+      h('p', { text: `The video was not sent to X: ${post.rejection || 'it did not pass the checks.'}` }),
+      h('p', { class: 'advice' }, 'Fix the video and ', h('a', { href: '#/new', text: 'create a new post' }), '.')));
+  }
+  for (const t of post.targets || []) parts.push(targetView(t));
+  if (canRetry(post)) {
+    parts.push(h('div', { class: 'actions' }, h('button', {
+      type: 'button', class: 'primary', 'data-action': 'retry', text: 'Retry',
+      onclick: (e) => onRetry(post, e.currentTarget),
+    })));
+  }
+  if (detail && post.targets?.some((t) => t.recent_attempts?.length)) {
+    parts.push(h('details', { class: 'attempts' }, h('summary', { text: 'Recent attempts' }),
+      post.targets.map((t) => h('ol', {}, t.recent_attempts.map((a) => h('li', {}, h('time', { text: formatTime(a.at_ms) }), ` ${a.step}: ${a.outcome}`))))));
+  }
+  return parts;
+}
+
+/// Polls `load` until `isDone`: every second while things change, backing off to 15 s while they
+/// do not; paused while the tab is hidden; idle when done until `kick`ed (after a retry); stops
+/// for good when the view is left.
+function poller(load, isDone) {
+  let delay = 1000;
+  let timer = null;
+  let left = false;
+  let lastKey = '';
+  const schedule = (ms) => { clearTimeout(timer); timer = setTimeout(tick, ms); };
+  async function tick() {
+    timer = null;
+    if (left) return;
+    if (document.hidden) { schedule(1000); return; }
+    let key = lastKey;
+    try {
+      key = await load();
+    } catch (err) {
+      if (err.status === 401 || err.status === 404) return;
+    }
+    if (left || isDone()) return;
+    delay = key !== lastKey ? 1000 : Math.min(Math.round(delay * 1.6), 15000);
+    lastKey = key;
+    schedule(delay);
+  }
+  const leave = () => { left = true; clearTimeout(timer); };
+  window.addEventListener('hashchange', leave, { once: true });
+  return {
+    start: () => tick(),
+    kick: () => { if (!left) { delay = 1000; schedule(0); } },
+    stop: leave,
+  };
+}
+
+async function retry(post, button, after) {
+  button.disabled = true;
+  button.textContent = 'Retrying…';
+  try {
+    await api('POST', `/api/posts/${post.post_id}/retry`);
+    toast('Retrying: Reelay is sending the video to X again.');
+  } catch (err) {
+    toast(`Could not retry: ${err.message}`, 'error');
+    button.disabled = false;
+    button.textContent = 'Retry';
+  }
+  after();
+}
+
+/// Re-renders a card, keeping keyboard focus on the same action if it had it.
+function fill(card, parts) {
+  const focused = card.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+  card.replaceChildren(...parts);
+  if (focused) card.querySelector(`[data-action="${focused}"]`)?.focus();
+}
+
+function announce(previous, post) {
+  if (!previous || previous.status === post.status) return;
+  if (post.status === 'published') toast('Published on X.');
+  else if (post.status === 'failed') toast('A post failed: see what to do below.', 'error');
+  else if (post.status === 'rejected') toast('A video was rejected: see why below.', 'error');
+}
+
+export async function postsView() {
+  const list = h('ol', { class: 'posts', 'aria-label': 'Your posts, newest first' });
+  const empty = h('div', { class: 'card empty', hidden: true },
+    h('p', { text: 'No posts yet.' }), h('a', { class: 'button primary', href: '#/new', text: 'Create your first post' }));
+  const problem = h('div', { class: 'notice error', role: 'alert', hidden: true });
+  show(h('div', { class: 'title-row' }, h('h1', { text: 'Posts' }), h('a', { class: 'button primary', href: '#/new', text: 'New post' })),
+    problem, empty, list);
+
+  const posts = new Map(); // post_id -> latest view (with targets)
+  const cards = new Map();
+  const render = (post) => {
+    let card = cards.get(post.post_id);
+    if (!card) {
+      card = h('li', { class: 'card post', 'data-post-id': post.post_id });
+      cards.set(post.post_id, card);
+    }
+    fill(card, postBody(post, { detail: false, onRetry: (p, b) => retry(p, b, () => { posts.delete(p.post_id); poll.kick(); }) }));
+    return card;
+  };
+
+  const load = async () => {
+    const page = await api('GET', '/api/posts?limit=20');
+    problem.hidden = true;
+    const order = [];
+    for (const summary of page.posts) {
+      const known = posts.get(summary.post_id);
+      // Targets come from the post itself; a final post's are fetched once.
+      let full = known;
+      if (!known || !FINAL.has(known.status) || known.status !== summary.status) {
+        full = summary.status === 'awaiting_upload' || summary.status === 'rejected'
+          ? { ...summary, targets: [] }
+          : await api('GET', `/api/posts/${summary.post_id}`);
+      }
+      announce(known, full);
+      posts.set(summary.post_id, full);
+      order.push(render(full));
+    }
+    list.replaceChildren(...order);
+    empty.hidden = page.posts.length > 0;
+    return JSON.stringify([...posts.values()].map((p) => [p.post_id, p.status, p.targets?.map((t) => [t.phase, t.bytes_sent, t.processing_percent])]));
+  };
+  const poll = poller(async () => {
+    try { return await load(); } catch (err) {
+      problem.textContent = err.message;
+      problem.hidden = false;
+      throw err;
+    }
+  }, () => posts.size > 0 && [...posts.values()].every((p) => FINAL.has(p.status)));
+  poll.start();
+}
+
+export async function postView(id) {
+  const card = h('section', { class: 'card post detail', 'data-post-id': id, 'aria-live': 'off' });
+  const problem = h('div', { class: 'notice error', role: 'alert', hidden: true });
+  show(h('p', { class: 'back' }, h('a', { href: '#/posts', text: '← All posts' })), h('h1', { text: 'Post' }), problem, card);
+  let post = null;
+  const poll = poller(async () => {
+    try {
+      const fresh = await api('GET', `/api/posts/${encodeURIComponent(id)}`);
+      problem.hidden = true;
+      announce(post, fresh);
+      post = fresh;
+      fill(card, postBody(post, { detail: true, onRetry: (p, b) => retry(p, b, () => { post = null; poll.kick(); }) }));
+      return JSON.stringify([post.status, post.targets?.map((t) => [t.phase, t.bytes_sent, t.processing_percent])]);
+    } catch (err) {
+      problem.textContent = err.status === 404 ? 'There is no such post.' : err.message;
+      problem.hidden = false;
+      if (err.status === 404) poll.stop();
+      throw err;
+    }
+  }, () => post && FINAL.has(post.status));
+  poll.start();
+}
