@@ -53,10 +53,11 @@ fi
 
 # Headless Chromium from Debian for the console's browser test (tests/console.rs), driven by
 # playwright-core over the DevTools protocol; chromium-driver is there for WebDriver clients.
-if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-  echo "setup: installing chromium and chromium-driver (Debian packages) for the browser test"
+# The emoji font makes the screenshots show the emoji the count is about.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 || [ ! -d /usr/share/fonts/truetype/noto ]; then
+  echo "setup: installing chromium, chromium-driver and fonts-noto-color-emoji (Debian packages) for the browser test"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null
 fi
 echo "setup: ok (moto $MOTO_VERSION, sam $SAM_VERSION, cfn-lint $CFN_LINT_VERSION in $VENV, $(ffmpeg -version 2>/dev/null | head -1 | cut -d' ' -f1-3), $(chromium --version 2>/dev/null | cut -d' ' -f1-2), node $(node --version))"

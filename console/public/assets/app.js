@@ -3,7 +3,7 @@
 
 import { getConfig, hooks } from './api.js';
 import { session, signIn, completeSignIn, signOut } from './auth.js';
-import { h, show, toast } from './ui.js';
+import { h, show, toast, clearToast } from './ui.js';
 import { platformsView } from './platforms.js';
 import { composeView } from './compose.js';
 import { postsView, postView } from './posts.js';
@@ -91,7 +91,11 @@ async function start() {
       return;
     }
   }
-  window.addEventListener('hashchange', route);
+  window.addEventListener('hashchange', () => { clearToast(); route(); });
+  // The link of the page already shown starts it afresh (no hashchange fires for it).
+  document.getElementById('nav').addEventListener('click', (e) => {
+    if (e.target.closest('a')?.getAttribute('href') === location.hash) route();
+  });
   await route();
 }
 

@@ -69,6 +69,10 @@ export async function composeView() {
     progressSlot,
     h('div', { class: 'actions' }, submit));
 
+  // A listed problem goes once the user changes what it was about.
+  form.addEventListener('input', () => { formProblem.hidden = true; });
+  form.addEventListener('change', () => { formProblem.hidden = true; });
+
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     formProblem.hidden = true;

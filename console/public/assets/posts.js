@@ -106,10 +106,10 @@ function postBody(post, { detail, onRetry }) {
 }
 
 /// Polls `load` until `isDone`: every second while things change, backing off to 15 s while they
-/// do not; paused while the tab is hidden; idle when done until `kick`ed (after a retry); stops
+/// do not (a post waiting on X's rate limit or its 24-hour cap may wait for hours); paused while the tab is hidden; idle when done until `kick`ed (after a retry); stops
 /// for good when the view is left.
 function poller(load, isDone) {
-  let delay = 1000;
+  let unchanged = 0;
   let timer = null;
   let left = false;
   let lastKey = '';
@@ -125,15 +125,16 @@ function poller(load, isDone) {
       if (err.status === 401 || err.status === 404) return;
     }
     if (left || isDone()) return;
-    delay = key !== lastKey ? 1000 : Math.min(Math.round(delay * 1.6), 15000);
+    // Every second while things change and for three polls after; then backing off.
+    unchanged = key !== lastKey ? 0 : unchanged + 1;
     lastKey = key;
-    schedule(delay);
+    schedule(unchanged < 3 ? 1000 : Math.min(Math.round(1000 * 1.5 ** (unchanged - 2)), 15000));
   }
   const leave = () => { left = true; clearTimeout(timer); };
   window.addEventListener('hashchange', leave, { once: true });
   return {
     start: () => tick(),
-    kick: () => { if (!left) { delay = 1000; schedule(0); } },
+    kick: () => { if (!left) { unchanged = 0; schedule(0); } },
     stop: leave,
   };
 }

@@ -47,6 +47,11 @@ export function toast(message, kind = 'info') {
   toastTimer = setTimeout(() => el.classList.remove('visible'), 6000);
 }
 
+/// A message about one page does not follow the user to the next.
+export function clearToast() {
+  document.getElementById('toast').classList.remove('visible');
+}
+
 export function formatBytes(n) {
   if (!Number.isFinite(n)) return '';
   const units = ['bytes', 'KB', 'MB', 'GB'];

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
+use reelay_local::authorizer::user_sub;
 use reelay_local::harness::moto_endpoint_or_start;
 use reelay_local::world::{World, WorldOptions};
 use sha2::{Digest, Sha256};
@@ -60,7 +61,6 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let (_moto, endpoint) = moto_endpoint_or_start()?;
-    println!("moto (S3, DynamoDB, SQS, KMS)   {endpoint}");
     let world = World::start(
         &endpoint,
         WorldOptions {
@@ -79,6 +79,16 @@ async fn main() -> anyhow::Result<()> {
         },
     )
     .await?;
+    // The console first: it is what a person opens.
+    println!("Reelay console                  {}", world.console_url());
+    println!(
+        "  sign in with any user name ('{USER}' is the demo's user); the console sends you to"
+    );
+    println!(
+        "  the local sign-in page, {}/oauth2/authorize (Cognito's hosted UI in AWS)",
+        world.sign_in_url()
+    );
+    println!("moto (S3, DynamoDB, SQS, KMS)   {endpoint}");
     println!(
         "X API emulator                  {}",
         world.emulator.base_url
@@ -101,8 +111,8 @@ async fn main() -> anyhow::Result<()> {
                 reelay_local::env_json::LocalInvokeFiles::write(&dir, &world.env, &endpoint)?;
             println!("\n{files}");
             println!(
-                "\nbearer token for user '{USER}' (1 h):\n{}\n",
-                world.auth.mint(USER)
+                "\nbearer token for user '{USER}' (1 h; the console's '{USER}'):\n{}\n",
+                world.auth.mint(&user_sub(USER))
             );
             println!("Ctrl-C stops everything.");
             tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
@@ -200,13 +210,15 @@ fn bar(done: u64, total: u64) -> String {
 
 async fn journey(world: &World, file: &Path, text: &str) -> anyhow::Result<()> {
     let api = &world.runner.http_url;
-    let token = world.auth.mint(USER);
+    // The sub the console's sign-in gives the name USER, so the console shows this journey.
+    let user = user_sub(USER);
+    let token = world.auth.mint(&user);
     let (size, sha) = sha256_file(file).with_context(|| format!("reading {}", file.display()))?;
 
     println!(
         "\n1. Connect X (OAuth 2.0 with PKCE, through X's authorize page and Reelay's callback)"
     );
-    world.connect(USER).await?;
+    world.connect(&user).await?;
     let platforms: serde_json::Value = world
         .http
         .get(format!("{api}/api/platforms"))

@@ -478,7 +478,9 @@ fn logs_are_kept_for_a_set_time_and_the_http_api_is_logged_and_throttled() {
         );
     }
 
-    let stage = properties(&t, "HttpApi");
+    let stage = properties(&t, "HttpApiStage");
+    assert_eq!(yaml(&stage["ApiId"]), "!Ref HttpApi");
+    assert_eq!(stage["StageName"].as_str(), Some("$default"));
     let destination = yaml(&stage["AccessLogSettings"]["DestinationArn"]);
     let group = destination
         .strip_prefix("!GetAtt ")
@@ -565,21 +567,35 @@ fn create_post_failures_land_on_an_encrypted_queue_that_alarms() {
     assert_eq!(p["Threshold"].as_u64(), Some(0));
 }
 
-/// Browsers may POST upload forms to the bucket only from the app's origins, never any origin.
+/// The console's URL in AWS, as the template spells it (its outputs, the client's callback).
+const CONSOLE_URL: &str = "!Sub https://${HttpApi}.execute-api.${AWS::Region}.amazonaws.com/";
+
+/// Browsers may POST upload forms to the bucket only from the console's origin and the operator's
+/// AppOrigins, never any origin, and with no other method.
 #[test]
-fn the_bucket_admits_browser_uploads_only_from_the_app_s_origins() {
+fn the_bucket_admits_browser_uploads_only_from_the_console_and_the_app_s_origins() {
     let t = template();
     let parameter = &t["Parameters"]["AppOrigins"];
     assert_eq!(parameter["Type"].as_str(), Some("CommaDelimitedList"));
-    let cors = &properties(&t, "UploadsBucket")["CorsConfiguration"];
-    // !If [HasAppOrigins, {CorsRules: ...}, !Ref AWS::NoValue]: no origins, no CORS rule.
-    assert_eq!(cors[0].as_str(), Some("HasAppOrigins"));
-    assert_eq!(yaml(&cors[2]), "!Ref AWS::NoValue");
-    let rules = cors[1]["CorsRules"].as_sequence().unwrap();
-    assert!(!rules.is_empty());
-    for rule in rules {
-        assert_eq!(yaml(&rule["AllowedOrigins"]), "!Ref AppOrigins");
+    let rules = properties(&t, "UploadsBucket")["CorsConfiguration"]["CorsRules"]
+        .as_sequence()
+        .expect("CORS rules");
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    // The console's origin: its URL without the trailing slash (an origin has no path).
+    let console = &rules[0];
+    let origin = CONSOLE_URL.strip_suffix('/').unwrap();
+    assert_eq!(yaml(&console["AllowedOrigins"]), format!("- {origin}"));
+    // !If [HasAppOrigins, {rule}, !Ref AWS::NoValue]: no AppOrigins, no second rule.
+    let app = &rules[1];
+    assert_eq!(app[0].as_str(), Some("HasAppOrigins"));
+    assert_eq!(yaml(&app[2]), "!Ref AWS::NoValue");
+    assert_eq!(yaml(&app[1]["AllowedOrigins"]), "!Ref AppOrigins");
+    for rule in [console, &app[1]] {
         assert_eq!(yaml(&rule["AllowedMethods"]), "- POST");
+        assert!(
+            !yaml(&rule["AllowedOrigins"]).contains('*'),
+            "no wildcard origin"
+        );
     }
     assert_eq!(
         yaml(&t["Conditions"]["HasAppOrigins"]),
@@ -587,8 +603,166 @@ fn the_bucket_admits_browser_uploads_only_from_the_app_s_origins() {
             &serde_yaml::from_str::<Value>(r#"!Not [!Equals [!Join [",", !Ref AppOrigins], ""]]"#)
                 .unwrap()
         ),
-        "CORS rules exist only when AppOrigins is not empty"
+        "the second rule exists only when AppOrigins is not empty"
     );
+}
+
+fn parse(s: &str) -> Value {
+    serde_yaml::from_str(s).unwrap()
+}
+
+/// Every route but the OAuth callback and the console's four GET routes needs a user token; the
+/// open ones are GET only; the API's catch-all needs the JWT authorizer.
+#[test]
+fn only_the_console_s_get_routes_and_the_callback_are_open() {
+    let t = template();
+    let mut open = Vec::new();
+    let mut guarded = Vec::new();
+    for (_, r) in t["Resources"].as_mapping().unwrap() {
+        if r["Type"].as_str() != Some("AWS::ApiGatewayV2::Route") {
+            continue;
+        }
+        let p = &r["Properties"];
+        let key = p["RouteKey"].as_str().unwrap().to_owned();
+        match p["AuthorizationType"].as_str() {
+            Some("NONE") => {
+                assert!(p["AuthorizerId"].is_null(), "{key}");
+                open.push(key);
+            }
+            Some("JWT") => {
+                assert_eq!(yaml(&p["AuthorizerId"]), "!Ref UserJwtAuthorizer", "{key}");
+                guarded.push(key);
+            }
+            other => panic!("{key}: authorization {other:?}"),
+        }
+    }
+    open.sort();
+    assert_eq!(
+        open,
+        [
+            "GET /",
+            "GET /api/auth/platforms/twitter/callback",
+            "GET /api/console/config",
+            "GET /assets/{proxy+}",
+            "GET /vendor/{proxy+}",
+        ]
+    );
+    assert_eq!(guarded, ["ANY /api/{proxy+}"]);
+    // No SAM function event adds a route behind the template's back.
+    for f in FUNCTIONS {
+        if let Some(events) = properties(&t, f)["Events"].as_mapping() {
+            for (name, e) in events {
+                assert_ne!(e["Type"].as_str(), Some("HttpApi"), "{f}: {name:?}");
+            }
+        }
+    }
+}
+
+/// Issue 13, item 3: without an external issuer the template makes a Cognito user pool, its
+/// hosted UI and the console's public client, and the HTTP API's JWT authorizer accepts exactly
+/// that pool's tokens for that client; with one, the operator's settings.
+#[test]
+fn the_console_signs_in_with_the_template_s_cognito_pool_unless_an_issuer_is_given() {
+    let t = template();
+    for p in [
+        "JwtIssuer",
+        "JwtAudience",
+        "ConsoleSignInUrl",
+        "ConsoleClientId",
+    ] {
+        assert_eq!(
+            t["Parameters"][p]["Default"].as_str(),
+            Some(""),
+            "{p} is optional"
+        );
+    }
+    assert_eq!(
+        t["Conditions"]["CreateUserPool"],
+        parse(r#"!Equals [!Ref JwtIssuer, ""]"#)
+    );
+    for r in ["UserPool", "UserPoolDomain", "ConsoleClient"] {
+        assert_eq!(
+            t["Resources"][r]["Condition"].as_str(),
+            Some("CreateUserPool"),
+            "{r}"
+        );
+    }
+
+    let pool = properties(&t, "UserPool");
+    assert_eq!(
+        pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"].as_bool(),
+        Some(true),
+        "no self sign-up"
+    );
+    let client = properties(&t, "ConsoleClient");
+    assert_eq!(yaml(&client["UserPoolId"]), "!Ref UserPool");
+    assert_eq!(client["GenerateSecret"].as_bool(), Some(false), "public");
+    assert_eq!(
+        client["AllowedOAuthFlowsUserPoolClient"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(yaml(&client["AllowedOAuthFlows"]), "- code");
+    assert_eq!(yaml(&client["AllowedOAuthScopes"]), "- openid");
+    assert_eq!(yaml(&client["SupportedIdentityProviders"]), "- COGNITO");
+    for urls in ["CallbackURLs", "LogoutURLs"] {
+        assert_eq!(yaml(&client[urls]), format!("- {CONSOLE_URL}"), "{urls}");
+    }
+    // The hosted UI alone signs users in: no password flow for the client itself.
+    assert_eq!(
+        yaml(&client["ExplicitAuthFlows"]),
+        "- ALLOW_REFRESH_TOKEN_AUTH"
+    );
+    assert_eq!(
+        yaml(&properties(&t, "UserPoolDomain")["UserPoolId"]),
+        "!Ref UserPool"
+    );
+
+    let authorizer = properties(&t, "UserJwtAuthorizer");
+    assert_eq!(authorizer["AuthorizerType"].as_str(), Some("JWT"));
+    assert_eq!(yaml(&authorizer["ApiId"]), "!Ref HttpApi");
+    assert_eq!(
+        yaml(&authorizer["IdentitySource"]),
+        "- $request.header.Authorization"
+    );
+    let jwt = &authorizer["JwtConfiguration"];
+    assert_eq!(
+        jwt["Issuer"],
+        parse(
+            r#"!If [CreateUserPool, !Sub "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}", !Ref JwtIssuer]"#
+        )
+    );
+    // Cognito's access tokens have client_id and no aud: API Gateway then checks client_id.
+    assert_eq!(
+        jwt["Audience"],
+        parse("!If [CreateUserPool, [!Ref ConsoleClient], !Ref JwtAudience]")
+    );
+
+    // What the console is told (GET /api/console/config), and where connecting X may return.
+    let api_env = &properties(&t, "ApiFunction")["Environment"]["Variables"];
+    assert_eq!(
+        api_env["CONSOLE_SIGN_IN_URL"],
+        parse(
+            r#"!If [CreateUserPool, !Sub "https://${UserPoolDomain}.auth.${AWS::Region}.amazoncognito.com", !Ref ConsoleSignInUrl]"#
+        )
+    );
+    assert_eq!(
+        api_env["CONSOLE_CLIENT_ID"],
+        parse("!If [CreateUserPool, !Ref ConsoleClient, !Ref ConsoleClientId]")
+    );
+    for f in ["ApiFunction", "OAuthCallbackFunction"] {
+        let urls = yaml(&properties(&t, f)["Environment"]["Variables"]["CONNECT_RETURN_URLS"]);
+        assert!(
+            urls.contains(CONSOLE_URL.strip_prefix("!Sub ").unwrap()),
+            "{f}: the console is not a return URL: {urls}"
+        );
+    }
+    let outputs = &t["Outputs"];
+    assert_eq!(yaml(&outputs["ConsoleUrl"]["Value"]), CONSOLE_URL);
+    assert_eq!(
+        outputs["SignInUrl"]["Value"],
+        api_env["CONSOLE_SIGN_IN_URL"]
+    );
+    assert_eq!(yaml(&outputs["UserPoolId"]["Value"]), "!Ref UserPool");
 }
 
 /// Fair worker slots (issue 12, item 4): one user's jobs can never fill the worker. A user has at
