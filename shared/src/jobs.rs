@@ -9,7 +9,7 @@ use crate::posts::{Platform, Post};
 
 /// Where a job stands. The engine moves it forward; `Published` and `Failed` are final
 /// (until a user asks for a retry, which starts again at `Queued`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Queued,

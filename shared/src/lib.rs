@@ -4,6 +4,7 @@
 //! Nothing here knows about Lambda event types; functions parse events into these types.
 
 pub mod accounts;
+pub mod api;
 pub mod aws;
 pub mod clock;
 pub mod config;

@@ -6,7 +6,7 @@ use crate::ids::{PostId, UserId};
 use crate::x_text;
 
 /// The platforms Reelay can post to. Only X today; the engine is platform-neutral.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
     Twitter,
@@ -36,7 +36,7 @@ impl std::fmt::Display for Platform {
 }
 
 /// Where a post stands as a whole, derived from its targets once it has any.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PostStatus {
     /// Created; waiting for the video to arrive in S3.

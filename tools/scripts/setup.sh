@@ -9,6 +9,7 @@ cd "$(dirname "$0")/../.."
 MOTO_VERSION="5.2.5"   # verified here (research/local-aws.md)
 SAM_VERSION="1.170.0"  # sam validate --lint, sam build
 CFN_LINT_VERSION="1.58.0"
+OPENAPI_VALIDATOR_VERSION="0.9.0"  # tests/openapi.rs validates docs/openapi.json (OpenAPI 3.1)
 CARGO_LAMBDA_VERSION="1.9.2"  # only for `make build` (--build): it brings 400 MB of zig
 VENV=.venv
 
@@ -26,6 +27,7 @@ pip_pin() { # package version: installs unless that exact version is there
 }
 pip_pin cfn-lint "$CFN_LINT_VERSION"
 pip_pin aws-sam-cli "$SAM_VERSION"
+pip_pin openapi-spec-validator "$OPENAPI_VALIDATOR_VERSION"
 if [ "${1:-}" = "--build" ]; then
   pip_pin cargo-lambda "$CARGO_LAMBDA_VERSION"
 fi

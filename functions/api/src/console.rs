@@ -69,12 +69,12 @@ pub fn content_type(name: &str) -> &'static str {
 /// What `GET /api/console/config` answers: the OAuth endpoints for an authorization-code grant
 /// with PKCE from the browser (a public client: no secret), or `sign_in: null` when the
 /// deployment has none configured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ConsoleSettings {
     pub sign_in: Option<SignInSettings>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SignInSettings {
     pub authorize_url: String,
     pub token_url: String,

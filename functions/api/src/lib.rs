@@ -1,84 +1,59 @@
-//! The authenticated HTTP API (`/api/...` behind API Gateway's JWT authorizer).
+//! The authenticated HTTP API (`/api/...` behind API Gateway's JWT authorizer): an axum `Router`
+//! (`routes`) with typed extractors (`extract`) over `reelay_shared::api`, which holds what each
+//! route does, the bodies it answers with and every problem it can answer.
 //!
-//! The handler finds the caller (the JWT `sub` API Gateway verified), routes the request to the
-//! module that owns the path, and turns its `Reply` or `Problem` into HTTP in one place
-//! (`respond`). Route modules parse input into domain types and call `reelay_shared`.
+//! `handle` is the one entry point, for the Lambda binary (`lambda_http::run`) and the local
+//! runner alike. The OpenAPI document is derived from the same handlers (`routes::openapi`) and
+//! served at `GET /api/openapi.json`; `docs/openapi.json` is a copy a test keeps equal.
 
-pub mod connect;
 pub mod console;
-pub mod posts;
-pub mod reply;
+mod extract;
+pub mod routes;
 
-use lambda_http::{Body, Request, RequestExt, Response};
+use std::ops::Deref;
+use std::sync::Arc;
+
+use lambda_http::{Body, IntoResponse as _, Request, Response};
 use reelay_shared::accounts::pkce::PkceKey;
+use reelay_shared::accounts::store::DynamoAccountStore;
 use reelay_shared::aws::AwsClients;
-use reelay_shared::config::{
-    BucketConfig, ConfigError, ConnectConfig, ConsoleConfig, Env, KeyConfig, PkceConfig,
-    QueueConfig, QuotaConfig, TableConfig, XConfig,
-};
-use reelay_shared::ids::UserId;
-use reelay_shared::problem::Problem;
+use reelay_shared::s3::S3Blobs;
 use reelay_shared::secret_store::{SecretReadError, SecretSource};
+use reelay_shared::sqs::SqsQueue;
+use reelay_shared::store::DynamoStore;
+use tower::ServiceExt;
 
-pub use reply::Reply;
+pub use reelay_shared::api::config::ApiConfig;
 
-/// Everything the API reads from the environment, once, at cold start.
-#[derive(Debug, Clone)]
-pub struct ApiConfig {
-    pub table: TableConfig,
-    pub bucket: BucketConfig,
-    pub queue: QueueConfig,
-    pub key: KeyConfig,
-    pub x: XConfig,
-    /// Where the PKCE key is (the connect route derives verifiers with it).
-    pub pkce: PkceConfig,
-    /// Where the browser may be sent back after connecting X (optional allow-list).
-    pub connect: ConnectConfig,
-    /// Per-user limits on `POST /api/posts` (optional, with defaults).
-    pub quota: QuotaConfig,
-    /// The web console's sign-in (optional).
-    pub console: ConsoleConfig,
+/// Kept at its old path for callers that count retries.
+pub mod posts {
+    pub use reelay_shared::api::posts::MAX_RETRIES;
 }
 
-impl ApiConfig {
-    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            table: TableConfig::from_env(env)?,
-            bucket: BucketConfig::from_env(env)?,
-            queue: QueueConfig::from_env(env)?,
-            key: KeyConfig::from_env(env)?,
-            x: XConfig::from_env(env)?,
-            pkce: PkceConfig::from_env(env)?,
-            connect: ConnectConfig::from_env(env)?,
-            quota: QuotaConfig::from_env(env)?,
-            console: ConsoleConfig::from_env(env)?,
-        })
-    }
-
-    /// Every variable this function may read; the template test checks each is set for it.
-    pub fn vars() -> Vec<&'static str> {
-        [
-            TableConfig::VARS,
-            BucketConfig::VARS,
-            QueueConfig::VARS,
-            KeyConfig::VARS,
-            XConfig::VARS,
-            PkceConfig::VARS,
-            ConnectConfig::VARS,
-            QuotaConfig::VARS,
-            ConsoleConfig::VARS,
-        ]
-        .concat()
-    }
-}
-
-/// Clients and configuration, built once per container and shared by every request.
-pub struct App {
+/// Clients, adapters and configuration, built once per container and shared by every request.
+pub struct State {
     pub config: ApiConfig,
     pub aws: AwsClients,
     pub http: reqwest::Client,
-    /// Read at cold start (`cold_start`), as is `config.x.client_secret`.
+    /// Read at cold start (`App::cold_start`), as is `config.x.client_secret`.
     pub pkce_key: PkceKey,
+    pub posts: DynamoStore,
+    pub accounts: DynamoAccountStore,
+    pub blobs: S3Blobs,
+    pub queue: SqsQueue,
+}
+
+/// The function: its state and the router over it.
+pub struct App {
+    state: Arc<State>,
+    router: axum::Router,
+}
+
+impl Deref for App {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.state
+    }
 }
 
 impl App {
@@ -96,78 +71,80 @@ impl App {
             PkceKey::read(secrets, &config.pkce.key_secret_arn)
         );
         client_secret?;
-        Ok(Self {
+        let table = &config.table.table_name;
+        let state = Arc::new(State {
+            posts: DynamoStore::new(aws.dynamodb.clone(), table),
+            accounts: DynamoAccountStore::new(aws.dynamodb.clone(), table.clone()),
+            blobs: S3Blobs::with_credentials(aws.s3.clone(), aws.credentials.clone()),
+            queue: SqsQueue::new(aws.sqs.clone(), &config.queue.queue_url),
+            pkce_key: pkce_key?,
             config,
             aws,
             http,
-            pkce_key: pkce_key?,
-        })
+        });
+        let router = routes::router(state.clone());
+        Ok(Self { state, router })
     }
 }
 
 /// Entry point for one HTTP request.
 #[tracing::instrument(skip(app, req), fields(method = %req.method(), path = %req.uri().path()))]
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, std::convert::Infallible> {
-    // The console's page, files and sign-in settings come before any token: they are how the
-    // user gets one.
-    if let Some(page) = console::route(&app.config.console, req.method().as_str(), req.uri().path())
+    let response = match app
+        .router
+        .clone()
+        .oneshot(without_trailing_slash(req))
+        .await
     {
-        return Ok(page);
-    }
-    Ok(respond(route(app, &req).await))
-}
-
-async fn route(app: &App, req: &Request) -> Result<Reply, Problem> {
-    let user = caller(req)?;
-    let path = req.uri().path().trim_end_matches('/');
-    let method = req.method().as_str();
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    match segments.as_slice() {
-        ["api", "health"] => match method {
-            "GET" => Ok(Reply::json(
-                200,
-                serde_json::json!({ "status": "ok", "user_id": user.as_str() }),
-            )),
-            _ => Err(method_not_allowed(method, path)),
-        },
-        ["api", "auth", ..] | ["api", "platforms", ..] => connect::route(app, req, &user).await,
-        ["api", "posts", ..] => posts::route(app, req, &user).await,
-        _ => Err(Problem::not_found(format!(
-            "There is no resource at {path}."
-        ))),
-    }
-}
-
-pub fn method_not_allowed(method: &str, path: &str) -> Problem {
-    Problem::method_not_allowed(format!("{method} is not supported on {path}."))
-}
-
-/// The caller's user id: the JWT `sub` that API Gateway's authorizer verified and put in the
-/// request context. Never read from a header or the body.
-pub fn caller(req: &Request) -> Result<UserId, Problem> {
-    use lambda_http::request::RequestContext;
-    let unauthenticated =
-        || Problem::unauthorized("Sign in first: this route needs a valid bearer token.");
-    let sub = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.jwt.as_ref())
-            .and_then(|jwt| jwt.claims.get("sub"))
-            .cloned(),
-        _ => None,
+        Ok(response) => response,
+        Err(never) => match never {},
     };
-    let sub = sub.ok_or_else(unauthenticated)?;
-    UserId::parse(&sub).map_err(|_| unauthenticated())
+    let response = response.into_response().await;
+    // An empty text body is no body (204, 302), as API Gateway sends it.
+    Ok(response.map(|body| match body {
+        Body::Text(t) if t.is_empty() => Body::Empty,
+        body => body,
+    }))
 }
 
-/// The one place where results become HTTP.
-fn respond(result: Result<Reply, Problem>) -> Response<Body> {
-    match result {
-        Ok(reply) => reply.into_response(),
-        Err(problem) => {
-            tracing::info!(status = problem.status, kind = %problem.kind, detail = %problem.detail, "request refused");
-            Reply::problem(&problem).into_response()
+/// `/api/posts/` is `/api/posts`, as it always was here (API Gateway passes both on).
+fn without_trailing_slash(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = match path.trim_end_matches('/') {
+            "" => "/",
+            trimmed => trimmed,
+        };
+        let path_and_query = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = path_and_query.parse().ok();
+        if let Ok(uri) = lambda_http::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
         }
+    }
+    req
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trailing_slash_is_dropped_and_the_query_kept() {
+        let req = |uri: &str| {
+            let mut r = Request::default();
+            *r.uri_mut() = uri.parse().unwrap();
+            without_trailing_slash(r).uri().to_string()
+        };
+        assert_eq!(
+            req("https://h.example/api/posts/?limit=2"),
+            "https://h.example/api/posts?limit=2"
+        );
+        assert_eq!(req("/api/posts//"), "/api/posts");
+        assert_eq!(req("/"), "/");
+        assert_eq!(req("/api/health"), "/api/health");
     }
 }

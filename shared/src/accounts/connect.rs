@@ -179,7 +179,7 @@ impl ConnectError {
 }
 
 /// What `GET /api/platforms` shows of a connection: never token material.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ConnectionView {
     pub platform: &'static str,
     pub x_user_id: String,

@@ -1,0 +1,279 @@
+//! The bodies the API answers with (and the one it reads), as typed structs: the JSON field names
+//! are the contract (`docs/openapi.json`), so they are spelled here once.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::accounts::connect::ConnectionView;
+use crate::clock::rfc3339;
+use crate::jobs::{Phase, UploadJob};
+use crate::posts::{Platform, Post, PostStatus};
+
+/// Attempts shown per target in `GET /api/posts/{id}`.
+pub const RECENT_ATTEMPTS: usize = 10;
+
+/// `GET /api/health`: the API is up and the caller's token was accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    /// The caller's user id: the verified token's `sub`.
+    pub user_id: String,
+}
+
+/// `GET /api/auth/platforms/twitter/connect` with `Accept: application/json`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AuthorizeUrl {
+    /// X's consent page; navigate the browser there.
+    pub authorize_url: String,
+}
+
+/// `GET /api/platforms`: the caller's connections, never token material.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PlatformList {
+    pub platforms: Vec<ConnectionView>,
+}
+
+/// The body of `POST /api/posts`. Unknown fields are refused (`unknown_field`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePostRequest {
+    /// The post's text: 1 to 280 weighted characters as X counts them (each URL 23, CJK and
+    /// emoji 2).
+    #[schema(example = "Harbour at dawn")]
+    pub text: String,
+    /// Where to post: `twitter` (also written `x`), at least one; repeats count once.
+    #[schema(example = json!(["x"]))]
+    pub platforms: Vec<String>,
+    /// The upload's file name (default `clip.mp4`): 1 to 100 letters, digits, `.`, `-`, `_` or
+    /// spaces, not starting with `.`.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_ -][A-Za-z0-9._ -]{0,99}$")]
+    pub file_name: Option<String>,
+    /// `video/mp4` or `video/quicktime`; by default from the file name (`.mov` is QuickTime).
+    #[serde(default)]
+    pub content_type: Option<String>,
+}
+
+/// The presigned S3 POST form for a post's video: send `fields`, then the file as `file`, as
+/// `multipart/form-data` to `url`. S3 enforces the key, the content type, 1 byte to `max_bytes`
+/// and the expiry.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct UploadFormView {
+    /// Always `POST`.
+    #[schema(example = "POST")]
+    pub method: &'static str,
+    pub url: String,
+    pub fields: BTreeMap<String, String>,
+    /// The object key the form is for.
+    pub key: String,
+    pub content_type: &'static str,
+    pub max_bytes: u64,
+    /// RFC 3339, UTC.
+    pub expires_at: String,
+    pub expires_in_secs: u64,
+}
+
+/// `201` for `POST /api/posts`: the draft and where to upload its video.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PostCreated {
+    pub post_id: String,
+    pub status: PostStatus,
+    pub upload: UploadFormView,
+}
+
+/// What the pre-flight check learnt about a post's video.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct VideoView {
+    pub size_bytes: u64,
+    pub media_type: String,
+    pub duration_secs: f64,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// A post as listed.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PostView {
+    pub post_id: String,
+    pub text: String,
+    pub platforms: Vec<Platform>,
+    pub status: PostStatus,
+    /// Why the video was refused, in words a person can act on.
+    pub rejection: Option<String>,
+    pub video: Option<VideoView>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl PostView {
+    /// `status` is passed in: once a post has jobs, their phases decide it.
+    pub fn new(post: &Post, status: PostStatus) -> Self {
+        Self {
+            post_id: post.post_id.as_str().to_owned(),
+            text: post.text.clone(),
+            platforms: post.platforms.clone(),
+            status,
+            rejection: post.rejection.clone(),
+            video: post.video.as_ref().map(|v| VideoView {
+                size_bytes: v.size_bytes,
+                media_type: v.media_type.clone(),
+                duration_secs: v.duration_secs,
+                width: v.width,
+                height: v.height,
+            }),
+            created_at_ms: post.created_at_ms,
+            updated_at_ms: post.updated_at_ms,
+        }
+    }
+}
+
+/// `GET /api/posts`: a page of the caller's posts, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PostList {
+    pub posts: Vec<PostView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /api/posts/{id}`: the post and each target's progress.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PostDetail {
+    #[serde(flatten)]
+    pub post: PostView,
+    pub targets: Vec<TargetView>,
+}
+
+/// Why a target failed, and whether a retry can help.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TargetError {
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// Why a running target is held up (a rate limit, X's daily cap, a backoff) and until when.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TargetWaiting {
+    pub code: String,
+    pub message: String,
+    /// RFC 3339, UTC.
+    pub until: String,
+}
+
+/// How often the engine looked for, and tried to create, the post on the platform.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TargetLookups {
+    pub posts_read: u32,
+    pub publish_calls: u32,
+}
+
+/// One call to the platform and how it went.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AttemptView {
+    pub at_ms: i64,
+    pub step: String,
+    pub outcome: String,
+}
+
+/// One platform target of a post: its phase and progress, result or error.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TargetView {
+    pub platform: Platform,
+    pub phase: Phase,
+    pub bytes_sent: u64,
+    pub bytes_total: u64,
+    pub segments_sent: u32,
+    pub segments_total: u32,
+    /// X's processing progress, when it reports one.
+    pub processing_percent: Option<u8>,
+    pub media_key: Option<String>,
+    pub lookups: TargetLookups,
+    pub retries: u32,
+    pub tweet_id: Option<String>,
+    pub tweet_url: Option<String>,
+    /// Set once the target failed (or ended unconfirmed).
+    pub error: Option<TargetError>,
+    /// Set while a running target is held up.
+    pub waiting: Option<TargetWaiting>,
+    /// Newest first, at most ten.
+    pub recent_attempts: Vec<AttemptView>,
+    pub updated_at_ms: i64,
+}
+
+impl From<&UploadJob> for TargetView {
+    fn from(job: &UploadJob) -> Self {
+        let error = job
+            .error
+            .as_ref()
+            .filter(|_| matches!(job.phase, Phase::Failed | Phase::Unconfirmed))
+            .map(|e| TargetError {
+                code: e.code.clone(),
+                message: e.message.clone(),
+                retryable: e.retryable,
+            });
+        // A job that is still running but held up (a rate limit, X's 24-hour cap, an operator
+        // problem, a backoff) says why and when it goes on.
+        let waiting = job
+            .error
+            .as_ref()
+            .filter(|_| !job.phase.is_final())
+            .map(|e| TargetWaiting {
+                code: e.code.clone(),
+                message: e.message.clone(),
+                until: rfc3339(
+                    job.wait_until_ms
+                        .unwrap_or(job.step_due_at_ms)
+                        .div_euclid(1000),
+                ),
+            });
+        Self {
+            platform: job.platform,
+            phase: job.phase,
+            bytes_sent: job.bytes_sent,
+            bytes_total: job.source.size_bytes,
+            segments_sent: job.next_segment,
+            segments_total: job.total_segments(),
+            processing_percent: job.processing_percent,
+            media_key: job.media_key.clone(),
+            lookups: TargetLookups {
+                posts_read: job.posts_read,
+                publish_calls: job.publish_calls,
+            },
+            retries: job.retries,
+            tweet_id: job.remote_post_id.clone(),
+            tweet_url: job.remote_post_url.clone(),
+            error,
+            waiting,
+            recent_attempts: job
+                .history
+                .iter()
+                .rev()
+                .take(RECENT_ATTEMPTS)
+                .map(|a| AttemptView {
+                    at_ms: a.at_ms,
+                    step: a.step.clone(),
+                    outcome: a.outcome.clone(),
+                })
+                .collect(),
+            updated_at_ms: job.updated_at_ms,
+        }
+    }
+}
+
+/// `202` for `POST /api/posts/{id}/retry`: which targets were queued again.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Retried {
+    pub post_id: String,
+    pub status: PostStatus,
+    pub retried: Vec<Platform>,
+}
+
+/// The OAuth callback's answer when the client sends `Accept: application/json`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct CallbackConnected {
+    pub connected: ConnectionView,
+}
