@@ -4,7 +4,7 @@
 //
 // Usage: node tests/text-agreement.mjs <cases.json>
 // where cases.json is [{"text", "weighted_length", "valid"}], x-text's answers for each text
-// (written by functions/api/tests/text_agreement.rs from x-text's golden corpus). Exits 1 and
+// (written by shared/http-api/tests/text_agreement.rs from x-text's golden corpus). Exits 1 and
 // lists the differences when any text is counted differently, 2 when it cannot run.
 
 import { readFileSync } from 'node:fs';

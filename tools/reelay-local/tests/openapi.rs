@@ -218,7 +218,7 @@ fn every_problem_is_answered_by_some_operation_and_documented() {
             "OPERATION_PROBLEMS names {method} {path}, which the document does not have"
         );
     }
-    // The console's own problem (functions/api/src/console.rs) is catalogued with its status.
+    // The console's own problem (shared/http-api/src/console.rs) is catalogued with its status.
     let not_built = reelay_api::console::not_built();
     assert!(PROBLEM_TYPES
         .iter()
