@@ -115,6 +115,17 @@ impl WorkQueue for TwiceQueue {
 }
 
 impl World {
+    /// A default world on the tests' moto with no reconciler schedule, so nothing re-drives jobs
+    /// behind a test's back: what the tests of the API's routes want.
+    pub async fn without_reconciler(label: &str) -> anyhow::Result<World> {
+        let options = WorldOptions {
+            label: label.into(),
+            reconcile_period: None,
+            ..WorldOptions::default()
+        };
+        World::start(&crate::harness::moto_endpoint(), options).await
+    }
+
     pub async fn start(aws_endpoint: &str, options: WorldOptions) -> anyhow::Result<World> {
         let aws = crate::harness::aws_clients_for(aws_endpoint).await;
         // The runner's port is chosen first: X needs the exact callback URL registered, and the

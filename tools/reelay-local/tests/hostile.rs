@@ -31,9 +31,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_runtime::LambdaEvent;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
-use reelay_local::harness::moto_endpoint;
 use reelay_local::runner::Functions;
-use reelay_local::world::{World, WorldOptions, CALLBACK_PATH, CLIENT_SECRET};
+use reelay_local::world::{World, CALLBACK_PATH, CLIENT_SECRET};
 use reelay_shared::accounts::cipher::{KmsTokenCipher, TokenCipher};
 use reelay_shared::accounts::store::{AccountStore, DynamoAccountStore};
 use reelay_shared::accounts::Platform as AccountPlatform;
@@ -96,16 +95,7 @@ fn tokio() -> tokio::runtime::Runtime {
 }
 
 async fn world(label: &str) -> World {
-    World::start(
-        &moto_endpoint(),
-        WorldOptions {
-            label: label.into(),
-            reconcile_period: None,
-            ..WorldOptions::default()
-        },
-    )
-    .await
-    .expect("world")
+    World::without_reconciler(label).await.expect("world")
 }
 
 fn now_ms() -> i64 {

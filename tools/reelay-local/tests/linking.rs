@@ -27,16 +27,7 @@ const X_ALICE: &str = "1072250532645998596";
 const X_OTHER: &str = "1456012973835788293";
 
 async fn world(label: &str) -> World {
-    World::start(
-        &moto_endpoint(),
-        WorldOptions {
-            label: label.into(),
-            reconcile_period: None,
-            ..WorldOptions::default()
-        },
-    )
-    .await
-    .expect("world")
+    World::without_reconciler(label).await.expect("world")
 }
 
 /// One browser: the cookies Reelay set in it, sent back as a browser would (the test client has

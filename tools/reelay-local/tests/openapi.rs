@@ -5,12 +5,10 @@
 //! Regenerate the committed copy after changing a route or a body:
 //! `REELAY_WRITE_OPENAPI=1 bash tools/scripts/with-moto.sh cargo test -p reelay-local --test openapi`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use reelay_local::authorizer::LocalAuthorizer;
-use reelay_local::harness::{aws_clients_for, moto_endpoint};
-use reelay_local::runner::{match_route, FunctionName, Functions, Runner, RunnerConfig, ROUTES};
-use reelay_local::stack::{Stack, StackSpec};
+use reelay_local::runner::{match_route, FunctionName, ROUTES};
+use reelay_local::world::World;
 use reelay_shared::api::contract::{problems_of, OPERATION_PROBLEMS};
 use reelay_shared::api::problems::PROBLEM_TYPES;
 use serde_json::Value;
@@ -40,33 +38,8 @@ fn generated() -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_committed_document_is_what_the_api_serves() {
-    let aws = aws_clients_for(&moto_endpoint()).await;
-    let stack = Stack::create(
-        &aws,
-        StackSpec::unique("openapi").with_x_client_secret("local-secret"),
-    )
-    .await
-    .expect("stack");
-    let mut env = stack.function_env();
-    env.extend(HashMap::from([
-        ("X_CLIENT_ID".to_owned(), "local-client".to_owned()),
-        (
-            "X_REDIRECT_URI".to_owned(),
-            "http://127.0.0.1:1/api/auth/platforms/twitter/callback".to_owned(),
-        ),
-    ]));
-    let functions = Functions::from_env(&env, &aws).await.expect("config");
-    let auth = LocalAuthorizer::random();
-    let runner = Runner::start(
-        functions,
-        aws.clone(),
-        &stack,
-        auth.clone(),
-        RunnerConfig::default(),
-    )
-    .await
-    .expect("runner");
-    let url = format!("{}/api/openapi.json", runner.http_url);
+    let w = World::without_reconciler("openapi").await.expect("world");
+    let url = format!("{}/api/openapi.json", w.runner.http_url);
     let http = reqwest::Client::new();
     assert_eq!(
         http.get(&url).send().await.unwrap().status(),
@@ -75,14 +48,14 @@ async fn the_committed_document_is_what_the_api_serves() {
     );
     let res = http
         .get(&url)
-        .bearer_auth(auth.mint("reader"))
+        .bearer_auth(w.auth.mint("reader"))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/json");
     let served_text = res.text().await.unwrap();
-    runner.stop().await;
+    w.runner.stop().await;
     let served: Value = serde_json::from_str(&served_text).expect("served JSON");
     assert_eq!(served["openapi"], "3.1.0");
 

@@ -7,22 +7,13 @@ use base64::Engine;
 use reelay_local::authorizer::{user_sub, CONSOLE_CLIENT_ID, SIGN_IN_PATH};
 use reelay_local::harness::moto_endpoint;
 use reelay_local::runner::FunctionName;
-use reelay_local::world::{World, WorldOptions};
+use reelay_local::world::World;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
 
 async fn world(label: &str) -> World {
-    World::start(
-        &moto_endpoint(),
-        WorldOptions {
-            label: label.into(),
-            reconcile_period: None,
-            ..WorldOptions::default()
-        },
-    )
-    .await
-    .expect("world")
+    World::without_reconciler(label).await.expect("world")
 }
 
 fn query(url: &Url, name: &str) -> Option<String> {
