@@ -83,6 +83,32 @@ pub struct Post {
     pub version: u64,
 }
 
+impl Post {
+    /// A post as `POST /api/posts` leaves it: awaiting its upload, with no object or verdict
+    /// yet, at version 1.
+    pub fn draft(
+        user_id: UserId,
+        post_id: PostId,
+        text: String,
+        platforms: Vec<Platform>,
+        now_ms: i64,
+    ) -> Self {
+        Self {
+            user_id,
+            post_id,
+            text,
+            platforms,
+            status: PostStatus::AwaitingUpload,
+            rejection: None,
+            object_key: None,
+            video: None,
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            version: 1,
+        }
+    }
+}
+
 /// A new post id: time-ordered (so ids sort like creation times) and fixed-length (so one id is
 /// never a prefix of another in key queries).
 pub fn new_post_id(now_ms: i64) -> PostId {

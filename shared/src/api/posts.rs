@@ -524,19 +524,7 @@ impl PostsService<'_> {
 
         let now = self.clock.now_ms();
         let post_id = new_post_id(now);
-        let post = Post {
-            user_id: user.clone(),
-            post_id: post_id.clone(),
-            text: new.text,
-            platforms: new.platforms,
-            status: PostStatus::AwaitingUpload,
-            rejection: None,
-            object_key: None,
-            video: None,
-            created_at_ms: now,
-            updated_at_ms: now,
-            version: 1,
-        };
+        let post = Post::draft(user.clone(), post_id.clone(), new.text, new.platforms, now);
         let key = UploadKey {
             user_id: user.clone(),
             post_id: post.post_id.clone(),

@@ -236,19 +236,13 @@ impl Fixture {
 
     /// A draft as `POST /api/posts` leaves it, and the key its form uploads to.
     async fn draft(&self) -> (Post, String) {
-        let post = Post {
-            user_id: UserId::parse("u1").unwrap(),
-            post_id: new_post_id(NOW),
-            text: "hello".into(),
-            platforms: vec![Platform::Twitter],
-            status: PostStatus::AwaitingUpload,
-            rejection: None,
-            object_key: None,
-            video: None,
-            created_at_ms: NOW,
-            updated_at_ms: NOW,
-            version: 1,
-        };
+        let post = Post::draft(
+            UserId::parse("u1").unwrap(),
+            new_post_id(NOW),
+            "hello".into(),
+            vec![Platform::Twitter],
+            NOW,
+        );
         self.posts.create_post(&post).await.unwrap();
         let key = format!("uploads/u1/{}/clip.mp4", post.post_id);
         (post, key)

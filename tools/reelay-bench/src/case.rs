@@ -159,17 +159,14 @@ async fn engine_upload(
     );
     // What create-post does after its pre-flight check (as World::start_upload does).
     let mut post = Post {
-        user_id: user_id.clone(),
-        post_id: post_id.clone(),
-        text: text.clone(),
-        platforms: vec![Platform::Twitter],
-        status: PostStatus::AwaitingUpload,
-        rejection: None,
         object_key: Some(video.key.clone()),
-        video: None,
-        created_at_ms: now,
-        updated_at_ms: now,
-        version: 1,
+        ..Post::draft(
+            user_id.clone(),
+            post_id.clone(),
+            text.clone(),
+            vec![Platform::Twitter],
+            now,
+        )
     };
     store.create_post(&post).await?;
     post.status = PostStatus::Processing;

@@ -305,17 +305,14 @@ impl World {
             .await
             .context("uploading the video to S3")?;
         let mut post = Post {
-            user_id: user_id.clone(),
-            post_id: post_id.clone(),
-            text: text.to_owned(),
-            platforms: vec![Platform::Twitter],
-            status: PostStatus::AwaitingUpload,
-            rejection: None,
             object_key: Some(key.clone()),
-            video: None,
-            created_at_ms: now,
-            updated_at_ms: now,
-            version: 1,
+            ..Post::draft(
+                user_id.clone(),
+                post_id.clone(),
+                text.to_owned(),
+                vec![Platform::Twitter],
+                now,
+            )
         };
         self.store.create_post(&post).await?;
         post.status = PostStatus::Processing;

@@ -1598,19 +1598,13 @@ async fn sample_events_run_through_their_handlers() {
     let now = now_ms();
     local
         .store
-        .create_post(&Post {
-            user_id: UserId::parse(user).unwrap(),
-            post_id: PostId::parse(post_id).unwrap(),
-            text: "from the samples".into(),
-            platforms: vec![Platform::Twitter],
-            status: PostStatus::AwaitingUpload,
-            rejection: None,
-            object_key: None,
-            video: None,
-            created_at_ms: now,
-            updated_at_ms: now,
-            version: 1,
-        })
+        .create_post(&Post::draft(
+            UserId::parse(user).unwrap(),
+            PostId::parse(post_id).unwrap(),
+            "from the samples".into(),
+            vec![Platform::Twitter],
+            now,
+        ))
         .await
         .unwrap();
     let key = format!("uploads/{user}/{post_id}/my harbour clip.mp4");
