@@ -1,10 +1,11 @@
 // New post: the text with X's weighted count live, the platform, the video (checked here for
-// type and size), the upload with a real progress bar, then the post's own page.
+// type and size) and what to do if X would refuse it as it is (convert, cut, add bars), the
+// upload with a real progress bar, then the post's own page.
 
 import { api, ApiError } from './api.js';
 import { h, show, toast, formatBytes, progressBar } from './ui.js';
 import { loadCounter, MAX_WEIGHTED_LENGTH } from './text.js';
-import { fileProblem, contentTypeOf, safeFileName, uploadToS3, ACCEPTED_TYPES } from './upload.js';
+import { fileProblem, contentTypeOf, safeFileName, uploadToS3, ACCEPTED_TYPES, ACCEPTED_EXTENSIONS } from './upload.js';
 import { twitterAccount, health } from './platforms.js';
 
 export async function composeView() {
@@ -37,8 +38,8 @@ export async function composeView() {
   text.addEventListener('input', recount);
 
   const platformX = h('input', { type: 'checkbox', id: 'platform-twitter', name: 'platforms', value: 'twitter', checked: xHealth.ok, disabled: !xHealth.ok });
-  const file = h('input', { type: 'file', id: 'post-video', name: 'video', accept: [...Object.keys(ACCEPTED_TYPES), '.mp4', '.mov'].join(','), 'aria-describedby': 'video-help video-problem', required: true });
-  const fileInfo = h('p', { class: 'file-info muted', id: 'video-help', text: 'MP4 or MOV, up to 512 MB. X takes videos up to 140 seconds.' });
+  const file = h('input', { type: 'file', id: 'post-video', name: 'video', accept: [...Object.keys(ACCEPTED_TYPES), ...Object.keys(ACCEPTED_EXTENSIONS)].join(','), 'aria-describedby': 'video-help video-problem', required: true });
+  const fileInfo = h('p', { class: 'file-info muted', id: 'video-help', text: 'MP4, MOV, WebM or MKV, up to 512 MB. X takes videos up to 140 seconds.' });
   const fileProblemLine = h('p', { class: 'field-error', id: 'video-problem', role: 'alert' });
   file.addEventListener('change', () => {
     const chosen = file.files[0];
@@ -47,6 +48,36 @@ export async function composeView() {
     file.setAttribute('aria-invalid', String(Boolean(problem)));
     if (chosen && !problem) fileInfo.textContent = `${chosen.name} · ${formatBytes(chosen.size)}`;
   });
+
+  // If X would refuse the video as it is: convert it (fit), cut it (trim_to_secs), add bars (pad).
+  const TRIM_MIN = 0.5;
+  const TRIM_MAX = 140;
+  const fit = h('input', { type: 'checkbox', id: 'fit-convert', name: 'fit', checked: true, 'aria-describedby': 'fit-convert-help' });
+  const trim = h('input', { type: 'number', id: 'fit-trim', name: 'trim_to_secs', min: String(TRIM_MIN), max: String(TRIM_MAX), step: '0.1', inputmode: 'decimal', 'aria-describedby': 'fit-trim-help fit-trim-problem' });
+  const pad = h('input', { type: 'checkbox', id: 'fit-pad', name: 'pad', 'aria-describedby': 'fit-pad-help' });
+  const trimProblemLine = h('p', { class: 'field-error', id: 'fit-trim-problem', role: 'alert' });
+  /// The cut asked for: null when empty, NaN when it is not a number of seconds X could take.
+  const trimValue = () => {
+    if (trim.value.trim() === '' && !trim.validity.badInput) return null;
+    const secs = Number(trim.value);
+    return trim.value.trim() !== '' && Number.isFinite(secs) && secs >= TRIM_MIN && secs <= TRIM_MAX ? secs : NaN;
+  };
+  const trimProblem = () => (fit.checked && Number.isNaN(trimValue())
+    ? `“Cut to at most” must be a number of seconds from ${TRIM_MIN} to ${TRIM_MAX}, or empty.` : '');
+  const recheckTrim = () => {
+    const problem = trimProblem();
+    trimProblemLine.textContent = problem;
+    trim.setAttribute('aria-invalid', String(Boolean(problem)));
+  };
+  // Checked on submit; while typing, a problem already shown follows the value (shown on blur it
+  // would move the form under the pointer as the user clicks on).
+  trim.addEventListener('input', () => { if (trimProblemLine.textContent) recheckTrim(); });
+  const syncFit = () => {
+    trim.disabled = !fit.checked;
+    pad.disabled = !fit.checked;
+    recheckTrim();
+  };
+  fit.addEventListener('change', syncFit);
 
   const submit = h('button', { type: 'submit', class: 'primary', text: 'Post video' });
   const formProblem = h('div', { class: 'notice error', role: 'alert', hidden: true });
@@ -65,6 +96,18 @@ export async function composeView() {
       !xHealth.ok && h('p', { class: 'field-error' }, `${xHealth.words} `, h('a', { href: '#/platforms', text: 'Go to Platforms' }))),
     h('div', { class: 'field' },
       h('label', { for: 'post-video', text: 'Video' }), file, fileInfo, fileProblemLine),
+    h('fieldset', { class: 'field fit-options', 'aria-describedby': 'fit-help' },
+      h('legend', { text: 'If X would refuse this video' }),
+      h('p', { class: 'muted small', id: 'fit-help', text: 'Phone videos are often HEVC, 4K, 10-bit or HDR, over 60 fps, or WebM, which X does not take as they are.' }),
+      h('div', { class: 'choice' }, fit, h('label', { for: 'fit-convert', text: 'Convert it for X' })),
+      h('p', { class: 'muted small option-help', id: 'fit-convert-help', text: 'Reelay converts it to what X accepts before sending it. Untick to have such a video rejected with the reason instead.' }),
+      h('div', { class: 'trim-row' },
+        h('label', { for: 'fit-trim' }, 'Cut to at most', h('span', { class: 'visually-hidden', text: ' this many seconds' })),
+        trim, h('span', { 'aria-hidden': 'true', text: 'seconds' })),
+      h('p', { class: 'muted small option-help', id: 'fit-trim-help', text: `Optional, ${TRIM_MIN} to ${TRIM_MAX}. X takes at most ${TRIM_MAX} seconds: a longer video is rejected unless it is cut.` }),
+      trimProblemLine,
+      h('div', { class: 'choice' }, pad, h('label', { for: 'fit-pad', text: 'Add bars if it is too wide or too tall' })),
+      h('p', { class: 'muted small option-help', id: 'fit-pad-help', text: 'X takes shapes from 1:3 (tall) to 3:1 (wide). Outside that, Reelay adds black bars instead of rejecting it.' })),
     formProblem,
     progressSlot,
     h('div', { class: 'actions' }, submit));
@@ -84,6 +127,8 @@ export async function composeView() {
     if (!platformX.checked) problems.push(xHealth.ok ? 'Choose where to post.' : xHealth.words);
     const fp = fileProblem(chosen);
     if (fp) problems.push(fp);
+    recheckTrim();
+    if (trimProblem()) problems.push(trimProblem());
     if (problems.length) {
       formProblem.replaceChildren(h('ul', {}, problems.map((p) => h('li', { text: p }))));
       formProblem.hidden = false;
@@ -93,14 +138,22 @@ export async function composeView() {
     submit.disabled = true;
     submit.textContent = 'Posting…';
     const type = contentTypeOf(chosen);
+    const body = {
+      text: text.value,
+      platforms: ['twitter'],
+      file_name: safeFileName(chosen, type),
+      content_type: type,
+    };
+    // The API's defaults (convert; no cut; no bars) are left out; a cut or bars only with convert.
+    if (!fit.checked) body.fit = false;
+    else {
+      const secs = trimValue();
+      if (secs !== null) body.trim_to_secs = secs;
+      if (pad.checked) body.pad = true;
+    }
     let created;
     try {
-      created = await api('POST', '/api/posts', {
-        text: text.value,
-        platforms: ['twitter'],
-        file_name: safeFileName(chosen, type),
-        content_type: type,
-      });
+      created = await api('POST', '/api/posts', body);
     } catch (err) {
       submit.disabled = false;
       submit.textContent = 'Post video';

@@ -15,6 +15,7 @@ const STATUS_WORDS = {
   unconfirmed: 'Not confirmed',
 };
 const PHASE_WORDS = {
+  fitting: 'Converting the video for X',
   queued: 'Waiting to start',
   initialized: 'Sending the video to X',
   appending: 'Sending the video to X',
@@ -27,6 +28,25 @@ const PHASE_WORDS = {
 };
 const PLATFORM_NAMES = { twitter: 'X' };
 
+/// What to do about a video X refuses as it is and Reelay did not convert, from the reason's
+/// words (the pre-flight's or the conversion's): the New post form's options where they help.
+function unusableAdvice(reason = '') {
+  if (reason.includes('fit: false')) {
+    return 'Create the post again with “Convert it for X” ticked: Reelay converts it to what X accepts.';
+  }
+  if (/X allows at most [\d.]+ s\b/.test(reason)) {
+    return 'Create the post again with “Cut to at most … seconds” set to 140 or less, or shorten the video yourself.';
+  }
+  if (reason.includes('aspect ratio of')) {
+    return 'Create the post again with “Add bars if it is too wide or too tall” ticked, or crop the video to between 1:3 and 3:1.';
+  }
+  if (reason.includes('X requires at least')) return 'X needs at least half a second of video: choose a longer one.';
+  if (reason.includes('below X\'s minimum')) return 'The picture is too small for X: choose a video with a larger picture.';
+  if (reason.includes('no video track')) return 'The file has no picture: choose a file that is a video.';
+  if (/X allows at most [\d.]+ ?[MG]i?B/.test(reason)) return 'The file is too big: compress it or cut it shorter, then create the post again.';
+  return 'Choose a different file (an MP4 with H.264 video and AAC audio plays everywhere) and create the post again.';
+}
+
 /// What the user can do about a target's error.
 function advice(error, phase) {
   if (phase === 'unconfirmed') {
@@ -37,6 +57,18 @@ function advice(error, phase) {
       return h('span', {}, 'Reconnect X on ', h('a', { href: '#/platforms', text: 'Platforms' }), ', approving every permission, then press Retry.');
     case 'media_processing_failed':
       return 'X could not process this video. Export it as H.264 video with AAC audio and create a new post.';
+    case 'video_unusable':
+      return unusableAdvice(error.message);
+    case 'fit_failed':
+      return error.retryable === false
+        ? 'Reelay could not convert this video for X. Export it again as MP4 (H.264 video, AAC audio) and create a new post.'
+        : 'Reelay could not convert this video for X. Press Retry to try once more; if it fails again, export it as MP4 (H.264 video, AAC audio) and create a new post.';
+    case 'fit_too_slow':
+      return 'Press Retry to try again. If it is still too slow, create a new post with a shorter cut (“Cut to at most … seconds”) or a smaller video (1080p or less).';
+    case 'fit_interrupted':
+      return 'Press Retry to start the conversion again. If it keeps stopping, create a new post with a shorter or smaller video.';
+    case 'source_changed':
+      return 'The uploaded file changed after Reelay checked it: create a new post with the file you want to send.';
     default:
       return error?.retryable === false ? 'Retrying will not help: create a new post.' : 'Press Retry to try again.';
   }
@@ -52,7 +84,21 @@ function targetView(t) {
   const parts = [h('div', { class: 'target-head' },
     h('h3', { text: name }),
     h('span', { class: `phase phase-${t.phase}`, text: PHASE_WORDS[t.phase] || t.phase }))];
-  if (t.phase !== 'published' && t.bytes_total) {
+  // While the video is converted (and when converting failed) the target's bytes are the
+  // original's, none of them sent: the upload bar would only say 0%.
+  const fitted = t.fit && (t.fit.fitted_key || t.fit.sent === 'fitted');
+  if (t.phase === 'fitting') {
+    const pct = t.fit?.percent;
+    parts.push(progressBar('Fitting for X', pct ?? null, 100, pct ? `${pct}% converted` : 'Starting'));
+    if (t.fit?.reason) parts.push(h('p', { class: 'fit-note', 'data-testid': 'fit-reason', text: `Why: ${t.fit.reason}` }));
+  } else if (fitted) {
+    const changes = t.fit.changes || [];
+    parts.push(h('p', { class: 'fit-note', 'data-testid': 'fit-note',
+      text: changes.length ? `Converted for X: ${changes.join(' · ')}` : `Converted for X (${t.fit.reason}).` }));
+  } else if (t.fit?.reason && t.phase === 'failed' && !t.error?.message?.includes(t.fit.reason)) {
+    parts.push(h('p', { class: 'fit-note', 'data-testid': 'fit-reason', text: `Needed converting for X: ${t.fit.reason}` }));
+  }
+  if (t.phase !== 'published' && t.phase !== 'fitting' && (!t.fit || fitted) && t.bytes_total) {
     const pct = Math.floor((t.bytes_sent / t.bytes_total) * 100);
     parts.push(progressBar(`Upload to ${name}`, t.bytes_sent, t.bytes_total,
       `${pct}% · ${formatBytes(t.bytes_sent)} of ${formatBytes(t.bytes_total)}`));
@@ -88,8 +134,8 @@ function postBody(post, { detail, onRetry }) {
   }
   if (post.status === 'rejected') {
     parts.push(h('div', { class: 'notice error', 'data-testid': 'rejection' },
-      h('p', { text: `The video was not sent to X: ${post.rejection || 'it did not pass the checks.'}` }),
-      h('p', { class: 'advice' }, 'Fix the video and ', h('a', { href: '#/new', text: 'create a new post' }), '.')));
+      h('p', { text: /^this video cannot be posted/i.test(post.rejection || '') ? post.rejection : `The video was not sent to X: ${post.rejection || 'it did not pass the checks.'}` }),
+      h('p', { class: 'advice' }, `${unusableAdvice(post.rejection || '')} `, h('a', { href: '#/new', text: 'Start a new post' }))));
   }
   for (const t of post.targets || []) parts.push(targetView(t));
   if (canRetry(post)) {
@@ -206,7 +252,7 @@ export async function postsView() {
     }
     list.replaceChildren(...order);
     empty.hidden = page.posts.length > 0;
-    return JSON.stringify([...posts.values()].map((p) => [p.post_id, p.status, p.targets?.map((t) => [t.phase, t.bytes_sent, t.processing_percent])]));
+    return JSON.stringify([...posts.values()].map((p) => [p.post_id, p.status, p.targets?.map((t) => [t.phase, t.bytes_sent, t.processing_percent, t.fit?.percent])]));
   };
   const poll = poller(async () => {
     try { return await load(); } catch (err) {
@@ -230,7 +276,7 @@ export async function postView(id) {
       announce(post, fresh);
       post = fresh;
       fill(card, postBody(post, { detail: true, onRetry: (p, b) => retry(p, b, () => { post = null; poll.kick(); }) }));
-      return JSON.stringify([post.status, post.targets?.map((t) => [t.phase, t.bytes_sent, t.processing_percent])]);
+      return JSON.stringify([post.status, post.targets?.map((t) => [t.phase, t.bytes_sent, t.processing_percent, t.fit?.percent])]);
     } catch (err) {
       problem.textContent = err.status === 404 ? 'There is no such post.' : err.message;
       problem.hidden = false;
