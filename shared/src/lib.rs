@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod engine;
+pub mod fit;
 pub mod http_client;
 pub mod ids;
 pub mod intake;
