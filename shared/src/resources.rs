@@ -52,7 +52,25 @@ pub mod queue {
     pub const DLQ_RETENTION_SECS: u32 = 14 * 24 * 3600;
 }
 
-/// Where uploaded videos live in the bucket: `uploads/{user_id}/{post_id}/{file}`.
+/// The fit queue (issue 14): jobs whose video `fit-video` converts before the upload, with the
+/// work queue's messages. Its dead letters go to the work queue's DLQ, which the reconciler
+/// drains (`queue::DLQ_RETENTION_SECS`).
+pub mod fit_queue {
+    /// FitVideoFunction's Lambda timeout: Lambda's longest, as a conversion cannot be split.
+    pub const TIMEOUT_SECS: u32 = 900;
+    /// At least the function's timeout (Lambda refuses the event source otherwise), but not the
+    /// 6x AWS recommends: a conversion that crashed or timed out comes back after this long, 16
+    /// minutes rather than 90 (template.yaml, `FitQueue`, says what that costs).
+    pub const VISIBILITY_TIMEOUT_SECS: u32 = TIMEOUT_SECS + 60;
+    /// Receives before a message moves to the DLQ: a conversion that failed three times will not
+    /// succeed on a fourth, and each may cost 15 minutes of two vCPUs.
+    pub const MAX_RECEIVE_COUNT: u32 = 3;
+}
+
+/// Where videos live in the bucket: uploads at `uploads/{user_id}/{post_id}/{file}`, and the MP4s
+/// `fit-video` makes of those X would refuse at `fitted/{user_id}/{post_id}/{platform}.mp4`.
 pub mod bucket {
     pub const UPLOAD_PREFIX: &str = "uploads/";
+    /// Only FitVideoFunction's role may write here (template.yaml, `UploadsBucketPolicy`).
+    pub const FITTED_PREFIX: &str = "fitted/";
 }
