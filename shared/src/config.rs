@@ -110,6 +110,21 @@ impl QueueConfig {
     }
 }
 
+/// fit-video's queue: jobs whose video must be converted before upload (issue 14).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FitQueueConfig {
+    pub fit_queue_url: String,
+}
+
+impl FitQueueConfig {
+    pub const VARS: &'static [&'static str] = &["FIT_QUEUE_URL"];
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            fit_queue_url: required(env, "FIT_QUEUE_URL")?,
+        })
+    }
+}
+
 /// The SNS topic that tells the operator about problems only they can fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertsConfig {
@@ -577,5 +592,81 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("X_CLIENT_SECRET_ARN"), "{text}");
         assert!(!text.contains("s3cr3t-value"), "{text}");
+    }
+}
+
+/// `SEGMENT_SIZE_BYTES`: the preferred APPEND segment size (default 4 MiB, 1 KiB to 5,000,000),
+/// grown per video if needed to fit X's 1000 segments. create-post sets it on jobs of videos
+/// uploaded as they are, fit-video on jobs of videos it converted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentConfig {
+    pub segment_size_bytes: u64,
+}
+
+impl SegmentConfig {
+    pub const VARS: &'static [&'static str] = &["SEGMENT_SIZE_BYTES"];
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        use crate::intake::{DEFAULT_SEGMENT_SIZE, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
+        let segment_size_bytes = match env.var("SEGMENT_SIZE_BYTES") {
+            None => DEFAULT_SEGMENT_SIZE,
+            Some(raw) => raw
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(n))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "SEGMENT_SIZE_BYTES",
+                    reason: format!(
+                        "expected a byte count from {MIN_SEGMENT_SIZE} to {MAX_SEGMENT_SIZE}, got {raw:?}"
+                    ),
+                })?,
+        };
+        Ok(Self { segment_size_bytes })
+    }
+}
+
+/// fit-video's tools and sizing (issue 14; README "Fitting videos").
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitConfig {
+    /// `FFMPEG_PATH` / `FFPROBE_PATH`: the binaries (default: `ffmpeg` / `ffprobe` on `PATH`).
+    pub ffmpeg_path: std::path::PathBuf,
+    pub ffprobe_path: std::path::PathBuf,
+    /// `FIT_WORK_DIR`: where the source and the result are written (default: the temp dir,
+    /// Lambda's `/tmp`).
+    pub work_dir: std::path::PathBuf,
+    /// `FIT_MEGAPIXELS_PER_SEC`: the measured conversion speed at the function's memory size.
+    pub megapixels_per_sec: f64,
+}
+
+impl FitConfig {
+    pub const VARS: &'static [&'static str] = &[
+        "FFMPEG_PATH",
+        "FFPROBE_PATH",
+        "FIT_WORK_DIR",
+        "FIT_MEGAPIXELS_PER_SEC",
+    ];
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let megapixels_per_sec = match env.var("FIT_MEGAPIXELS_PER_SEC") {
+            None => crate::fitter::DEFAULT_MEGAPIXELS_PER_SEC,
+            Some(raw) => raw
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite() && *n > 0.0)
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "FIT_MEGAPIXELS_PER_SEC",
+                    reason: format!("expected a positive number, got {raw:?}"),
+                })?,
+        };
+        let path = |name: &str, default: &str| {
+            std::path::PathBuf::from(env.var(name).unwrap_or_else(|| default.to_owned()))
+        };
+        Ok(Self {
+            ffmpeg_path: path("FFMPEG_PATH", "ffmpeg"),
+            ffprobe_path: path("FFPROBE_PATH", "ffprobe"),
+            work_dir: env
+                .var("FIT_WORK_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir),
+            megapixels_per_sec,
+        })
     }
 }

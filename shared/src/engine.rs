@@ -1,6 +1,7 @@
 //! The upload state machine: how one work message advances one upload job.
 //!
 //! ```text
+//! (Fitting, in fit-video: `fitter.rs`) →
 //! Queued → Initialized → Appending(next_segment) → Finalized → Processing → Publishing → Published
 //!    ↑_____________ media lost or expired (bounded restarts) ____|              any phase → Failed(reason)
 //! ```
@@ -197,6 +198,11 @@ impl Engine<'_> {
         if job.phase.is_final() {
             return Ok(Outcome::Dropped("job already finished"));
         }
+        if job.needs_fitting() {
+            // fit-video owns the job until the converted video is its source; it sends the first
+            // upload message itself (and the reconciler re-drives it on fit-video's queue).
+            return Ok(Outcome::Dropped("the video is being fitted"));
+        }
         let now = self.clock.now_ms();
         let leased_by_other =
             job.lease_until_ms > now && job.lease_owner.as_deref() != Some(invocation.id.as_str());
@@ -343,7 +349,10 @@ impl Engine<'_> {
             }
             Phase::Finalized | Phase::Processing => self.check_processing(run, &token).await,
             Phase::Publishing => self.publish(run, &token).await,
-            Phase::Published | Phase::Failed | Phase::Unconfirmed => Ok(Next::Done),
+            // Never reached: `advance` drops messages for a job being fitted.
+            Phase::Fitting | Phase::Published | Phase::Failed | Phase::Unconfirmed => {
+                Ok(Next::Done)
+            }
         }
     }
 
@@ -1307,6 +1316,8 @@ pub fn overall_status(jobs: &[UploadJob]) -> PostStatus {
         PostStatus::Processing
     } else if jobs.iter().all(|j| j.phase == Phase::Published) {
         PostStatus::Published
+    } else if jobs.iter().all(crate::fitter::refused_as_unusable) {
+        PostStatus::Rejected
     } else if jobs.iter().any(|j| j.phase == Phase::Failed) {
         PostStatus::Failed
     } else {
@@ -1382,13 +1393,23 @@ impl Settler<'_> {
             .as_ref()
             .map(|e| e.message.clone())
             .unwrap_or_else(|| reason.to_owned());
-        job.phase = Phase::Failed;
-        job.error = Some(JobError {
-            code: "gave_up".into(),
-            message: format!(
+        // A job being fitted counts its own attempts (fit-video's queue has its own receive
+        // count); every other job failed its queue's receives.
+        let message = match job.fit.as_ref().filter(|_| job.needs_fitting()) {
+            Some(fit) => format!(
+                "Converting the video was interrupted {} times in a row (the function crashed or \
+                 ran out of time) and was stopped. Last error: {last}",
+                fit.attempts
+            ),
+            None => format!(
                 "The upload was interrupted {} times in a row at the same step and was stopped. Last error: {last}",
                 self.settings.max_receive_count
             ),
+        };
+        job.phase = Phase::Failed;
+        job.error = Some(JobError {
+            code: "gave_up".into(),
+            message,
             retryable: true,
             at_ms: now,
         });

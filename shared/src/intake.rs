@@ -29,6 +29,7 @@ use thiserror::Error;
 use video_preflight::{Checked, Limits, PreflightError};
 
 use crate::clock::Clock;
+use crate::fitter::fixable;
 use crate::ids::{IdError, PostId, UploadKey};
 use crate::jobs::{segment_size_for, Phase, SourceObject, UploadJob};
 use crate::ports::{BlobError, ObjectHead, ObjectRef, QueueError, UploadedObjects, WorkQueue};
@@ -99,6 +100,8 @@ pub enum IntakeError {
 pub enum Verdict {
     /// Checked and enqueued: `jobs` jobs created and their messages sent.
     Started { post_id: PostId, jobs: usize },
+    /// X would refuse the video as it is but a conversion can fix it: sent to fit-video.
+    Fitting { post_id: PostId, reason: String },
     /// A duplicate event: the jobs already exist; `resent` messages of untouched jobs were sent again.
     AlreadyStarted { post_id: PostId, resent: usize },
     /// Refused; the reason is on the post and the object is deleted.
@@ -115,6 +118,7 @@ impl Verdict {
     pub fn post_id(&self) -> Option<&PostId> {
         match self {
             Verdict::Started { post_id, .. }
+            | Verdict::Fitting { post_id, .. }
             | Verdict::AlreadyStarted { post_id, .. }
             | Verdict::Rejected { post_id, .. }
             | Verdict::AlreadyRejected { post_id }
@@ -127,6 +131,9 @@ impl Verdict {
         match self {
             Verdict::Started { post_id, jobs } => {
                 format!("post {post_id} checked; {jobs} upload job(s) queued")
+            }
+            Verdict::Fitting { post_id, reason } => {
+                format!("post {post_id}: {reason}; the video is being fitted for X")
             }
             Verdict::AlreadyStarted { post_id, resent } => {
                 format!("post {post_id} already has its jobs (duplicate event); {resent} message(s) re-sent")
@@ -151,6 +158,8 @@ pub struct Intake<'a> {
     pub bucket: &'a str,
     pub posts: &'a dyn PostStore,
     pub queue: &'a dyn WorkQueue,
+    /// fit-video's queue: jobs whose video must be converted first start there.
+    pub fit_queue: &'a dyn WorkQueue,
     pub objects: &'a dyn UploadedObjects,
     pub clock: &'a dyn Clock,
     /// The preferred APPEND segment size; grown per video if needed to fit X's 1000 segments.
@@ -320,10 +329,23 @@ impl Intake<'_> {
             head: &head,
         };
         match video_preflight::inspect(&reader, &Limits::default()).await {
-            Ok(checked) => self.start(post, bucket, key, &head, checked).await,
+            Ok(checked) => match fit_anyway(&post, &checked) {
+                Some(reason) => self.start_fitting(post, bucket, key, &head, reason).await,
+                None => self.start(post, bucket, key, &head, checked).await,
+            },
+            Err(PreflightError::Rejected(why)) if post.fit.enabled && fixable(&why, &post.fit) => {
+                tracing::info!(post_id = %post.post_id, code = why.code(), reason = %why, "video sent to be fitted");
+                self.start_fitting(post, bucket, key, &head, why.to_string())
+                    .await
+            }
             Err(PreflightError::Rejected(why)) => {
                 tracing::info!(post_id = %post.post_id, code = why.code(), reason = %why, "video refused by the pre-flight check");
-                self.reject(post, bucket, key, why.to_string()).await
+                let reason = if fixable(&why, &post.fit) {
+                    format!("{why} (the post asked fit: false, so it was not converted)")
+                } else {
+                    why.to_string()
+                };
+                self.reject(post, bucket, key, reason).await
             }
             Err(PreflightError::Read(err)) => Err(IntakeError::Read(err)),
         }
@@ -412,8 +434,60 @@ impl Intake<'_> {
         }))
     }
 
+    /// Saves the post and creates jobs that start by fitting the video (fit-video), then sends
+    /// their messages to fit-video's queue. The pre-flight's finding is kept as the reason.
+    async fn start_fitting(
+        &self,
+        mut post: Post,
+        bucket: &str,
+        key: &str,
+        head: &ObjectHead,
+        reason: String,
+    ) -> Result<Option<Verdict>, IntakeError> {
+        let now = self.clock.now_ms();
+        post.status = PostStatus::Processing;
+        post.object_key = Some(key.to_owned());
+        post.version += 1;
+        post.updated_at_ms = now;
+        let original = SourceObject {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            size_bytes: head.size_bytes,
+            media_type: head.content_type.clone().unwrap_or_default(),
+            media_category: String::new(),
+            etag: head.etag.clone(),
+            version_id: head.version_id.clone(),
+        };
+        let jobs: Vec<UploadJob> = post
+            .platforms
+            .iter()
+            .map(|platform| {
+                UploadJob::new_fitting(&post, *platform, original.clone(), reason.clone(), now)
+            })
+            .collect();
+        match self.posts.start_jobs(&post, &jobs).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Ok(None),
+            Err(err) => return Err(err.into()),
+        }
+        for job in &jobs {
+            self.send(job).await?;
+        }
+        tracing::info!(post_id = %post.post_id, jobs = jobs.len(), %reason, "fit jobs queued");
+        Ok(Some(Verdict::Fitting {
+            post_id: post.post_id,
+            reason,
+        }))
+    }
+
+    /// Sends the job's message to the queue of its phase.
     async fn send(&self, job: &UploadJob) -> Result<(), IntakeError> {
-        self.queue
+        let queue = if job.needs_fitting() {
+            self.fit_queue
+        } else {
+            self.queue
+        };
+        queue
             .send(&job.message(), 0)
             .await
             .map_err(IntakeError::Queue)
@@ -433,7 +507,9 @@ impl Intake<'_> {
         let now = self.clock.now_ms();
         let mut resent = 0;
         for job in jobs.iter().filter(|j| {
-            j.phase == Phase::Queued && j.version == 1 && now - j.created_at_ms >= RESEND_AFTER_MS
+            matches!(j.phase, Phase::Queued | Phase::Fitting)
+                && j.version == 1
+                && now - j.created_at_ms >= RESEND_AFTER_MS
         }) {
             self.send(job).await?;
             resent += 1;
@@ -454,6 +530,29 @@ fn outside_the_trigger(uploads_bucket: &str, bucket: &str, key: &str) -> Option<
     } else {
         None
     }
+}
+
+/// Why a video that passed the check must still be fitted: the post asked to cut it shorter,
+/// or it is shown rotated by metadata alone. X documents nothing about rotation metadata, so
+/// the stricter choice is made: the rotation goes into the pixels, which every player shows
+/// upright (the emulator's README, "chosen").
+fn fit_anyway(post: &Post, checked: &Checked) -> Option<String> {
+    if !post.fit.enabled {
+        return None;
+    }
+    let facts = &checked.facts;
+    if let Some(trim) = post.fit.trim_to_secs.filter(|t| facts.duration_secs > *t) {
+        return Some(format!(
+            "video is {:.1} s; the post asked to cut it to {trim} s",
+            facts.duration_secs
+        ));
+    }
+    (facts.rotation_degrees != 0).then(|| {
+        format!(
+            "video is shown rotated {}° by metadata only; the rotation is applied to its pixels",
+            facts.rotation_degrees
+        )
+    })
 }
 
 /// The form's content type, which S3 enforces from its policy and moto does not (README "The

@@ -12,6 +12,9 @@ use crate::posts::{Platform, Post};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
+    /// The video is being converted to what X accepts (fit-video, `crate::fitter`); the job
+    /// reaches `Queued` with the converted file as its source.
+    Fitting,
     Queued,
     /// INIT answered; the media id is recorded.
     Initialized,
@@ -75,6 +78,32 @@ pub struct SourceObject {
     /// The object's version, when the bucket is versioned.
     #[serde(default)]
     pub version_id: Option<String>,
+}
+
+/// The conversion of a job's video (fit-video, `crate::fitter`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitState {
+    /// The file the user uploaded. Once fitted, the job's `source` is the converted file.
+    pub original: SourceObject,
+    /// Why the pre-flight sent it to be fitted (its first finding, in words).
+    pub reason: String,
+    /// The post's fitting request: cut to at most this many seconds; pad to X's aspect range.
+    #[serde(default)]
+    pub trim_to_secs: Option<f64>,
+    #[serde(default)]
+    pub pad: bool,
+    /// Percent converted (from ffmpeg's `-progress`), checkpointed while it runs.
+    #[serde(default)]
+    pub percent: u8,
+    /// Conversions started (each invocation that took the job); bounded.
+    #[serde(default)]
+    pub attempts: u32,
+    /// What the conversion changed, e.g. "video codec HEVC → H.264 High".
+    #[serde(default)]
+    pub changes: Vec<String>,
+    /// The converted file is in S3 and is the job's `source`.
+    #[serde(default)]
+    pub done: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +193,10 @@ pub struct UploadJob {
     #[serde(default)]
     pub history: Vec<Attempt>,
 
+    /// Set when the video needed fitting: the original, the progress, what changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit: Option<FitState>,
+
     #[serde(default)]
     pub lease_owner: Option<String>,
     #[serde(default)]
@@ -217,12 +250,44 @@ impl UploadJob {
             remote_post_url: None,
             error: None,
             history: Vec::new(),
+            fit: None,
             lease_owner: None,
             lease_until_ms: 0,
             version: 1,
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
         }
+    }
+
+    /// A new job whose video must be fitted first: it starts at `Fitting` on fit-video's queue.
+    pub fn new_fitting(
+        post: &Post,
+        platform: Platform,
+        original: SourceObject,
+        reason: String,
+        now_ms: i64,
+    ) -> Self {
+        // The segment size is chosen again for the converted file (fit-video).
+        let segment_size =
+            segment_size_for(original.size_bytes, crate::intake::DEFAULT_SEGMENT_SIZE);
+        let mut job = Self::new(post, platform, original.clone(), segment_size, now_ms);
+        job.phase = Phase::Fitting;
+        job.fit = Some(FitState {
+            original,
+            reason,
+            trim_to_secs: post.fit.trim_to_secs,
+            pad: post.fit.pad,
+            percent: 0,
+            attempts: 0,
+            changes: Vec::new(),
+            done: false,
+        });
+        job
+    }
+
+    /// Whether the job's next message goes to fit-video's queue rather than the work queue.
+    pub fn needs_fitting(&self) -> bool {
+        self.phase == Phase::Fitting
     }
 
     /// The work message that advances the job from its current step.
@@ -253,7 +318,15 @@ impl UploadJob {
                 .media_expires_at_ms
                 .is_none_or(|at| at > now_ms.saturating_add(media_margin_ms));
         let may_exist = self.publish_started && self.remote_post_id.is_none();
-        if may_exist || (media_usable && self.phase == Phase::Failed) {
+        let fitted = self.fit.as_ref().is_none_or(|fit| fit.done);
+        if !fitted {
+            // The conversion never finished: start it again (fresh attempts).
+            self.phase = Phase::Fitting;
+            if let Some(fit) = self.fit.as_mut() {
+                fit.attempts = 0;
+                fit.percent = 0;
+            }
+        } else if may_exist || (media_usable && self.phase == Phase::Failed) {
             self.phase = Phase::Publishing;
         } else {
             self.phase = Phase::Queued;
@@ -291,7 +364,7 @@ impl UploadJob {
     }
 
     pub fn total_segments(&self) -> u32 {
-        if self.source.size_bytes == 0 {
+        if self.source.size_bytes == 0 || self.segment_size == 0 {
             return 0;
         }
         self.source.size_bytes.div_ceil(self.segment_size) as u32

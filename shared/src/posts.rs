@@ -53,6 +53,35 @@ pub enum PostStatus {
     Unconfirmed,
 }
 
+/// A post's wishes for a video X would refuse as it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitRequest {
+    /// Convert what X would refuse (on by default: X re-encodes every upload anyway); `false`
+    /// rejects such a video with the reason instead.
+    #[serde(default = "fit_by_default")]
+    pub enabled: bool,
+    /// Cut the video to at most this many seconds (X allows at most 140).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trim_to_secs: Option<f64>,
+    /// Add bars to a video whose aspect ratio is outside X's 1:3 to 3:1, instead of refusing it.
+    #[serde(default)]
+    pub pad: bool,
+}
+
+fn fit_by_default() -> bool {
+    true
+}
+
+impl Default for FitRequest {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            trim_to_secs: None,
+            pad: false,
+        }
+    }
+}
+
 /// What the pre-flight check learnt about the video.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VideoInfo {
@@ -78,6 +107,9 @@ pub struct Post {
     pub object_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video: Option<VideoInfo>,
+    /// What to do with a video X would refuse as it is (issue 14).
+    #[serde(default)]
+    pub fit: FitRequest,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
     pub version: u64,
@@ -102,6 +134,7 @@ impl Post {
             rejection: None,
             object_key: None,
             video: None,
+            fit: FitRequest::default(),
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
             version: 1,

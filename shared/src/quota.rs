@@ -412,6 +412,7 @@ mod tests {
             rejection: None,
             object_key: None,
             video: None,
+            fit: Default::default(),
             created_at_ms,
             updated_at_ms: created_at_ms,
             version: 1,

@@ -114,6 +114,8 @@ pub const REDRIVE_STEP: &str = "redrive";
 /// job store, post store, work queue and clock are the sweep's too.
 pub struct Reconciler<'a> {
     pub engine: Settler<'a>,
+    /// fit-video's queue: a job overdue while `Fitting` is re-driven there.
+    pub fit_queue: &'a dyn WorkQueue,
     pub index: &'a dyn SweepIndex,
     pub dead_letters: &'a dyn DeadLetters,
     pub settings: ReconcileSettings,
@@ -341,8 +343,12 @@ impl Reconciler<'_> {
             phase = ?job.phase,
             "next step overdue; message sent again"
         );
-        self.engine
-            .queue
+        let queue = if job.needs_fitting() {
+            self.fit_queue
+        } else {
+            self.engine.queue
+        };
+        queue
             .send(&job.message(), 0)
             .await
             .map_err(|e| EngineError::Queue(e.detail))?;

@@ -16,9 +16,15 @@ use thiserror::Error;
 pub use crate::ports::ObjectHead;
 use crate::ports::{BlobError, BlobErrorKind, BlobReader, ObjectRef, UploadedObjects};
 
-/// The content types an upload form admits (those X's upload INIT takes that Reelay uploads:
-/// research/x-api.md §6). The form names exactly one of them; S3 refuses any other.
-pub const UPLOAD_CONTENT_TYPES: &[&str] = &["video/mp4", "video/quicktime"];
+/// The content types an upload form admits: those X's upload INIT takes (research/x-api.md §6),
+/// and WebM and Matroska, which fit-video converts to MP4 first (issue 14). The form names
+/// exactly one of them; S3 refuses any other.
+pub const UPLOAD_CONTENT_TYPES: &[&str] = &[
+    "video/mp4",
+    "video/quicktime",
+    "video/webm",
+    "video/x-matroska",
+];
 
 /// The largest upload a form admits: X's 512 MiB cap for `amplify_video`, the pre-flight check's
 /// own limit (a test keeps the two equal). S3 refuses a bigger body before storing it.
@@ -214,29 +220,35 @@ impl BlobReader for S3Blobs {
             .set_version_id(object.version_id.map(str::to_owned))
             .send()
             .await
-            .map_err(|err| {
-                let status = err.raw_response().map(|r| r.status().as_u16());
-                let missing = err.as_service_error().is_some_and(|e| e.is_no_such_key());
-                let kind = match status {
-                    Some(412) => BlobErrorKind::Changed,
-                    _ if missing => BlobErrorKind::Missing,
-                    Some(404) => BlobErrorKind::Missing,
-                    _ => BlobErrorKind::Unavailable,
-                };
-                // The full chain goes to the log; the job (and so the API) gets S3's short code
-                // and message only: no request ids, no multi-kilobyte dumps in the job item.
-                tracing::warn!(error = %aws_sdk_s3::error::DisplayErrorContext(&err), "ranged GET failed");
-                BlobError {
-                    kind,
-                    detail: short_error(&err, status),
-                }
-            })?;
+            .map_err(get_failed)?;
         let body = out
             .body
             .collect()
             .await
             .map_err(|e| BlobError::unavailable(e.to_string()))?;
         Ok(body.into_bytes())
+    }
+}
+
+/// A failed GET as the engine and the fit step judge it: 412 (the object changed since it was
+/// checked) and 404 are permanent, the rest transient.
+fn get_failed(
+    err: aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::get_object::GetObjectError>,
+) -> BlobError {
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let missing = err.as_service_error().is_some_and(|e| e.is_no_such_key());
+    let kind = match status {
+        Some(412) => BlobErrorKind::Changed,
+        _ if missing => BlobErrorKind::Missing,
+        Some(404) => BlobErrorKind::Missing,
+        _ => BlobErrorKind::Unavailable,
+    };
+    // The full chain goes to the log; the job (and so the API) gets S3's short code and message
+    // only: no request ids, no multi-kilobyte dumps in the job item.
+    tracing::warn!(error = %aws_sdk_s3::error::DisplayErrorContext(&err), "GET failed");
+    BlobError {
+        kind,
+        detail: short_error(&err, status),
     }
 }
 
@@ -372,6 +384,83 @@ fn compact_utc(secs: u64) -> String {
 /// `2026-12-02T03:30:00Z`, the policy's `expiration`.
 fn iso8601(secs: u64) -> String {
     crate::clock::rfc3339(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+#[async_trait]
+impl crate::fitter::VideoFiles for S3Blobs {
+    /// One GET streamed to the file, pinned like every read (`If-Match`, the version).
+    #[tracing::instrument(skip(self, object, to), fields(key = object.key))]
+    async fn download(
+        &self,
+        object: ObjectRef<'_>,
+        to: &std::path::Path,
+    ) -> Result<u64, BlobError> {
+        use tokio::io::AsyncWriteExt;
+        let out = self
+            .client
+            .get_object()
+            .bucket(object.bucket)
+            .key(object.key)
+            .set_if_match(object.etag.map(str::to_owned))
+            .set_version_id(object.version_id.map(str::to_owned))
+            .send()
+            .await
+            .map_err(get_failed)?;
+        let local = |e: std::io::Error| {
+            BlobError::unavailable(format!("writing the video to local storage: {e}"))
+        };
+        let mut file = tokio::fs::File::create(to).await.map_err(local)?;
+        let mut body = out.body;
+        let mut written = 0_u64;
+        // Chunk by chunk: a video of hundreds of MiB never sits in memory whole.
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| BlobError::unavailable(e.to_string()))?
+        {
+            file.write_all(&chunk).await.map_err(local)?;
+            written += chunk.len() as u64;
+        }
+        file.flush().await.map_err(local)?;
+        Ok(written)
+    }
+
+    /// One PutObject from the file (S3 takes up to 5 GB in one; a fitted video stays far below).
+    #[tracing::instrument(skip(self, from), fields(key))]
+    async fn upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        from: &std::path::Path,
+        content_type: &str,
+    ) -> Result<crate::fitter::StoredFile, BlobError> {
+        let size_bytes = tokio::fs::metadata(from)
+            .await
+            .map_err(|e| BlobError::unavailable(format!("reading the converted video: {e}")))?
+            .len();
+        let body = aws_sdk_s3::primitives::ByteStream::from_path(from)
+            .await
+            .map_err(|e| BlobError::unavailable(format!("reading the converted video: {e}")))?;
+        let out = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|err| {
+                let status = err.raw_response().map(|r| r.status().as_u16());
+                tracing::warn!(error = %aws_sdk_s3::error::DisplayErrorContext(&err), "PUT failed");
+                BlobError::unavailable(short_error(&err, status))
+            })?;
+        Ok(crate::fitter::StoredFile {
+            etag: out.e_tag().map(str::to_owned),
+            version_id: out.version_id().map(str::to_owned),
+            size_bytes,
+        })
+    }
 }
 
 #[cfg(test)]

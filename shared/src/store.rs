@@ -638,6 +638,7 @@ mod tests {
             rejection: None,
             object_key: None,
             video: None,
+            fit: Default::default(),
             created_at_ms: 1_800_000_000_000,
             updated_at_ms: 1_800_000_000_000,
             version: 2,

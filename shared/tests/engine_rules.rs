@@ -326,6 +326,7 @@ impl Fixture {
             rejection: None,
             object_key: None,
             video: None,
+            fit: Default::default(),
             created_at_ms: NOW,
             updated_at_ms: NOW,
             version: 2,

@@ -218,6 +218,7 @@ impl DeadLetters for Dlq {
 struct Fixture {
     store: Store,
     queue: Sent,
+    fit_queue: Sent,
     dlq: Dlq,
     clock: ManualClock,
     settings: ReconcileSettings,
@@ -228,6 +229,7 @@ impl Fixture {
         Self {
             store: Store::default(),
             queue: Sent::default(),
+            fit_queue: Sent::default(),
             dlq: Dlq::default(),
             clock: ManualClock::new(NOW),
             settings: ReconcileSettings {
@@ -247,6 +249,7 @@ impl Fixture {
                 &self.clock,
                 EngineSettings::default(),
             ),
+            fit_queue: &self.fit_queue,
             index: &self.store,
             dead_letters: &self.dlq,
             settings: self.settings.clone(),
@@ -266,6 +269,7 @@ impl Fixture {
             rejection: None,
             object_key: None,
             video: None,
+            fit: Default::default(),
             created_at_ms: NOW,
             updated_at_ms: NOW,
             version: 2,
@@ -348,6 +352,23 @@ async fn a_job_whose_message_was_lost_is_re_driven_with_its_current_message_afte
     f.clock.advance_ms(1);
     assert_eq!(f.sweep().await.redriven, 1);
     assert_eq!(f.stored(&job).redrives, 2);
+}
+
+/// A job lost while its video was being fitted is re-driven on fit-video's queue, never the
+/// work queue (whose worker would only drop it).
+#[tokio::test]
+async fn a_job_overdue_while_fitting_is_re_driven_on_fit_videos_queue() {
+    let f = Fixture::new();
+    let mut job = f.job();
+    job.phase = Phase::Fitting;
+    f.put(&job);
+    f.clock.advance_ms(GRACE);
+    assert_eq!(f.sweep().await.redriven, 1);
+    assert!(f.sent().is_empty(), "nothing on the work queue");
+    assert_eq!(
+        f.fit_queue.messages.lock().unwrap().clone(),
+        vec![job.message()]
+    );
 }
 
 #[tokio::test]

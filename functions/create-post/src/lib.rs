@@ -6,8 +6,10 @@ use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use lambda_runtime::LambdaEvent;
 use reelay_shared::aws::AwsClients;
 use reelay_shared::clock::SystemClock;
-use reelay_shared::config::{BucketConfig, ConfigError, Env, QueueConfig, TableConfig};
-use reelay_shared::intake::{CreatedObject, Intake, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
+use reelay_shared::config::{
+    BucketConfig, ConfigError, Env, FitQueueConfig, QueueConfig, SegmentConfig, TableConfig,
+};
+use reelay_shared::intake::{CreatedObject, Intake};
 use reelay_shared::s3::S3Blobs;
 use reelay_shared::sqs::SqsQueue;
 use reelay_shared::store::DynamoStore;
@@ -21,31 +23,18 @@ pub struct CreatePostConfig {
     pub table: TableConfig,
     pub bucket: BucketConfig,
     pub queue: QueueConfig,
-    /// `SEGMENT_SIZE_BYTES`: preferred APPEND segment size (default 4 MiB, 1 KiB to 5,000,000);
-    /// grown per video if needed to fit X's 1000 segments.
-    pub segment_size_bytes: u64,
+    pub fit_queue: FitQueueConfig,
+    pub segments: SegmentConfig,
 }
 
 impl CreatePostConfig {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        let segment_size_bytes = match env.var("SEGMENT_SIZE_BYTES") {
-            None => DEFAULT_SEGMENT_SIZE,
-            Some(raw) => raw
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(n))
-                .ok_or_else(|| ConfigError::Invalid {
-                    name: "SEGMENT_SIZE_BYTES",
-                    reason: format!(
-                        "expected a byte count from {MIN_SEGMENT_SIZE} to {MAX_SEGMENT_SIZE}, got {raw:?}"
-                    ),
-                })?,
-        };
         Ok(Self {
             table: TableConfig::from_env(env)?,
             bucket: BucketConfig::from_env(env)?,
             queue: QueueConfig::from_env(env)?,
-            segment_size_bytes,
+            fit_queue: FitQueueConfig::from_env(env)?,
+            segments: SegmentConfig::from_env(env)?,
         })
     }
 
@@ -54,7 +43,8 @@ impl CreatePostConfig {
             TableConfig::VARS,
             BucketConfig::VARS,
             QueueConfig::VARS,
-            &["SEGMENT_SIZE_BYTES"],
+            FitQueueConfig::VARS,
+            SegmentConfig::VARS,
         ]
         .concat()
     }
@@ -72,14 +62,16 @@ pub async fn handle(
 ) -> Result<Vec<ObjectOutcome>, lambda_runtime::Error> {
     let store = DynamoStore::new(app.aws.dynamodb.clone(), &app.config.table.table_name);
     let queue = SqsQueue::new(app.aws.sqs.clone(), &app.config.queue.queue_url);
+    let fit_queue = SqsQueue::new(app.aws.sqs.clone(), &app.config.fit_queue.fit_queue_url);
     let blobs = S3Blobs::new(app.aws.s3.clone());
     let intake = Intake {
         bucket: &app.config.bucket.bucket_name,
         posts: &store,
         queue: &queue,
+        fit_queue: &fit_queue,
         objects: &blobs,
         clock: &SystemClock,
-        segment_size: app.config.segment_size_bytes,
+        segment_size: app.config.segments.segment_size_bytes,
     };
     let mut outcomes = Vec::new();
     let mut first_error = None;
@@ -120,17 +112,24 @@ mod tests {
             ("TABLE_NAME", "t"),
             ("BUCKET_NAME", "b"),
             ("QUEUE_URL", "q"),
+            ("FIT_QUEUE_URL", "f"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         assert_eq!(
-            CreatePostConfig::from_env(&env).unwrap().segment_size_bytes,
+            CreatePostConfig::from_env(&env)
+                .unwrap()
+                .segments
+                .segment_size_bytes,
             DEFAULT_SEGMENT_SIZE
         );
         env.insert("SEGMENT_SIZE_BYTES".into(), "65536".into());
         assert_eq!(
-            CreatePostConfig::from_env(&env).unwrap().segment_size_bytes,
+            CreatePostConfig::from_env(&env)
+                .unwrap()
+                .segments
+                .segment_size_bytes,
             65536
         );
         for bad in ["0", "6000000", "lots"] {

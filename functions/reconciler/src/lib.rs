@@ -9,7 +9,9 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
 use reelay_shared::aws::AwsClients;
 use reelay_shared::clock::{Clock, SystemClock};
-use reelay_shared::config::{ConfigError, DeadLetterConfig, Env, QueueConfig, TableConfig};
+use reelay_shared::config::{
+    ConfigError, DeadLetterConfig, Env, FitQueueConfig, QueueConfig, TableConfig,
+};
 use reelay_shared::engine::EngineSettings;
 use reelay_shared::ports::WorkQueue;
 use reelay_shared::reconcile::{
@@ -22,6 +24,7 @@ use reelay_shared::store::DynamoStore;
 pub struct ReconcilerConfig {
     pub table: TableConfig,
     pub queue: QueueConfig,
+    pub fit_queue: FitQueueConfig,
     pub dead_letters: DeadLetterConfig,
 }
 
@@ -30,12 +33,19 @@ impl ReconcilerConfig {
         Ok(Self {
             table: TableConfig::from_env(env)?,
             queue: QueueConfig::from_env(env)?,
+            fit_queue: FitQueueConfig::from_env(env)?,
             dead_letters: DeadLetterConfig::from_env(env)?,
         })
     }
 
     pub fn vars() -> Vec<&'static str> {
-        [TableConfig::VARS, QueueConfig::VARS, DeadLetterConfig::VARS].concat()
+        [
+            TableConfig::VARS,
+            QueueConfig::VARS,
+            FitQueueConfig::VARS,
+            DeadLetterConfig::VARS,
+        ]
+        .concat()
     }
 }
 
@@ -43,6 +53,7 @@ impl ReconcilerConfig {
 pub struct App {
     pub store: DynamoStore,
     pub queue: Arc<dyn WorkQueue>,
+    pub fit_queue: Arc<dyn WorkQueue>,
     pub dead_letters: Arc<dyn DeadLetters>,
     pub clock: Arc<dyn Clock>,
     pub settings: ReconcileSettings,
@@ -57,6 +68,10 @@ impl App {
         Self {
             store: DynamoStore::new(aws.dynamodb.clone(), &config.table.table_name),
             queue: Arc::new(SqsQueue::new(aws.sqs.clone(), &config.queue.queue_url)),
+            fit_queue: Arc::new(SqsQueue::new(
+                aws.sqs.clone(),
+                &config.fit_queue.fit_queue_url,
+            )),
             dead_letters: Arc::new(SqsDeadLetters::new(
                 aws.sqs.clone(),
                 &config.dead_letters.dlq_url,
@@ -76,6 +91,7 @@ impl App {
                 self.clock.as_ref(),
                 self.engine_settings.clone(),
             ),
+            fit_queue: self.fit_queue.as_ref(),
             index: &self.store,
             dead_letters: self.dead_letters.as_ref(),
             settings: self.settings.clone(),

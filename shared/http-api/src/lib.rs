@@ -33,6 +33,7 @@ pub struct State {
     pub accounts: DynamoAccountStore,
     pub blobs: S3Blobs,
     pub queue: SqsQueue,
+    pub fit_queue: SqsQueue,
 }
 
 impl State {
@@ -49,6 +50,7 @@ impl State {
             accounts: DynamoAccountStore::new(aws.dynamodb.clone(), table.clone()),
             blobs: S3Blobs::with_credentials(aws.s3.clone(), aws.credentials.clone()),
             queue: SqsQueue::new(aws.sqs.clone(), &config.queue.queue_url),
+            fit_queue: SqsQueue::new(aws.sqs.clone(), &config.fit_queue.fit_queue_url),
             pkce_key,
             config,
             aws,

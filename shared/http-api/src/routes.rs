@@ -191,6 +191,7 @@ fn posts(app: &State) -> PostsService<'_> {
         accounts: &app.accounts,
         uploads: &app.blobs,
         queue: &app.queue,
+        fit_queue: &app.fit_queue,
         clock: &SystemClock,
         limits: &app.config.quota.limits,
         bucket: &app.config.bucket.bucket_name,

@@ -1,8 +1,8 @@
 //! What the API function reads from the environment, once, at cold start.
 
 use crate::config::{
-    BucketConfig, ConfigError, ConnectConfig, ConsoleConfig, Env, KeyConfig, PkceConfig,
-    QueueConfig, QuotaConfig, TableConfig, XConfig,
+    BucketConfig, ConfigError, ConnectConfig, ConsoleConfig, Env, FitQueueConfig, KeyConfig,
+    PkceConfig, QueueConfig, QuotaConfig, TableConfig, XConfig,
 };
 
 /// Everything the API reads from the environment.
@@ -11,6 +11,8 @@ pub struct ApiConfig {
     pub table: TableConfig,
     pub bucket: BucketConfig,
     pub queue: QueueConfig,
+    /// A retry of a conversion that never finished goes back to fit-video's queue.
+    pub fit_queue: FitQueueConfig,
     pub key: KeyConfig,
     pub x: XConfig,
     /// Where the PKCE key is (the connect route derives verifiers with it).
@@ -29,6 +31,7 @@ impl ApiConfig {
             table: TableConfig::from_env(env)?,
             bucket: BucketConfig::from_env(env)?,
             queue: QueueConfig::from_env(env)?,
+            fit_queue: FitQueueConfig::from_env(env)?,
             key: KeyConfig::from_env(env)?,
             x: XConfig::from_env(env)?,
             pkce: PkceConfig::from_env(env)?,
@@ -44,6 +47,7 @@ impl ApiConfig {
             TableConfig::VARS,
             BucketConfig::VARS,
             QueueConfig::VARS,
+            FitQueueConfig::VARS,
             KeyConfig::VARS,
             XConfig::VARS,
             PkceConfig::VARS,

@@ -75,6 +75,8 @@ pub const OPERATION_PROBLEMS: &[(&str, &str, &[&str])] = &[
             "platform_unknown",
             "file_name_format",
             "content_type_unsupported",
+            "trim_range",
+            "fit_disabled",
             "platform_not_connected",
             "platform_needs_reconnect",
             "post_quota_exceeded",

@@ -28,7 +28,7 @@ use crate::engine::overall_status;
 use crate::ids::{PostId, UploadKey, UserId};
 use crate::jobs::{Phase, UploadJob};
 use crate::ports::{QueueError, WorkQueue};
-use crate::posts::{self, minted_post_id, new_post_id, Platform, Post, PostStatus};
+use crate::posts::{self, minted_post_id, new_post_id, FitRequest, Platform, Post, PostStatus};
 use crate::problem::Problem;
 use crate::quota::{self, QuotaExceeded, QuotaLimits, Reservation, ReserveError};
 use crate::s3::{
@@ -248,6 +248,8 @@ pub struct NewPost {
     pub platforms: Vec<Platform>,
     pub file_name: String,
     pub content_type: &'static str,
+    /// `fit`, `trim_to_secs` and `pad`.
+    pub fit: FitRequest,
 }
 
 fn invalid(field: &'static str, rule: &'static str, detail: impl Into<String>) -> PostsError {
@@ -293,7 +295,83 @@ fn string_field(
 }
 
 /// The fields of `POST /api/posts` (`views::CreatePostRequest`).
-pub const NEW_POST_FIELDS: &[&str] = &["text", "platforms", "file_name", "content_type"];
+pub const NEW_POST_FIELDS: &[&str] = &[
+    "text",
+    "platforms",
+    "file_name",
+    "content_type",
+    "fit",
+    "trim_to_secs",
+    "pad",
+];
+
+/// The content type a file name implies: the form must name one, and browsers and phones
+/// rarely say which.
+fn content_type_for(file_name: &str) -> &'static str {
+    let lower = file_name.to_ascii_lowercase();
+    if lower.ends_with(".mov") {
+        "video/quicktime"
+    } else if lower.ends_with(".webm") {
+        "video/webm"
+    } else if lower.ends_with(".mkv") {
+        "video/x-matroska"
+    } else {
+        "video/mp4"
+    }
+}
+
+/// The shortest cut `trim_to_secs` may ask for: X's minimum duration.
+const MIN_TRIM_SECS: f64 = 0.5;
+
+fn bool_field(body: &Map<String, Value>, field: &'static str) -> Result<Option<bool>, PostsError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(invalid(
+            field,
+            "type",
+            format!("{field} must be true or false"),
+        )),
+    }
+}
+
+/// `fit`, `trim_to_secs` and `pad`: what to do with a video X would refuse as it is.
+fn parse_fit_request(body: &Map<String, Value>) -> Result<FitRequest, PostsError> {
+    let enabled = bool_field(body, "fit")?.unwrap_or(true);
+    let pad = bool_field(body, "pad")?.unwrap_or(false);
+    let trim_to_secs = match body.get("trim_to_secs") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(secs) if secs.is_finite() && secs >= MIN_TRIM_SECS => Some(secs),
+            _ => {
+                return Err(invalid(
+                    "trim_to_secs",
+                    "trim_range",
+                    format!("trim_to_secs must be at least {MIN_TRIM_SECS} seconds, got {n}"),
+                ))
+            }
+        },
+        Some(_) => {
+            return Err(invalid(
+                "trim_to_secs",
+                "type",
+                "trim_to_secs must be a number of seconds",
+            ))
+        }
+    };
+    if !enabled && (trim_to_secs.is_some() || pad) {
+        return Err(invalid(
+            "fit",
+            "fit_disabled",
+            "trim_to_secs and pad change the video, which fit: false forbids; drop one or the other",
+        ));
+    }
+    Ok(FitRequest {
+        enabled,
+        trim_to_secs,
+        pad,
+    })
+}
 
 /// Parses and checks the body of `POST /api/posts` (everything but the connections). Field by
 /// field rather than through serde, so each problem names its field and rule.
@@ -376,14 +454,15 @@ pub fn parse_new_post(body: &[u8]) -> Result<NewPost, PostsError> {
                     ),
                 )
             })?,
-        None if file_name.to_ascii_lowercase().ends_with(".mov") => "video/quicktime",
-        None => "video/mp4",
+        None => content_type_for(&file_name),
     };
+    let fit = parse_fit_request(&body)?;
     Ok(NewPost {
         text,
         platforms,
         file_name,
         content_type,
+        fit,
     })
 }
 
@@ -458,6 +537,8 @@ pub struct PostsService<'a> {
     pub accounts: &'a dyn AccountStore,
     pub uploads: &'a dyn UploadForms,
     pub queue: &'a dyn WorkQueue,
+    /// fit-video's queue, for a retried job whose conversion never finished.
+    pub fit_queue: &'a dyn WorkQueue,
     pub clock: &'a dyn Clock,
     pub limits: &'a QuotaLimits,
     /// Where videos are uploaded.
@@ -524,7 +605,10 @@ impl PostsService<'_> {
 
         let now = self.clock.now_ms();
         let post_id = new_post_id(now);
-        let post = Post::draft(user.clone(), post_id.clone(), new.text, new.platforms, now);
+        let post = Post {
+            fit: new.fit,
+            ..Post::draft(user.clone(), post_id.clone(), new.text, new.platforms, now)
+        };
         let key = UploadKey {
             user_id: user.clone(),
             post_id: post.post_id.clone(),
@@ -588,8 +672,18 @@ impl PostsService<'_> {
         } else {
             overall_status(&jobs)
         };
+        let mut view = PostView::new(&post, status);
+        // fit-video records a rejection on the job first and on the post right after: until
+        // then, the job's reason is the post's.
+        if status == PostStatus::Rejected && view.rejection.is_none() {
+            view.rejection = jobs
+                .iter()
+                .find(|j| crate::fitter::refused_as_unusable(j))
+                .and_then(|j| j.error.as_ref())
+                .map(|e| e.message.clone());
+        }
         Ok(PostDetail {
-            post: PostView::new(&post, status),
+            post: view,
             targets: jobs.iter().map(TargetView::from).collect(),
         })
     }
@@ -681,7 +775,12 @@ impl PostsService<'_> {
                 Err(StoreError::Conflict) => return Err(PostsError::Changed),
                 other => other?,
             }
-            if let Err(err) = self.queue.send(&job.message(), 0).await {
+            let queue = if job.needs_fitting() {
+                self.fit_queue
+            } else {
+                self.queue
+            };
+            if let Err(err) = queue.send(&job.message(), 0).await {
                 // Without its message the job would sit in Queued for ever and could not be
                 // retried (it is no longer failed): put the failure back so the user can try
                 // again.
@@ -810,7 +909,7 @@ mod tests {
                 "file_name_format",
             ),
             (
-                br#"{"text":"hi","platforms":["x"],"content_type":"video/webm"}"#,
+                br#"{"text":"hi","platforms":["x"],"content_type":"video/avi"}"#,
                 "content_type",
                 "content_type_unsupported",
             ),
@@ -847,6 +946,9 @@ mod tests {
             platforms: vec!["x".into()],
             file_name: Some("a.mov".into()),
             content_type: None,
+            fit: Some(true),
+            trim_to_secs: Some(30.0),
+            pad: Some(false),
         };
         let json = serde_json::to_value(&doc).unwrap();
         let mut fields: Vec<&str> = json
@@ -861,6 +963,56 @@ mod tests {
         assert_eq!(fields, known);
         let parsed = parse_new_post(json.to_string().as_bytes()).unwrap();
         assert_eq!(parsed.content_type, "video/quicktime");
+        assert_eq!(parsed.fit.trim_to_secs, Some(30.0));
+    }
+
+    /// Fitting is on unless a post asks otherwise; a cut or bars need it on, and a cut shorter
+    /// than X's minimum is refused naming its field.
+    #[test]
+    fn fitting_requests_are_parsed_and_checked() {
+        let parse = |body: &str| parse_new_post(body.as_bytes());
+        let plain = parse(r#"{"text":"hi","platforms":["x"]}"#).unwrap();
+        assert_eq!(plain.fit, FitRequest::default());
+        assert!(plain.fit.enabled);
+        let webm = parse(r#"{"text":"hi","platforms":["x"],"file_name":"clip.webm"}"#).unwrap();
+        assert_eq!(webm.content_type, "video/webm");
+        let mkv = parse(r#"{"text":"hi","platforms":["x"],"file_name":"clip.MKV"}"#).unwrap();
+        assert_eq!(mkv.content_type, "video/x-matroska");
+        let asked =
+            parse(r#"{"text":"hi","platforms":["x"],"trim_to_secs":12.5,"pad":true}"#).unwrap();
+        assert_eq!(asked.fit.trim_to_secs, Some(12.5));
+        assert!(asked.fit.pad);
+        for (body, field, rule) in [
+            (
+                r#"{"text":"hi","platforms":["x"],"fit":false,"pad":true}"#,
+                "fit",
+                "fit_disabled",
+            ),
+            (
+                r#"{"text":"hi","platforms":["x"],"trim_to_secs":0.2}"#,
+                "trim_to_secs",
+                "trim_range",
+            ),
+            (
+                r#"{"text":"hi","platforms":["x"],"trim_to_secs":"5"}"#,
+                "trim_to_secs",
+                "type",
+            ),
+            (
+                r#"{"text":"hi","platforms":["x"],"fit":"no"}"#,
+                "fit",
+                "type",
+            ),
+        ] {
+            match parse(body) {
+                Err(PostsError::Invalid {
+                    field: f, rule: r, ..
+                }) => {
+                    assert_eq!((f, r), (field, rule), "{body}")
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -53,9 +53,24 @@ pub struct CreatePostRequest {
     #[serde(default)]
     #[schema(pattern = "^[A-Za-z0-9_ -][A-Za-z0-9._ -]{0,99}$")]
     pub file_name: Option<String>,
-    /// `video/mp4` or `video/quicktime`; by default from the file name (`.mov` is QuickTime).
+    /// `video/mp4`, `video/quicktime`, `video/webm` or `video/x-matroska`; by default from the
+    /// file name (`.mov` QuickTime, `.webm` WebM, `.mkv` Matroska, else MP4).
     #[serde(default)]
     pub content_type: Option<String>,
+    /// Convert a video X would refuse as it is (HEVC, 4K, 10-bit or HDR, over 60 fps, WebM, …)
+    /// to what X accepts before uploading it (default `true`); `false` rejects it with the
+    /// reason instead.
+    #[serde(default)]
+    pub fit: Option<bool>,
+    /// Cut the video to at most this many seconds (at least 0.5; X allows at most 140): a longer
+    /// video is otherwise rejected.
+    #[serde(default)]
+    #[schema(minimum = 0.5, example = 30.0)]
+    pub trim_to_secs: Option<f64>,
+    /// Add black bars to a video whose aspect ratio is outside X's 1:3 to 3:1 (default
+    /// `false`: such a video is rejected).
+    #[serde(default)]
+    pub pad: Option<bool>,
 }
 
 /// The presigned S3 POST form for a post's video: send `fields`, then the file as `file`, as
@@ -179,6 +194,28 @@ pub struct AttemptView {
     pub outcome: String,
 }
 
+/// The conversion of a target's video (phase `fitting`, then the upload of the result).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct FitView {
+    /// Percent converted (ffmpeg's progress, checkpointed every few seconds); 100 once done.
+    pub percent: u8,
+    /// Why the video had to be fitted: the pre-flight's finding.
+    #[schema(example = "video codec is HEVC (hvc1); X accepts only H.264")]
+    pub reason: String,
+    /// What the conversion changed, once done.
+    #[schema(example = json!(["video codec HEVC → H.264 High", "1920×1080 → 1280×720"]))]
+    pub changes: Vec<String>,
+    /// The uploaded file.
+    pub original_key: String,
+    /// The converted file, once stored; it is the one sent to the platform.
+    pub fitted_key: Option<String>,
+    /// Which file is sent: `fitted` once converted, `none yet` before.
+    #[schema(example = "fitted")]
+    pub sent: &'static str,
+    /// Conversions started (each crash or timeout counts one; bounded).
+    pub attempts: u32,
+}
+
 /// One platform target of a post: its phase and progress, result or error.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct TargetView {
@@ -190,6 +227,9 @@ pub struct TargetView {
     pub segments_total: u32,
     /// X's processing progress, when it reports one.
     pub processing_percent: Option<u8>,
+    /// Set when the video had to be fitted for X first: the conversion's progress, what it
+    /// changed, and which file is sent.
+    pub fit: Option<FitView>,
     pub media_key: Option<String>,
     pub lookups: TargetLookups,
     pub retries: u32,
@@ -238,6 +278,15 @@ impl From<&UploadJob> for TargetView {
             segments_sent: job.next_segment,
             segments_total: job.total_segments(),
             processing_percent: job.processing_percent,
+            fit: job.fit.as_ref().map(|fit| FitView {
+                percent: fit.percent,
+                reason: fit.reason.clone(),
+                changes: fit.changes.clone(),
+                original_key: fit.original.key.clone(),
+                fitted_key: fit.done.then(|| job.source.key.clone()),
+                sent: if fit.done { "fitted" } else { "none yet" },
+                attempts: fit.attempts,
+            }),
             media_key: job.media_key.clone(),
             lookups: TargetLookups {
                 posts_read: job.posts_read,

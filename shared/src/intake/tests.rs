@@ -9,7 +9,7 @@ use crate::clock::ManualClock;
 use crate::ids::UserId;
 use crate::messages::JobMessage;
 use crate::ports::BlobReader;
-use crate::posts::{new_post_id, Platform};
+use crate::posts::{new_post_id, FitRequest, Platform};
 use crate::store::PostPage;
 
 const NOW: i64 = 1_800_000_000_000;
@@ -210,6 +210,8 @@ struct Fixture {
     posts: Posts,
     objects: Objects,
     sent: Sent,
+    /// fit-video's queue.
+    fit_sent: Sent,
     clock: ManualClock,
 }
 
@@ -219,6 +221,7 @@ impl Fixture {
             posts: Posts::default(),
             objects: Objects::default(),
             sent: Sent::default(),
+            fit_sent: Sent::default(),
             clock: ManualClock::new(NOW),
         }
     }
@@ -228,6 +231,7 @@ impl Fixture {
             bucket: BUCKET,
             posts: &self.posts,
             queue: &self.sent,
+            fit_queue: &self.fit_sent,
             objects: &self.objects,
             clock: &self.clock,
             segment_size: DEFAULT_SEGMENT_SIZE,
@@ -236,13 +240,19 @@ impl Fixture {
 
     /// A draft as `POST /api/posts` leaves it, and the key its form uploads to.
     async fn draft(&self) -> (Post, String) {
-        let post = Post::draft(
+        self.draft_with(FitRequest::default()).await
+    }
+
+    /// A draft that asked for `fit`.
+    async fn draft_with(&self, fit: FitRequest) -> (Post, String) {
+        let mut post = Post::draft(
             UserId::parse("u1").unwrap(),
             new_post_id(NOW),
             "hello".into(),
             vec![Platform::Twitter],
             NOW,
         );
+        post.fit = fit;
         self.posts.create_post(&post).await.unwrap();
         let key = format!("uploads/u1/{}/clip.mp4", post.post_id);
         (post, key)
@@ -313,8 +323,13 @@ async fn a_refused_upload_is_recorded_on_its_draft_and_deleted() {
     assert!(!f.objects.exists(&key));
     assert!(f.objects.pinned_reads.lock().unwrap().is_empty());
 
-    // Bytes that are no video: the pre-flight check refuses them, reading the HEAD's version.
-    let (post, key) = f.draft().await;
+    // Bytes that are no video, from a post that asked not to fit its video: the pre-flight
+    // check refuses them, reading the HEAD's version.
+    let no_fitting = FitRequest {
+        enabled: false,
+        ..FitRequest::default()
+    };
+    let (post, key) = f.draft_with(no_fitting).await;
     f.objects
         .put(&key, "video/mp4", b"this is not a video at all");
     let outcome = f.receive(&key).await;
@@ -334,6 +349,36 @@ async fn a_refused_upload_is_recorded_on_its_draft_and_deleted() {
     assert!(again.result.contains("already rejected"), "{again:?}");
     assert!(!f.objects.exists(&key));
     assert!(f.sent.0.lock().unwrap().is_empty());
+    assert!(f.fit_sent.0.lock().unwrap().is_empty());
+}
+
+/// What the pre-flight refuses but a conversion may save goes to fit-video's queue (never the
+/// work queue), as a job that starts `Fitting` and keeps the original and the reason; what no
+/// conversion saves is rejected at once.
+#[tokio::test]
+async fn a_video_to_fit_starts_its_jobs_on_fit_videos_queue() {
+    let f = Fixture::new();
+    let (post, key) = f.draft().await;
+    f.objects.put(&key, "video/mp4", b"this is not an mp4, maybe a webm");
+    let outcome = f.receive(&key).await;
+    assert!(outcome.result.contains("being fitted"), "{outcome:?}");
+    let (stored, jobs) = f.posts.get(&post.post_id).unwrap();
+    assert_eq!(stored.status, PostStatus::Processing);
+    assert_eq!(jobs.len(), 1);
+    let job = &jobs[0];
+    assert_eq!(job.phase, Phase::Fitting);
+    let fit = job.fit.as_ref().expect("fit state");
+    assert_eq!(fit.original.key, key);
+    assert_eq!(fit.original.etag.as_deref(), Some("\"etag-1\""));
+    assert!(fit.reason.contains("not an MP4"), "{}", fit.reason);
+    assert!(f.objects.exists(&key), "the original is kept for fit-video");
+    assert_eq!(f.fit_sent.0.lock().unwrap().clone(), vec![job.message()]);
+    assert!(f.sent.0.lock().unwrap().is_empty());
+
+    // A duplicate event sends nothing new while the job is young.
+    let again = f.receive(&key).await;
+    assert!(again.result.contains("already has its jobs"), "{again:?}");
+    assert_eq!(f.fit_sent.0.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]

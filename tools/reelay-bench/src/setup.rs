@@ -40,6 +40,10 @@ pub struct StackNames {
     pub x_client_secret_arn: Option<String>,
     #[serde(default)]
     pub pkce_key_secret_arn: String,
+    #[serde(default)]
+    pub fit_queue_url: String,
+    #[serde(default)]
+    pub fit_queue_arn: String,
 }
 
 impl StackNames {
@@ -54,6 +58,8 @@ impl StackNames {
             queue_arn: stack.queue_arn.clone(),
             dlq_url: stack.dlq_url.clone(),
             dlq_arn: stack.dlq_arn.clone(),
+            fit_queue_url: stack.fit_queue_url.clone(),
+            fit_queue_arn: stack.fit_queue_arn.clone(),
             s3_events_queue_url: stack.s3_events_queue_url.clone(),
             kms_key_id: stack.kms_key_id.clone(),
             alerts_topic_arn: stack.alerts_topic_arn.clone(),
@@ -75,6 +81,8 @@ impl StackNames {
             queue_arn: self.queue_arn.clone(),
             dlq_url: self.dlq_url.clone(),
             dlq_arn: self.dlq_arn.clone(),
+            fit_queue_url: self.fit_queue_url.clone(),
+            fit_queue_arn: self.fit_queue_arn.clone(),
             s3_events_queue_url: self.s3_events_queue_url.clone(),
             kms_key_id: self.kms_key_id.clone(),
             alerts_topic_arn: self.alerts_topic_arn.clone(),

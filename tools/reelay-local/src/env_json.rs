@@ -25,8 +25,8 @@ pub struct LambdaFunction {
     pub vars: fn() -> Vec<&'static str>,
 }
 
-/// The template's five functions.
-pub const FUNCTIONS: [LambdaFunction; 5] = [
+/// The template's six functions.
+pub const FUNCTIONS: [LambdaFunction; 6] = [
     LambdaFunction {
         logical_id: "ApiFunction",
         binary: "reelay-api",
@@ -51,6 +51,11 @@ pub const FUNCTIONS: [LambdaFunction; 5] = [
         logical_id: "ReconcilerFunction",
         binary: "reelay-reconciler",
         vars: reelay_reconciler::ReconcilerConfig::vars,
+    },
+    LambdaFunction {
+        logical_id: "FitVideoFunction",
+        binary: "reelay-fit-video",
+        vars: reelay_fit_video::FitVideoConfig::vars,
     },
 ];
 
@@ -155,6 +160,8 @@ mod tests {
             queue_arn: "arn:q".into(),
             dlq_url: "http://moto/dlq".into(),
             dlq_arn: "arn:dlq".into(),
+            fit_queue_url: "http://moto/fit".into(),
+            fit_queue_arn: "arn:fit".into(),
             s3_events_queue_url: "http://moto/s3".into(),
             kms_key_id: "key".into(),
             alerts_topic_arn: "arn:topic".into(),

@@ -229,68 +229,21 @@ async fn journey(world: &World, file: &Path, text: &str) -> anyhow::Result<()> {
         .await?;
     println!("   GET /api/platforms -> {platforms}");
 
-    println!("\n2. Create the post");
-    let content_type = if file
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("mov"))
-    {
-        "video/quicktime"
-    } else {
-        "video/mp4"
-    };
-    let created = world
-        .http
-        .post(format!("{api}/api/posts"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({ "text": text, "platforms": ["twitter"], "content_type": content_type }))
-        .send()
-        .await?;
-    let status = created.status();
-    let created: serde_json::Value = created.json().await?;
-    if !status.is_success() {
-        bail!("creating the post answered {status}: {created}");
-    }
-    let post_id = created["post_id"].as_str().unwrap_or_default().to_owned();
-    let upload = &created["upload"];
     println!(
-        "   POST /api/posts -> {status}, post {post_id}, upload form valid {}s, for {} up to {} bytes",
+        "\n2. Create the post, and 3. upload the video ({size} bytes, SHA-256 {sha}) with its form"
+    );
+    let posted = world
+        .post_file(&user, file, text, serde_json::json!({}))
+        .await?;
+    let post_id = posted.post_id.to_string();
+    let upload = &posted.created["upload"];
+    println!(
+        "   POST /api/posts -> 201, post {post_id}, upload form valid {}s, for {} up to {} bytes",
         upload["expires_in_secs"], upload["content_type"], upload["max_bytes"]
     );
-
-    println!("\n3. Upload the video ({size} bytes, SHA-256 {sha}) with the upload form");
-    let fields = upload["fields"]
-        .as_object()
-        .with_context(|| format!("the answer carries no upload form: {created}"))?;
-    let mut form = reqwest::multipart::Form::new();
-    for (name, value) in fields {
-        form = form.text(name.clone(), value.as_str().unwrap_or_default().to_owned());
-    }
-    // The file goes last: S3 reads the fields before it and ignores anything after it. A known
-    // length lets reqwest send Content-Length, which S3 (and moto) require on a POST.
-    let body = tokio::fs::File::open(file).await?;
-    let file_name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "video".to_owned());
-    let part = reqwest::multipart::Part::stream_with_length(
-        reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(body)),
-        size,
-    )
-    .file_name(file_name)
-    .mime_str(content_type)?;
-    let posted = world
-        .http
-        .post(upload["url"].as_str().unwrap_or_default())
-        .multipart(form.part("file", part))
-        .send()
-        .await?;
-    let posted_status = posted.status();
-    if !posted_status.is_success() {
-        let answer = posted.text().await.unwrap_or_default();
-        bail!("the upload answered {posted_status}: {answer}");
-    }
     println!(
-        "   POST (multipart/form-data) -> {posted_status}; S3 now triggers create-post (pre-flight check), which queues the upload"
+        "   POST (multipart/form-data) -> {}; S3 now triggers create-post (pre-flight check), which queues the upload",
+        posted.upload_status
     );
 
     println!("\n4. Progress (GET /api/posts/{post_id})");
@@ -306,19 +259,30 @@ async fn journey(world: &World, file: &Path, text: &str) -> anyhow::Result<()> {
             .json()
             .await?;
         let target = &view["targets"][0];
-        let line = format!(
-            "   {:<10} upload {} {}/{} segments   processing {} {}%   phase {}",
-            view["status"].as_str().unwrap_or("?"),
-            bar(
+        let fitting = target["phase"] == "fitting";
+        let line = if fitting {
+            let percent = target["fit"]["percent"].as_u64().unwrap_or(0);
+            format!(
+                "   {:<10} fitting for X {} {percent}%   ({})",
+                view["status"].as_str().unwrap_or("?"),
+                bar(percent, 100),
+                target["fit"]["reason"].as_str().unwrap_or("")
+            )
+        } else {
+            format!(
+                "   {:<10} upload {} {}/{} segments   processing {} {}%   phase {}",
+                view["status"].as_str().unwrap_or("?"),
+                bar(
+                    target["segments_sent"].as_u64().unwrap_or(0),
+                    target["segments_total"].as_u64().unwrap_or(0)
+                ),
                 target["segments_sent"].as_u64().unwrap_or(0),
-                target["segments_total"].as_u64().unwrap_or(0)
-            ),
-            target["segments_sent"].as_u64().unwrap_or(0),
-            target["segments_total"].as_u64().unwrap_or(0),
-            bar(target["processing_percent"].as_u64().unwrap_or(0), 100),
-            target["processing_percent"].as_u64().unwrap_or(0),
-            target["phase"].as_str().unwrap_or("-"),
-        );
+                target["segments_total"].as_u64().unwrap_or(0),
+                bar(target["processing_percent"].as_u64().unwrap_or(0), 100),
+                target["processing_percent"].as_u64().unwrap_or(0),
+                target["phase"].as_str().unwrap_or("-"),
+            )
+        };
         if line != last_line {
             println!("{line}");
             std::io::stdout().flush().ok();
@@ -380,6 +344,37 @@ async fn journey(world: &World, file: &Path, text: &str) -> anyhow::Result<()> {
         target["tweet_url"].as_str().unwrap_or("?")
     );
 
+    // A fitted video: X gets the converted file, which is what the comparison is against.
+    let (size, sha) = match target["fit"]["fitted_key"].as_str() {
+        Some(key) => {
+            println!(
+                "\n   fitted for X: {} (sent {key})",
+                target["fit"]["changes"]
+                    .as_array()
+                    .map(|c| c
+                        .iter()
+                        .filter_map(|v| v.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                    .unwrap_or_default()
+            );
+            let fitted = world
+                .aws
+                .s3
+                .get_object()
+                .bucket(&world.stack.bucket_name)
+                .key(key)
+                .send()
+                .await?
+                .body
+                .collect()
+                .await?
+                .into_bytes();
+            (fitted.len() as u64, hex::encode(Sha256::digest(&fitted)))
+        }
+        None => (size, sha),
+    };
+
     println!("\n6. What X (the emulator) received");
     let records = world.emulator.admin().records();
     let tweet = records
@@ -414,6 +409,6 @@ async fn journey(world: &World, file: &Path, text: &str) -> anyhow::Result<()> {
     {
         bail!("X did not receive exactly the file, once");
     }
-    println!("   = the file, byte for byte, in exactly one tweet.");
+    println!("   = the file sent, byte for byte, in exactly one tweet.");
     Ok(())
 }

@@ -41,6 +41,7 @@ pub enum FunctionName {
     CreatePost,
     ProcessUpload,
     Reconciler,
+    FitVideo,
 }
 
 impl FunctionName {
@@ -51,6 +52,7 @@ impl FunctionName {
             FunctionName::CreatePost => "create-post",
             FunctionName::ProcessUpload => "process-upload",
             FunctionName::Reconciler => "reconciler",
+            FunctionName::FitVideo => "fit-video",
         }
     }
 }
@@ -138,6 +140,7 @@ pub struct Functions {
     pub create_post: Arc<reelay_create_post::App>,
     pub process_upload: Arc<reelay_process_upload::App>,
     pub reconciler: Arc<reelay_reconciler::App>,
+    pub fit_video: Arc<reelay_fit_video::App>,
 }
 
 impl Functions {
@@ -147,6 +150,7 @@ impl Functions {
         let create_post = reelay_create_post::CreatePostConfig::from_env(env)?;
         let worker = reelay_process_upload::WorkerConfig::from_env(env)?;
         let reconciler = reelay_reconciler::ReconcilerConfig::from_env(env)?;
+        let fit_video = reelay_fit_video::FitVideoConfig::from_env(env)?;
         let http =
             reelay_shared::http_client::build_http_client(api.x.request_timeout).map_err(|e| {
                 ConfigError::Invalid {
@@ -195,6 +199,10 @@ impl Functions {
                 &reconciler,
                 &iam_usage::clients_for(aws, "ReconcilerFunction"),
             )),
+            fit_video: Arc::new(reelay_fit_video::App::new(
+                &fit_video,
+                &iam_usage::clients_for(aws, "FitVideoFunction"),
+            )),
         })
     }
 }
@@ -219,6 +227,10 @@ pub struct RunnerConfig {
     pub reconcile_period: Option<Duration>,
     /// Process-upload invocations to kill before their deadline (chaos tests); none by default.
     pub kills: Option<Kills>,
+    /// How long each fit-video invocation may run (the template's 900 s by default).
+    pub fit_deadline: Duration,
+    /// fit-video invocations to kill before their deadline (numbered apart from process-upload's).
+    pub fit_kills: Option<Kills>,
     /// The clock process-upload's Lambda context deadlines are read from (AWS's clock). Tests
     /// that move the worker's clock forward (a day passing) move this one with it; the default
     /// is the system clock.
@@ -303,6 +315,10 @@ impl Default for RunnerConfig {
             poll_work_queue: true,
             reconcile_period: Some(RECONCILE_PERIOD),
             kills: None,
+            fit_deadline: Duration::from_secs(
+                reelay_shared::resources::fit_queue::TIMEOUT_SECS.into(),
+            ),
+            fit_kills: None,
             lambda_clock: LambdaClock::default(),
         }
     }
@@ -456,14 +472,39 @@ impl Runner {
             0
         };
         let invocations = Arc::new(AtomicU64::new(0));
+        let worker = Consumer {
+            function: FunctionName::ProcessUpload,
+            deadline: config.worker_deadline,
+            kills: config.kills.clone(),
+            batch_size: config.worker_batch_size,
+        };
         for _ in 0..workers {
             tasks.push(tokio::spawn(poll_work_queue(
                 aws.clone(),
-                stack.queue_url.clone(),
-                stack.queue_arn.clone(),
+                (stack.queue_url.clone(), stack.queue_arn.clone()),
                 functions.clone(),
                 (log.clone(), invocations.clone()),
-                config.clone(),
+                (config.clone(), worker.clone()),
+                shutdown.subscribe(),
+            )));
+        }
+        // fit-video: one at a time, as its reserved concurrency in the template allows per
+        // container (a conversion uses every core it has).
+        if config.poll_work_queue {
+            tasks.push(tokio::spawn(poll_work_queue(
+                aws.clone(),
+                (stack.fit_queue_url.clone(), stack.fit_queue_arn.clone()),
+                functions.clone(),
+                (log.clone(), Arc::new(AtomicU64::new(0))),
+                (
+                    config.clone(),
+                    Consumer {
+                        function: FunctionName::FitVideo,
+                        deadline: config.fit_deadline,
+                        kills: config.fit_kills.clone(),
+                        batch_size: 1,
+                    },
+                ),
                 shutdown.subscribe(),
             )));
         }
@@ -570,9 +611,10 @@ async fn serve_http(
         FunctionName::OauthCallback => {
             reelay_oauth_callback::handle(&shared.functions.oauth_callback, request).await
         }
-        FunctionName::CreatePost | FunctionName::ProcessUpload | FunctionName::Reconciler => {
-            return gateway_answer(500, "Internal Server Error")
-        }
+        FunctionName::CreatePost
+        | FunctionName::ProcessUpload
+        | FunctionName::Reconciler
+        | FunctionName::FitVideo => return gateway_answer(500, "Internal Server Error"),
     };
     let response = match response {
         Ok(r) => r,
@@ -852,23 +894,31 @@ fn s3_event_from_notification(body: &str) -> Result<S3Event, serde_json::Error> 
     serde_json::from_value(value)
 }
 
-/// Stands in for the SQS event source mapping of process-upload: receives a batch, invokes the
-/// function with the configured deadline, and deletes only the messages not reported in
+/// An SQS-triggered function the runner polls a queue for.
+#[derive(Clone)]
+struct Consumer {
+    function: FunctionName,
+    deadline: Duration,
+    kills: Option<Kills>,
+    batch_size: i32,
+}
+
+/// Stands in for the SQS event source mapping of process-upload (and fit-video): receives a
+/// batch, invokes the function with the configured deadline, and deletes only the messages not reported in
 /// `batchItemFailures`, so failed ones come back and, after maxReceiveCount, reach the DLQ.
 /// Like Lambda, it stops the handler at the deadline (or earlier, by the kill plan); the whole
 /// batch then comes back. `(log, invocations)`: the log, and the process-upload invocation counter
 /// shared by the pollers, which numbers invocations for the kill plan.
 async fn poll_work_queue(
     aws: AwsClients,
-    queue_url: String,
-    queue_arn: String,
+    (queue_url, queue_arn): (String, String),
     functions: Functions,
     (log, invocations): (Arc<InvocationLog>, Arc<AtomicU64>),
-    config: RunnerConfig,
+    (config, consumer): (RunnerConfig, Consumer),
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        let batch = config.worker_batch_size.clamp(1, 10);
+        let batch = consumer.batch_size.clamp(1, 10);
         let Some(messages) = receive(&aws, &queue_url, batch, &config, &mut shutdown).await else {
             return;
         };
@@ -913,26 +963,26 @@ async fn poll_work_queue(
             .collect();
         let started = tokio::time::Instant::now();
         let invoked_at_ms = config.lambda_clock.now_ms();
-        let context = lambda_context(
-            FunctionName::ProcessUpload,
-            invoked_at_ms,
-            config.worker_deadline,
-        );
+        let context = lambda_context(consumer.function, invoked_at_ms, consumer.deadline);
         let deadline_ms = context.deadline;
         let request_id = context.request_id.clone();
         let number = invocations.fetch_add(1, Ordering::SeqCst);
-        let (limit, kill) = match config.kills.as_ref().and_then(|k| k.0.kill_after(number)) {
-            Some(after) if after < config.worker_deadline => (after, Killed::Planned),
-            _ => (config.worker_deadline, Killed::Timeout),
+        let (limit, kill) = match consumer.kills.as_ref().and_then(|k| k.0.kill_after(number)) {
+            Some(after) if after < consumer.deadline => (after, Killed::Planned),
+            _ => (consumer.deadline, Killed::Timeout),
         };
-        let result = tokio::time::timeout_at(
-            started + limit,
-            reelay_process_upload::handle(
-                &functions.process_upload,
-                LambdaEvent::new(event, context),
-            ),
-        )
-        .await;
+        let event = LambdaEvent::new(event, context);
+        let handler: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>> =
+            match consumer.function {
+                FunctionName::FitVideo => {
+                    Box::pin(reelay_fit_video::handle(&functions.fit_video, event))
+                }
+                _ => Box::pin(reelay_process_upload::handle(
+                    &functions.process_upload,
+                    event,
+                )),
+            };
+        let result = tokio::time::timeout_at(started + limit, handler).await;
         let mut killed = None;
         let (failed, outcome): (Option<Vec<String>>, String) = match result {
             // Dropped mid-flight: nothing reported, so nothing is deleted and every message of
@@ -943,7 +993,7 @@ async fn poll_work_queue(
                     Killed::Timeout => "killed: timeout".to_owned(),
                     Killed::Planned => format!("killed: planned after {} ms", limit.as_millis()),
                 };
-                tracing::warn!(request_id, %outcome, "process-upload stopped before it returned");
+                tracing::warn!(request_id, function = consumer.function.as_str(), %outcome, "invocation stopped before it returned");
                 (None, outcome)
             }
             Ok(Ok(response)) => {
@@ -959,7 +1009,7 @@ async fn poll_work_queue(
             Ok(Err(err)) => (None, format!("error: {err}")),
         };
         log.push(Invocation {
-            function: FunctionName::ProcessUpload,
+            function: consumer.function,
             request_id,
             deadline_ms,
             invoked_at_ms,

@@ -11,7 +11,7 @@ use aws_sdk_s3::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use reelay_shared::aws::AwsClients;
-use reelay_shared::resources::{bucket, queue, table};
+use reelay_shared::resources::{bucket, fit_queue, queue, table};
 use reelay_shared::secret::Secret;
 use std::collections::HashMap;
 
@@ -22,6 +22,9 @@ pub struct StackSpec {
     /// The template's value unless a test needs failed messages back sooner.
     pub visibility_timeout_secs: u32,
     pub max_receive_count: u32,
+    /// fit-video's queue: the template's values unless a test needs killed conversions back sooner.
+    pub fit_visibility_timeout_secs: u32,
+    pub fit_max_receive_count: u32,
     /// The X app's client secret, the template's `XClientSecret` parameter: stored in a Secrets
     /// Manager secret, as the template does, whose ARN the functions get. `None`: a public client.
     pub x_client_secret: Option<Secret>,
@@ -37,6 +40,8 @@ impl StackSpec {
             prefix: prefix.into(),
             visibility_timeout_secs: queue::VISIBILITY_TIMEOUT_SECS,
             max_receive_count: queue::MAX_RECEIVE_COUNT,
+            fit_visibility_timeout_secs: fit_queue::VISIBILITY_TIMEOUT_SECS,
+            fit_max_receive_count: fit_queue::MAX_RECEIVE_COUNT,
             x_client_secret: None,
             app_origins: Vec::new(),
         }
@@ -71,6 +76,9 @@ pub struct Stack {
     pub queue_arn: String,
     pub dlq_url: String,
     pub dlq_arn: String,
+    /// fit-video's queue (the template's `FitQueue`); its dead letters go to the work DLQ.
+    pub fit_queue_url: String,
+    pub fit_queue_arn: String,
     /// Local stand-in for the S3 → Lambda trigger: the bucket notifies this queue and the runner
     /// turns its messages into create-post invocations. Not in the template.
     pub s3_events_queue_url: String,
@@ -133,6 +141,23 @@ impl Stack {
                     spec.visibility_timeout_secs.to_string(),
                 ),
                 (QueueAttributeName::RedrivePolicy, redrive),
+            ]),
+        )
+        .await?;
+        let fit_redrive = serde_json::json!({
+            "deadLetterTargetArn": dlq_arn,
+            "maxReceiveCount": spec.fit_max_receive_count,
+        })
+        .to_string();
+        let (fit_queue_url, fit_queue_arn) = create_queue(
+            aws,
+            &format!("{}-fit", spec.prefix),
+            HashMap::from([
+                (
+                    QueueAttributeName::VisibilityTimeout,
+                    spec.fit_visibility_timeout_secs.to_string(),
+                ),
+                (QueueAttributeName::RedrivePolicy, fit_redrive),
             ]),
         )
         .await?;
@@ -256,6 +281,8 @@ impl Stack {
             queue_arn,
             dlq_url,
             dlq_arn,
+            fit_queue_url,
+            fit_queue_arn,
             s3_events_queue_url,
             kms_key_id,
             alerts_topic_arn,
@@ -271,6 +298,7 @@ impl Stack {
             ("TABLE_NAME".to_owned(), self.table_name.clone()),
             ("BUCKET_NAME".to_owned(), self.bucket_name.clone()),
             ("QUEUE_URL".to_owned(), self.queue_url.clone()),
+            ("FIT_QUEUE_URL".to_owned(), self.fit_queue_url.clone()),
             ("DLQ_URL".to_owned(), self.dlq_url.clone()),
             ("KMS_KEY_ID".to_owned(), self.kms_key_id.clone()),
             (

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use reelay_shared::aws::AwsClients;
 use reelay_shared::clock::Clock;
 use reelay_shared::engine::EngineSettings;
+use reelay_shared::fitter::FitSettings;
 use reelay_shared::ids::{PostId, UserId};
 use reelay_shared::jobs::{segment_size_for, SourceObject, UploadJob};
 use reelay_shared::messages::JobMessage;
@@ -58,6 +59,14 @@ pub struct WorldOptions {
     pub reconcile_period: Option<Duration>,
     /// The reconciler's grace and bounds (tests shorten the grace).
     pub reconcile: ReconcileSettings,
+    /// fit-video's Lambda deadline (the template's 900 s by default).
+    pub fit_deadline: Option<Duration>,
+    /// fit-video's settings (tests shorten the margin it keeps before its deadline).
+    pub fit: Option<reelay_shared::fitter::FitSettings>,
+    /// fit-video invocations the runner kills early (chaos tests).
+    pub fit_kills: Option<Kills>,
+    /// Overrides fit-video's queue visibility timeout (killed conversions come back sooner).
+    pub fit_visibility_timeout_secs: Option<u32>,
 }
 
 /// Builds a work queue around the real one.
@@ -83,6 +92,10 @@ impl Default for WorldOptions {
             lambda_clock: None,
             reconcile_period: Some(RECONCILE_PERIOD),
             reconcile: ReconcileSettings::default(),
+            fit_deadline: None,
+            fit: None,
+            fit_kills: None,
+            fit_visibility_timeout_secs: None,
         }
     }
 }
@@ -140,6 +153,9 @@ impl World {
         }
         if let Some(n) = options.max_receive_count {
             spec.max_receive_count = n;
+        }
+        if let Some(v) = options.fit_visibility_timeout_secs {
+            spec.fit_visibility_timeout_secs = v;
         }
         let stack = Stack::create(&aws, spec).await?;
 
@@ -214,6 +230,19 @@ impl World {
         reconciler.engine_settings = worker.settings.clone();
         functions.reconciler = Arc::new(reconciler);
         functions.process_upload = Arc::new(worker);
+        if let Some(settings) = options.fit {
+            let config = reelay_fit_video::FitVideoConfig::from_env(&env)?;
+            let mut fit_video = reelay_fit_video::App::new(
+                &config,
+                &crate::iam_usage::clients_for(&aws, "FitVideoFunction"),
+            );
+            fit_video.settings = FitSettings {
+                segment_size: fit_video.settings.segment_size,
+                work_dir: fit_video.settings.work_dir.clone(),
+                ..settings
+            };
+            functions.fit_video = Arc::new(fit_video);
+        }
 
         let auth = LocalAuthorizer::random();
         let runner = Runner::start(
@@ -226,6 +255,10 @@ impl World {
                 worker_deadline: options.worker_deadline,
                 worker_concurrency: options.worker_concurrency,
                 kills: options.kills,
+                fit_deadline: options
+                    .fit_deadline
+                    .unwrap_or(RunnerConfig::default().fit_deadline),
+                fit_kills: options.fit_kills,
                 reconcile_period: options.reconcile_period,
                 lambda_clock: crate::runner::LambdaClock(options.lambda_clock),
                 ..RunnerConfig::default()
@@ -383,6 +416,120 @@ impl World {
         }
     }
 
+    /// What a person does: `POST /api/posts` as `user` (a sub) with `text`, the content type the
+    /// file's name implies and `options` merged in (e.g. `{"fit": false}`), then the file sent
+    /// with the presigned form. The S3 trigger takes it from there.
+    pub async fn post_file(
+        &self,
+        user: &str,
+        file: &std::path::Path,
+        text: &str,
+        options: serde_json::Value,
+    ) -> anyhow::Result<PostedFile> {
+        let api = &self.runner.http_url;
+        let token = self.auth.mint(user);
+        let file_name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "video.mp4".to_owned());
+        let mut body =
+            serde_json::json!({ "text": text, "platforms": ["twitter"], "file_name": file_name });
+        if let (Some(body), Some(options)) = (body.as_object_mut(), options.as_object()) {
+            body.extend(options.clone());
+        }
+        let created = self
+            .http
+            .post(format!("{api}/api/posts"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = created.status();
+        let created: serde_json::Value = created.json().await?;
+        if !status.is_success() {
+            bail!("creating the post answered {status}: {created}");
+        }
+        let post_id = created["post_id"].as_str().unwrap_or_default().to_owned();
+        let upload = &created["upload"];
+        let fields = upload["fields"]
+            .as_object()
+            .with_context(|| format!("the answer carries no upload form: {created}"))?;
+        let mut form = reqwest::multipart::Form::new();
+        for (name, value) in fields {
+            form = form.text(name.clone(), value.as_str().unwrap_or_default().to_owned());
+        }
+        // The file goes last: S3 reads the fields before it and ignores anything after it. A
+        // known length lets reqwest send Content-Length, which S3 (and moto) require on a POST.
+        let size = tokio::fs::metadata(file).await?.len();
+        let reader = tokio::fs::File::open(file).await?;
+        let part = reqwest::multipart::Part::stream_with_length(
+            reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(reader)),
+            size,
+        )
+        .file_name(file_name)
+        .mime_str(upload["content_type"].as_str().unwrap_or("video/mp4"))?;
+        let posted = self
+            .http
+            .post(upload["url"].as_str().unwrap_or_default())
+            .multipart(form.part("file", part))
+            .send()
+            .await?;
+        let upload_status = posted.status();
+        if !upload_status.is_success() {
+            let answer = posted.text().await.unwrap_or_default();
+            bail!("the upload answered {upload_status}: {answer}");
+        }
+        Ok(PostedFile {
+            post_id: PostId::parse(&post_id)?,
+            created,
+            upload_status: upload_status.as_u16(),
+        })
+    }
+
+    /// `GET /api/posts/{id}` as `user` (a sub).
+    pub async fn post_view(&self, user: &str, post: &PostId) -> anyhow::Result<serde_json::Value> {
+        let answer = self
+            .http
+            .get(format!("{}/api/posts/{post}", self.runner.http_url))
+            .bearer_auth(self.auth.mint(user))
+            .send()
+            .await?;
+        let status = answer.status();
+        let view: serde_json::Value = answer.json().await?;
+        if !status.is_success() {
+            bail!("GET /api/posts/{post} answered {status}: {view}");
+        }
+        Ok(view)
+    }
+
+    /// Waits (on the runner's invocations, not sleeps) until the post's status is final
+    /// (`published`, `failed`, `rejected`, `unconfirmed`), then returns its view.
+    pub async fn wait_for_post(
+        &self,
+        user: &str,
+        post: &PostId,
+        limit: Duration,
+    ) -> anyhow::Result<serde_json::Value> {
+        let started = std::time::Instant::now();
+        loop {
+            let view = self.post_view(user, post).await?;
+            if matches!(
+                view["status"].as_str(),
+                Some("published" | "failed" | "rejected" | "unconfirmed")
+            ) {
+                return Ok(view);
+            }
+            let left = limit
+                .checked_sub(started.elapsed())
+                .ok_or_else(|| anyhow!("post {post} not final after {limit:?}: {view}"))?;
+            let seen = self.runner.log.snapshot().len();
+            self.runner
+                .log
+                .wait_until(left.min(Duration::from_millis(250)), |log| log.len() > seen)
+                .await;
+        }
+    }
+
     pub async fn wait_until_final(
         &self,
         user: &str,
@@ -392,6 +539,16 @@ impl World {
         self.wait_for_job(user, post, limit, |j| j.phase.is_final(), |_| {})
             .await
     }
+}
+
+/// A post created through the API with its video uploaded (`World::post_file`).
+#[derive(Debug, Clone)]
+pub struct PostedFile {
+    pub post_id: PostId,
+    /// The `POST /api/posts` answer.
+    pub created: serde_json::Value,
+    /// The upload form's HTTP status.
+    pub upload_status: u16,
 }
 
 fn now_ms() -> i64 {

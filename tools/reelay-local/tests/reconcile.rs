@@ -43,6 +43,7 @@ fn post(user: &str, created_ms: i64) -> Post {
         rejection: None,
         object_key: None,
         video: None,
+        fit: Default::default(),
         created_at_ms: created_ms,
         updated_at_ms: created_ms,
         version: 1,
