@@ -38,7 +38,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The whole journey with a generated sample video.
+    /// The whole journey twice: a generated H.264 sample X takes as it is (sent byte for
+    /// byte), then an HEVC 1080p .mov as an iPhone records it (fitted for X first).
     Demo,
     /// The whole journey with your own video file.
     Post {
@@ -56,7 +57,10 @@ const USER: &str = "demo-user";
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            // mp4-atom warns of every QuickTime box it does not model (a phone's .mov has
+            // several); the pre-flight reads what it needs regardless.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,mp4_atom=error".into()),
         )
         .init();
     let cli = Cli::parse();
@@ -117,17 +121,7 @@ async fn main() -> anyhow::Result<()> {
             println!("Ctrl-C stops everything.");
             tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
         }
-        Command::Demo => match sample_video().await {
-            Ok(file) => {
-                journey(
-                    &world,
-                    &file,
-                    "Hello from Reelay: a video posted through X's v2 chunked upload",
-                )
-                .await
-            }
-            Err(err) => Err(err),
-        },
+        Command::Demo => demo(&world).await,
         Command::Post { file, text } => journey(&world, file, text).await,
     };
     world.runner.stop().await;
@@ -135,59 +129,77 @@ async fn main() -> anyhow::Result<()> {
     result
 }
 
-/// A 20-second 1280x720 H.264/AAC sample, made once with ffmpeg and kept under target/.
-async fn sample_video() -> anyhow::Result<PathBuf> {
+async fn demo(world: &World) -> anyhow::Result<()> {
+    let h264 = sample_video(
+        "sample-720p-20s.mp4",
+        "testsrc2=size=1280x720:rate=30",
+        20,
+        &["-c:v", "libx264", "-preset", "veryfast", "-b:v", "4M"],
+    )
+    .await?;
+    journey(
+        world,
+        &h264,
+        "Hello from Reelay: a video posted through X's v2 chunked upload",
+    )
+    .await?;
+    println!("\n--- and a phone video X would refuse as it is: fitted for X first ---");
+    let hevc = sample_video(
+        "iphone-hevc-1080p-10s.mov",
+        "testsrc2=size=1920x1080:rate=30",
+        10,
+        &[
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-tag:v",
+            "hvc1",
+            "-x265-params",
+            "log-level=error",
+        ],
+    )
+    .await?;
+    journey(
+        world,
+        &hevc,
+        "Hello from Reelay: an HEVC 1080p phone clip, fitted for X",
+    )
+    .await
+}
+
+/// A sample video with a 440 Hz tone (AAC), made once with ffmpeg and kept under target/demo.
+async fn sample_video(
+    name: &str,
+    pattern: &str,
+    secs: u32,
+    video_codec: &[&str],
+) -> anyhow::Result<PathBuf> {
     let dir = reelay_local::moto::repo_root().join("target/demo");
-    let file = dir.join("sample-720p-20s.mp4");
+    let file = dir.join(name);
     if file.exists() {
         return Ok(file);
     }
     std::fs::create_dir_all(&dir)?;
-    println!("\ngenerating a sample video with ffmpeg (once)...");
+    println!("\ngenerating the sample {name} with ffmpeg (once)...");
+    let partial = dir.join(format!("{name}.partial"));
+    let format = if name.ends_with(".mov") { "mov" } else { "mp4" };
     let status = tokio::process::Command::new("ffmpeg")
-        .args([
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .args([
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            "20",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-pix_fmt",
-        ])
-        .args([
-            "yuv420p",
-            "-b:v",
-            "4M",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "128k",
-            "-ac",
-            "2",
-            "-movflags",
-            "+faststart",
-        ])
-        .arg(&file)
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i", pattern])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &secs.to_string(), "-pix_fmt", "yuv420p"])
+        .args(video_codec)
+        .args(["-c:a", "aac", "-b:a", "128k", "-ac", "2"])
+        .args(["-movflags", "+faststart", "-f", format])
+        .arg(&partial)
         .status()
         .await
         .context("running ffmpeg (make setup installs it)")?;
     if !status.success() {
-        let _ = std::fs::remove_file(&file);
-        bail!("ffmpeg failed to make the sample video");
+        let _ = std::fs::remove_file(&partial);
+        bail!("ffmpeg failed to make the sample video {name}");
     }
+    std::fs::rename(&partial, &file)?;
     Ok(file)
 }
 
