@@ -533,9 +533,9 @@ fn outside_the_trigger(uploads_bucket: &str, bucket: &str, key: &str) -> Option<
 }
 
 /// Why a video that passed the check must still be fitted: the post asked to cut it shorter,
-/// or it is shown rotated by metadata alone. X documents nothing about rotation metadata, so
-/// the stricter choice is made: the rotation goes into the pixels, which every player shows
-/// upright (the emulator's README, "chosen").
+/// or it is shown rotated by metadata alone. Neither X's docs nor a recorded exchange say whether
+/// X honours a display matrix, so the stricter choice is made ("chosen", README "Fitting
+/// videos"): the rotation goes into the pixels, which every player shows upright.
 fn fit_anyway(post: &Post, checked: &Checked) -> Option<String> {
     if !post.fit.enabled {
         return None;
