@@ -213,11 +213,26 @@ mod tests {
 
         for (id, resource) in functions {
             let spec = FUNCTIONS.iter().find(|f| f.logical_id == id).unwrap();
-            assert_eq!(
-                resource["Metadata"]["BuildProperties"]["Binary"].as_str(),
-                Some(spec.binary),
-                "{id}'s binary"
-            );
+            let binary = match resource["Properties"]["PackageType"].as_str() {
+                // A container image (FitVideoFunction): its Dockerfile's entrypoint is the binary.
+                Some("Image") => {
+                    let dockerfile = resource["Metadata"]["Dockerfile"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{id} has no Metadata.Dockerfile"));
+                    let text = std::fs::read_to_string(crate::moto::repo_root().join(dockerfile))
+                        .unwrap_or_else(|e| panic!("{dockerfile}: {e}"));
+                    text.lines()
+                        .rev()
+                        .find(|l| l.starts_with("ENTRYPOINT"))
+                        .and_then(|l| l.split('"').nth(1))
+                        .and_then(|path| path.rsplit('/').next())
+                        .map(str::to_owned)
+                }
+                _ => resource["Metadata"]["BuildProperties"]["Binary"]
+                    .as_str()
+                    .map(str::to_owned),
+            };
+            assert_eq!(binary.as_deref(), Some(spec.binary), "{id}'s binary");
             let reads = (spec.vars)();
             let entry = &doc[id];
             for var in entry.keys() {

@@ -176,7 +176,8 @@ fn template_declares_the_shape_the_code_uses() {
     );
 
     // The reconciler runs on a schedule whose default is the runner's period, and may touch
-    // only the sweep index, the table's items, the work queue (send) and the DLQ (drain).
+    // only the sweep index, the table's items, the work and fit queues (send) and the DLQ
+    // (drain).
     let reconciler = resource(&t, "ReconcilerFunction");
     let sweep_event = &reconciler["Events"]["Sweep"];
     assert_eq!(sweep_event["Type"].as_str(), Some("Schedule"));
@@ -200,6 +201,7 @@ fn template_declares_the_shape_the_code_uses() {
         ),
         ("sqs:DeleteMessage", "!GetAtt WorkDeadLetterQueue.Arn"),
         ("sqs:ReceiveMessage", "!GetAtt WorkDeadLetterQueue.Arn"),
+        ("sqs:SendMessage", "!GetAtt FitQueue.Arn"),
         ("sqs:SendMessage", "!GetAtt WorkQueue.Arn"),
     ]
     .iter()
@@ -307,6 +309,7 @@ fn the_uploads_bucket_admits_only_the_api_s_forms_and_create_post_deletes_only_u
         "OAuthCallbackFunction",
         "ProcessUploadFunction",
         "ReconcilerFunction",
+        "FitVideoFunction",
     ] {
         assert!(
             granted(resource(&t, function))
@@ -409,6 +412,7 @@ fn every_variable_a_function_reads_is_set_for_it_in_the_template() {
             "ReconcilerFunction",
             reelay_reconciler::ReconcilerConfig::vars(),
         ),
+        ("FitVideoFunction", reelay_fit_video::FitVideoConfig::vars()),
     ] {
         let set = &resource(&t, name)["Environment"]["Variables"];
         for var in vars {

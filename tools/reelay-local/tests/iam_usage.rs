@@ -13,12 +13,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_yaml::Value;
 
-const FUNCTIONS: [&str; 5] = [
+const FUNCTIONS: [&str; 6] = [
     "ApiFunction",
     "OAuthCallbackFunction",
     "CreatePostFunction",
     "ProcessUploadFunction",
     "ReconcilerFunction",
+    "FitVideoFunction",
 ];
 
 /// Grants used through a signature rather than a call, so no SDK call records them: the API signs

@@ -6,14 +6,16 @@ use std::collections::BTreeMap;
 
 use reelay_shared::accounts::cipher::{CONTEXT_PLATFORM, CONTEXT_USER};
 use reelay_shared::posts::Platform;
+use reelay_shared::resources::{bucket, fit_queue};
 use serde_yaml::Value;
 
-const FUNCTIONS: [&str; 5] = [
+const FUNCTIONS: [&str; 6] = [
     "ApiFunction",
     "OAuthCallbackFunction",
     "CreatePostFunction",
     "ProcessUploadFunction",
     "ReconcilerFunction",
+    "FitVideoFunction",
 ];
 
 fn template() -> Value {
@@ -255,6 +257,7 @@ fn each_function_may_read_exactly_the_secrets_it_reads_and_nothing_broader() {
         ("CreatePostFunction", vec![]),
         ("ProcessUploadFunction", vec!["XOAuthClientSecret"]),
         ("ReconcilerFunction", vec![]),
+        ("FitVideoFunction", vec![]),
     ]);
     for (_, resource) in SECRET_LOCATORS {
         let secret = &t["Resources"][resource];
@@ -336,8 +339,8 @@ fn each_function_may_read_exactly_the_secrets_it_reads_and_nothing_broader() {
 ///   link revokes the pair it holds in memory.
 /// - ProcessUploadFunction: `XTokenProvider` (shared/src/accounts/tokens.rs) decrypts to post
 ///   and to refresh, and encrypts the rotated pair.
-/// - CreatePostFunction and ReconcilerFunction: no X, no tokens, no KMS (they have no
-///   KMS_KEY_ID either).
+/// - CreatePostFunction, ReconcilerFunction and FitVideoFunction: no X, no tokens, no KMS (they
+///   have no KMS_KEY_ID either).
 #[test]
 fn each_function_uses_the_tokens_key_only_as_its_code_does_and_only_under_the_token_context() {
     let t = template();
@@ -347,6 +350,7 @@ fn each_function_uses_the_tokens_key_only_as_its_code_does_and_only_under_the_to
         ("CreatePostFunction", vec![]),
         ("ProcessUploadFunction", vec!["kms:Decrypt", "kms:Encrypt"]),
         ("ReconcilerFunction", vec![]),
+        ("FitVideoFunction", vec![]),
     ]);
     let mut granted: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for f in FUNCTIONS {
@@ -797,10 +801,375 @@ fn one_user_s_uploads_can_never_take_every_worker_slot() {
         "one user could hold {} of {concurrency} worker slots",
         max_in_flight * jobs_per_post
     );
+    // The same holds for conversions (issue 14): a job is on the fit queue or the work queue.
+    let fit = properties(&t, "FitVideoFunction")["Events"]["Fit"]["Properties"]["ScalingConfig"]
+        ["MaximumConcurrency"]
+        .as_u64()
+        .expect("fit-video's SQS event sets MaximumConcurrency");
+    assert!(
+        max_in_flight * jobs_per_post < fit,
+        "one user could hold {} of {fit} conversion slots",
+        max_in_flight * jobs_per_post
+    );
     // The API reads the same limit the template bounds.
     let api_env = &properties(&t, "ApiFunction")["Environment"]["Variables"];
     assert_eq!(
         yaml(&api_env["MAX_UPLOADS_IN_FLIGHT"]),
         "!Ref MaxUploadsInFlight"
+    );
+}
+
+/// The (action, resource) pairs a function's policies grant, resources as YAML text.
+fn grants(t: &Value, function: &str) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    for statement in function_statements(t, function) {
+        assert_eq!(statement["Effect"].as_str(), Some("Allow"), "{function}");
+        assert!(
+            statement["NotAction"].is_null() && statement["NotResource"].is_null(),
+            "{function}: {statement:?}"
+        );
+        let resources: Vec<String> = match &statement["Resource"] {
+            Value::Sequence(list) => list.iter().map(yaml).collect(),
+            one => vec![yaml(one)],
+        };
+        for action in actions(statement) {
+            for resource in &resources {
+                pairs.push((action.clone(), resource.clone()));
+            }
+        }
+    }
+    pairs.sort();
+    pairs
+}
+
+/// An object ARN under a prefix of the uploads bucket, as the functions' policies spell it (the
+/// bucket's name, not its ARN: the bucket's notification names create-post, so a reference
+/// would be circular).
+fn bucket_objects(prefix: &str) -> String {
+    format!("!Sub arn:${{AWS::Partition}}:s3:::${{AWS::StackName}}-uploads-${{AWS::AccountId}}/{prefix}*")
+}
+
+/// Issue 14: fit-video converts videos with ffmpeg and writes the result under fitted/. Its role
+/// may read the job and the upload, write under fitted/ only, and send work messages: no X
+/// tokens (KMS), no secrets, no operator alerts, no other prefix, no delete. Only its role may
+/// write under fitted/ (process-upload sends what is there to X as it is), process-upload may
+/// read there, and the MP4s expire as the uploads do.
+#[test]
+fn fit_video_reads_uploads_and_writes_only_fitted_videos() {
+    let t = template();
+    let f = properties(&t, "FitVideoFunction");
+    let pair = |a: &str, r: &str| (a.to_owned(), r.to_owned());
+    let mut expected = vec![
+        pair("dynamodb:GetItem", "!GetAtt Table.Arn"),
+        pair("dynamodb:PutItem", "!GetAtt Table.Arn"),
+        pair("dynamodb:Query", "!GetAtt Table.Arn"),
+        pair("s3:GetObject", &bucket_objects(bucket::UPLOAD_PREFIX)),
+        pair("s3:PutObject", &bucket_objects(bucket::FITTED_PREFIX)),
+        pair("sqs:SendMessage", "!GetAtt WorkQueue.Arn"),
+    ];
+    expected.sort();
+    let granted = grants(&t, "FitVideoFunction");
+    assert_eq!(granted, expected, "fit-video's permissions");
+    // What the exact list above means, spelled out so that a change to it is a decision.
+    for (action, resource) in &granted {
+        let service = action.split(':').next().unwrap().to_ascii_lowercase();
+        assert!(
+            ["dynamodb", "s3", "sqs"].contains(&service.as_str()) && !action.contains('*'),
+            "fit-video may not {action}"
+        );
+        let writes = ["s3:PutObject", "s3:DeleteObject", "s3:PutObjectAcl"]
+            .iter()
+            .any(|w| matches(action, w));
+        if writes {
+            assert_eq!(
+                (action.as_str(), resource.as_str()),
+                (
+                    "s3:PutObject",
+                    bucket_objects(bucket::FITTED_PREFIX).as_str()
+                ),
+                "fit-video writes only new objects under {}",
+                bucket::FITTED_PREFIX
+            );
+        }
+    }
+    // No locator of anything it may not use: X, tokens, secrets, alerts.
+    let vars: Vec<&str> = f["Environment"]["Variables"]
+        .as_mapping()
+        .expect("fit-video's environment")
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    for var in &vars {
+        assert!(
+            !(var.starts_with("X_")
+                || var.contains("KMS")
+                || var.contains("SECRET")
+                || var.contains("TOPIC")
+                || var.contains("PKCE")),
+            "fit-video has {var}"
+        );
+    }
+    assert_eq!(
+        yaml(&f["Environment"]["Variables"]["QUEUE_URL"]),
+        "!Ref WorkQueue",
+        "fit-video hands each job to the worker"
+    );
+    assert_eq!(
+        f["Environment"]["Variables"]["SEGMENT_SIZE_BYTES"],
+        properties(&t, "CreatePostFunction")["Environment"]["Variables"]["SEGMENT_SIZE_BYTES"],
+        "converted and unconverted videos are uploaded in segments of one size"
+    );
+    // SAM names its role FitVideoFunctionRole, which the bucket policy names.
+    assert!(f["Role"].is_null());
+
+    // The bucket: only fit-video's role writes under fitted/; nothing in the policy stops it
+    // (or process-upload's reads) but TLS.
+    let policy = &properties(&t, "UploadsBucketPolicy")["PolicyDocument"]["Statement"];
+    let fitted_arn = format!("!Sub ${{UploadsBucket.Arn}}/{}*", bucket::FITTED_PREFIX);
+    let guard = policy
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| yaml(&s["Resource"]) == fitted_arn)
+        .expect("a bucket policy statement on fitted/");
+    assert_eq!(guard["Effect"].as_str(), Some("Deny"));
+    assert_eq!(guard["Principal"].as_str(), Some("*"));
+    assert_eq!(guard["Action"].as_str(), Some("s3:PutObject"));
+    assert_eq!(
+        yaml(&guard["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]),
+        "!GetAtt FitVideoFunctionRole.Arn"
+    );
+    for s in policy.as_sequence().unwrap() {
+        let sid = s["Sid"].as_str().unwrap_or_default();
+        let on_fitted = yaml(&s["Resource"]).contains(bucket::FITTED_PREFIX)
+            || yaml(&s["Resource"]).contains("UploadsBucket.Arn}/*");
+        if on_fitted && sid != guard["Sid"].as_str().unwrap() {
+            assert_eq!(
+                sid, "DenyInsecureTransport",
+                "{s:?} also applies under fitted/"
+            );
+        }
+    }
+    assert!(
+        grants(&t, "ProcessUploadFunction").contains(&(
+            "s3:GetObject".to_owned(),
+            bucket_objects(bucket::FITTED_PREFIX)
+        )),
+        "process-upload must read the fitted videos"
+    );
+    for other in FUNCTIONS.iter().filter(|f| **f != "FitVideoFunction") {
+        assert!(
+            grants(&t, other)
+                .iter()
+                .all(|(a, r)| !(r.contains(bucket::FITTED_PREFIX) && a != "s3:GetObject")),
+            "{other} may do more than read under {}",
+            bucket::FITTED_PREFIX
+        );
+    }
+    let rules = &properties(&t, "UploadsBucket")["LifecycleConfiguration"]["Rules"];
+    let expiry = |prefix: &str| {
+        rules
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|r| r["Prefix"].as_str() == Some(prefix))
+            .map(|r| {
+                (
+                    r["Status"].as_str().unwrap_or_default().to_owned(),
+                    r["ExpirationInDays"].as_u64(),
+                    r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"].as_u64(),
+                )
+            })
+            .unwrap_or_else(|| panic!("no lifecycle rule for {prefix}"))
+    };
+    assert_eq!(
+        expiry(bucket::FITTED_PREFIX),
+        expiry(bucket::UPLOAD_PREFIX),
+        "fitted videos expire as the uploads do"
+    );
+}
+
+/// Issue 14: the fit queue. Lambda refuses an SQS event source whose visibility timeout is below
+/// the function's timeout, and a conversion's message must not reappear while the conversion
+/// still runs; its dead letters go to the DLQ the reconciler drains (which fails the job with a
+/// reason), not to a queue nobody reads. The template matches `reelay_shared::resources`.
+#[test]
+fn the_fit_queue_outlasts_a_conversion_and_dead_letters_where_the_reconciler_drains() {
+    let t = template();
+    let function = properties(&t, "FitVideoFunction");
+    let queue = properties(&t, "FitQueue");
+    let timeout = function["Timeout"].as_u64().expect("fit-video's Timeout");
+    let visibility = queue["VisibilityTimeout"]
+        .as_u64()
+        .expect("FitQueue's VisibilityTimeout");
+    assert!(
+        visibility >= timeout,
+        "FitQueue hides a message {visibility} s, fit-video may run {timeout} s"
+    );
+    assert!(timeout <= 900, "Lambda's longest timeout is 900 s");
+    assert_eq!(timeout, u64::from(fit_queue::TIMEOUT_SECS));
+    assert_eq!(visibility, u64::from(fit_queue::VISIBILITY_TIMEOUT_SECS));
+    assert_eq!(
+        queue["RedrivePolicy"]["maxReceiveCount"].as_u64(),
+        Some(fit_queue::MAX_RECEIVE_COUNT.into())
+    );
+    assert_eq!(queue["SqsManagedSseEnabled"].as_bool(), Some(true));
+
+    // The DLQ: the one the reconciler is told of (DLQ_URL) and may drain.
+    let dead_letters = yaml(&queue["RedrivePolicy"]["deadLetterTargetArn"]);
+    let dlq = dead_letters
+        .strip_prefix("!GetAtt ")
+        .and_then(|d| d.strip_suffix(".Arn"))
+        .unwrap_or_else(|| panic!("FitQueue redrives to {dead_letters}"));
+    let reconciler = properties(&t, "ReconcilerFunction");
+    assert_eq!(
+        yaml(&reconciler["Environment"]["Variables"]["DLQ_URL"]),
+        format!("!Ref {dlq}")
+    );
+    let reconciler_grants = grants(&t, "ReconcilerFunction");
+    for action in ["sqs:ReceiveMessage", "sqs:DeleteMessage"] {
+        assert!(
+            reconciler_grants.contains(&(action.to_owned(), dead_letters.clone())),
+            "the reconciler cannot {action} on {dlq}, where FitQueue's dead letters go"
+        );
+    }
+    assert_eq!(
+        yaml(&properties(&t, "WorkQueue")["RedrivePolicy"]["deadLetterTargetArn"]),
+        dead_letters,
+        "both queues' dead letters in the one DLQ"
+    );
+
+    // fit-video is the queue's consumer, one message at a time, reporting failures per message.
+    let events = function["Events"].as_mapping().expect("fit-video's events");
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &function["Events"]["Fit"];
+    assert_eq!(event["Type"].as_str(), Some("SQS"));
+    let p = &event["Properties"];
+    assert_eq!(yaml(&p["Queue"]), "!GetAtt FitQueue.Arn");
+    assert_eq!(p["BatchSize"].as_u64(), Some(1));
+    assert_eq!(
+        yaml(&p["FunctionResponseTypes"]),
+        "- ReportBatchItemFailures"
+    );
+
+    // Who enqueues conversions: create-post (new posts), the API (retries), the reconciler
+    // (lost messages); each is told the queue and may send to it, and nobody else may.
+    let senders = ["ApiFunction", "CreatePostFunction", "ReconcilerFunction"];
+    for f in FUNCTIONS {
+        let may_send = grants(&t, f).contains(&(
+            "sqs:SendMessage".to_owned(),
+            "!GetAtt FitQueue.Arn".to_owned(),
+        ));
+        let told = &properties(&t, f)["Environment"]["Variables"]["FIT_QUEUE_URL"];
+        if senders.contains(&f) {
+            assert!(may_send, "{f} may not send to FitQueue");
+            assert_eq!(yaml(told), "!Ref FitQueue", "{f}'s FIT_QUEUE_URL");
+        } else {
+            assert!(!may_send, "{f} may send to FitQueue");
+            assert!(told.is_null(), "{f} is told FIT_QUEUE_URL");
+        }
+    }
+}
+
+/// Issue 14: fit-video is a container image built from functions/fit-video/Dockerfile with the
+/// repository as context (the workspace builds it), whose binaries are where the function's
+/// environment says, and whose entrypoint is the fit-video binary itself (lambda_runtime is its
+/// runtime interface client).
+#[test]
+fn fit_video_s_image_puts_the_binaries_where_the_function_looks() {
+    let t = template();
+    let resource = &t["Resources"]["FitVideoFunction"];
+    let f = &resource["Properties"];
+    assert_eq!(f["PackageType"].as_str(), Some("Image"));
+    for zip_only in ["Runtime", "Handler", "Layers", "CodeUri"] {
+        assert!(f[zip_only].is_null(), "an image function has no {zip_only}");
+        assert!(
+            t["Globals"]["Function"][zip_only].is_null(),
+            "Globals' {zip_only} would reach the image function"
+        );
+    }
+    let metadata = &resource["Metadata"];
+    assert_eq!(metadata["DockerContext"].as_str(), Some("."));
+    let path = metadata["Dockerfile"]
+        .as_str()
+        .expect("Metadata.Dockerfile");
+    let dockerfile = std::fs::read_to_string(reelay_local::moto::repo_root().join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    // Instructions, with continuation lines joined and comments dropped.
+    let text = dockerfile
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("\\\n", " ");
+    let env_of = |name: &str| -> Option<String> {
+        text.lines()
+            .filter(|l| l.trim_start().starts_with("ENV "))
+            .flat_map(|l| l.split_whitespace().skip(1))
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_owned))
+    };
+    let vars = &f["Environment"]["Variables"];
+    for var in ["FFMPEG_PATH", "FFPROBE_PATH"] {
+        let in_template = vars[var].as_str().unwrap_or_else(|| panic!("{var} unset"));
+        assert_eq!(
+            env_of(var).as_deref(),
+            Some(in_template),
+            "{var}: the template and {path} disagree"
+        );
+    }
+    assert!(
+        text.contains("cargo build --release -p reelay-fit-video --locked"),
+        "{path} builds the fit-video binary"
+    );
+    let entrypoint = text
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with("ENTRYPOINT"))
+        .expect("an ENTRYPOINT");
+    assert!(
+        entrypoint.contains(r#"["/usr/local/bin/reelay-fit-video"]"#),
+        "{entrypoint}"
+    );
+    // The final stage runs a glibc binary linked in the build stage: the same Debian release.
+    // `rust:1.95-slim-trixie AS build` and `debian:trixie-slim` name it last and first.
+    let images: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("FROM "))
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    let (build, run) = (images[0], images[images.len() - 1]);
+    let build_release = build
+        .strip_prefix("rust:")
+        .and_then(|t| t.rsplit('-').next());
+    let run_release = run
+        .strip_prefix("debian:")
+        .and_then(|t| t.split('-').next());
+    assert!(
+        build_release.is_some() && build_release == run_release,
+        "build and final stage on different Debian releases: {images:?}"
+    );
+    assert!(
+        images
+            .iter()
+            .any(|i| i.starts_with("mwader/static-ffmpeg:") && !i.ends_with(":latest")),
+        "ffmpeg pinned by tag: {images:?}"
+    );
+    // x264 uses every core it is given: Lambda gives one vCPU per 1769 MB of memory.
+    let memory = f["MemorySize"].as_u64().expect("fit-video's MemorySize");
+    assert!(
+        memory >= 2 * 1769,
+        "fit-video gets {memory} MB, under two vCPUs"
+    );
+    let storage = f["EphemeralStorage"]["Size"]
+        .as_u64()
+        .expect("its /tmp size");
+    assert!(
+        (512..=10240).contains(&storage) && storage > 512,
+        "/tmp of {storage} MB"
+    );
+    assert_eq!(
+        vars["FIT_WORK_DIR"].as_str(),
+        Some("/tmp"),
+        "Lambda's only writable place"
     );
 }
