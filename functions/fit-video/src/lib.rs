@@ -133,9 +133,10 @@ pub async fn handle(
 async fn fit_one(fitter: &Fitter<'_>, message: &SqsMessage, invocation: &Invocation) -> bool {
     let body = message.body.as_deref().unwrap_or("");
     let Ok(job_message) = JobMessage::parse(body) else {
-        // Nothing can ever read it: acknowledged, and logged for an operator.
-        tracing::error!(body_bytes = body.len(), "malformed fit message dropped");
-        return true;
+        // Failed, as process-upload fails one: after its receives it waits in the DLQ for an
+        // operator, who sees it there (the reconciler leaves malformed dead letters alone).
+        tracing::error!(body_bytes = body.len(), "malformed fit message");
+        return false;
     };
     match fitter.fit(&job_message, invocation).await {
         Ok(FitOutcome::Retry(why)) => {

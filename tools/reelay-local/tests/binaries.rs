@@ -302,6 +302,18 @@ fn with_cookie(mut event: Value, cookie: &str) -> Value {
 
 /// A 1-second 160x120 H.264/AAC MP4 that passes create-post's pre-flight check.
 fn sample_video() -> Vec<u8> {
+    sample_video_with(&[
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+    ])
+}
+
+/// A 1-second 160x120 MP4 with AAC audio, its video encoded by `video_codec`.
+fn sample_video_with(video_codec: &[&str]) -> Vec<u8> {
     let dir = std::env::temp_dir().join(format!("reelay-binaries-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("clip.mp4");
@@ -309,15 +321,8 @@ fn sample_video() -> Vec<u8> {
         .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
         .arg("testsrc=size=160x120:rate=30:duration=1")
         .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=1"])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args(["-c:a", "aac"])
+        .args(video_codec)
+        .args(["-pix_fmt", "yuv420p", "-c:a", "aac"])
         .arg(&file)
         .status()
         .expect("ffmpeg (make setup installs it)");
@@ -636,6 +641,114 @@ async fn every_event_runs_through_its_built_binary() {
     store.save_job(&job).await.unwrap();
     let answer = HttpAnswer::from(&call!("ApiFunction", "apigw-posts-retry.json", retry()));
     assert_eq!(answer.status, 202, "{answer:?}");
+
+    // A video X would refuse as it is (HEVC): create-post sends it to fit-video's queue, and
+    // fit-video (running Debian's ffmpeg here) converts it and hands it to the upload.
+    let answer = HttpAnswer::from(&call!(
+        "ApiFunction",
+        "apigw-posts-create.json",
+        sample("apigw-posts-create.json", None, &bucket)
+    ));
+    assert_eq!(answer.status, 201, "{answer:?}");
+    let created = answer.json();
+    let fit_post_id = created["post_id"].as_str().expect("post_id").to_owned();
+    let fit_key = created["upload"]["key"].as_str().expect("key").to_owned();
+    let hevc = sample_video_with(&[
+        "-c:v",
+        "libx265",
+        "-preset",
+        "ultrafast",
+        "-tag:v",
+        "hvc1",
+        "-x265-params",
+        "log-level=error",
+    ]);
+    let put = aws
+        .s3
+        .put_object()
+        .bucket(&bucket)
+        .key(&fit_key)
+        .content_type("video/mp4")
+        .body(aws_sdk_s3::primitives::ByteStream::from(hevc.clone()))
+        .send()
+        .await
+        .unwrap();
+    let mut event = sample("s3-object-created.json", Some(&fit_post_id), &bucket);
+    let object = &mut event["Records"][0]["s3"]["object"];
+    object["key"] = json!(fit_key.replace(' ', "+"));
+    object["size"] = json!(hevc.len());
+    object["eTag"] = json!(put.e_tag().unwrap_or_default().trim_matches('"'));
+    let outcomes = call!("CreatePostFunction", "s3-object-created.json", event);
+    assert!(
+        outcomes[0]["result"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("being fitted"),
+        "{outcomes}"
+    );
+    let received = aws
+        .sqs
+        .receive_message()
+        .queue_url(&stack.fit_queue_url)
+        .wait_time_seconds(5)
+        .send()
+        .await
+        .unwrap();
+    let message = received
+        .messages()
+        .first()
+        .expect("create-post sent a fit message")
+        .clone();
+    let mut event = sample("sqs-fit-message.json", Some(&fit_post_id), &bucket);
+    let record = &mut event["Records"][0];
+    record["messageId"] = json!(message.message_id());
+    record["receiptHandle"] = json!(message.receipt_handle());
+    record["body"] = json!(message.body());
+    record["md5OfBody"] = json!(message.md5_of_body());
+    record["eventSourceARN"] = json!(stack.fit_queue_arn);
+    let batch = call!("FitVideoFunction", "sqs-fit-message.json", event);
+    assert_eq!(batch, json!({ "batchItemFailures": [] }));
+    let fitted = store
+        .get_job(
+            &user_id,
+            &PostId::parse(&fit_post_id).unwrap(),
+            Platform::Twitter,
+        )
+        .await
+        .unwrap()
+        .expect("the fitted post's job");
+    assert_eq!(fitted.phase, Phase::Queued, "{:?}", fitted.error);
+    assert!(
+        fitted.source.key.starts_with("fitted/"),
+        "{}",
+        fitted.source.key
+    );
+    // The work queue also holds the retry's message for the first post: read until found.
+    let mut bodies = Vec::new();
+    for _ in 0..5 {
+        let batch = aws
+            .sqs
+            .receive_message()
+            .queue_url(&stack.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        bodies.extend(
+            batch
+                .messages()
+                .iter()
+                .filter_map(|m| m.body().map(str::to_owned)),
+        );
+        if bodies.iter().any(|b| b.contains(&fit_post_id)) {
+            break;
+        }
+    }
+    assert!(
+        bodies.iter().any(|b| b.contains(&fit_post_id)),
+        "fit-video sent the upload's first work message: {bodies:?}"
+    );
 
     let answer = HttpAnswer::from(&call!(
         "ApiFunction",
