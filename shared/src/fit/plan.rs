@@ -282,7 +282,9 @@ impl FitPlan {
     /// stderr.
     pub fn ffmpeg_args(&self, input: &Path, output: &Path) -> Vec<OsString> {
         let mut args = Args::default();
-        args.push_all(["-hide_banner", "-nostdin", "-y", "-i"]);
+        args.push_all(["-hide_banner", "-nostdin", "-y"]);
+        args.push_all(super::probe::INPUT_GUARDS);
+        args.push("-i");
         // ffmpeg turns the picture by the display matrix while decoding (its default
         // `-autorotate`) and writes no matrix for the output, so the frames come out upright.
         args.push_path(input);
@@ -1061,7 +1063,9 @@ mod tests {
             .into_iter()
             .map(|a| a.into_string().unwrap())
             .collect();
-        let expected = "-hide_banner -nostdin -y -i file:/tmp/in.mov -map 0:v:0 -map 0:a:0? \
+        let expected = "-hide_banner -nostdin -y -protocol_whitelist file \
+             -format_whitelist mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,flv,ogg,asf \
+             -i file:/tmp/in.mov -map 0:v:0 -map 0:a:0? \
              -sn -dn -map_metadata -1 -map_chapters -1 \
              -vf scale=720:1280,setsar=1,zscale=t=linear:npl=100,format=gbrpf32le,\
              zscale=p=bt709,tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv,\

@@ -13,6 +13,15 @@ use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
+/// The demuxers an upload may be read with: the containers cameras, phones and browsers write.
+/// The upload is hostile input: without a list, ffmpeg picks a demuxer from the content, and a
+/// text file shaped as an HLS or concat playlist would make it open other files or URLs (a
+/// known way to read a server's local files into a video).
+pub const DEMUXERS: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,flv,ogg,asf";
+
+/// Input options that confine ffprobe and ffmpeg to the one local file and those demuxers.
+pub const INPUT_GUARDS: [&str; 4] = ["-protocol_whitelist", "file", "-format_whitelist", DEMUXERS];
+
 /// The arguments for `ffprobe` (the binary's name not included) to describe `input`.
 pub fn ffprobe_args(input: &Path) -> Vec<OsString> {
     let mut args: Vec<OsString> = [
@@ -24,6 +33,7 @@ pub fn ffprobe_args(input: &Path) -> Vec<OsString> {
         "-show_streams",
     ]
     .iter()
+    .chain(INPUT_GUARDS.iter())
     .map(OsString::from)
     .collect();
     // `file:` keeps a name that starts with a protocol (`http:`), or with `-`, a file name.

@@ -359,7 +359,8 @@ async fn a_refused_upload_is_recorded_on_its_draft_and_deleted() {
 async fn a_video_to_fit_starts_its_jobs_on_fit_videos_queue() {
     let f = Fixture::new();
     let (post, key) = f.draft().await;
-    f.objects.put(&key, "video/mp4", b"this is not an mp4, maybe a webm");
+    f.objects
+        .put(&key, "video/mp4", b"this is not an mp4, maybe a webm");
     let outcome = f.receive(&key).await;
     assert!(outcome.result.contains("being fitted"), "{outcome:?}");
     let (stored, jobs) = f.posts.get(&post.post_id).unwrap();

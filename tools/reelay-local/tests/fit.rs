@@ -46,10 +46,12 @@ fn make(name: &str, video: Option<&str>, audio: Option<&str>, args: &[&str]) -> 
     if let Some(audio) = audio {
         cmd.args(["-f", "lavfi", "-i", audio]);
     }
-    let partial = path.with_extension("partial");
-    // The container comes from the name; the partial file keeps a half-written sample from
-    // being reused after a failed run.
+    // Tests running at once may make the same sample: each writes its own partial file and
+    // renames it into place (atomic), so none reads a half-written one or loses its own.
+    let partial = path.with_extension(format!("{}.partial", uuid::Uuid::new_v4().simple()));
+    // The container comes from the name.
     let format = match path.extension().and_then(|e| e.to_str()) {
+        Some("ts") => "mpegts",
         Some("mov") => "mov",
         Some("webm") => "webm",
         Some("mkv") => "matroska",
@@ -88,7 +90,7 @@ fn rotated() -> PathBuf {
             "aac",
         ],
     );
-    let partial = path.with_extension("partial");
+    let partial = path.with_extension(format!("{}.partial", uuid::Uuid::new_v4().simple()));
     let status = Command::new("ffmpeg")
         .args(["-loglevel", "error", "-y", "-i"])
         .arg(&base)
@@ -469,6 +471,23 @@ async fn what_no_conversion_can_save_is_rejected_and_never_reaches_x() {
         None,
         &x264,
     );
+    // A text file shaped as an HLS playlist that names a video on fit-video's own disk: an
+    // ffmpeg left to pick its demuxer from the content would read that local file and post it.
+    let local_segment = make(
+        "local-secret.ts",
+        Some("testsrc2=size=320x180:rate=30:duration=1"),
+        None,
+        &x264,
+    );
+    let playlist = samples_dir().join("playlist.mp4");
+    std::fs::write(
+        &playlist,
+        format!(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\n{}\n#EXT-X-ENDLIST\n",
+            local_segment.display()
+        ),
+    )
+    .unwrap();
     let garbage = samples_dir().join("garbage.mp4");
     std::fs::write(
         &garbage,
@@ -484,6 +503,7 @@ async fn what_no_conversion_can_save_is_rejected_and_never_reaches_x() {
         ("5:1", &too_wide, json!({}), "1:3"),
         ("150 s", &too_long, json!({}), "140"),
         ("not a video", &garbage, json!({}), ""),
+        ("a playlist naming a local file", &playlist, json!({}), ""),
         ("fit: false", &hevc, json!({ "fit": false }), "fit: false"),
     ];
     let mut posts = Vec::new();
