@@ -1,6 +1,7 @@
 //! The driver: starts moto (unless `AWS_ENDPOINT_URL` names one) and the X emulator as separate
 //! processes, creates the stack, connects the user through the real OAuth flow, streams the
-//! videos into S3, then runs every case in a fresh child process and writes BENCHMARKS.md.
+//! videos into S3, then runs every case in a fresh child process and writes BENCHMARKS.md;
+//! then stops moto and the emulator and runs the fitting measurement (`crate::fit`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -39,6 +40,11 @@ pub struct RunArgs {
     /// Also write every case's full result here as JSON.
     #[arg(long, default_value = "target/bench/results.json")]
     pub json: PathBuf,
+    /// Leave out the fitting measurement (`reelay-bench fit`) that follows the upload cases.
+    #[arg(long)]
+    pub skip_fit: bool,
+    #[command(flatten)]
+    pub fit: crate::fit::FitArgs,
 }
 
 /// One case to run.
@@ -50,6 +56,16 @@ struct Plan {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    // moto and the emulator stop when `uploads` returns, so the conversions have the cores.
+    uploads(&args).await?;
+    if args.skip_fit {
+        return Ok(());
+    }
+    crate::fit::run(&args.fit, &args.out).await
+}
+
+/// The upload cases and their section of the report.
+async fn uploads(args: &RunArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let work = PathBuf::from("target/bench");
     std::fs::create_dir_all(&work)?;
@@ -191,7 +207,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     std::fs::write(&args.json, serde_json::to_vec_pretty(&results)?)?;
     let total = started.elapsed();
-    crate::report::write(&args.out, &results, &args, total)?;
+    crate::report::write(&args.out, &results, args, total)?;
     eprintln!(
         "wrote {} and {} ({:.0} s in all)",
         args.out.display(),

@@ -2,14 +2,20 @@
 //!
 //! - `reelay-bench run` (what `make bench` runs): starts moto and the X emulator as separate
 //!   processes, prepares the stack, a connected X account and the videos, runs each case in a
-//!   fresh `reelay-bench case` process and writes BENCHMARKS.md.
+//!   fresh `reelay-bench case` process and writes BENCHMARKS.md; then, with moto and the
+//!   emulator stopped, the fitting measurement (`fit`) unless `--skip-fit`.
 //! - `reelay-bench case --setup F --mode engine|line --size-mib N --deadline-secs D`: one
 //!   measured upload; prints its result as one JSON line.
+//! - `reelay-bench fit` (issue 14): generates the two clips, converts each with fit-video's code
+//!   in a fresh `reelay-bench fit-case` process and writes BENCHMARKS.md's fitting section.
+//! - `reelay-bench fit-case --input F --output F`: one measured conversion; one JSON line.
 
 mod case;
 mod counting;
 mod driver;
 mod emulator;
+mod fit;
+mod fit_report;
 mod report;
 mod rss;
 mod setup;
@@ -42,6 +48,22 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         deadline_secs: u64,
     },
+    /// Measure fit-video's conversion on the issue's two clips; write BENCHMARKS.md's fitting
+    /// section.
+    Fit {
+        #[command(flatten)]
+        args: fit::FitArgs,
+        /// Where to write the report (the section between the fitting markers is replaced).
+        #[arg(long, default_value = "BENCHMARKS.md")]
+        out: PathBuf,
+    },
+    /// Convert one file as fit-video does (used by `fit`).
+    FitCase {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -63,6 +85,12 @@ fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("reading {}", setup.display()))?;
                 let setup: setup::Setup = serde_json::from_str(&text)?;
                 let result = case::run(&setup, mode, size_mib, deadline_secs).await?;
+                println!("{}", serde_json::to_string(&result)?);
+                Ok(())
+            }
+            Command::Fit { args, out } => fit::run(&args, &out).await,
+            Command::FitCase { input, output } => {
+                let result = fit::case(&input, &output).await?;
                 println!("{}", serde_json::to_string(&result)?);
                 Ok(())
             }

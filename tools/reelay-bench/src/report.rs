@@ -45,7 +45,7 @@ fn x_calls(r: &CaseResult, endpoint: &str) -> String {
     }
 }
 
-fn command_output(program: &str, args: &[&str]) -> String {
+pub fn command_output(program: &str, args: &[&str]) -> String {
     std::process::Command::new(program)
         .args(args)
         .output()
@@ -217,20 +217,79 @@ pub fn write(
     args: &RunArgs,
     total: Duration,
 ) -> anyhow::Result<()> {
-    let section = section(results, args, total);
+    replace_section(path, BEGIN, END, &section(results, args, total), "")
+}
+
+/// Replaces what lies between `begin` and `end` in `path` (markers included) with `section`,
+/// which starts with `begin` and ends with `end`. Without the markers, `section` is appended
+/// after `heading`; a missing file becomes `# Benchmarks` and the section.
+pub fn replace_section(
+    path: &Path,
+    begin: &str,
+    end: &str,
+    section: &str,
+    heading: &str,
+) -> anyhow::Result<()> {
     let current = std::fs::read_to_string(path).unwrap_or_default();
-    let text = match (current.find(BEGIN), current.find(END)) {
-        (Some(begin), Some(end)) if begin < end => {
+    let text = match (current.find(begin), current.find(end)) {
+        (Some(b), Some(e)) if b < e => {
             format!(
                 "{}{}{}",
-                &current[..begin],
+                &current[..b],
                 section.trim_end(),
-                &current[end + END.len()..]
+                &current[e + end.len()..]
             )
         }
-        _ if current.is_empty() => format!("{SKELETON_HEAD}{section}"),
-        _ => format!("{}\n\n{section}", current.trim_end()),
+        _ if current.is_empty() => format!("{SKELETON_HEAD}{heading}{section}"),
+        _ => format!("{}\n\n{heading}{section}", current.trim_end()),
     };
     std::fs::write(path, text)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_section_replaces_only_what_is_between_its_markers() {
+        let dir = std::env::temp_dir().join(format!("reelay-bench-report-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("B.md");
+        std::fs::write(
+            &path,
+            "# B\n\nintro\n\n<!-- a -->\nold\n<!-- /a -->\n\nafter\n",
+        )
+        .unwrap();
+        replace_section(
+            &path,
+            "<!-- a -->",
+            "<!-- /a -->",
+            "<!-- a -->\nnew\n<!-- /a -->\n",
+            "",
+        )
+        .unwrap();
+        replace_section(
+            &path,
+            "<!-- f -->",
+            "<!-- /f -->",
+            "<!-- f -->\nfit\n<!-- /f -->\n",
+            "## F\n\n",
+        )
+        .unwrap();
+        replace_section(
+            &path,
+            "<!-- f -->",
+            "<!-- /f -->",
+            "<!-- f -->\nfit 2\n<!-- /f -->\n",
+            "## F\n\n",
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            text,
+            "# B\n\nintro\n\n<!-- a -->\nnew\n<!-- /a -->\n\nafter\n\n## F\n\n<!-- f -->\nfit 2\n<!-- /f -->\n"
+        );
+    }
 }
