@@ -132,7 +132,9 @@ impl Default for FitSettings {
 
 /// The conversion speed assumed when the configuration gives none: measured on the 2-core
 /// machine of BENCHMARKS.md ("Fitting videos"), which Lambda's 3538 MB size (2 vCPUs) resembles.
-pub const DEFAULT_MEGAPIXELS_PER_SEC: f64 = 40.0;
+/// 57 is the slower of its two clips (60 s 1080p HEVC: 57.8 Mpx/s; 140 s 4K H.264: 154.9),
+/// rounded down, from a run with other builds sharing the cores: conservative.
+pub const DEFAULT_MEGAPIXELS_PER_SEC: f64 = 57.0;
 
 /// What became of a message.
 #[derive(Debug, Clone, PartialEq)]
