@@ -419,13 +419,8 @@ impl Intake<'_> {
             .iter()
             .map(|platform| UploadJob::new(&post, *platform, source.clone(), segment_size, now))
             .collect();
-        match self.posts.start_jobs(&post, &jobs).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict) => return Ok(None),
-            Err(err) => return Err(err.into()),
-        }
-        for job in &jobs {
-            self.send(job).await?;
+        if !self.start_jobs(&post, &jobs).await? {
+            return Ok(None);
         }
         tracing::info!(post_id = %post.post_id, jobs = jobs.len(), segment_size, "upload jobs queued");
         Ok(Some(Verdict::Started {
@@ -465,19 +460,28 @@ impl Intake<'_> {
                 UploadJob::new_fitting(&post, *platform, original.clone(), reason.clone(), now)
             })
             .collect();
-        match self.posts.start_jobs(&post, &jobs).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict) => return Ok(None),
-            Err(err) => return Err(err.into()),
-        }
-        for job in &jobs {
-            self.send(job).await?;
+        if !self.start_jobs(&post, &jobs).await? {
+            return Ok(None);
         }
         tracing::info!(post_id = %post.post_id, jobs = jobs.len(), %reason, "fit jobs queued");
         Ok(Some(Verdict::Fitting {
             post_id: post.post_id,
             reason,
         }))
+    }
+
+    /// Saves the post and creates its jobs in one transaction, then sends their messages; false
+    /// when a concurrent delivery got there first.
+    async fn start_jobs(&self, post: &Post, jobs: &[UploadJob]) -> Result<bool, IntakeError> {
+        match self.posts.start_jobs(post, jobs).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Ok(false),
+            Err(err) => return Err(err.into()),
+        }
+        for job in jobs {
+            self.send(job).await?;
+        }
+        Ok(true)
     }
 
     /// Sends the job's message to the queue of its phase.

@@ -591,14 +591,11 @@ async fn fitting_requests_are_checked_by_the_api() {
     world.runner.stop().await;
 }
 
-/// A conversion killed half-way (a crash, Lambda's out-of-memory kill) comes back when its
-/// message does and finishes; one killed every time ends failed with a reason, never stuck.
-/// The queue's visibility timeout is above fit-video's deadline, as in the template (so a
-/// killed invocation's lease has run out when its message returns), both shortened.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_conversion_comes_back_or_ends_with_a_reason() {
-    let short = |kills: Kills, label: &str| WorldOptions {
-        label: label.into(),
+/// A world whose fit-video invocations die by `kills`. The queue's visibility timeout is above
+/// fit-video's deadline, as in the template (so a killed invocation's lease has run out when
+/// its message returns), both shortened; the reconciler sweeps every second, to drain the DLQ.
+fn killable(kills: Kills) -> WorldOptions {
+    WorldOptions {
         fit_kills: Some(kills),
         fit_deadline: Some(Duration::from_secs(6)),
         fit_visibility_timeout_secs: Some(7),
@@ -612,14 +609,20 @@ async fn a_killed_conversion_comes_back_or_ends_with_a_reason() {
             ..ReconcileSettings::default()
         },
         ..WorldOptions::default()
-    };
+    }
+}
+
+/// A conversion killed half-way (a crash, Lambda's out-of-memory kill) comes back when its
+/// message does and finishes; one killed every time ends failed with a reason, never stuck.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_conversion_comes_back_or_ends_with_a_reason() {
     let hevc = fixable_kinds().remove(0).file;
 
     // The first fit-video invocation dies 300 ms in (mid-download or mid-conversion).
     let kill_first = Kills(Arc::new(|n: u64| {
         (n == 0).then(|| Duration::from_millis(300))
     }));
-    let world = start_world("fit-kill-once", short(kill_first, "fit-kill-once")).await;
+    let world = start_world("fit-kill-once", killable(kill_first)).await;
     let posted = world
         .post_file(USER, &hevc, "killed once", json!({}))
         .await
@@ -643,7 +646,7 @@ async fn a_killed_conversion_comes_back_or_ends_with_a_reason() {
     // Killed every time: after the queue's three receives the message reaches the DLQ, and
     // the reconciler's sweep fails the job with the reason.
     let kill_all = Kills(Arc::new(|_| Some(Duration::from_millis(300))));
-    let world = start_world("fit-kill-always", short(kill_all, "fit-kill-always")).await;
+    let world = start_world("fit-kill-always", killable(kill_all)).await;
     let posted = world
         .post_file(USER, &hevc, "killed always", json!({}))
         .await
@@ -692,25 +695,7 @@ async fn random_kills_never_leave_a_conversion_stuck() {
     let kills = Kills(Arc::new(move |n: u64| {
         kills_plan.get(n as usize).copied().flatten()
     }));
-    let world = start_world(
-        "fit-chaos",
-        WorldOptions {
-            fit_kills: Some(kills),
-            fit_deadline: Some(Duration::from_secs(6)),
-            fit_visibility_timeout_secs: Some(7),
-            fit: Some(FitSettings {
-                finish_margin: Duration::from_secs(1),
-                ..FitSettings::default()
-            }),
-            reconcile_period: Some(Duration::from_secs(1)),
-            reconcile: ReconcileSettings {
-                grace_ms: 60_000,
-                ..ReconcileSettings::default()
-            },
-            ..WorldOptions::default()
-        },
-    )
-    .await;
+    let world = start_world("fit-chaos", killable(kills)).await;
     let hevc = fixable_kinds().remove(0).file;
     let mut posts = Vec::new();
     for i in 0..posts_count {
