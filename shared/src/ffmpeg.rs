@@ -137,6 +137,48 @@ fn last_lines(stderr: &str) -> String {
 mod tests {
     use super::*;
 
+    /// ffmpeg's own failure (here: the source gone between probe and conversion) comes back as
+    /// `Failed` with ffmpeg's last words, which the fit step puts on the job; a missing binary is
+    /// `Unavailable` (an operator problem, retried), never a rejection of the video.
+    #[tokio::test]
+    async fn ffmpeg_s_failure_is_reported_in_its_own_words() {
+        let dir = std::env::temp_dir().join(format!("reelay-ffmpeg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let input = dir.join("in.mp4");
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+            .arg("testsrc2=size=160x90:rate=30:duration=1")
+            .args(["-c:v", "mpeg4"])
+            .arg(&input)
+            .status()
+            .expect("ffmpeg is installed (tools/scripts/setup.sh)");
+        assert!(status.success());
+        let ffmpeg = Ffmpeg::default();
+        let probe = ffmpeg.probe(&input).await.unwrap();
+        let plan = crate::fit::plan(&probe, &crate::fit::FitOptions::default()).unwrap();
+        std::fs::remove_file(&input).unwrap();
+        let (progress, _) = tokio::sync::watch::channel(0.0);
+        let err = ffmpeg
+            .convert(&plan, &input, &dir.join("out.mp4"), progress)
+            .await
+            .unwrap_err();
+        match err {
+            TranscodeError::Failed(said) => {
+                assert!(said.contains("No such file"), "{said}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let missing = Ffmpeg {
+            ffmpeg: dir.join("no-ffmpeg"),
+            ffprobe: dir.join("no-ffprobe"),
+        };
+        assert!(matches!(
+            missing.probe(&input).await,
+            Err(TranscodeError::Unavailable(_))
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn a_failure_quotes_the_last_lines_cut_short() {
         let stderr = format!("a\n\nb\nc\nd\ne\nf\ng\n{}\n", "x".repeat(500));

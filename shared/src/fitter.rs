@@ -256,6 +256,8 @@ impl Fitter<'_> {
         if !fitted_then_handed_on {
             return Ok(FitOutcome::Dropped("stale message"));
         }
+        // The invocation that fitted it may have stopped before the post said so.
+        self.settle_post(job, None).await;
         self.queue
             .send(&job.message(), 0)
             .await
@@ -444,9 +446,18 @@ impl Fitter<'_> {
         let Some(fit) = job.fit.as_mut() else {
             unreachable!("checked by fit")
         };
+        let facts = &checked.facts;
         fit.percent = 100;
         fit.done = true;
         fit.changes = changes;
+        fit.fitted = Some(VideoInfo {
+            size_bytes: facts.size_bytes,
+            media_type: facts.media_type.to_owned(),
+            media_category: checked.category.as_str().to_owned(),
+            duration_secs: facts.duration_secs,
+            width: facts.width,
+            height: facts.height,
+        });
         let bucket = fit.original.bucket.clone();
         job.source = SourceObject {
             bucket,
@@ -466,7 +477,7 @@ impl Fitter<'_> {
         job.error = None;
         job.record(now, "fit", "ok");
         self.checkpoint(job).await?;
-        self.settle_post(job, None, Some(&checked.facts)).await;
+        self.settle_post(job, None).await;
         // If this send fails the message comes back, finds the job fitted and sends it again
         // (`older_message`); the reconciler re-drives it in any case.
         self.queue
@@ -507,7 +518,7 @@ impl Fitter<'_> {
         }
         tracing::warn!(code, %reason, "the video was not fitted");
         let rejection = (code == UNUSABLE).then_some(reason.as_str());
-        self.settle_post(job, rejection, None).await;
+        self.settle_post(job, rejection).await;
         Ok(FitOutcome::Ended {
             code: code.to_owned(),
             reason,
@@ -515,13 +526,9 @@ impl Fitter<'_> {
     }
 
     /// The post's status from its jobs, its rejection reason, and (once fitted) the facts of the
-    /// video that will be sent. Best effort, as the engine's: the jobs are the truth.
-    async fn settle_post(
-        &self,
-        job: &UploadJob,
-        rejection: Option<&str>,
-        sent: Option<&video_preflight::VideoFacts>,
-    ) {
+    /// video that will be sent. Best effort, as the engine's: the jobs are the truth, and the
+    /// API reads them when the post lags (a crash between the job's checkpoint and this write).
+    async fn settle_post(&self, job: &UploadJob, rejection: Option<&str>) {
         for _ in 0..3 {
             let Ok(Some((mut post, jobs))) =
                 self.posts.post_with_jobs(&job.user_id, &job.post_id).await
@@ -532,15 +539,8 @@ impl Fitter<'_> {
             if post.status == PostStatus::Rejected {
                 post.rejection = rejection.map(str::to_owned).or(post.rejection);
             }
-            if let Some(facts) = sent {
-                post.video = Some(VideoInfo {
-                    size_bytes: facts.size_bytes,
-                    media_type: facts.media_type.to_owned(),
-                    media_category: job.source.media_category.clone(),
-                    duration_secs: facts.duration_secs,
-                    width: facts.width,
-                    height: facts.height,
-                });
+            if let Some(fitted) = job.fit.as_ref().and_then(|f| f.fitted.clone()) {
+                post.video = Some(fitted);
             }
             post.version += 1;
             post.updated_at_ms = self.clock.now_ms();

@@ -104,6 +104,9 @@ pub struct FitState {
     /// The converted file is in S3 and is the job's `source`.
     #[serde(default)]
     pub done: bool,
+    /// What the pre-flight learnt about the converted file: the post's `video` once fitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fitted: Option<crate::posts::VideoInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -281,6 +284,7 @@ impl UploadJob {
             attempts: 0,
             changes: Vec::new(),
             done: false,
+            fitted: None,
         });
         job
     }

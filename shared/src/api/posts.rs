@@ -673,8 +673,14 @@ impl PostsService<'_> {
             overall_status(&jobs)
         };
         let mut view = PostView::new(&post, status);
-        // fit-video records a rejection on the job first and on the post right after: until
-        // then, the job's reason is the post's.
+        // fit-video records a rejection (or the converted video's facts) on the job first and
+        // on the post right after: until then, the job's are the post's.
+        if view.video.is_none() {
+            let fitted = jobs.iter().find_map(|j| j.fit.as_ref()?.fitted.as_ref());
+            if let Some(fitted) = fitted {
+                view.video = Some(fitted.into());
+            }
+        }
         if status == PostStatus::Rejected && view.rejection.is_none() {
             view.rejection = jobs
                 .iter()

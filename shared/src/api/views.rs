@@ -110,6 +110,18 @@ pub struct VideoView {
     pub height: u32,
 }
 
+impl From<&crate::posts::VideoInfo> for VideoView {
+    fn from(v: &crate::posts::VideoInfo) -> Self {
+        Self {
+            size_bytes: v.size_bytes,
+            media_type: v.media_type.clone(),
+            duration_secs: v.duration_secs,
+            width: v.width,
+            height: v.height,
+        }
+    }
+}
+
 /// A post as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct PostView {
@@ -133,13 +145,7 @@ impl PostView {
             platforms: post.platforms.clone(),
             status,
             rejection: post.rejection.clone(),
-            video: post.video.as_ref().map(|v| VideoView {
-                size_bytes: v.size_bytes,
-                media_type: v.media_type.clone(),
-                duration_secs: v.duration_secs,
-                width: v.width,
-                height: v.height,
-            }),
+            video: post.video.as_ref().map(VideoView::from),
             created_at_ms: post.created_at_ms,
             updated_at_ms: post.updated_at_ms,
         }

@@ -748,3 +748,37 @@ async fn random_kills_never_leave_a_conversion_stuck() {
     );
     world.runner.stop().await;
 }
+
+/// A conversion the estimate says cannot finish in one invocation is refused up front with the
+/// reason, never started and killed half-way (here: a measured speed so low that a one-second
+/// 1080p clip would take hours).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversion_too_long_for_one_invocation_is_refused_up_front() {
+    let world = start_world(
+        "fit-too-slow",
+        WorldOptions {
+            extra_env: vec![("FIT_MEGAPIXELS_PER_SEC".into(), "0.01".into())],
+            ..WorldOptions::default()
+        },
+    )
+    .await;
+    let hevc = fixable_kinds().remove(0).file;
+    let posted = world
+        .post_file(USER, &hevc, "slow", json!({}))
+        .await
+        .unwrap();
+    let view = world
+        .wait_for_post(USER, &posted.post_id, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(view["status"], "rejected", "{view:#}");
+    let reason = view["rejection"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("would take about") && reason.contains("trim_to_secs"),
+        "{reason}"
+    );
+    // Refused before ffmpeg ran: its percent never moved, and X received nothing.
+    assert_eq!(view["targets"][0]["fit"]["percent"], 0, "{view:#}");
+    assert!(world.emulator.admin().records().media.is_empty());
+    world.runner.stop().await;
+}
