@@ -867,11 +867,11 @@ async fn text_platform_and_connection_errors_are_problems_naming_field_and_rule(
             "myspace",
         ),
         (
-            json!({ "text": "hi", "platforms": ["x"], "content_type": "video/webm" }),
+            json!({ "text": "hi", "platforms": ["x"], "content_type": "video/avi" }),
             400,
             "content_type_unsupported",
             "content_type",
-            "video/webm",
+            "video/avi",
         ),
         (
             json!({ "text": "hi", "platforms": ["x"], "file_name": "../../etc" }),
