@@ -597,8 +597,9 @@ async fn fitting_requests_are_checked_by_the_api() {
 fn killable(kills: Kills) -> WorldOptions {
     WorldOptions {
         fit_kills: Some(kills),
-        fit_deadline: Some(Duration::from_secs(6)),
-        fit_visibility_timeout_secs: Some(7),
+        // Room for a one-second 1080p conversion on 2 cores shared with the rest of `make test`.
+        fit_deadline: Some(Duration::from_secs(12)),
+        fit_visibility_timeout_secs: Some(13),
         fit: Some(FitSettings {
             finish_margin: Duration::from_secs(1),
             ..FitSettings::default()
@@ -717,11 +718,15 @@ async fn random_kills_never_leave_a_conversion_stuck() {
                 published += 1;
             }
             Some("failed") => {
-                let message = view["targets"][0]["error"]["message"]
-                    .as_str()
-                    .unwrap_or_default();
+                // Interrupted too often (by the step's own count or the DLQ's), or, on a
+                // loaded machine, out of time: each says so and may be retried.
+                let error = &view["targets"][0]["error"];
                 assert!(
-                    message.contains("Converting the video"),
+                    matches!(
+                        error["code"].as_str(),
+                        Some("fit_interrupted" | "gave_up" | "fit_too_slow")
+                    ) && error["retryable"] == true
+                        && !error["message"].as_str().unwrap_or_default().is_empty(),
                     "seed {seed}: {view:#}"
                 );
                 failed += 1;
