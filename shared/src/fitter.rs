@@ -324,8 +324,8 @@ impl Fitter<'_> {
                  trim_to_secs to cut it",
                 minutes(estimated),
                 plan.output_duration_secs(),
-                probe_width(&plan),
-                probe_height(&plan),
+                plan.source_width(),
+                plan.source_height(),
                 minutes(available),
             );
             return self.reject(job, reason).await;
@@ -625,14 +625,6 @@ fn minutes(secs: f64) -> String {
     } else {
         format!("{:.0} min", secs / 60.0)
     }
-}
-
-fn probe_width(plan: &FitPlan) -> u32 {
-    plan.source_width()
-}
-
-fn probe_height(plan: &FitPlan) -> u32 {
-    plan.source_height()
 }
 
 /// Whether the pre-flight's refusal is one a conversion can cure (the video goes to fit-video)
