@@ -2,9 +2,14 @@
 //!
 //! ```text
 //! (Fitting, in fit-video: `fitter.rs`) →
-//! Queued → Initialized → Appending(next_segment) → Finalized → Processing → Publishing → Published
-//!    ↑_____________ media lost or expired (bounded restarts) ____|              any phase → Failed(reason)
+//! Queued → Initialized → Appending(next_segment) → Finalized → Processing → [Ready] → Publishing → Published
+//!    ↑_____________ media lost or expired (bounded restarts) ____|                   any phase → Failed(reason)
 //! ```
+//!
+//! A scheduled post (`crate::schedule`) uploads ahead and waits in `Ready`, holding the media,
+//! until its time; its waits (the time itself, or a later start so that X still holds the media)
+//! go through a one-time schedule (`WakeUps`), not the queue. Until it starts publishing, every
+//! invocation re-reads the post's text, time and cancellation, so the API changes only the post.
 //!
 //! Read top to bottom: `advance` checks the message against the job (stale and duplicate messages
 //! are dropped), takes the job's lease, then runs steps while the Lambda deadline allows. Every
@@ -24,15 +29,16 @@ use bytes::Bytes;
 use rand::Rng;
 use thiserror::Error;
 
-use crate::clock::Clock;
+use crate::clock::{rfc3339, Clock};
 use crate::jobs::{JobError, Phase, UploadJob};
 use crate::messages::{new_step_token, JobMessage};
 use crate::ports::{
     AccessToken, BlobError, BlobErrorKind, BlobReader, CrashSwitch, CredentialError, Credentials,
     FailureKind, Lookup, MediaPlatform, OperatorAlert, OperatorAlerts, PlatformError, Processing,
-    ProcessingState, PublishedPost, StepPoint, WorkQueue,
+    ProcessingState, PublishedPost, StepPoint, WakeUps, WorkQueue,
 };
 use crate::posts::PostStatus;
+use crate::schedule::ScheduleSettings;
 use crate::store::{JobStore, PostStore, StoreError};
 
 /// Tunables, with production defaults.
@@ -70,6 +76,8 @@ pub struct EngineSettings {
     pub operator_wait_ms: i64,
     /// How often a job waiting for the operator tries again.
     pub operator_retry_secs: u32,
+    /// Scheduled posts: the expiry margin, upload budget and lateness threshold.
+    pub schedule: ScheduleSettings,
 }
 
 /// SQS's longest message delay. A longer wait passes the message on in links of at most this.
@@ -99,6 +107,7 @@ impl Default for EngineSettings {
             // without users having to retry; short enough that a post is not silently days late.
             operator_wait_ms: 12 * 3600 * 1000,
             operator_retry_secs: MAX_QUEUE_DELAY_SECS,
+            schedule: ScheduleSettings::default(),
         }
     }
 }
@@ -144,6 +153,8 @@ pub struct Engine<'a> {
     pub posts: &'a dyn PostStore,
     pub blobs: &'a dyn BlobReader,
     pub queue: &'a dyn WorkQueue,
+    /// One-time schedules that wake a scheduled job at its time.
+    pub wake_ups: &'a dyn WakeUps,
     pub platform: &'a dyn MediaPlatform,
     pub credentials: &'a dyn Credentials,
     pub clock: &'a dyn Clock,
@@ -158,6 +169,9 @@ enum Next {
     Continue,
     /// Hand the job to a new message after `delay_secs`.
     Wait { delay_secs: u32 },
+    /// Hand the job to a one-time schedule that sends its message at `at_ms` (a scheduled
+    /// post's time, or the later start of its upload).
+    WakeAt { at_ms: i64 },
     /// The job reached a final phase (already saved).
     Done,
 }
@@ -230,6 +244,8 @@ impl Engine<'_> {
             };
         }
         job.wait_until_ms = None;
+        job.wake_scheduled = false;
+        let cancelled = self.follow_post(&mut job).await?;
         job.lease_owner = Some(invocation.id.clone());
         job.lease_until_ms = invocation.deadline_ms;
         match self.checkpoint(&mut job).await {
@@ -249,6 +265,11 @@ impl Engine<'_> {
             prefetched: None,
             steps_taken: 0,
         };
+        if cancelled {
+            self.cancel(&mut run).await?;
+            self.update_post_status(&run.job).await;
+            return Ok(Outcome::Finished(run.job.phase));
+        }
         loop {
             if !self.time_for_another_step(&run) {
                 return self.hand_off(&mut run.job, 0).await;
@@ -265,6 +286,11 @@ impl Engine<'_> {
             match next {
                 Next::Continue => continue,
                 Next::Wait { delay_secs } => return self.hand_off(&mut run.job, delay_secs).await,
+                Next::WakeAt { at_ms } => {
+                    let outcome = self.hand_off_until(&mut run.job, at_ms).await?;
+                    self.update_post_status(&run.job).await;
+                    return Ok(outcome);
+                }
                 Next::Done => {
                     self.update_post_status(&run.job).await;
                     return Ok(Outcome::Finished(run.job.phase));
@@ -331,6 +357,16 @@ impl Engine<'_> {
 
     /// One step of the state machine.
     async fn step(&self, run: &mut Run, invocation: &Invocation) -> Result<Next, EngineError> {
+        // A scheduled job's waits need no token.
+        match run.job.phase {
+            Phase::Ready => return self.wait_for_the_time(run).await,
+            Phase::Queued => {
+                if let Some(start_at) = self.deferred_start(&run.job) {
+                    return Ok(self.wait_to_start(run, start_at));
+                }
+            }
+            _ => {}
+        }
         let token = match self.token(run).await {
             Ok(token) => token,
             Err(next) => return next,
@@ -349,10 +385,14 @@ impl Engine<'_> {
             }
             Phase::Finalized | Phase::Processing => self.check_processing(run, &token).await,
             Phase::Publishing => self.publish(run, &token).await,
-            // Never reached: `advance` drops messages for a job being fitted.
-            Phase::Fitting | Phase::Published | Phase::Failed | Phase::Unconfirmed => {
-                Ok(Next::Done)
-            }
+            // Never reached: `Ready` is taken above, and `advance` drops messages for a job
+            // being fitted or finished.
+            Phase::Ready
+            | Phase::Fitting
+            | Phase::Published
+            | Phase::Failed
+            | Phase::Unconfirmed
+            | Phase::Cancelled => Ok(Next::Done),
         }
     }
 
@@ -375,6 +415,7 @@ impl Engine<'_> {
         let job = &mut run.job;
         job.record(now, "initialize", format!("ok: media {}", session.media_id));
         job.media_expires_at_ms = session.expires_after_secs.map(|s| after_secs(now, s));
+        job.media_lifetime_ms = job.media_expires_at_ms.map(|at| at - now);
         job.media_id = Some(session.media_id);
         job.media_key = session.media_key;
         job.next_segment = 0;
@@ -554,8 +595,18 @@ impl Engine<'_> {
             }
             ProcessingState::Succeeded => {
                 job.processing_percent = Some(100);
-                job.phase = Phase::Publishing;
                 job.record(now, "status", "succeeded");
+                if job.publish_at_ms.is_some_and(|at| at > now) {
+                    job.phase = Phase::Ready;
+                } else {
+                    job.phase = Phase::Publishing;
+                    note_if_late(
+                        job,
+                        now,
+                        &self.settings.schedule,
+                        "the upload was not finished by then",
+                    );
+                }
                 self.checkpoint(job).await?;
                 Ok(Next::Continue)
             }
@@ -715,6 +766,117 @@ impl Engine<'_> {
         job.lease_until_ms = 0;
         self.checkpoint(job).await?;
         Ok(Next::Done)
+    }
+
+    // ------------------------------------------------------------------------------ the schedule
+
+    /// Brings the job in line with its post until it starts publishing: the text and time the
+    /// user may still change (`PATCH /api/posts/{id}`), and whether they cancelled it (`true`).
+    /// A job without a post (engine tests) keeps its own.
+    async fn follow_post(&self, job: &mut UploadJob) -> Result<bool, EngineError> {
+        if job.publish_started {
+            return Ok(false);
+        }
+        let Some(post) = self.posts.get_post(&job.user_id, &job.post_id).await? else {
+            return Ok(false);
+        };
+        job.text = post.text;
+        job.publish_at_ms = post.scheduled_at_ms;
+        Ok(post.cancelled_at_ms.is_some())
+    }
+
+    /// The user cancelled the post before it was published: nothing is posted; the media, if
+    /// any, is left for X to expire.
+    async fn cancel(&self, run: &mut Run) -> Result<(), EngineError> {
+        let job = &mut run.job;
+        tracing::info!(phase = ?job.phase, "cancelled by the user");
+        job.record(
+            self.clock.now_ms(),
+            "cancel",
+            "cancelled by the user; nothing posted",
+        );
+        job.phase = Phase::Cancelled;
+        job.error = None;
+        job.lease_owner = None;
+        job.lease_until_ms = 0;
+        self.checkpoint(job).await?;
+        // Best effort: a schedule left behind fires once into a finished job, which drops it.
+        if let Err(err) = self.wake_ups.forget(&job.message()).await {
+            tracing::warn!(error = %err.detail, "could not remove a cancelled job's schedule");
+        }
+        Ok(())
+    }
+
+    /// When a scheduled job that has not uploaded yet should start, if not now: X would expire
+    /// media uploaded now before the post's time (`ScheduleSettings::upload_start_at`). The
+    /// lifetime is what X said for this job's last upload, else the expected one.
+    fn deferred_start(&self, job: &UploadJob) -> Option<i64> {
+        let publish_at = job.publish_at_ms?;
+        let settings = &self.settings.schedule;
+        let lifetime = job
+            .media_lifetime_ms
+            .unwrap_or(settings.expected_media_lifetime_ms);
+        let start_at = settings.upload_start_at(publish_at, lifetime, job.source.size_bytes);
+        (start_at > self.clock.now_ms() + 1_000).then_some(start_at)
+    }
+
+    fn wait_to_start(&self, run: &mut Run, start_at: i64) -> Next {
+        let job = &mut run.job;
+        job.record(
+            self.clock.now_ms(),
+            "schedule",
+            format!(
+                "waiting to upload until {} so that X still holds the video at {}",
+                rfc3339(start_at / 1000),
+                rfc3339(job.publish_at_ms.unwrap_or(start_at) / 1000)
+            ),
+        );
+        Next::WakeAt { at_ms: start_at }
+    }
+
+    /// `Ready`: the media is processed; create the post at its time. Media that X would expire
+    /// before then is uploaded again, starting when `upload_start_at` says; media already gone
+    /// at the time is uploaded again at once, and the post says it is late and why.
+    async fn wait_for_the_time(&self, run: &mut Run) -> Result<Next, EngineError> {
+        let now = self.clock.now_ms();
+        let settings = &self.settings.schedule;
+        let publish_at = run.job.publish_at_ms.unwrap_or(now);
+        let expires_at = run.job.media_expires_at_ms.unwrap_or(i64::MAX);
+        if now < publish_at {
+            if !settings.expires_before(expires_at, publish_at) {
+                return Ok(Next::WakeAt { at_ms: publish_at });
+            }
+            let lifetime = run
+                .job
+                .media_lifetime_ms
+                .unwrap_or(settings.expected_media_lifetime_ms);
+            let start_at =
+                settings.upload_start_at(publish_at, lifetime, run.job.source.size_bytes);
+            if start_at > now + 1_000 {
+                return Ok(Next::WakeAt { at_ms: start_at });
+            }
+            return self
+                .restart(
+                    run,
+                    "X would expire the uploaded video before the scheduled time; uploading it again",
+                )
+                .await;
+        }
+        if self.media_expired(&run.job) {
+            let why = "X expired the uploaded video before the scheduled time, so it is being uploaded again";
+            run.job.late = Some(why.to_owned());
+            return self.restart(run, why).await;
+        }
+        let job = &mut run.job;
+        job.phase = Phase::Publishing;
+        let why = if job.redrives > 0 {
+            "its schedule did not fire; the reconciler sent it"
+        } else {
+            "its schedule fired late"
+        };
+        note_if_late(job, now, settings, why);
+        self.checkpoint(job).await?;
+        Ok(Next::Continue)
     }
 
     // ------------------------------------------------------------------------------ failures
@@ -1227,6 +1389,7 @@ impl Engine<'_> {
             (delay_secs > link_secs).then(|| now.saturating_add(i64::from(delay_secs) * 1000));
         job.previous_step_token = Some(std::mem::replace(&mut job.step_token, new_step_token()));
         job.step_due_at_ms = now + i64::from(link_secs) * 1000;
+        job.wake_scheduled = false;
         job.lease_owner = None;
         job.lease_until_ms = 0;
         job.redrives = 0;
@@ -1236,6 +1399,40 @@ impl Engine<'_> {
             phase: job.phase,
             delay_secs: link_secs,
         })
+    }
+
+    /// `hand_off` to a one-time schedule at `at_ms`. The checkpoint comes first, as in
+    /// `hand_off`; if the schedule cannot be made the job waits through the queue instead
+    /// (links of `MAX_QUEUE_DELAY_SECS`), and the reconciler re-drives it should both fail.
+    async fn hand_off_until(
+        &self,
+        job: &mut UploadJob,
+        at_ms: i64,
+    ) -> Result<Outcome, EngineError> {
+        let now = self.clock.now_ms();
+        job.wait_until_ms = None;
+        job.previous_step_token = Some(std::mem::replace(&mut job.step_token, new_step_token()));
+        job.step_due_at_ms = at_ms;
+        job.wake_scheduled = true;
+        job.lease_owner = None;
+        job.lease_until_ms = 0;
+        job.redrives = 0;
+        self.checkpoint(job).await?;
+        let mut last = String::new();
+        for _ in 0..3 {
+            match self.wake_ups.wake_at(&job.message(), at_ms).await {
+                Ok(()) => {
+                    return Ok(Outcome::HandedOff {
+                        phase: job.phase,
+                        delay_secs: secs_until(now, at_ms),
+                    })
+                }
+                Err(err) => last = err.detail,
+            }
+        }
+        tracing::warn!(error = %last, "could not schedule the job; waiting through the queue");
+        job.wake_scheduled = false;
+        self.hand_off(job, secs_until(now, at_ms)).await
     }
 
     async fn send(&self, job: &UploadJob, delay_secs: u32) -> Result<(), EngineError> {
@@ -1277,6 +1474,20 @@ fn after_secs(now_ms: i64, secs: u64) -> i64 {
     now_ms.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000))
 }
 
+/// Records why a post is created after its scheduled time, when it is (the first reason stays).
+fn note_if_late(job: &mut UploadJob, now_ms: i64, settings: &ScheduleSettings, why: &str) {
+    let Some(at) = job.publish_at_ms else { return };
+    if now_ms > at.saturating_add(settings.late_after_ms) && job.late.is_none() {
+        let late = format!(
+            "published {} s after the scheduled {}: {why}",
+            (now_ms - at) / 1000,
+            rfc3339(at / 1000)
+        );
+        tracing::warn!(%late, "scheduled post is late");
+        job.late = Some(late);
+    }
+}
+
 /// Whole seconds from `now_ms` until `at_ms` (at least 1), for a delayed message.
 fn secs_until(now_ms: i64, at_ms: i64) -> u32 {
     let ms = at_ms.saturating_sub(now_ms).max(1000);
@@ -1313,9 +1524,19 @@ pub fn overall_status(jobs: &[UploadJob]) -> PostStatus {
         return PostStatus::AwaitingUpload;
     }
     if jobs.iter().any(|j| !j.phase.is_final()) {
-        PostStatus::Processing
+        // Every unfinished target holds its media for the time, or waits to start uploading.
+        let waiting = |j: &UploadJob| {
+            j.phase == Phase::Ready || (j.phase == Phase::Queued && j.wake_scheduled)
+        };
+        if jobs.iter().filter(|j| !j.phase.is_final()).all(waiting) {
+            PostStatus::Scheduled
+        } else {
+            PostStatus::Processing
+        }
     } else if jobs.iter().all(|j| j.phase == Phase::Published) {
         PostStatus::Published
+    } else if jobs.iter().all(|j| j.phase == Phase::Cancelled) {
+        PostStatus::Cancelled
     } else if jobs.iter().all(crate::fitter::refused_as_unusable) {
         PostStatus::Rejected
     } else if jobs.iter().any(|j| j.phase == Phase::Failed) {

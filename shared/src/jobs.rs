@@ -24,10 +24,15 @@ pub enum Phase {
     Finalized,
     /// Waiting for the platform to process the media.
     Processing,
+    /// The media is uploaded and processed; the job waits for the post's scheduled time (a
+    /// one-time schedule wakes it, `WakeUps`), holding the media id.
+    Ready,
     /// About to create the post, or created it without recording it yet.
     Publishing,
     Published,
     Failed,
+    /// The user cancelled the post before it was published. Final; nothing was posted.
+    Cancelled,
     /// The post may exist on the platform but repeated lookups could not confirm it, so the job
     /// stopped rather than risk a second post. Final; a retry looks again before posting.
     Unconfirmed,
@@ -35,7 +40,10 @@ pub enum Phase {
 
 impl Phase {
     pub fn is_final(self) -> bool {
-        matches!(self, Phase::Published | Phase::Failed | Phase::Unconfirmed)
+        matches!(
+            self,
+            Phase::Published | Phase::Failed | Phase::Unconfirmed | Phase::Cancelled
+        )
     }
 }
 
@@ -135,6 +143,21 @@ pub struct UploadJob {
     pub media_key: Option<String>,
     #[serde(default)]
     pub media_expires_at_ms: Option<i64>,
+    /// How long X said it keeps this job's media (`expires_after_secs` at INIT): a scheduled
+    /// upload that must start again is timed with it (`crate::schedule`).
+    #[serde(default)]
+    pub media_lifetime_ms: Option<i64>,
+    /// When to create the post (the post's `scheduled_at`, read again at every invocation until
+    /// publishing starts); `None`: as soon as the media is ready.
+    #[serde(default)]
+    pub publish_at_ms: Option<i64>,
+    /// The job's current message waits in a one-time schedule (`WakeUps`) rather than the queue:
+    /// changing the post's time sends it early, so the job re-schedules itself.
+    #[serde(default)]
+    pub wake_scheduled: bool,
+    /// Why the post was, or will be, created later than its scheduled time.
+    #[serde(default)]
+    pub late: Option<String>,
     #[serde(default)]
     pub next_segment: u32,
     #[serde(default)]
@@ -232,6 +255,10 @@ impl UploadJob {
             media_id: None,
             media_key: None,
             media_expires_at_ms: None,
+            media_lifetime_ms: None,
+            publish_at_ms: post.scheduled_at_ms,
+            wake_scheduled: false,
+            late: None,
             next_segment: 0,
             bytes_sent: 0,
             processing_percent: None,

@@ -25,6 +25,7 @@ pub mod quota;
 pub mod reconcile;
 pub mod resources;
 pub mod s3;
+pub mod schedule;
 pub mod secret;
 pub mod secret_store;
 pub mod sns;

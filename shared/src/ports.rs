@@ -96,6 +96,19 @@ pub trait WorkQueue: Send + Sync {
     async fn send(&self, message: &JobMessage, delay_secs: u32) -> Result<(), QueueError>;
 }
 
+/// Sends a job's message at a set time, however far ahead: EventBridge Scheduler's one-time
+/// schedules in AWS (`crate::scheduler`), fired by the local runner here. A scheduled post waits
+/// through this rather than through chained queue delays, so it is woken on the second.
+#[async_trait]
+pub trait WakeUps: Send + Sync {
+    /// Creates, or replaces, the job's one schedule: `message` is sent to the work queue at
+    /// `at_ms` (rounded up to the second, so never early). One schedule per job, named for it,
+    /// so the latest call wins.
+    async fn wake_at(&self, message: &JobMessage, at_ms: i64) -> Result<(), QueueError>;
+    /// Removes the job's schedule; nothing to remove is not an error.
+    async fn forget(&self, message: &JobMessage) -> Result<(), QueueError>;
+}
+
 // ---------------------------------------------------------------- telling the operator
 
 /// Something only the operator can fix: the platform refuses the app itself (X: the app's access

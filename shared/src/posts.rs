@@ -45,6 +45,11 @@ pub enum PostStatus {
     Rejected,
     /// Upload jobs exist and at least one is still running.
     Processing,
+    /// To be published at `scheduled_at`, not yet due: the upload runs ahead (or waits to start
+    /// so that X still holds the media at the time) and the post is created on the second.
+    Scheduled,
+    /// The user cancelled it before it was published: nothing was, or will be, posted.
+    Cancelled,
     Published,
     /// Every target ended; at least one failed.
     Failed,
@@ -110,6 +115,13 @@ pub struct Post {
     /// What to do with a video X would refuse as it is (issue 14).
     #[serde(default)]
     pub fit: FitRequest,
+    /// When to create the post (epoch ms); `None` publishes as soon as the upload is done
+    /// (issue 15). The jobs read it, and the text, from here until they start publishing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_at_ms: Option<i64>,
+    /// When the user cancelled the post (`DELETE /api/posts/{id}`); its jobs end `cancelled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_at_ms: Option<i64>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
     pub version: u64,
@@ -135,6 +147,8 @@ impl Post {
             object_key: None,
             video: None,
             fit: FitRequest::default(),
+            scheduled_at_ms: None,
+            cancelled_at_ms: None,
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
             version: 1,

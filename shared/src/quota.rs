@@ -204,7 +204,10 @@ fn in_flight_until(status: PostStatus, since_ms: i64, now_ms: i64) -> Option<Opt
             (until > now_ms).then_some(Some(until))
         }
         PostStatus::Processing => Some(None),
-        PostStatus::Rejected
+        // Waiting for its time holds no worker: scheduling a week of posts takes no slots.
+        PostStatus::Scheduled
+        | PostStatus::Cancelled
+        | PostStatus::Rejected
         | PostStatus::Published
         | PostStatus::Failed
         | PostStatus::Unconfirmed => None,
@@ -413,6 +416,8 @@ mod tests {
             object_key: None,
             video: None,
             fit: Default::default(),
+            scheduled_at_ms: None,
+            cancelled_at_ms: None,
             created_at_ms,
             updated_at_ms: created_at_ms,
             version: 1,

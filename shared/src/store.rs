@@ -639,6 +639,8 @@ mod tests {
             object_key: None,
             video: None,
             fit: Default::default(),
+            scheduled_at_ms: None,
+            cancelled_at_ms: None,
             created_at_ms: 1_800_000_000_000,
             updated_at_ms: 1_800_000_000_000,
             version: 2,

@@ -21,7 +21,7 @@ use reelay_shared::store::{JobStore, PostPage, PostStore, StoreError};
 const NOW: i64 = 1_800_000_000_000;
 
 #[derive(Default)]
-struct Jobs(Mutex<HashMap<String, UploadJob>>);
+struct Jobs(Mutex<HashMap<String, UploadJob>>, Mutex<Option<Post>>);
 
 #[async_trait]
 impl JobStore for Jobs {
@@ -52,10 +52,15 @@ impl PostStore for Jobs {
     async fn create_post(&self, _: &Post) -> Result<(), StoreError> {
         Ok(())
     }
+    /// The one post a test stored with `Fixture::store_post` (none by default).
     async fn get_post(&self, _: &UserId, _: &PostId) -> Result<Option<Post>, StoreError> {
-        Ok(None)
+        Ok(self.1.lock().unwrap().clone())
     }
-    async fn save_post(&self, _: &Post) -> Result<(), StoreError> {
+    async fn save_post(&self, post: &Post) -> Result<(), StoreError> {
+        let mut stored = self.1.lock().unwrap();
+        if stored.is_some() {
+            *stored = Some(post.clone());
+        }
         Ok(())
     }
     async fn list_posts(
@@ -92,6 +97,34 @@ impl BlobReader for Zeros {
 
 #[derive(Default)]
 struct Sent(Mutex<Vec<(JobMessage, u32)>>);
+
+/// The one-time schedules the engine asked for, by job: (message, at_ms); `None` once forgotten.
+#[derive(Default)]
+struct Schedules(Mutex<HashMap<String, Option<(JobMessage, i64)>>>);
+
+impl Schedules {
+    fn of(&self, message: &JobMessage) -> Option<(JobMessage, i64)> {
+        let key = format!("{}/{}", message.post_id, message.platform);
+        self.0.lock().unwrap().get(&key).cloned().flatten()
+    }
+}
+
+#[async_trait]
+impl WakeUps for Schedules {
+    async fn wake_at(&self, message: &JobMessage, at_ms: i64) -> Result<(), QueueError> {
+        let key = format!("{}/{}", message.post_id, message.platform);
+        self.0
+            .lock()
+            .unwrap()
+            .insert(key, Some((message.clone(), at_ms)));
+        Ok(())
+    }
+    async fn forget(&self, message: &JobMessage) -> Result<(), QueueError> {
+        let key = format!("{}/{}", message.post_id, message.platform);
+        self.0.lock().unwrap().insert(key, None);
+        Ok(())
+    }
+}
 
 #[async_trait]
 impl WorkQueue for Sent {
@@ -280,6 +313,7 @@ struct Fixture {
     creds: Creds,
     clock: ManualClock,
     settings: EngineSettings,
+    schedules: Schedules,
 }
 
 impl Fixture {
@@ -291,6 +325,7 @@ impl Fixture {
             platform: FakeX::default(),
             creds: Creds::default(),
             clock: ManualClock::new(NOW),
+            schedules: Schedules::default(),
             settings: EngineSettings {
                 deadline_margin_ms: 500,
                 initial_segment_estimate_ms: 1_000,
@@ -306,6 +341,7 @@ impl Fixture {
             posts: &self.jobs,
             blobs: &Zeros,
             queue: &self.queue,
+            wake_ups: &self.schedules,
             platform: &self.platform,
             credentials: &self.creds,
             clock: &self.clock,
@@ -327,6 +363,8 @@ impl Fixture {
             object_key: None,
             video: None,
             fit: Default::default(),
+            scheduled_at_ms: None,
+            cancelled_at_ms: None,
             created_at_ms: NOW,
             updated_at_ms: NOW,
             version: 2,
@@ -1272,4 +1310,221 @@ async fn a_delivery_without_time_left_comes_back_and_its_last_receive_fails_the_
         "{}",
         error.message
     );
+}
+
+// ------------------------------------------------------------------------------ scheduled posts
+
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
+
+impl Fixture {
+    /// `queued_job` for a post scheduled at `at_ms`, the post stored as the API leaves it.
+    fn scheduled_job(&self, at_ms: i64) -> JobMessage {
+        let message = self.queued_job();
+        let mut job = self.job();
+        job.publish_at_ms = Some(at_ms);
+        self.jobs
+            .0
+            .lock()
+            .unwrap()
+            .insert(job.post_id.to_string(), job.clone());
+        let mut post = Post::draft(
+            job.user_id.clone(),
+            job.post_id.clone(),
+            job.text.clone(),
+            vec![Platform::Twitter],
+            NOW,
+        );
+        post.scheduled_at_ms = Some(at_ms);
+        *self.jobs.1.lock().unwrap() = Some(post);
+        message
+    }
+
+    fn edit_post(&self, edit: impl FnOnce(&mut Post)) {
+        edit(self.jobs.1.lock().unwrap().as_mut().unwrap());
+    }
+
+    /// The message waiting in the job's schedule, and when it is due.
+    fn scheduled(&self) -> (JobMessage, i64) {
+        self.schedules
+            .of(&self.job().message())
+            .expect("a schedule for the job's current message")
+    }
+}
+
+#[tokio::test]
+async fn a_scheduled_post_uploads_ahead_waits_ready_and_posts_only_at_its_time() {
+    let f = Fixture::new();
+    let at = NOW + 2 * MINUTE;
+    let first = f.scheduled_job(at);
+    let outcome = f
+        .engine()
+        .advance(&first, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::HandedOff {
+            phase: Phase::Ready,
+            delay_secs: 120
+        }
+    );
+    let ready = f.job();
+    assert_eq!(ready.phase, Phase::Ready);
+    assert!(ready.wake_scheduled);
+    assert_eq!(
+        ready.step_due_at_ms, at,
+        "the reconciler's safety net is due at the time"
+    );
+    assert_eq!(f.platform.count("append"), 3, "uploaded ahead");
+    assert_eq!(f.platform.count("publish"), 0);
+    let (message, due) = f.scheduled();
+    assert_eq!(due, at);
+    assert!(
+        f.queue.0.lock().unwrap().is_empty(),
+        "the wait is the schedule's, not the queue's"
+    );
+
+    // Woken a second early (a clock skew): it schedules itself again and posts nothing.
+    f.clock.advance_ms(2 * MINUTE - 1_000);
+    f.engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(f.platform.count("publish"), 0);
+    let (message, due) = f.scheduled();
+    assert_eq!(due, at);
+
+    f.clock.advance_ms(1_000);
+    let outcome = f
+        .engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Finished(Phase::Published));
+    assert_eq!(f.platform.count("publish"), 1);
+    assert_eq!(f.job().late, None);
+}
+
+#[tokio::test]
+async fn a_changed_time_and_text_are_followed_until_publishing() {
+    let f = Fixture::new();
+    let first = f.scheduled_job(NOW + 10 * MINUTE);
+    f.engine()
+        .advance(&first, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    let (message, _) = f.scheduled();
+    // PATCH: a later time and new text, then the API's nudge (the current message, now).
+    f.edit_post(|p| {
+        p.scheduled_at_ms = Some(NOW + 30 * MINUTE);
+        p.text = "new words".into();
+    });
+    f.engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    let (message, due) = f.scheduled();
+    assert_eq!(due, NOW + 30 * MINUTE);
+    assert_eq!(f.platform.count("publish"), 0);
+    f.clock.advance_ms(30 * MINUTE);
+    f.engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(f.job().phase, Phase::Published);
+    assert_eq!(f.job().text, "new words");
+}
+
+#[tokio::test]
+async fn media_x_would_expire_before_the_time_is_uploaded_again_in_time() {
+    let f = Fixture::new();
+    // X keeps this media 24 h (FakeX's INIT); the post is due in two days.
+    let at = NOW + 48 * HOUR;
+    let first = f.scheduled_job(at);
+    f.engine()
+        .advance(&first, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(f.job().phase, Phase::Ready);
+    assert_eq!(f.job().media_lifetime_ms, Some(24 * HOUR));
+    let (message, restart_at) = f.scheduled();
+    let margin = f.settings.schedule.expiry_margin_ms;
+    assert_eq!(
+        restart_at,
+        at + margin - 24 * HOUR,
+        "starts again so X keeps it past the time"
+    );
+
+    f.clock.advance_ms(restart_at - NOW);
+    f.engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    let job = f.job();
+    assert_eq!((job.phase, job.restarts), (Phase::Ready, 1));
+    assert_eq!(f.platform.count("initialize"), 2);
+    assert!(job.media_expires_at_ms.unwrap() >= at + margin);
+    let (message, due) = f.scheduled();
+    assert_eq!(due, at);
+    f.clock.advance_ms(at - restart_at);
+    f.engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    let job = f.job();
+    assert_eq!(job.phase, Phase::Published);
+    assert_eq!(job.late, None, "on time: {:?}", job.late);
+}
+
+#[tokio::test]
+async fn a_post_due_after_its_media_expired_uploads_again_at_once_and_says_it_is_late() {
+    let f = Fixture::new();
+    let at = NOW + 10 * MINUTE;
+    let first = f.scheduled_job(at);
+    f.engine()
+        .advance(&first, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    let (message, _) = f.scheduled();
+    // The schedule fires a day and a half late: X dropped the media after 24 h.
+    f.clock.advance_ms(36 * HOUR);
+    let outcome = f
+        .engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Finished(Phase::Published));
+    let job = f.job();
+    assert_eq!(job.restarts, 1);
+    assert_eq!(f.platform.count("initialize"), 2);
+    let late = job.late.expect("says it is late");
+    assert!(late.contains("expired"), "{late}");
+}
+
+#[tokio::test]
+async fn a_cancelled_post_ends_its_job_and_its_schedule_without_posting() {
+    let f = Fixture::new();
+    let first = f.scheduled_job(NOW + 10 * MINUTE);
+    f.engine()
+        .advance(&first, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    let (message, _) = f.scheduled();
+    f.edit_post(|p| p.cancelled_at_ms = Some(NOW));
+    let outcome = f
+        .engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Finished(Phase::Cancelled));
+    assert_eq!(f.schedules.of(&message), None, "the schedule is removed");
+    f.clock.advance_ms(10 * MINUTE);
+    let outcome = f
+        .engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Dropped("job already finished"));
+    assert_eq!(f.platform.count("publish"), 0);
 }

@@ -270,6 +270,8 @@ impl Fixture {
             object_key: None,
             video: None,
             fit: Default::default(),
+            scheduled_at_ms: None,
+            cancelled_at_ms: None,
             created_at_ms: NOW,
             updated_at_ms: NOW,
             version: 2,
