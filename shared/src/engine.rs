@@ -842,14 +842,14 @@ impl Engine<'_> {
         let settings = &self.settings.schedule;
         let publish_at = run.job.publish_at_ms.unwrap_or(now);
         let expires_at = run.job.media_expires_at_ms.unwrap_or(i64::MAX);
+        let lifetime = run
+            .job
+            .media_lifetime_ms
+            .unwrap_or(settings.expected_media_lifetime_ms);
         if now < publish_at {
-            if !settings.expires_before(expires_at, publish_at) {
+            if !settings.expires_before(expires_at, lifetime, publish_at) {
                 return Ok(Next::WakeAt { at_ms: publish_at });
             }
-            let lifetime = run
-                .job
-                .media_lifetime_ms
-                .unwrap_or(settings.expected_media_lifetime_ms);
             let start_at =
                 settings.upload_start_at(publish_at, lifetime, run.job.source.size_bytes);
             if start_at > now + 1_000 {

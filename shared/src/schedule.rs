@@ -59,23 +59,35 @@ impl ScheduleSettings {
             .saturating_add(self.processing_allowance_ms)
     }
 
+    /// How long X must still hold the media after the time, for media X keeps `lifetime_ms`:
+    /// the margin, or a quarter of a shorter lifetime.
+    pub fn cushion_ms(&self, lifetime_ms: i64) -> i64 {
+        self.expiry_margin_ms.min(lifetime_ms / 4).max(0)
+    }
+
     /// When an upload for a post due at `publish_at_ms` should start, for media X keeps
-    /// `lifetime_ms` after INIT: as early as keeps the media alive until the margin after the
-    /// time (most room for the upload to go wrong and recover), but no later than leaves time for
-    /// the upload itself. When the lifetime is too short for both, being on time wins.
+    /// `lifetime_ms` after INIT: as early as keeps the whole margin after the time (most room for
+    /// the upload to go wrong and recover), unless that leaves too little time for the upload
+    /// itself; then as late as still finishes in time; and never so early that the media would
+    /// be gone at the time (with too short a lifetime the post is late rather than never made:
+    /// starting earlier would only upload again and again).
     pub fn upload_start_at(&self, publish_at_ms: i64, lifetime_ms: i64, size_bytes: u64) -> i64 {
-        let keeps_media = publish_at_ms
+        let cushion = self.cushion_ms(lifetime_ms);
+        let alive_at_the_time = publish_at_ms
+            .saturating_add(cushion)
+            .saturating_sub(lifetime_ms);
+        let whole_margin = publish_at_ms
             .saturating_add(self.expiry_margin_ms)
             .saturating_sub(lifetime_ms);
         let finishes_in_time = publish_at_ms
             .saturating_sub(self.upload_estimate_ms(size_bytes))
-            .saturating_sub(self.expiry_margin_ms.min(lifetime_ms / 4));
-        keeps_media.min(finishes_in_time)
+            .saturating_sub(cushion);
+        whole_margin.min(finishes_in_time).max(alive_at_the_time)
     }
 
     /// Whether media expiring at `expires_at_ms` would be gone, or nearly, at `publish_at_ms`.
-    pub fn expires_before(&self, expires_at_ms: i64, publish_at_ms: i64) -> bool {
-        expires_at_ms < publish_at_ms.saturating_add(self.expiry_margin_ms)
+    pub fn expires_before(&self, expires_at_ms: i64, lifetime_ms: i64, publish_at_ms: i64) -> bool {
+        expires_at_ms < publish_at_ms.saturating_add(self.cushion_ms(lifetime_ms))
     }
 }
 
@@ -126,21 +138,23 @@ mod tests {
         // time by the one-hour margin.
         let start = s.upload_start_at(publish, DAY, 16 << 20);
         assert_eq!(start, publish - DAY + s.expiry_margin_ms);
-        assert!(!s.expires_before(start + DAY, publish));
+        assert!(!s.expires_before(start + DAY, DAY, publish));
     }
 
     #[test]
-    fn a_lifetime_too_short_for_the_upload_favours_being_on_time() {
+    fn a_lifetime_too_short_for_the_upload_keeps_the_media_alive_at_the_time() {
         let s = ScheduleSettings::default();
         let publish = 1_000 * DAY;
-        // 10 minutes of media life for a 512 MiB upload budgeted at ~19 minutes.
+        // 10 minutes of media life for a 512 MiB upload budgeted at ~19 minutes: it cannot be
+        // both on time and alive; alive wins (late, never uploaded again and again).
         let start = s.upload_start_at(publish, 600_000, 512 << 20);
-        let estimate = s.upload_estimate_ms(512 << 20);
-        assert!(
-            start <= publish - estimate,
-            "{start} vs {}",
-            publish - estimate
-        );
+        assert_eq!(start, publish + 150_000 - 600_000);
+        assert!(!s.expires_before(start + 600_000, 600_000, publish));
+        // A 16 MiB one in two hours of life keeps the whole margin and still finishes in time.
+        let small = s.upload_start_at(publish, 2 * HOUR, 16 << 20);
+        assert_eq!(small, publish + s.expiry_margin_ms - 2 * HOUR);
+        assert!(small + s.upload_estimate_ms(16 << 20) < publish);
+        assert!(!s.expires_before(small + 2 * HOUR, 2 * HOUR, publish));
     }
 
     #[test]
