@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 use reelay_shared::accounts::connect::ConnectError;
-use reelay_shared::api::posts::{self, NewPost, PostsError};
+use reelay_shared::api::posts::{self, NewPost, PostChanges, PostsError};
 use reelay_shared::ids::UserId;
 use reelay_shared::problem::{Problem, PROBLEM_CONTENT_TYPE};
 
@@ -104,6 +104,20 @@ impl<S: Send + Sync> FromRequest<S> for NewPostBody {
             .await
             .map_err(|_| PostsError::BadJson(None))?;
         Ok(Self(posts::parse_new_post(&body)?))
+    }
+}
+
+/// The body of `PATCH /api/posts/{id}`, parsed as `NewPostBody` is (`posts::parse_post_changes`).
+pub struct PostChangesBody(pub PostChanges);
+
+impl<S: Send + Sync> FromRequest<S> for PostChangesBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| PostsError::BadJson(None))?;
+        Ok(Self(posts::parse_post_changes(&body)?))
     }
 }
 

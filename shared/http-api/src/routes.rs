@@ -23,7 +23,9 @@ use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::console::{self, ConsoleSettings};
-use crate::extract::{wants_json, ApiError, Caller, NewPostBody, Params, PostIdPath};
+use crate::extract::{
+    wants_json, ApiError, Caller, NewPostBody, Params, PostChangesBody, PostIdPath,
+};
 use crate::State;
 
 type App = Arc<State>;
@@ -36,7 +38,7 @@ fn api() -> OpenApiRouter<App> {
         .routes(routes!(disconnect))
         .routes(routes!(platforms))
         .routes(routes!(create_post, list_posts))
-        .routes(routes!(get_post))
+        .routes(routes!(get_post, update_post, cancel_post))
         .routes(routes!(retry_post))
         .routes(routes!(console_page))
         .routes(routes!(console_config))
@@ -247,6 +249,30 @@ async fn get_post(
     PostIdPath(id): PostIdPath,
 ) -> Result<Json<PostDetail>, ApiError> {
     Ok(Json(posts(&app).get(&user, &id).await?))
+}
+
+/// Changes the post's text, its scheduled time, or both, until publishing starts. A target
+/// waiting for the old time is woken to wait for the new one.
+#[utoipa::path(patch, path = "/api/posts/{id}", tag = "posts", params(("id" = String, Path, description = "The post's id.")), request_body = reelay_shared::api::views::UpdatePostRequest, security(("bearer" = [])), responses((status = 200, body = PostDetail, description = "The changed post, as `GET /api/posts/{id}` answers.")))]
+async fn update_post(
+    With(app): With<App>,
+    Caller(user): Caller,
+    PostIdPath(id): PostIdPath,
+    PostChangesBody(changes): PostChangesBody,
+) -> Result<Json<PostDetail>, ApiError> {
+    Ok(Json(posts(&app).update(&user, &id, changes).await?))
+}
+
+/// Cancels the post: nothing is published, and a target uploading or waiting for its time ends
+/// `cancelled`. Too late once a target may have created the post on X (then delete it there).
+/// Cancelling a cancelled post answers the same.
+#[utoipa::path(delete, path = "/api/posts/{id}", tag = "posts", params(("id" = String, Path, description = "The post's id.")), security(("bearer" = [])), responses((status = 200, body = PostDetail, description = "The cancelled post, as `GET /api/posts/{id}` answers.")))]
+async fn cancel_post(
+    With(app): With<App>,
+    Caller(user): Caller,
+    PostIdPath(id): PostIdPath,
+) -> Result<Json<PostDetail>, ApiError> {
+    Ok(Json(posts(&app).cancel(&user, &id).await?))
 }
 
 /// Queues the post's failed targets again, those a retry can help (at most five times).

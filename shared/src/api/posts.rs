@@ -7,6 +7,14 @@
 //! | `GET /api/posts` | the caller's posts, newest first, `?limit=` (1–100, default 20) and `?cursor=` |
 //! | `GET /api/posts/{id}` | one post with each target's phase, progress, result or error and recent attempts |
 //! | `POST /api/posts/{id}/retry` | re-queues the failed targets only (409 when none failed) |
+//! | `PATCH /api/posts/{id}` | changes the text or the scheduled time until publishing starts |
+//! | `DELETE /api/posts/{id}` | cancels the post until publishing starts |
+//!
+//! A scheduled post (issue 15) changes only the post: its jobs read the text, `scheduled_at` and
+//! whether it was cancelled at every invocation until they start publishing. A job waiting in a
+//! one-time schedule would read them only at the old time, so the routes that change them send
+//! the job's current message early (the "nudge"); the engine drops a message that is not current,
+//! so a nudge that crosses the job's own hand-off does nothing.
 //!
 //! `PostsService` speaks ports (`store`, `accounts`, `uploads`, `queue`, `clock`); the function
 //! builds it from its adapters. `problem` maps every `PostsError` to problem JSON in one place.
@@ -21,7 +29,7 @@ use thiserror::Error;
 use crate::accounts::store::{AccountStore, StoreError as AccountStoreError};
 use crate::accounts::{missing_scopes, missing_scopes_reason, AccountStatus};
 use crate::api::views::{
-    PostCreated, PostDetail, PostList, PostView, Retried, TargetView, UploadFormView,
+    shown_status, PostCreated, PostDetail, PostList, PostView, Retried, TargetView, UploadFormView,
 };
 use crate::clock::{rfc3339, Clock};
 use crate::engine::overall_status;
@@ -34,6 +42,7 @@ use crate::quota::{self, QuotaExceeded, QuotaLimits, Reservation, ReserveError};
 use crate::s3::{
     PostPolicy, PresignError, S3Blobs, UploadForm, MAX_UPLOAD_BYTES, UPLOAD_CONTENT_TYPES,
 };
+use crate::schedule::{check_scheduled_at, ScheduleError};
 use crate::store::{is_valid_cursor, JobStore, PostStore, QuotaLedgers, RecentPosts, StoreError};
 
 /// How long the upload form stays valid: long enough to start a large upload on a slow link
@@ -53,6 +62,11 @@ pub const MAX_PAGE: u32 = 100;
 pub const MAX_RETRIES: u32 = 5;
 /// A retry keeps X's processed media only if X keeps it this much longer: enough to post it.
 const MEDIA_KEEP_MARGIN_MS: i64 = 10 * 60 * 1000;
+/// Why a post cannot be cancelled once a target may have created it on X.
+pub const TOO_LATE_TO_CANCEL: &str = "is already published on X, or being published, so it cannot be cancelled here; delete the post on X instead.";
+/// Why a post's text and time cannot change once a target may have created it on X.
+pub const TOO_LATE_TO_CHANGE: &str =
+    "is already published on X, or being published, so its text and time can no longer be changed.";
 
 /// Everything that can go wrong in a posts route.
 #[derive(Debug, Error)]
@@ -82,8 +96,17 @@ pub enum PostsError {
     NotRetryable { id: String, reason: String },
     #[error("post {0} was retried {MAX_RETRIES} times already")]
     RetryLimit(String),
-    #[error("the post changed while it was being retried")]
+    #[error("the post changed while the request was handled")]
     Changed,
+    /// `scheduled_at` is too soon or too far ahead.
+    #[error("{0}")]
+    ScheduleRange(ScheduleError),
+    /// The post is published, or being published: it can no longer be changed or cancelled.
+    #[error("post {id} is too late to change: {reason}")]
+    TooLate { id: String, reason: &'static str },
+    /// The post was cancelled: nothing about it can change any more.
+    #[error("post {0} was cancelled")]
+    Cancelled(String),
     /// A per-user limit (posts per day, uploads in flight) is reached.
     #[error("{0}")]
     Quota(QuotaExceeded),
@@ -130,6 +153,12 @@ impl PostsError {
             },
             PostsError::RetryLimit("p".into()),
             PostsError::Changed,
+            PostsError::ScheduleRange(ScheduleError::TooFar),
+            PostsError::TooLate {
+                id: "p".into(),
+                reason: TOO_LATE_TO_CANCEL,
+            },
+            PostsError::Cancelled("p".into()),
             PostsError::Quota(QuotaExceeded::PostsPerDay {
                 limit: 1,
                 retry_after_secs: 1,
@@ -154,6 +183,9 @@ impl PostsError {
                 | PostsError::NotRetryable { .. }
                 | PostsError::RetryLimit(_)
                 | PostsError::Changed
+                | PostsError::ScheduleRange(_)
+                | PostsError::TooLate { .. }
+                | PostsError::Cancelled(_)
                 | PostsError::Quota(_)
                 | PostsError::QuotaContended
                 | PostsError::Store(_)
@@ -221,7 +253,26 @@ pub fn problem(err: PostsError) -> Problem {
             409,
             "post_changed",
             "Conflict",
-            "The post changed while it was being retried; read it again and retry if a target is still failed.",
+            "The post changed while this request was handled; read it again and repeat the request if it still applies.",
+        ),
+        PostsError::ScheduleRange(why) => Problem::new(
+            422,
+            "scheduled_at_range",
+            "Unprocessable Content",
+            format!("{why}."),
+        )
+        .with_field("scheduled_at"),
+        PostsError::TooLate { id, reason } => Problem::new(
+            409,
+            "too_late",
+            "Conflict",
+            format!("Post {id} {reason}"),
+        ),
+        PostsError::Cancelled(id) => Problem::new(
+            409,
+            "cancelled",
+            "Conflict",
+            format!("Post {id} was cancelled; create a new post instead."),
         ),
         PostsError::Quota(exceeded) => {
             Problem::new(429, exceeded.code(), "Too Many Requests", exceeded.to_string())
@@ -250,6 +301,8 @@ pub struct NewPost {
     pub content_type: &'static str,
     /// `fit`, `trim_to_secs` and `pad`.
     pub fit: FitRequest,
+    /// `scheduled_at` as epoch ms, parsed but not yet checked against the clock (`create` does).
+    pub scheduled_at_ms: Option<i64>,
 }
 
 fn invalid(field: &'static str, rule: &'static str, detail: impl Into<String>) -> PostsError {
@@ -303,7 +356,97 @@ pub const NEW_POST_FIELDS: &[&str] = &[
     "fit",
     "trim_to_secs",
     "pad",
+    "scheduled_at",
 ];
+
+/// The fields of `PATCH /api/posts/{id}` (`views::UpdatePostRequest`).
+pub const POST_CHANGE_FIELDS: &[&str] = &["text", "scheduled_at"];
+
+/// `scheduled_at`: an RFC 3339 date-time with any offset (`2026-12-01T09:30:00+01:00`), as epoch
+/// ms. The SDK's date type parses it (with the `time` crate's RFC 3339 grammar) rather than
+/// calendar arithmetic written here; whether the time may be scheduled is `check_scheduled_at`'s.
+pub fn parse_scheduled_at(raw: &str) -> Result<i64, PostsError> {
+    use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
+    DateTime::from_str(raw.trim(), DateTimeFormat::DateTimeWithOffset)
+        .ok()
+        .and_then(|t| t.to_millis().ok())
+        .ok_or_else(|| {
+            invalid(
+                "scheduled_at",
+                "scheduled_at_format",
+                format!(
+                    "scheduled_at must be an RFC 3339 date and time with its offset, e.g. \
+                     2026-12-01T09:30:00Z or 2026-12-01T10:30:00+01:00; got {raw:?}"
+                ),
+            )
+        })
+}
+
+/// `scheduled_at` of a request body: absent, `null`, or a time.
+fn scheduled_at_field(body: &Map<String, Value>) -> Result<Option<Option<i64>>, PostsError> {
+    match body.get("scheduled_at") {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(raw)) => parse_scheduled_at(raw).map(|ms| Some(Some(ms))),
+        Some(_) => Err(invalid(
+            "scheduled_at",
+            "type",
+            "scheduled_at must be a string (RFC 3339) or null",
+        )),
+    }
+}
+
+/// A JSON object body, with only `known` fields.
+fn object_body(body: &[u8], known: &[&str]) -> Result<Map<String, Value>, PostsError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| PostsError::BadJson(Some(e)))?;
+    let Value::Object(body) = value else {
+        return Err(PostsError::BadJson(None));
+    };
+    if let Some(unknown) = body.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(PostsError::Invalid {
+            field: "body",
+            rule: "unknown_field",
+            detail: format!(
+                "unknown field {unknown:?}; the fields are {}",
+                known.join(", ")
+            ),
+        });
+    }
+    Ok(body)
+}
+
+/// `PATCH /api/posts/{id}` parsed: what to change. `scheduled_at: Some(None)` publishes as soon
+/// as the video is ready.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostChanges {
+    pub text: Option<String>,
+    pub scheduled_at_ms: Option<Option<i64>>,
+}
+
+/// Parses and checks the body of `PATCH /api/posts/{id}` (everything but the clock).
+pub fn parse_post_changes(body: &[u8]) -> Result<PostChanges, PostsError> {
+    let body = object_body(body, POST_CHANGE_FIELDS)?;
+    let text = match body.get("text") {
+        None => None,
+        Some(Value::String(text)) => {
+            check_text(text)?;
+            Some(text.clone())
+        }
+        Some(_) => return Err(invalid("text", "type", "text must be a string")),
+    };
+    let scheduled_at_ms = scheduled_at_field(&body)?;
+    if text.is_none() && scheduled_at_ms.is_none() {
+        return Err(invalid(
+            "body",
+            "required",
+            "give text, scheduled_at (null to publish as soon as the video is ready), or both",
+        ));
+    }
+    Ok(PostChanges {
+        text,
+        scheduled_at_ms,
+    })
+}
 
 /// The content type a file name implies: the form must name one, and browsers and phones
 /// rarely say which.
@@ -376,20 +519,7 @@ fn parse_fit_request(body: &Map<String, Value>) -> Result<FitRequest, PostsError
 /// Parses and checks the body of `POST /api/posts` (everything but the connections). Field by
 /// field rather than through serde, so each problem names its field and rule.
 pub fn parse_new_post(body: &[u8]) -> Result<NewPost, PostsError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| PostsError::BadJson(Some(e)))?;
-    let Value::Object(body) = value else {
-        return Err(PostsError::BadJson(None));
-    };
-    if let Some(unknown) = body.keys().find(|k| !NEW_POST_FIELDS.contains(&k.as_str())) {
-        return Err(PostsError::Invalid {
-            field: "body",
-            rule: "unknown_field",
-            detail: format!(
-                "unknown field {unknown:?}; the fields are {}",
-                NEW_POST_FIELDS.join(", ")
-            ),
-        });
-    }
+    let body = object_body(body, NEW_POST_FIELDS)?;
 
     let text = string_field(&body, "text")?
         .ok_or_else(|| invalid("text", "required", "text is required"))?;
@@ -457,12 +587,14 @@ pub fn parse_new_post(body: &[u8]) -> Result<NewPost, PostsError> {
         None => content_type_for(&file_name),
     };
     let fit = parse_fit_request(&body)?;
+    let scheduled_at_ms = scheduled_at_field(&body)?.flatten();
     Ok(NewPost {
         text,
         platforms,
         file_name,
         content_type,
         fit,
+        scheduled_at_ms,
     })
 }
 
@@ -601,12 +733,18 @@ impl PostsService<'_> {
     /// `POST /api/posts`: a draft post and the form to upload its video with.
     #[tracing::instrument(skip_all, fields(user_id = %user))]
     pub async fn create(&self, user: &UserId, new: NewPost) -> Result<PostCreated, PostsError> {
+        let now = self.clock.now_ms();
+        if let Some(at) = new.scheduled_at_ms {
+            check_scheduled_at(at, now).map_err(PostsError::ScheduleRange)?;
+        }
         self.check_connections(user, &new.platforms).await?;
 
-        let now = self.clock.now_ms();
         let post_id = new_post_id(now);
+        // A scheduled draft is stored awaiting its upload like any other (create-post starts
+        // only such drafts); the views show it `scheduled` (`views::shown_status`).
         let post = Post {
             fit: new.fit,
+            scheduled_at_ms: new.scheduled_at_ms,
             ..Post::draft(user.clone(), post_id.clone(), new.text, new.platforms, now)
         };
         let key = UploadKey {
@@ -658,13 +796,27 @@ impl PostsService<'_> {
     /// `GET /api/posts/{id}`: the post with each target's progress.
     #[tracing::instrument(skip_all, fields(user_id = %user, post_id = %raw_id))]
     pub async fn get(&self, user: &UserId, raw_id: &str) -> Result<PostDetail, PostsError> {
+        let (post, jobs) = self.find(user, raw_id).await?;
+        Ok(self.detail(&post, jobs))
+    }
+
+    /// One of the caller's posts with its jobs; 404 for an id this API never minted, another
+    /// user's post, or none.
+    async fn find(
+        &self,
+        user: &UserId,
+        raw_id: &str,
+    ) -> Result<(Post, Vec<UploadJob>), PostsError> {
         let not_found = || PostsError::PostNotFound(raw_id.to_owned());
         let id = minted_post_id(raw_id).ok_or_else(not_found)?;
-        let (post, mut jobs) = self
-            .store
+        self.store
             .post_with_jobs(user, &id)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(not_found)
+    }
+
+    /// The body of `GET /api/posts/{id}`.
+    fn detail(&self, post: &Post, mut jobs: Vec<UploadJob>) -> PostDetail {
         jobs.sort_by_key(|j| j.platform.as_str());
         // Once jobs exist their phases are the truth; the post's own status may lag by one write.
         let status = if jobs.is_empty() {
@@ -672,7 +824,8 @@ impl PostsService<'_> {
         } else {
             overall_status(&jobs)
         };
-        let mut view = PostView::new(&post, status);
+        let status = shown_status(post, status, &jobs, self.clock.now_ms());
+        let mut view = PostView::new(post, status);
         // fit-video records a rejection (or the converted video's facts) on the job first and
         // on the post right after: until then, the job's are the post's.
         if view.video.is_none() {
@@ -688,30 +841,41 @@ impl PostsService<'_> {
                 .and_then(|j| j.error.as_ref())
                 .map(|e| e.message.clone());
         }
-        Ok(PostDetail {
+        PostDetail {
             post: view,
             targets: jobs.iter().map(TargetView::from).collect(),
-        })
+        }
     }
 
     /// A listed post's status. The engine brings the post's own status along after a job ends,
     /// but an invocation stopped between the two writes leaves it at `processing` with nothing
     /// left to correct it; so for a post still marked processing the jobs, which are the truth,
     /// decide.
+    /// A scheduled or cancelled post is shown as such by the same rule as `get`
+    /// (`views::shown_status`), from the jobs too when it has any.
     async fn listed_status(&self, post: &Post) -> Result<PostStatus, PostsError> {
-        if post.status != PostStatus::Processing {
-            return Ok(post.status);
+        let now = self.clock.now_ms();
+        let look_at_jobs = matches!(
+            post.status,
+            PostStatus::Processing | PostStatus::Scheduled | PostStatus::Cancelled
+        );
+        if !look_at_jobs {
+            return Ok(shown_status(post, post.status, &[], now));
         }
-        Ok(
-            match self
-                .store
-                .post_with_jobs(&post.user_id, &post.post_id)
-                .await?
-            {
-                Some((_, jobs)) if !jobs.is_empty() => overall_status(&jobs),
-                _ => post.status,
-            },
-        )
+        let jobs = match self
+            .store
+            .post_with_jobs(&post.user_id, &post.post_id)
+            .await?
+        {
+            Some((_, jobs)) => jobs,
+            None => Vec::new(),
+        };
+        let status = if jobs.is_empty() {
+            post.status
+        } else {
+            overall_status(&jobs)
+        };
+        Ok(shown_status(post, status, &jobs, now))
     }
 
     /// `GET /api/posts`: a page of the caller's posts, newest first.
@@ -741,6 +905,9 @@ impl PostsService<'_> {
             .post_with_jobs(user, &id)
             .await?
             .ok_or_else(not_found)?;
+        if post.cancelled_at_ms.is_some() {
+            return Err(PostsError::Cancelled(raw_id.to_owned()));
+        }
         let ended: Vec<UploadJob> = jobs
             .into_iter()
             .filter(|j| matches!(j.phase, Phase::Failed | Phase::Unconfirmed))
@@ -807,6 +974,111 @@ impl PostsService<'_> {
             status: PostStatus::Processing,
             retried,
         })
+    }
+
+    /// `PATCH /api/posts/{id}`: a new text, a new time, or both, until publishing starts. The
+    /// jobs read both from the post; those waiting in a one-time schedule are woken to re-read
+    /// the time.
+    #[tracing::instrument(skip_all, fields(user_id = %user, post_id = %raw_id))]
+    pub async fn update(
+        &self,
+        user: &UserId,
+        raw_id: &str,
+        changes: PostChanges,
+    ) -> Result<PostDetail, PostsError> {
+        let (mut post, jobs) = self.find(user, raw_id).await?;
+        if post.cancelled_at_ms.is_some() {
+            return Err(PostsError::Cancelled(raw_id.to_owned()));
+        }
+        if jobs.iter().any(|j| {
+            j.publish_started
+                || matches!(
+                    j.phase,
+                    Phase::Publishing | Phase::Published | Phase::Unconfirmed
+                )
+        }) {
+            return Err(PostsError::TooLate {
+                id: raw_id.to_owned(),
+                reason: TOO_LATE_TO_CHANGE,
+            });
+        }
+        let now = self.clock.now_ms();
+        if let Some(Some(at)) = changes.scheduled_at_ms {
+            check_scheduled_at(at, now).map_err(PostsError::ScheduleRange)?;
+        }
+        if let Some(text) = changes.text {
+            post.text = text;
+        }
+        if let Some(at) = changes.scheduled_at_ms {
+            post.scheduled_at_ms = at;
+        }
+        self.save_changed(&mut post, now).await?;
+        tracing::info!(scheduled_at_ms = post.scheduled_at_ms, "post changed");
+        // Read again after the save: a job that put itself to sleep meanwhile is woken too.
+        let (post, jobs) = self.find(user, raw_id).await?;
+        self.nudge(
+            jobs.iter()
+                .filter(|j| j.wake_scheduled && !j.phase.is_final()),
+        )
+        .await?;
+        Ok(self.detail(&post, jobs))
+    }
+
+    /// `DELETE /api/posts/{id}`: cancels the post unless a target may have created it on X.
+    /// Its jobs end `cancelled` when they next run; they are woken now to do so. Idempotent: a
+    /// cancelled post is answered as it is (and its jobs woken again, in case a first wake-up was
+    /// lost).
+    #[tracing::instrument(skip_all, fields(user_id = %user, post_id = %raw_id))]
+    pub async fn cancel(&self, user: &UserId, raw_id: &str) -> Result<PostDetail, PostsError> {
+        let (mut post, jobs) = self.find(user, raw_id).await?;
+        if jobs
+            .iter()
+            .any(|j| j.publish_started || j.phase == Phase::Published)
+        {
+            return Err(PostsError::TooLate {
+                id: raw_id.to_owned(),
+                reason: TOO_LATE_TO_CANCEL,
+            });
+        }
+        if post.cancelled_at_ms.is_none() {
+            let now = self.clock.now_ms();
+            post.cancelled_at_ms = Some(now);
+            post.status = PostStatus::Cancelled;
+            self.save_changed(&mut post, now).await?;
+            tracing::info!("post cancelled");
+        }
+        let (post, jobs) = self.find(user, raw_id).await?;
+        // A job being fitted reads the post when its conversion ends; its message is on
+        // fit-video's queue, not this one.
+        self.nudge(
+            jobs.iter()
+                .filter(|j| !j.phase.is_final() && j.phase != Phase::Fitting),
+        )
+        .await?;
+        Ok(self.detail(&post, jobs))
+    }
+
+    /// Saves a post the caller changed, on condition nobody else wrote it since it was read.
+    async fn save_changed(&self, post: &mut Post, now: i64) -> Result<(), PostsError> {
+        post.version += 1;
+        post.updated_at_ms = now;
+        match self.store.save_post(post).await {
+            Err(StoreError::Conflict) => Err(PostsError::Changed),
+            other => Ok(other?),
+        }
+    }
+
+    /// Sends each job its current message now, so it reads the changed post at once rather than
+    /// when its schedule fires. A message that is no longer current is dropped by the engine.
+    async fn nudge<'j>(&self, jobs: impl Iterator<Item = &'j UploadJob>) -> Result<(), PostsError> {
+        for job in jobs {
+            self.queue
+                .send(&job.message(), 0)
+                .await
+                .map_err(PostsError::Queue)?;
+            tracing::info!(platform = job.platform.as_str(), phase = ?job.phase, "job woken to read the changed post");
+        }
+        Ok(())
     }
 
     /// The post's own status, for the list view. Best effort: the jobs are the truth and the
@@ -955,6 +1227,7 @@ mod tests {
             fit: Some(true),
             trim_to_secs: Some(30.0),
             pad: Some(false),
+            scheduled_at: Some("2026-12-01T10:30:00+01:00".into()),
         };
         let json = serde_json::to_value(&doc).unwrap();
         let mut fields: Vec<&str> = json
@@ -970,6 +1243,148 @@ mod tests {
         let parsed = parse_new_post(json.to_string().as_bytes()).unwrap();
         assert_eq!(parsed.content_type, "video/quicktime");
         assert_eq!(parsed.fit.trim_to_secs, Some(30.0));
+        assert_eq!(parsed.scheduled_at_ms, Some(1_796_117_400_000));
+    }
+
+    /// Likewise for `PATCH /api/posts/{id}` (`views::UpdatePostRequest`), `null` included.
+    #[test]
+    fn the_documented_change_is_the_parsed_one() {
+        let doc = crate::api::views::UpdatePostRequest {
+            text: Some("hi".into()),
+            scheduled_at: Some(Some("2026-12-01T09:30:00Z".into())),
+        };
+        let json = serde_json::to_value(&doc).unwrap();
+        let mut fields: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        fields.sort_unstable();
+        let mut known = POST_CHANGE_FIELDS.to_vec();
+        known.sort_unstable();
+        assert_eq!(fields, known);
+        let parsed = parse_post_changes(json.to_string().as_bytes()).unwrap();
+        assert_eq!(parsed.scheduled_at_ms, Some(Some(1_796_117_400_000)));
+        // `null` (publish when ready) survives the round trip; absent stays absent.
+        let unset: crate::api::views::UpdatePostRequest =
+            serde_json::from_str(r#"{"scheduled_at":null}"#).unwrap();
+        assert_eq!(unset.scheduled_at, Some(None));
+        assert_eq!(
+            serde_json::to_string(&unset).unwrap(),
+            r#"{"scheduled_at":null}"#
+        );
+        let absent: crate::api::views::UpdatePostRequest =
+            serde_json::from_str(r#"{"text":"x"}"#).unwrap();
+        assert_eq!(absent.scheduled_at, None);
+    }
+
+    /// RFC 3339 with any offset is the same instant; anything else names the field and rule.
+    #[test]
+    fn scheduled_at_is_rfc3339_with_its_offset() {
+        let utc = 1_796_117_400_000; // 2026-12-01T09:30:00Z
+        for same in [
+            "2026-12-01T09:30:00Z",
+            "2026-12-01T10:30:00+01:00",
+            "2026-12-01T04:30:00-05:00",
+            "2026-12-01t09:30:00z",
+            " 2026-12-01T09:30:00Z ",
+        ] {
+            assert_eq!(parse_scheduled_at(same).unwrap(), utc, "{same}");
+        }
+        assert_eq!(
+            parse_scheduled_at("2026-12-01T09:30:00.250Z").unwrap(),
+            utc + 250
+        );
+        for bad in [
+            "",
+            "tomorrow",
+            "2026-12-01",
+            "2026-12-01T09:30",
+            "2026-12-01T09:30:00",
+            "2026-12-01 09:30:00Z",
+            "2026-13-01T09:30:00Z",
+            "2026-02-30T09:30:00Z",
+            "1764581400",
+        ] {
+            let (field, r, detail) = rule(parse_scheduled_at(bad).unwrap_err());
+            assert_eq!((field, r), ("scheduled_at", "scheduled_at_format"), "{bad}");
+            assert!(detail.contains("RFC 3339"), "{detail}");
+        }
+        let parse = |body: &str| parse_new_post(body.as_bytes());
+        let none = parse(r#"{"text":"hi","platforms":["x"],"scheduled_at":null}"#).unwrap();
+        assert_eq!(none.scheduled_at_ms, None);
+        let at = parse(r#"{"text":"hi","platforms":["x"],"scheduled_at":"2026-12-01T09:30:00Z"}"#)
+            .unwrap();
+        assert_eq!(at.scheduled_at_ms, Some(utc));
+        let (field, r, _) = rule(
+            parse(r#"{"text":"hi","platforms":["x"],"scheduled_at":1764581400}"#).unwrap_err(),
+        );
+        assert_eq!((field, r), ("scheduled_at", "type"));
+    }
+
+    /// A change names at least one known field; its text is checked as at creation.
+    #[test]
+    fn changes_are_parsed_and_checked() {
+        let parse = |body: &str| parse_post_changes(body.as_bytes());
+        assert_eq!(
+            parse(r#"{"text":"new words"}"#).unwrap(),
+            PostChanges {
+                text: Some("new words".into()),
+                scheduled_at_ms: None
+            }
+        );
+        assert_eq!(
+            parse(r#"{"scheduled_at":null}"#).unwrap(),
+            PostChanges {
+                text: None,
+                scheduled_at_ms: Some(None)
+            }
+        );
+        for (body, field, expected) in [
+            ("{}", "body", "required"),
+            (r#"{"text":null}"#, "text", "type"),
+            (r#"{"text":7}"#, "text", "type"),
+            (r#"{"text":"  "}"#, "text", "text_empty"),
+            (
+                r#"{"text":"hi","platforms":["x"]}"#,
+                "body",
+                "unknown_field",
+            ),
+            (
+                r#"{"scheduled_at":"noon"}"#,
+                "scheduled_at",
+                "scheduled_at_format",
+            ),
+            (r#"{"scheduled_at":true}"#, "scheduled_at", "type"),
+        ] {
+            let (f, r, _) = rule(parse(body).unwrap_err());
+            assert_eq!((f, r), (field, expected), "{body}");
+        }
+        let (_, r, detail) =
+            rule(parse(&format!(r#"{{"text":"{}"}}"#, "a".repeat(281))).unwrap_err());
+        assert_eq!(r, "text_too_long");
+        assert!(detail.contains("281"), "{detail}");
+        assert!(matches!(parse("[]"), Err(PostsError::BadJson(None))));
+    }
+
+    /// The range problem carries the schedule rule's words, and names its field.
+    #[test]
+    fn an_out_of_range_time_is_a_422_saying_why() {
+        let now = 1_796_117_400_000;
+        for (at, words) in [
+            (now + 30_000, "at least 60 seconds ahead (it is 30 s ahead)"),
+            (now - 3_600_000, "at least 60 seconds ahead"),
+            (now + 15 * 86_400_000, "at most 14 days ahead"),
+        ] {
+            let err = check_scheduled_at(at, now)
+                .map_err(PostsError::ScheduleRange)
+                .unwrap_err();
+            let p = problem(err);
+            assert_eq!((p.status, p.kind.as_str()), (422, "scheduled_at_range"));
+            assert_eq!(p.field.as_deref(), Some("scheduled_at"));
+            assert!(p.detail.contains(words), "{}", p.detail);
+        }
     }
 
     /// Fitting is on unless a post asks otherwise; a cut or bars need it on, and a cut shorter
@@ -1075,6 +1490,15 @@ mod tests {
                 409,
             ),
             (PostsError::RetryLimit("p".into()), 409),
+            (PostsError::ScheduleRange(ScheduleError::TooFar), 422),
+            (
+                PostsError::TooLate {
+                    id: "p".into(),
+                    reason: TOO_LATE_TO_CANCEL,
+                },
+                409,
+            ),
+            (PostsError::Cancelled("p".into()), 409),
             (PostsError::QuotaContended, 429),
             (PostsError::Store(StoreError::Conflict), 500),
         ];

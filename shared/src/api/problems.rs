@@ -46,6 +46,7 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
     p("content_type_unsupported", 400, "`content_type` is not `video/mp4`, `video/quicktime`, `video/webm` or `video/x-matroska`."),
     p("trim_range", 400, "`trim_to_secs` is not a number of seconds of at least 0.5."),
     p("fit_disabled", 400, "`trim_to_secs` or `pad` asks to change a video that `fit: false` forbids changing."),
+    p("scheduled_at_format", 400, "`scheduled_at` is not an RFC 3339 date-time with its offset (e.g. `2026-12-01T10:30:00+01:00`)."),
     p("limit_range", 400, "`limit` is not a whole number from 1 to 100."),
     p("cursor_invalid", 400, "`cursor` is not one this API returned."),
     p("return_to_not_allowed", 400, "`return_to` is not one of the app's allowed return addresses."),
@@ -69,8 +70,12 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
     p("nothing_to_retry", 409, "No target of the post has failed."),
     p("not_retryable", 409, "Every failed target failed for a reason a retry cannot fix: create a new post."),
     p("retry_limit_reached", 409, "The post was retried five times already: create a new post."),
-    p("post_changed", 409, "The post changed during the retry: read it again."),
+    p("post_changed", 409, "The post changed while the request was handled (a retry, a change, a cancel, or its video arriving): read it again."),
+    p("too_late", 409, "A target of the post is published, or being published, on X: it can no longer be changed or cancelled (delete it on X)."),
+    p("cancelled", 409, "The post was cancelled: it can no longer be changed or retried; create a new post."),
     p("x_account_linked_elsewhere", 409, "The X account is connected to another Reelay user."),
+    // 422: well-formed, but not a value the rules allow.
+    p("scheduled_at_range", 422, "`scheduled_at` is less than 60 seconds or more than 14 days ahead (X keeps an uploaded video about 15 days)."),
     // 429: with `Retry-After` (seconds).
     p("post_quota_exceeded", 429, "The caller's posts per day are used up; `Retry-After` says when one frees."),
     p("uploads_in_flight_exceeded", 429, "The caller has the most uploads in flight at once; `Retry-After` says when to try again."),
@@ -253,10 +258,25 @@ mod tests {
             br#"{"text":"hi","platforms":["x"],"trim_to_secs":0}"#,
             br#"{"text":"hi","platforms":["x"],"fit":false,"pad":true}"#,
             br#"{"text":"hi","platforms":["x"],"other":1}"#,
+            br#"{"text":"hi","platforms":["x"],"scheduled_at":"tomorrow"}"#,
+            br#"{"text":"hi","platforms":["x"],"scheduled_at":5}"#,
             b"[1]",
         ] {
             check(&problem(
                 crate::api::posts::parse_new_post(bad).unwrap_err(),
+            ));
+        }
+        for bad in [
+            &b"{}"[..],
+            br#"{"text":""}"#,
+            br#"{"text":null}"#,
+            br#"{"scheduled_at":"2026-12-01 10:00"}"#,
+            br#"{"scheduled_at":1}"#,
+            br#"{"other":1}"#,
+            b"nope",
+        ] {
+            check(&problem(
+                crate::api::posts::parse_post_changes(bad).unwrap_err(),
             ));
         }
         for (limit, cursor) in [(Some("0"), None), (None, Some("bad"))] {

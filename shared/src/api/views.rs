@@ -71,6 +71,38 @@ pub struct CreatePostRequest {
     /// `false`: such a video is rejected).
     #[serde(default)]
     pub pad: Option<bool>,
+    /// When to publish: an RFC 3339 date-time with its offset, at least 60 seconds and at most
+    /// 14 days ahead (X keeps an uploaded video about 15 days). The video is uploaded to X ahead
+    /// of it and the post created at the time. Left out: as soon as the video is ready.
+    #[serde(default)]
+    #[schema(format = DateTime, example = "2026-12-01T10:30:00+01:00")]
+    pub scheduled_at: Option<String>,
+}
+
+/// The body of `PATCH /api/posts/{id}`: at least one field. Unknown fields are refused
+/// (`unknown_field`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePostRequest {
+    /// The new text, checked as at creation (not `null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false, example = "Harbour at dawn, take two")]
+    pub text: Option<String>,
+    /// The new time (RFC 3339 with its offset, 60 seconds to 14 days ahead), or `null` to
+    /// publish as soon as the video is ready.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2026-12-01T10:30:00+01:00")]
+    pub scheduled_at: Option<Option<String>>,
+}
+
+/// A field that may be `null`: present (`Some`, maybe `Some(None)`) or absent (`None`, by
+/// `default`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 /// The presigned S3 POST form for a post's video: send `fields`, then the file as `file`, as
@@ -132,12 +164,18 @@ pub struct PostView {
     /// Why the video was refused, in words a person can act on.
     pub rejection: Option<String>,
     pub video: Option<VideoView>,
+    /// When the post is to be published (RFC 3339, UTC); `null`: as soon as the video is ready.
+    #[schema(format = DateTime)]
+    pub scheduled_at: Option<String>,
+    /// When the user cancelled it (RFC 3339, UTC).
+    #[schema(format = DateTime)]
+    pub cancelled_at: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
 
 impl PostView {
-    /// `status` is passed in: once a post has jobs, their phases decide it.
+    /// `status` is passed in: once a post has jobs, their phases decide it (`shown_status`).
     pub fn new(post: &Post, status: PostStatus) -> Self {
         Self {
             post_id: post.post_id.as_str().to_owned(),
@@ -146,9 +184,42 @@ impl PostView {
             status,
             rejection: post.rejection.clone(),
             video: post.video.as_ref().map(VideoView::from),
+            scheduled_at: post.scheduled_at_ms.map(rfc3339_ms),
+            cancelled_at: post.cancelled_at_ms.map(rfc3339_ms),
             created_at_ms: post.created_at_ms,
             updated_at_ms: post.updated_at_ms,
         }
+    }
+}
+
+/// Epoch ms as RFC 3339 UTC, to the second.
+fn rfc3339_ms(ms: i64) -> String {
+    rfc3339(ms.div_euclid(1000))
+}
+
+/// The status a post is shown with, from `status` (the jobs' when it has any, else its own):
+/// `cancelled` once the user cancelled it, unless a target was published all the same (the
+/// engine had started creating it); `scheduled` while its time is ahead and it would otherwise
+/// show `processing` or `awaiting_upload` (its video is uploaded ahead, or awaited).
+pub fn shown_status(
+    post: &Post,
+    status: PostStatus,
+    jobs: &[UploadJob],
+    now_ms: i64,
+) -> PostStatus {
+    let published = jobs.iter().any(|j| j.phase == Phase::Published);
+    if post.cancelled_at_ms.is_some() && !published {
+        return PostStatus::Cancelled;
+    }
+    let waiting = matches!(
+        status,
+        PostStatus::Processing | PostStatus::AwaitingUpload | PostStatus::Scheduled
+    );
+    match post.scheduled_at_ms {
+        Some(at) if waiting && at > now_ms => PostStatus::Scheduled,
+        // Its time has come: being published (or late), as any post in flight.
+        _ if status == PostStatus::Scheduled => PostStatus::Processing,
+        _ => status,
     }
 }
 
@@ -245,6 +316,11 @@ pub struct TargetView {
     pub error: Option<TargetError>,
     /// Set while a running target is held up.
     pub waiting: Option<TargetWaiting>,
+    /// When this target is to create the post (RFC 3339, UTC), for a scheduled post.
+    #[schema(format = DateTime)]
+    pub publish_at: Option<String>,
+    /// Why the post was, or will be, created after its scheduled time.
+    pub late: Option<String>,
     /// Newest first, at most ten.
     pub recent_attempts: Vec<AttemptView>,
     pub updated_at_ms: i64,
@@ -303,6 +379,8 @@ impl From<&UploadJob> for TargetView {
             tweet_url: job.remote_post_url.clone(),
             error,
             waiting,
+            publish_at: job.publish_at_ms.map(rfc3339_ms),
+            late: job.late.clone(),
             recent_attempts: job
                 .history
                 .iter()
@@ -331,4 +409,126 @@ pub struct Retried {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct CallbackConnected {
     pub connected: ConnectionView,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{PostId, UserId};
+    use crate::jobs::SourceObject;
+
+    const NOW: i64 = 1_796_117_400_000;
+    const HOUR: i64 = 3_600_000;
+
+    fn post(status: PostStatus, scheduled_at_ms: Option<i64>) -> Post {
+        Post {
+            status,
+            scheduled_at_ms,
+            ..Post::draft(
+                UserId::parse("u1").unwrap(),
+                PostId::parse("1796117000000-0123456789ab").unwrap(),
+                "hi".into(),
+                vec![Platform::Twitter],
+                NOW - HOUR,
+            )
+        }
+    }
+
+    fn job(post: &Post, phase: Phase) -> UploadJob {
+        let source = SourceObject {
+            bucket: "b".into(),
+            key: "k".into(),
+            size_bytes: 1000,
+            media_type: "video/mp4".into(),
+            media_category: "amplify_video".into(),
+            etag: None,
+            version_id: None,
+        };
+        UploadJob {
+            phase,
+            ..UploadJob::new(post, Platform::Twitter, source, 1000, NOW - HOUR)
+        }
+    }
+
+    #[test]
+    fn a_post_whose_time_is_ahead_shows_scheduled_while_it_waits_or_uploads() {
+        let ahead = post(PostStatus::AwaitingUpload, Some(NOW + HOUR));
+        assert_eq!(
+            shown_status(&ahead, PostStatus::AwaitingUpload, &[], NOW),
+            PostStatus::Scheduled
+        );
+        let ready = [job(&ahead, Phase::Ready)];
+        assert_eq!(
+            shown_status(&ahead, PostStatus::Processing, &ready, NOW),
+            PostStatus::Scheduled
+        );
+        // An ended target shows as it ended, time or not.
+        for ended in [
+            PostStatus::Failed,
+            PostStatus::Rejected,
+            PostStatus::Published,
+        ] {
+            assert_eq!(shown_status(&ahead, ended, &[], NOW), ended);
+        }
+        // Its time has come: in flight like any post; without a time, never scheduled.
+        let due = post(PostStatus::Processing, Some(NOW - 1));
+        assert_eq!(
+            shown_status(&due, PostStatus::Processing, &[], NOW),
+            PostStatus::Processing
+        );
+        assert_eq!(
+            shown_status(&due, PostStatus::Scheduled, &[], NOW),
+            PostStatus::Processing
+        );
+        let unscheduled = post(PostStatus::AwaitingUpload, None);
+        assert_eq!(
+            shown_status(&unscheduled, PostStatus::AwaitingUpload, &[], NOW),
+            PostStatus::AwaitingUpload
+        );
+    }
+
+    #[test]
+    fn a_cancelled_post_shows_cancelled_unless_a_target_was_published() {
+        let mut cancelled = post(PostStatus::Cancelled, Some(NOW + HOUR));
+        cancelled.cancelled_at_ms = Some(NOW - 1000);
+        assert_eq!(
+            shown_status(&cancelled, PostStatus::Cancelled, &[], NOW),
+            PostStatus::Cancelled
+        );
+        let jobs = [job(&cancelled, Phase::Cancelled)];
+        assert_eq!(
+            shown_status(&cancelled, PostStatus::Unconfirmed, &jobs, NOW),
+            PostStatus::Cancelled
+        );
+        let jobs = [job(&cancelled, Phase::Ready)];
+        assert_eq!(
+            shown_status(&cancelled, PostStatus::Processing, &jobs, NOW),
+            PostStatus::Cancelled
+        );
+        // The engine had started creating it: what X holds is shown.
+        let jobs = [job(&cancelled, Phase::Published)];
+        assert_eq!(
+            shown_status(&cancelled, PostStatus::Published, &jobs, NOW),
+            PostStatus::Published
+        );
+    }
+
+    #[test]
+    fn views_show_the_times_in_rfc3339() {
+        let mut p = post(PostStatus::AwaitingUpload, Some(NOW + 1_500));
+        p.cancelled_at_ms = Some(NOW);
+        let view = PostView::new(&p, PostStatus::Cancelled);
+        assert_eq!(view.scheduled_at.as_deref(), Some("2026-12-01T09:30:01Z"));
+        assert_eq!(view.cancelled_at.as_deref(), Some("2026-12-01T09:30:00Z"));
+        let mut j = job(&p, Phase::Ready);
+        j.late = Some("X was unavailable".into());
+        let target = TargetView::from(&j);
+        assert_eq!(target.publish_at.as_deref(), Some("2026-12-01T09:30:01Z"));
+        assert_eq!(target.late.as_deref(), Some("X was unavailable"));
+        let json = serde_json::to_value(&target).unwrap();
+        assert_eq!(json["phase"], "ready");
+        let plain = TargetView::from(&job(&post(PostStatus::Processing, None), Phase::Cancelled));
+        assert_eq!((plain.publish_at, plain.late), (None, None));
+        assert_eq!(serde_json::to_value(plain.phase).unwrap(), "cancelled");
+    }
 }

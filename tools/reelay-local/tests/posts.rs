@@ -1449,6 +1449,341 @@ async fn retry_is_refused_when_it_cannot_help_and_capped_per_post() {
     local.runner.stop().await;
 }
 
+// ---------------------------------------------------------------- scheduled posts (issue 15)
+
+/// `at_ms` as RFC 3339 written with a +02:00 offset: the same instant as `rfc3339(at_ms / 1000)`.
+fn at_plus_two(at_ms: i64) -> String {
+    reelay_shared::clock::rfc3339(at_ms / 1000 + 2 * 3600).replace('Z', "+02:00")
+}
+
+/// The instant `scheduled_at` names, as the API shows it (UTC, whole seconds).
+fn shown(at_ms: i64) -> String {
+    reelay_shared::clock::rfc3339(at_ms / 1000)
+}
+
+/// `POST /api/posts` with `scheduled_at`: the range (60 s to 14 days ahead) and the format are
+/// checked; a valid time is kept, shown in UTC, and makes the draft `scheduled`. PATCH changes
+/// the text (checked as at creation) and the time (checked the same), or unsets it; DELETE
+/// cancels, idempotently, and nothing about a cancelled post can change or be retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_posts_are_checked_shown_changed_and_cancelled() {
+    let local = start("posts-scheduled").await;
+    local.connect("sam", AccountStatus::Active).await;
+    local.connect("tom", AccountStatus::Active).await;
+    let body = |at: &str| json!({ "text": "later", "platforms": ["x"], "scheduled_at": at });
+
+    for (at, why) in [
+        (at_plus_two(now_ms() + 30_000), "at least 60 seconds ahead"),
+        (
+            at_plus_two(now_ms() + 15 * 86_400_000),
+            "at most 14 days ahead",
+        ),
+        (
+            at_plus_two(now_ms() - 3_600_000),
+            "at least 60 seconds ahead",
+        ),
+    ] {
+        let (status, problem) = local
+            .api("POST", "/api/posts", "sam", Some(body(&at)))
+            .await;
+        assert_eq!(
+            (status, problem["type"].as_str(), problem["field"].as_str()),
+            (422, Some("scheduled_at_range"), Some("scheduled_at")),
+            "{at}: {problem}"
+        );
+        assert!(
+            problem["detail"].as_str().unwrap().contains(why),
+            "{problem}"
+        );
+    }
+    for garbage in ["next tuesday", "2026-12-01T10:00", "2026-12-01 10:00:00Z"] {
+        let (status, problem) = local
+            .api("POST", "/api/posts", "sam", Some(body(garbage)))
+            .await;
+        assert_eq!(
+            (status, problem["type"].as_str(), problem["field"].as_str()),
+            (400, Some("scheduled_at_format"), Some("scheduled_at")),
+            "{garbage}: {problem}"
+        );
+    }
+    let (status, problem) = local
+        .api(
+            "POST",
+            "/api/posts",
+            "sam",
+            Some(json!({ "text": "later", "platforms": ["x"], "scheduled_at": 1_800_000_000 })),
+        )
+        .await;
+    assert_eq!((status, problem["type"].as_str()), (400, Some("type")));
+
+    // A valid time, written with an offset: kept, shown in UTC, the draft `scheduled`.
+    let at = now_ms() + 3_600_000;
+    let (post_id, _) = local.create_with("sam", body(&at_plus_two(at))).await;
+    let path = format!("/api/posts/{post_id}");
+    let (status, view) = local.api("GET", &path, "sam", None).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        (view["status"].as_str(), view["scheduled_at"].as_str()),
+        (Some("scheduled"), Some(shown(at).as_str())),
+        "{view}"
+    );
+    assert_eq!(view["cancelled_at"], Value::Null);
+    let stored = local
+        .store
+        .get_post(
+            &UserId::parse("sam").unwrap(),
+            &PostId::parse(&post_id).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.scheduled_at_ms, Some(at / 1000 * 1000));
+    // Stored awaiting its upload, as create-post starts only such drafts.
+    assert_eq!(stored.status, PostStatus::AwaitingUpload);
+    let (_, list) = local.api("GET", "/api/posts", "sam", None).await;
+    assert_eq!(list["posts"][0]["post_id"], post_id.as_str());
+    assert_eq!(list["posts"][0]["status"], "scheduled", "{list}");
+    assert_eq!(list["posts"][0]["scheduled_at"], shown(at).as_str());
+
+    // PATCH: the text by X's rules, the time by the same range, only your own posts.
+    let patch = |body: Value| local.api("PATCH", &path, "sam", Some(body));
+    let (status, problem) = patch(json!({ "text": "a".repeat(281) })).await;
+    assert_eq!(
+        (status, problem["type"].as_str(), problem["field"].as_str()),
+        (400, Some("text_too_long"), Some("text")),
+        "{problem}"
+    );
+    let (status, problem) =
+        patch(json!({ "scheduled_at": at_plus_two(now_ms() + 20 * 86_400_000) })).await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (422, Some("scheduled_at_range")),
+        "{problem}"
+    );
+    let (status, problem) = patch(json!({ "text": "x", "platforms": ["x"] })).await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (400, Some("unknown_field")),
+        "{problem}"
+    );
+    let (status, problem) = patch(json!({})).await;
+    assert_eq!((status, problem["type"].as_str()), (400, Some("required")));
+    let (status, problem) = local
+        .api("PATCH", &path, "tom", Some(json!({ "text": "mine now" })))
+        .await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (404, Some("not_found")),
+        "{problem}"
+    );
+    let (_, view) = local.api("GET", &path, "sam", None).await;
+    assert_eq!(
+        (view["text"].as_str(), view["scheduled_at"].as_str()),
+        (Some("later"), Some(shown(at).as_str())),
+        "refused changes change nothing: {view}"
+    );
+
+    let later = now_ms() + 2 * 86_400_000;
+    let (status, view) =
+        patch(json!({ "text": "later still", "scheduled_at": at_plus_two(later) })).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        (
+            view["text"].as_str(),
+            view["scheduled_at"].as_str(),
+            view["status"].as_str()
+        ),
+        (
+            Some("later still"),
+            Some(shown(later).as_str()),
+            Some("scheduled")
+        ),
+        "{view}"
+    );
+    assert_eq!(view["targets"], json!([]));
+    // `null`: as soon as the video is ready.
+    let (status, view) = patch(json!({ "scheduled_at": null })).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        (view["status"].as_str(), &view["scheduled_at"]),
+        (Some("awaiting_upload"), &Value::Null),
+        "{view}"
+    );
+    let (_, view) = patch(json!({ "scheduled_at": at_plus_two(later) })).await;
+    assert_eq!(view["status"], "scheduled");
+    // No job yet, so nothing to wake.
+    assert!(local.take_messages().await.is_empty());
+
+    // DELETE: another user's post is not found; yours is cancelled, and again the same.
+    let (status, _) = local.api("DELETE", &path, "tom", None).await;
+    assert_eq!(status, 404);
+    let (status, view) = local.api("DELETE", &path, "sam", None).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["status"], "cancelled", "{view}");
+    let cancelled_at = view["cancelled_at"]
+        .as_str()
+        .expect("cancelled_at")
+        .to_owned();
+    let (_, got) = local.api("GET", &path, "sam", None).await;
+    assert_eq!(got["status"], "cancelled", "{got}");
+    assert_eq!(got["cancelled_at"], cancelled_at.as_str());
+    let (_, list) = local.api("GET", "/api/posts", "sam", None).await;
+    assert_eq!(list["posts"][0]["status"], "cancelled", "{list}");
+    let (status, again) = local.api("DELETE", &path, "sam", None).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (again["status"].as_str(), again["cancelled_at"].as_str()),
+        (Some("cancelled"), Some(cancelled_at.as_str()))
+    );
+
+    let (status, problem) = patch(json!({ "text": "too late" })).await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (409, Some("cancelled")),
+        "{problem}"
+    );
+    let (status, problem) = local
+        .api("POST", &format!("{path}/retry"), "sam", None)
+        .await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (409, Some("cancelled")),
+        "{problem}"
+    );
+    local.runner.stop().await;
+}
+
+/// A scheduled post's job waiting in `ready` with its message in a one-time schedule: a PATCH
+/// wakes it (its current message, on the work queue) to re-read the time, as does a DELETE; a
+/// job being fitted is not woken (its message is fit-video's). Once a target is published, or
+/// has started publishing, the post can no longer be changed or cancelled (409 `too_late`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_and_cancels_wake_waiting_jobs_until_publishing_starts() {
+    let local = start("posts-scheduled-jobs").await;
+    local.connect("uma", AccountStatus::Active).await;
+    let user = UserId::parse("uma").unwrap();
+
+    // A post whose job (set through the store, as the engine would) is uploaded and waits for
+    // its time.
+    let with_job = |phase: Phase, publish_started: bool| {
+        let local = &local;
+        let user = user.clone();
+        async move {
+            let at = now_ms() + 3_600_000;
+            let (post_id, upload) = local
+                .create_with(
+                    "uma",
+                    json!({ "text": "at ten", "platforms": ["x"], "scheduled_at": at_plus_two(at) }),
+                )
+                .await;
+            let mut post = local
+                .store
+                .get_post(&user, &PostId::parse(&post_id).unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            let mut job = queued_job(
+                &post,
+                &local.stack.bucket_name,
+                upload["key"].as_str().unwrap(),
+                now_ms(),
+            );
+            job.phase = phase;
+            job.bytes_sent = job.source.size_bytes;
+            job.media_id = Some("7".into());
+            job.processing_percent = Some(100);
+            job.wake_scheduled = phase == Phase::Ready;
+            job.publish_started = publish_started;
+            post.status = PostStatus::Processing;
+            post.version += 1;
+            local
+                .store
+                .start_jobs(&post, std::slice::from_ref(&job))
+                .await
+                .unwrap();
+            (post_id, job)
+        }
+    };
+
+    let (post_id, job) = with_job(Phase::Ready, false).await;
+    let path = format!("/api/posts/{post_id}");
+    let (_, view) = local.api("GET", &path, "uma", None).await;
+    assert_eq!(view["status"], "scheduled", "{view}");
+    let target = &view["targets"][0];
+    assert_eq!(target["phase"], "ready", "{view}");
+    assert!(target["publish_at"].is_string(), "{view}");
+    assert_eq!(target["bytes_sent"], target["bytes_total"]);
+    assert!(local.take_messages().await.is_empty());
+
+    let later = now_ms() + 7_200_000;
+    let (status, view) = local
+        .api(
+            "PATCH",
+            &path,
+            "uma",
+            Some(json!({ "scheduled_at": at_plus_two(later) })),
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["scheduled_at"], shown(later).as_str());
+    let woken = local.take_messages().await;
+    assert_eq!(woken.len(), 1, "the waiting job is woken once");
+    assert_eq!(
+        woken[0].step_token, job.step_token,
+        "with its current message"
+    );
+
+    let (status, view) = local.api("DELETE", &path, "uma", None).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["status"], "cancelled", "{view}");
+    let woken = local.take_messages().await;
+    assert_eq!(woken.len(), 1, "DELETE wakes the job to end cancelled");
+    assert_eq!(woken[0].step_token, job.step_token);
+
+    // A job still being fitted is not woken on the work queue.
+    let (fitting, _) = with_job(Phase::Fitting, false).await;
+    let (status, view) = local
+        .api("DELETE", &format!("/api/posts/{fitting}"), "uma", None)
+        .await;
+    assert_eq!((status, view["status"].as_str()), (200, Some("cancelled")));
+    assert!(local.take_messages().await.is_empty());
+
+    // Published, or publishing started: too late for either.
+    for (phase, started) in [(Phase::Published, true), (Phase::Ready, true)] {
+        let (post_id, _) = with_job(phase, started).await;
+        let path = format!("/api/posts/{post_id}");
+        let (status, problem) = local.api("DELETE", &path, "uma", None).await;
+        assert_eq!(
+            (status, problem["type"].as_str()),
+            (409, Some("too_late")),
+            "{phase:?}: {problem}"
+        );
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("delete the post on X"),
+            "{problem}"
+        );
+        let (status, problem) = local
+            .api("PATCH", &path, "uma", Some(json!({ "text": "edited" })))
+            .await;
+        assert_eq!(
+            (status, problem["type"].as_str()),
+            (409, Some("too_late")),
+            "{phase:?}: {problem}"
+        );
+        let (_, view) = local.api("GET", &path, "uma", None).await;
+        assert_eq!(
+            (view["text"].as_str(), &view["cancelled_at"]),
+            (Some("at ten"), &Value::Null),
+            "{view}"
+        );
+    }
+    assert!(local.take_messages().await.is_empty());
+    local.runner.stop().await;
+}
+
 // ---------------------------------------------------------------- big objects
 
 /// The form's size bound, both sides. At the bound (512 MiB, X's cap for amplify_video) an object
