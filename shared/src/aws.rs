@@ -14,6 +14,8 @@ pub struct AwsClients {
     pub sqs: aws_sdk_sqs::Client,
     pub kms: aws_sdk_kms::Client,
     pub sns: aws_sdk_sns::Client,
+    /// EventBridge Scheduler: the one-time schedules that wake scheduled posts (`scheduler`).
+    pub scheduler: aws_sdk_scheduler::Client,
     /// Read at cold start only (`secret_store`).
     pub secretsmanager: aws_sdk_secretsmanager::Client,
     /// The configuration's credentials, for the one signature the SDK does not make: S3's POST
@@ -38,6 +40,7 @@ impl AwsClients {
             sqs: aws_sdk_sqs::Client::new(config),
             kms: aws_sdk_kms::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
+            scheduler: aws_sdk_scheduler::Client::new(config),
             secretsmanager: aws_sdk_secretsmanager::Client::new(config),
             credentials: config.credentials_provider(),
         }

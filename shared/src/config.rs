@@ -125,6 +125,31 @@ impl FitQueueConfig {
     }
 }
 
+/// EventBridge Scheduler's one-time schedules that wake scheduled posts (issue 15,
+/// `scheduler::EventBridgeWakeUps`): the stack's schedule group, the role the scheduler assumes
+/// to send, and the work queue's ARN (a schedule's target is an ARN, not a URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchedulerConfig {
+    pub group_name: String,
+    pub role_arn: String,
+    pub queue_arn: String,
+}
+
+impl SchedulerConfig {
+    pub const VARS: &'static [&'static str] = &[
+        "SCHEDULE_GROUP_NAME",
+        "SCHEDULER_ROLE_ARN",
+        "WORK_QUEUE_ARN",
+    ];
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            group_name: required(env, "SCHEDULE_GROUP_NAME")?,
+            role_arn: required(env, "SCHEDULER_ROLE_ARN")?,
+            queue_arn: required(env, "WORK_QUEUE_ARN")?,
+        })
+    }
+}
+
 /// The SNS topic that tells the operator about problems only they can fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertsConfig {
@@ -446,6 +471,40 @@ mod tests {
     fn empty_variable_counts_as_missing() {
         let err = QueueConfig::from_env(&env(&[("QUEUE_URL", "")])).unwrap_err();
         assert_eq!(err, ConfigError::Missing("QUEUE_URL"));
+    }
+
+    #[test]
+    fn scheduler_needs_its_group_role_and_queue() {
+        let all = [
+            ("SCHEDULE_GROUP_NAME", "reelay-wake-ups"),
+            (
+                "SCHEDULER_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/scheduler",
+            ),
+            ("WORK_QUEUE_ARN", "arn:aws:sqs:us-east-1:123456789012:work"),
+        ];
+        assert_eq!(
+            SchedulerConfig::from_env(&env(&all)).unwrap(),
+            SchedulerConfig {
+                group_name: "reelay-wake-ups".into(),
+                role_arn: "arn:aws:iam::123456789012:role/scheduler".into(),
+                queue_arn: "arn:aws:sqs:us-east-1:123456789012:work".into(),
+            }
+        );
+        for (i, missing) in SchedulerConfig::VARS.iter().enumerate() {
+            let mut partial = all.to_vec();
+            partial.remove(i);
+            assert_eq!(
+                SchedulerConfig::from_env(&env(&partial)).unwrap_err(),
+                ConfigError::Missing(missing)
+            );
+            partial.insert(i, (missing, ""));
+            assert_eq!(
+                SchedulerConfig::from_env(&env(&partial)).unwrap_err(),
+                ConfigError::Missing(missing),
+                "an empty {missing} counts as missing"
+            );
+        }
     }
 
     #[test]

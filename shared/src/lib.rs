@@ -26,6 +26,7 @@ pub mod reconcile;
 pub mod resources;
 pub mod s3;
 pub mod schedule;
+pub mod scheduler;
 pub mod secret;
 pub mod secret_store;
 pub mod sns;

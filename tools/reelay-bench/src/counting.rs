@@ -77,6 +77,7 @@ pub async fn counted_clients(endpoint: &str, counter: &CallCounter) -> AwsClient
         // Alerts are not on the measured path, nor are the secrets read at cold start.
         sns: aws_sdk_sns::Client::new(&conf),
         secretsmanager: AwsClients::from_config(&conf).secretsmanager,
+        scheduler: AwsClients::from_config(&conf).scheduler,
         credentials: conf.credentials_provider(),
     }
 }

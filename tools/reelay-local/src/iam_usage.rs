@@ -21,6 +21,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use reelay_shared::aws::AwsClients;
+use reelay_shared::scheduler::aws_sdk_scheduler;
 
 /// The directory the records go to; unset, nothing is recorded.
 pub const DIR_VAR: &str = "REELAY_IAM_USAGE_DIR";
@@ -73,6 +74,13 @@ pub fn clients_for(aws: &AwsClients, function: &'static str) -> AwsClients {
         ),
         secretsmanager: aws_sdk_secretsmanager::Client::from_conf(
             aws.secretsmanager
+                .config()
+                .to_builder()
+                .interceptor(recorder.clone())
+                .build(),
+        ),
+        scheduler: aws_sdk_scheduler::Client::from_conf(
+            aws.scheduler
                 .config()
                 .to_builder()
                 .interceptor(recorder)
@@ -158,6 +166,23 @@ fn s3_action(
     }
 }
 
+/// Whether the request hands a role to the service: an EventBridge schedule whose target names
+/// the role it runs as (CreateSchedule, UpdateSchedule).
+fn passes_a_role(input: &aws_smithy_runtime_api::client::interceptors::context::Input) -> bool {
+    use aws_sdk_scheduler::operation::{
+        create_schedule::CreateScheduleInput, update_schedule::UpdateScheduleInput,
+    };
+    let target = input
+        .downcast_ref::<CreateScheduleInput>()
+        .and_then(|i| i.target())
+        .or_else(|| {
+            input
+                .downcast_ref::<UpdateScheduleInput>()
+                .and_then(|i| i.target())
+        });
+    target.is_some_and(|t| !t.role_arn().is_empty())
+}
+
 impl Intercept for Recorder {
     fn name(&self) -> &'static str {
         "IamUsageRecorder"
@@ -198,6 +223,12 @@ impl Intercept for Recorder {
                     .collect()
             } else if prefix == "s3" {
                 vec![format!("s3:{}", s3_action(metadata.name(), input))]
+            } else if passes_a_role(input) {
+                // IAM also asks the caller for iam:PassRole on the role a schedule's target names.
+                vec![
+                    format!("{prefix}:{}", metadata.name()),
+                    "iam:PassRole".to_owned(),
+                ]
             } else {
                 vec![format!("{prefix}:{}", metadata.name())]
             };
