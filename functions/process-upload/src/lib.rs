@@ -14,14 +14,16 @@ use reelay_shared::accounts::tokens::{TokenSettings, XTokenProvider};
 use reelay_shared::aws::AwsClients;
 use reelay_shared::clock::{Clock, SystemClock};
 use reelay_shared::config::{
-    AlertsConfig, BucketConfig, ConfigError, Env, KeyConfig, QueueConfig, TableConfig, XConfig,
+    AlertsConfig, BucketConfig, ConfigError, Env, KeyConfig, QueueConfig, SchedulerConfig,
+    TableConfig, XConfig,
 };
 use reelay_shared::delivery::{deliver, Delivery, Settle};
 use reelay_shared::engine::{Engine, EngineSettings};
 use reelay_shared::ports::{
-    CrashSwitch, Credentials, MediaPlatform, NoCrashes, OperatorAlerts, WorkQueue,
+    CrashSwitch, Credentials, MediaPlatform, NoCrashes, OperatorAlerts, WakeUps, WorkQueue,
 };
 use reelay_shared::s3::S3Blobs;
+use reelay_shared::scheduler::EventBridgeWakeUps;
 use reelay_shared::sns::SnsAlerts;
 use reelay_shared::sqs::SqsQueue;
 use reelay_shared::store::DynamoStore;
@@ -36,6 +38,8 @@ pub struct WorkerConfig {
     pub key: KeyConfig,
     pub x: XConfig,
     pub alerts: AlertsConfig,
+    /// Scheduled posts' wake-ups (issue 15).
+    pub scheduler: SchedulerConfig,
 }
 
 impl WorkerConfig {
@@ -47,6 +51,7 @@ impl WorkerConfig {
             key: KeyConfig::from_env(env)?,
             x: XConfig::from_env(env)?,
             alerts: AlertsConfig::from_env(env)?,
+            scheduler: SchedulerConfig::from_env(env)?,
         })
     }
 
@@ -58,6 +63,7 @@ impl WorkerConfig {
             KeyConfig::VARS,
             XConfig::VARS,
             AlertsConfig::VARS,
+            SchedulerConfig::VARS,
         ]
         .concat()
     }
@@ -73,6 +79,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub crashes: Arc<dyn CrashSwitch>,
     pub alerts: Arc<dyn OperatorAlerts>,
+    /// Wakes a scheduled post's job at its time: EventBridge Scheduler's one-time schedules.
+    pub wake_ups: Arc<dyn WakeUps>,
     pub settings: EngineSettings,
 }
 
@@ -99,8 +107,8 @@ impl App {
         Ok(Self::new(&config, aws, http)?)
     }
 
-    /// The production wiring: DynamoDB, S3, SQS, X, and the token provider over KMS. The
-    /// config's client secret must have been read (`cold_start`).
+    /// The production wiring: DynamoDB, S3, SQS, EventBridge Scheduler, X, and the token
+    /// provider over KMS. The config's client secret must have been read (`cold_start`).
     pub fn new(
         config: &WorkerConfig,
         aws: &AwsClients,
@@ -131,6 +139,10 @@ impl App {
             clock: Arc::new(SystemClock),
             crashes: Arc::new(NoCrashes),
             alerts: Arc::new(SnsAlerts::new(aws.sns.clone(), &config.alerts.topic_arn)),
+            wake_ups: Arc::new(EventBridgeWakeUps::new(
+                aws.scheduler.clone(),
+                &config.scheduler,
+            )),
             settings: EngineSettings::default(),
         })
     }
@@ -146,6 +158,7 @@ impl App {
             clock: self.clock.as_ref(),
             crashes: self.crashes.as_ref(),
             alerts: self.alerts.as_ref(),
+            wake_ups: self.wake_ups.as_ref(),
             settings: self.settings.clone(),
         }
     }

@@ -168,6 +168,8 @@ mod tests {
             operator_inbox_url: "http://moto/inbox".into(),
             x_client_secret_arn: Some("arn:secret:x".into()),
             pkce_key_secret_arn: "arn:secret:pkce".into(),
+            schedule_group_name: "t-wake-ups".into(),
+            scheduler_role_arn: "arn:aws:iam::123456789012:role/t-scheduler".into(),
         };
         let mut env = stack.function_env();
         for var in [
@@ -256,6 +258,17 @@ mod tests {
         assert!(!doc["ReconcilerFunction"].contains_key("KMS_KEY_ID"));
         assert!(doc["ProcessUploadFunction"].contains_key("OPERATOR_ALERTS_TOPIC_ARN"));
         assert!(!doc["CreatePostFunction"].contains_key("X_CLIENT_SECRET_ARN"));
+        // Only the worker sets wake-up schedules (issue 15).
+        for var in [
+            "SCHEDULE_GROUP_NAME",
+            "SCHEDULER_ROLE_ARN",
+            "WORK_QUEUE_ARN",
+        ] {
+            assert_eq!(doc["ProcessUploadFunction"][var], env[var], "{var}");
+            for other in ["ApiFunction", "ReconcilerFunction", "FitVideoFunction"] {
+                assert!(!doc[other].contains_key(var), "{other} has {var}");
+            }
+        }
     }
 
     #[test]

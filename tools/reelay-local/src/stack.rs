@@ -93,6 +93,12 @@ pub struct Stack {
     pub x_client_secret_arn: Option<String>,
     /// The generated server key of the PKCE verifiers (the template's `PkceKeySecret`).
     pub pkce_key_secret_arn: String,
+    /// The wake-up schedules' group (the template's `WakeUpScheduleGroup`). moto stores their
+    /// schedules but never runs them: the runner fires them (`runner`).
+    pub schedule_group_name: String,
+    /// The role the schedules send as (the template's `SchedulerRole`). Not created: moto does
+    /// not check it, so a fixed fake ARN of moto's account stands in.
+    pub scheduler_role_arn: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -273,6 +279,16 @@ impl Stack {
         let pkce_key_secret_arn =
             create_secret(aws, &format!("{}-pkce-key", spec.prefix), &pkce_key).await?;
 
+        let schedule_group_name = format!("{}-wake-ups", spec.prefix);
+        aws.scheduler
+            .create_schedule_group()
+            .name(&schedule_group_name)
+            .send()
+            .await
+            .map_err(at("create the wake-up schedule group"))?;
+        let scheduler_role_arn =
+            format!("arn:aws:iam::123456789012:role/{}-scheduler", spec.prefix);
+
         Ok(Self {
             spec,
             table_name,
@@ -289,6 +305,8 @@ impl Stack {
             operator_inbox_url,
             x_client_secret_arn,
             pkce_key_secret_arn,
+            schedule_group_name,
+            scheduler_role_arn,
         })
     }
 
@@ -309,6 +327,15 @@ impl Stack {
                 "PKCE_KEY_SECRET_ARN".to_owned(),
                 self.pkce_key_secret_arn.clone(),
             ),
+            (
+                "SCHEDULE_GROUP_NAME".to_owned(),
+                self.schedule_group_name.clone(),
+            ),
+            (
+                "SCHEDULER_ROLE_ARN".to_owned(),
+                self.scheduler_role_arn.clone(),
+            ),
+            ("WORK_QUEUE_ARN".to_owned(), self.queue_arn.clone()),
         ]);
         if let Some(arn) = &self.x_client_secret_arn {
             env.insert("X_CLIENT_SECRET_ARN".to_owned(), arn.clone());

@@ -5,6 +5,9 @@
 //! - an action a function called that its policy does not allow would fail in AWS;
 //! - an action its policy allows that no test saw it call is a grant nobody needs.
 //!
+//! An action IAM asks for beside the call's own is recorded with it: `iam:PassRole` with each
+//! EventBridge schedule whose target names a role (process-upload's wake-ups, issue 15).
+//!
 //! Actions only: which table index, key, queue or secret a statement names is checked by
 //! `template_security.rs`. Permissions SAM adds for event sources and destinations are the
 //! Lambda service's own and are not in `Policies`, so not here.

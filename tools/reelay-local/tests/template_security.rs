@@ -1173,3 +1173,126 @@ fn fit_video_s_image_puts_the_binaries_where_the_function_looks() {
         "Lambda's only writable place"
     );
 }
+
+/// Issue 15, scheduled posts: a post's job waits for its time in a one-time schedule of the
+/// stack's own group, which EventBridge Scheduler runs as `SchedulerRole`. That role may only
+/// send to the work queue, and only schedules of this account's group may assume it (the
+/// confused-deputy conditions AWS recommends). Only process-upload sets, moves and removes
+/// those schedules, only in that group, and may hand them that role and no other.
+#[test]
+fn wake_up_schedules_are_process_upload_s_alone_and_may_only_send_to_the_work_queue() {
+    let t = template();
+    assert_eq!(
+        t["Resources"]["WakeUpScheduleGroup"]["Type"].as_str(),
+        Some("AWS::Scheduler::ScheduleGroup")
+    );
+
+    // The role: trusted by EventBridge Scheduler, for this account's wake-up group only.
+    assert_eq!(
+        t["Resources"]["SchedulerRole"]["Type"].as_str(),
+        Some("AWS::IAM::Role")
+    );
+    let role = properties(&t, "SchedulerRole");
+    let trust = role["AssumeRolePolicyDocument"]["Statement"]
+        .as_sequence()
+        .expect("a trust policy");
+    assert_eq!(trust.len(), 1, "{trust:?}");
+    let trust = &trust[0];
+    assert_eq!(trust["Effect"].as_str(), Some("Allow"));
+    assert_eq!(
+        yaml(&trust["Principal"]),
+        "Service: scheduler.amazonaws.com",
+        "EventBridge Scheduler alone"
+    );
+    assert_eq!(actions(trust), ["sts:AssumeRole"]);
+    assert_eq!(
+        yaml(&trust["Condition"]["StringEquals"]["aws:SourceAccount"]),
+        "!Ref AWS::AccountId"
+    );
+    assert_eq!(
+        yaml(&trust["Condition"]["ArnEquals"]["aws:SourceArn"]),
+        "!GetAtt WakeUpScheduleGroup.Arn"
+    );
+    // What it may do: send to the work queue, nothing else.
+    assert!(role["ManagedPolicyArns"].is_null() && role["PermissionsBoundary"].is_null());
+    let mut role_grants = Vec::new();
+    for policy in role["Policies"].as_sequence().expect("inline policies") {
+        for s in policy["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+            assert_eq!(s["Effect"].as_str(), Some("Allow"), "{s:?}");
+            assert!(s["NotAction"].is_null() && s["NotResource"].is_null());
+            for a in actions(s) {
+                role_grants.push((a, yaml(&s["Resource"])));
+            }
+        }
+    }
+    assert_eq!(
+        role_grants,
+        [(
+            "sqs:SendMessage".to_owned(),
+            "!GetAtt WorkQueue.Arn".to_owned()
+        )]
+    );
+    // The work queue uses SQS's own key: sending needs no KMS grant. A customer key would.
+    let queue = properties(&t, "WorkQueue");
+    assert_eq!(queue["SqsManagedSseEnabled"].as_bool(), Some(true));
+    assert!(
+        queue["KmsMasterKeyId"].is_null(),
+        "a customer key: SchedulerRole needs kms:GenerateDataKey and kms:Decrypt on it"
+    );
+
+    // process-upload: the schedule actions in its group, and passing that role to the scheduler.
+    let pair = |a: &str, r: &str| (a.to_owned(), r.to_owned());
+    let schedules = "!Sub arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${WakeUpScheduleGroup}/*";
+    let expected = vec![
+        pair("iam:PassRole", "!GetAtt SchedulerRole.Arn"),
+        pair("scheduler:CreateSchedule", schedules),
+        pair("scheduler:DeleteSchedule", schedules),
+        pair("scheduler:UpdateSchedule", schedules),
+    ];
+    let scheduling = |f: &str| -> Vec<(String, String)> {
+        grants(&t, f)
+            .into_iter()
+            .filter(|(a, _)| {
+                let a = a.to_ascii_lowercase();
+                a.starts_with("scheduler:") || a.starts_with("iam:") || a == "*"
+            })
+            .collect()
+    };
+    assert_eq!(scheduling("ProcessUploadFunction"), expected);
+    let pass_role = function_statements(&t, "ProcessUploadFunction")
+        .into_iter()
+        .find(|s| actions(s).iter().any(|a| a == "iam:PassRole"))
+        .unwrap();
+    assert_eq!(
+        actions(pass_role),
+        ["iam:PassRole"],
+        "in a statement of its own"
+    );
+    assert_eq!(
+        yaml(&pass_role["Condition"]),
+        "StringEquals:\n  iam:PassedToService: scheduler.amazonaws.com",
+        "the role goes to EventBridge Scheduler only"
+    );
+    let env = &properties(&t, "ProcessUploadFunction")["Environment"]["Variables"];
+    let told: Vec<(&str, String)> = reelay_shared::config::SchedulerConfig::VARS
+        .iter()
+        .map(|v| (*v, yaml(&env[*v])))
+        .collect();
+    assert_eq!(
+        told,
+        [
+            ("SCHEDULE_GROUP_NAME", "!Ref WakeUpScheduleGroup".to_owned()),
+            ("SCHEDULER_ROLE_ARN", "!GetAtt SchedulerRole.Arn".to_owned()),
+            ("WORK_QUEUE_ARN", "!GetAtt WorkQueue.Arn".to_owned()),
+        ]
+    );
+
+    // Nobody else schedules, passes roles, or is told of the group.
+    for f in FUNCTIONS.iter().filter(|f| **f != "ProcessUploadFunction") {
+        assert_eq!(scheduling(f), [], "{f}");
+        let vars = &properties(&t, f)["Environment"]["Variables"];
+        for var in reelay_shared::config::SchedulerConfig::VARS {
+            assert!(vars[*var].is_null(), "{f} is told {var}");
+        }
+    }
+}
