@@ -233,8 +233,11 @@ pub struct RunnerConfig {
     pub fit_kills: Option<Kills>,
     /// The clock process-upload's Lambda context deadlines are read from (AWS's clock). Tests
     /// that move the worker's clock forward (a day passing) move this one with it; the default
-    /// is the system clock.
+    /// is the system clock. Wake-up schedules fall due by this clock too.
     pub lambda_clock: LambdaClock,
+    /// Whether the runner fires due wake-up schedules as EventBridge Scheduler would (moto only
+    /// stores them). Tests of a schedule that never fires turn it off.
+    pub fire_schedules: bool,
 }
 
 /// The clock of `RunnerConfig::lambda_clock`.
@@ -320,6 +323,7 @@ impl Default for RunnerConfig {
             ),
             fit_kills: None,
             lambda_clock: LambdaClock::default(),
+            fire_schedules: true,
         }
     }
 }
@@ -411,6 +415,7 @@ struct Shared {
 pub struct Runner {
     pub http_url: String,
     pub log: Arc<InvocationLog>,
+    fired: Arc<Mutex<Vec<FiredSchedule>>>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -516,12 +521,28 @@ impl Runner {
                 shutdown.subscribe(),
             )));
         }
+        let fired = Arc::new(Mutex::new(Vec::new()));
+        if config.fire_schedules {
+            tasks.push(tokio::spawn(fire_wake_ups(
+                aws.clone(),
+                stack.schedule_group_name.clone(),
+                config.lambda_clock.clone(),
+                fired.clone(),
+                shutdown.subscribe(),
+            )));
+        }
         Ok(Self {
             http_url,
             log,
+            fired,
             shutdown,
             tasks,
         })
+    }
+
+    /// The wake-up schedules this runner fired, in order.
+    pub fn fired_schedules(&self) -> Vec<FiredSchedule> {
+        self.fired.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Stops the server and the pollers, waiting for in-flight invocations to finish.
@@ -1073,6 +1094,267 @@ async fn fire_schedule(
             outcome,
             killed: None,
         });
+    }
+}
+
+/// One wake-up schedule the runner fired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FiredSchedule {
+    pub name: String,
+    /// When its `at(...)` expression fell due, epoch milliseconds.
+    pub due_at_ms: i64,
+    /// When the runner sent its message, by `RunnerConfig::lambda_clock`.
+    pub fired_at_ms: i64,
+}
+
+/// A wake-up schedule as stored (in moto): what `World::schedules` shows tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSchedule {
+    pub name: String,
+    pub expression: String,
+    /// `None` when the expression is not a one-time `at(...)` in UTC.
+    pub due_at_ms: Option<i64>,
+    pub target_arn: String,
+    /// The message the schedule sends (its target's `Input`).
+    pub input: String,
+    /// EventBridge deletes the schedule once it ran (`ActionAfterCompletion: DELETE`).
+    pub delete_after_completion: bool,
+    pub enabled: bool,
+    /// Changes with every update: the runner deletes only the version it fired.
+    last_modified: Option<aws_smithy_types::DateTime>,
+}
+
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    aws_sdk_sqs::error::DisplayErrorContext(e).to_string()
+}
+
+/// Every schedule of `group`, read as EventBridge would run it: ListSchedules gives names only
+/// (and, in moto, only the target's ARN), so each is read whole with GetSchedule. One deleted in
+/// between is left out.
+pub async fn stored_schedules(
+    aws: &AwsClients,
+    group: &str,
+) -> Result<Vec<StoredSchedule>, String> {
+    let mut names = Vec::new();
+    let mut next_token = None;
+    loop {
+        let page = aws
+            .scheduler
+            .list_schedules()
+            .group_name(group)
+            .set_next_token(next_token)
+            .send()
+            .await
+            .map_err(|e| format!("ListSchedules: {}", describe(&e)))?;
+        names.extend(
+            page.schedules()
+                .iter()
+                .filter_map(|s| s.name().map(str::to_owned)),
+        );
+        next_token = page
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
+        if next_token.is_none() {
+            break;
+        }
+    }
+    let mut schedules = Vec::new();
+    for name in names {
+        let got = aws
+            .scheduler
+            .get_schedule()
+            .group_name(group)
+            .name(&name)
+            .send()
+            .await;
+        let schedule = match got {
+            Ok(s) => s,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                continue
+            }
+            Err(e) => return Err(format!("GetSchedule {name}: {}", describe(&e))),
+        };
+        let expression = schedule
+            .schedule_expression()
+            .unwrap_or_default()
+            .to_owned();
+        // The adapter always writes UTC; a schedule in another zone is not one this reads.
+        let utc = matches!(schedule.schedule_expression_timezone(), None | Some("UTC"));
+        let target = schedule.target();
+        schedules.push(StoredSchedule {
+            due_at_ms: reelay_shared::scheduler::parse_at_expression(&expression).filter(|_| utc),
+            expression,
+            target_arn: target.map(|t| t.arn().to_owned()).unwrap_or_default(),
+            input: target
+                .and_then(|t| t.input())
+                .unwrap_or_default()
+                .to_owned(),
+            delete_after_completion: schedule
+                .action_after_completion()
+                .is_some_and(|a| a.as_str() == "DELETE"),
+            enabled: schedule.state().is_none_or(|s| s.as_str() == "ENABLED"),
+            last_modified: schedule.last_modification_date().copied(),
+            name,
+        });
+    }
+    Ok(schedules)
+}
+
+/// How often the runner looks for due wake-ups: often enough that a test moving its clock past a
+/// schedule's time sees the message within a fraction of a second.
+const WAKE_UP_POLL: Duration = Duration::from_millis(200);
+
+/// Stands in for EventBridge Scheduler, which moto does not run: every `WAKE_UP_POLL`, sends the
+/// message of each enabled one-time schedule of `group` that is due by `clock` to its target
+/// queue (no delay), then deletes the schedule (`ActionAfterCompletion: DELETE`). A failed send
+/// is tried again on the next tick, as EventBridge retries; a fired schedule it must not delete
+/// is remembered so it never fires twice.
+async fn fire_wake_ups(
+    aws: AwsClients,
+    group: String,
+    clock: LambdaClock,
+    fired: Arc<Mutex<Vec<FiredSchedule>>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(WAKE_UP_POLL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut completed: std::collections::HashSet<(String, i64)> = Default::default();
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let schedules = match stored_schedules(&aws, &group).await {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::warn!(group, error = %err, "could not read the wake-up schedules");
+                continue;
+            }
+        };
+        for schedule in schedules {
+            let Some(due_at_ms) = schedule.due_at_ms else {
+                continue;
+            };
+            let key = (schedule.name.clone(), due_at_ms);
+            if !schedule.enabled || completed.contains(&key) {
+                continue;
+            }
+            let now_ms = clock.now_ms() as i64;
+            if due_at_ms > now_ms {
+                continue;
+            }
+            if let Err(err) = send_to_target(&aws, &schedule).await {
+                tracing::warn!(schedule = schedule.name, error = %err, "a wake-up's send failed; trying again");
+                continue;
+            }
+            tracing::info!(
+                schedule = schedule.name,
+                due_at_ms,
+                fired_at_ms = now_ms,
+                "fired a wake-up"
+            );
+            fired
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(FiredSchedule {
+                    name: schedule.name.clone(),
+                    due_at_ms,
+                    fired_at_ms: now_ms,
+                });
+            if !schedule.delete_after_completion || !delete_fired(&aws, &group, &schedule).await {
+                completed.insert(key);
+            }
+        }
+    }
+}
+
+/// Sends a schedule's input to its target queue, found by the queue ARN's name and account.
+async fn send_to_target(aws: &AwsClients, schedule: &StoredSchedule) -> Result<(), String> {
+    let mut parts = schedule.target_arn.split(':');
+    let (Some("arn"), Some(_), Some("sqs"), Some(_), Some(account), Some(name)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(format!(
+            "target {} is not an SQS queue",
+            schedule.target_arn
+        ));
+    };
+    let url = aws
+        .sqs
+        .get_queue_url()
+        .queue_name(name)
+        .queue_owner_aws_account_id(account)
+        .send()
+        .await
+        .map_err(|e| format!("GetQueueUrl: {}", describe(&e)))?
+        .queue_url
+        .unwrap_or_default();
+    aws.sqs
+        .send_message()
+        .queue_url(url)
+        .message_body(&schedule.input)
+        .delay_seconds(0)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("SendMessage: {}", describe(&e)))
+}
+
+/// Deletes the fired schedule unless it was updated since it was read (a worker may set the job's
+/// next wake-up as soon as this one's message arrives: deleting that would lose it). Whether the
+/// schedule is gone (or was replaced).
+async fn delete_fired(aws: &AwsClients, group: &str, schedule: &StoredSchedule) -> bool {
+    let current = aws
+        .scheduler
+        .get_schedule()
+        .group_name(group)
+        .name(&schedule.name)
+        .send()
+        .await;
+    match current {
+        Ok(current) if current.last_modification_date() != schedule.last_modified.as_ref() => {
+            return true;
+        }
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            return true;
+        }
+        Err(e) => {
+            tracing::warn!(schedule = schedule.name, error = %describe(&e), "could not re-read a fired wake-up");
+            return false;
+        }
+    }
+    match aws
+        .scheduler
+        .delete_schedule()
+        .group_name(group)
+        .name(&schedule.name)
+        .send()
+        .await
+    {
+        Ok(_) => true,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            true
+        }
+        Err(e) => {
+            tracing::warn!(schedule = schedule.name, error = %describe(&e), "could not delete a fired wake-up");
+            false
+        }
     }
 }
 

@@ -23,7 +23,10 @@ use x_emulator::{Emulator, EmulatorConfig, OAuthClient};
 
 use crate::authorizer::{console_url, sign_in_url, LocalAuthorizer, CONSOLE_CLIENT_ID};
 use crate::moto::free_port;
-use crate::runner::{Functions, Kills, Runner, RunnerConfig, RECONCILE_PERIOD};
+use crate::runner::{
+    stored_schedules, FiredSchedule, Functions, Kills, Runner, RunnerConfig, StoredSchedule,
+    RECONCILE_PERIOD,
+};
 use crate::stack::{Stack, StackSpec};
 
 pub const CLIENT_ID: &str = "reelay-local";
@@ -55,6 +58,9 @@ pub struct WorldOptions {
     /// The clock the runner reads process-upload's Lambda deadlines from (tests that move time
     /// forward for the worker move it for "AWS" too).
     pub lambda_clock: Option<Arc<dyn Clock>>,
+    /// The clock the reconciler reads (tests that move time forward move it for the sweep too,
+    /// e.g. to find a scheduled post whose wake-up never fired).
+    pub reconciler_clock: Option<Arc<dyn Clock>>,
     /// How often the reconciler's schedule fires; `None` leaves it off.
     pub reconcile_period: Option<Duration>,
     /// The reconciler's grace and bounds (tests shorten the grace).
@@ -67,6 +73,9 @@ pub struct WorldOptions {
     pub fit_kills: Option<Kills>,
     /// Overrides fit-video's queue visibility timeout (killed conversions come back sooner).
     pub fit_visibility_timeout_secs: Option<u32>,
+    /// Whether the runner fires due wake-up schedules (scheduled posts), by `lambda_clock`.
+    /// Off: a schedule that never fires, which the reconciler must make up for.
+    pub fire_schedules: bool,
 }
 
 /// Builds a work queue around the real one.
@@ -90,12 +99,14 @@ impl Default for WorldOptions {
             wrap_queue: None,
             worker_clock: None,
             lambda_clock: None,
+            reconciler_clock: None,
             reconcile_period: Some(RECONCILE_PERIOD),
             reconcile: ReconcileSettings::default(),
             fit_deadline: None,
             fit: None,
             fit_kills: None,
             fit_visibility_timeout_secs: None,
+            fire_schedules: true,
         }
     }
 }
@@ -227,6 +238,9 @@ impl World {
             reconciler.queue = queue.clone();
         }
         reconciler.settings = options.reconcile;
+        if let Some(clock) = options.reconciler_clock {
+            reconciler.clock = clock;
+        }
         reconciler.engine_settings = worker.settings.clone();
         functions.reconciler = Arc::new(reconciler);
         functions.process_upload = Arc::new(worker);
@@ -261,6 +275,7 @@ impl World {
                 fit_kills: options.fit_kills,
                 reconcile_period: options.reconcile_period,
                 lambda_clock: crate::runner::LambdaClock(options.lambda_clock),
+                fire_schedules: options.fire_schedules,
                 ..RunnerConfig::default()
             },
         )
@@ -279,6 +294,19 @@ impl World {
             segment_size: options.segment_size,
             queue,
         })
+    }
+
+    /// The wake-up schedules waiting in the stack's group (moto), with their due times and the
+    /// messages they will send.
+    pub async fn schedules(&self) -> anyhow::Result<Vec<StoredSchedule>> {
+        stored_schedules(&self.aws, &self.stack.schedule_group_name)
+            .await
+            .map_err(|e| anyhow!("reading the wake-up schedules: {e}"))
+    }
+
+    /// The wake-up schedules the runner has fired so far, in order.
+    pub fn fired_schedules(&self) -> Vec<FiredSchedule> {
+        self.runner.fired_schedules()
     }
 
     /// The console's URL (`GET /` on the local gateway).
