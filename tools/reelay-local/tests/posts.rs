@@ -1740,6 +1740,23 @@ async fn changes_and_cancels_wake_waiting_jobs_until_publishing_starts() {
     assert_eq!(woken.len(), 1, "DELETE wakes the job to end cancelled");
     assert_eq!(woken[0].step_token, job.step_token);
 
+    // A job that is uploading reads the post at its next step anyway: a change sends nothing.
+    let (uploading, _) = with_job(Phase::Appending, false).await;
+    let (status, view) = local
+        .api(
+            "PATCH",
+            &format!("/api/posts/{uploading}"),
+            "uma",
+            Some(json!({ "text": "at ten, edited" })),
+        )
+        .await;
+    assert_eq!(
+        (status, view["text"].as_str()),
+        (200, Some("at ten, edited")),
+        "{view}"
+    );
+    assert!(local.take_messages().await.is_empty());
+
     // A job still being fitted is not woken on the work queue.
     let (fitting, _) = with_job(Phase::Fitting, false).await;
     let (status, view) = local
