@@ -46,6 +46,8 @@ const context = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
   viewport: { width: 1200, height: 860 },
+  // Half an hour off UTC, so "Publish at" must carry the browser's real offset (+05:30).
+  timezoneId: 'Asia/Kolkata',
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
@@ -245,6 +247,62 @@ try {
   const statuses = await page.getByTestId('post-status').allTextContents();
   check(statuses.join(',') === 'Published,Rejected,Published', `the list's statuses: ${statuses}`);
   await shot('posts');
+
+  // ---- A scheduled post (issue 15): "Publish at" is checked here and sent as RFC 3339 with this
+  // browser's offset; the post says when; its time can be changed, and it can be cancelled. Its
+  // video never reaches S3 (the upload is cut off here), so nothing can go to X whatever the time.
+  const inPage = (fn, arg) => page.evaluate(fn, arg);
+  const localInput = (ms) => inPage(async (ms) => (await import('/assets/schedule.js')).inputValue(new Date(ms)), ms);
+  const shownTime = (value) => inPage((value) => new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(value)), value);
+  await newPost('Later today', GOOD_VIDEO);
+  const publishAt = page.getByLabel('Publish at');
+  await publishAt.fill(await localInput(Date.now() - 3600_000));
+  await page.getByRole('button', { name: 'Post video' }).click();
+  check(page.url().endsWith('#/new'), 'a time in the past is not sent');
+  const timeProblem = await page.locator('#publish-at-problem').textContent();
+  check(timeProblem.includes('at least a minute from now'), `the form says the time is too soon: ${timeProblem}`);
+  const firstTime = await localInput(Date.now() + 2 * 3600_000);
+  await publishAt.fill(firstTime);
+  const cutUpload = (route) => (route.request().method() === 'POST' ? route.abort() : route.continue());
+  const notConsole = (url) => !url.href.startsWith(CONSOLE_URL);
+  await page.route(notConsole, cutUpload);
+  const created = page.waitForResponse((r) => r.url().endsWith('/api/posts') && r.request().method() === 'POST');
+  await page.getByRole('button', { name: 'Post video' }).click();
+  const createdResponse = await created;
+  const sentAt = createdResponse.request().postDataJSON().scheduled_at;
+  check(/^\d{4}-\d\d-\d\dT\d\d:\d\d:00\+05:30$/.test(sentAt), `scheduled_at is sent with the browser's offset: ${sentAt}`);
+  check(sentAt.startsWith(firstTime), `scheduled_at is the time chosen (${firstTime}): ${sentAt}`);
+  check(createdResponse.status() === 201, `the scheduled post is created: ${createdResponse.status()}`);
+  const scheduledPost = (await createdResponse.json()).post_id;
+  await page.locator('form.compose .notice.error:not([hidden])').filter({ hasText: 'was not uploaded' }).waitFor();
+  await page.unroute(notConsole, cutUpload);
+  log(`scheduled ${scheduledPost} for ${sentAt}`);
+
+  await page.getByRole('link', { name: 'Posts' }).first().click();
+  const scheduledCard = page.locator(`[data-post-id="${scheduledPost}"]`);
+  await scheduledCard.getByTestId('post-status').filter({ hasText: 'Scheduled' }).waitFor();
+  let when = await scheduledCard.getByTestId('schedule').textContent();
+  check(when.includes(`Scheduled for ${await shownTime(sentAt)}`), `the card says when, in local time: ${when}`);
+  await scheduledCard.getByRole('button', { name: 'Change time' }).click();
+  const secondTime = await localInput(Date.now() + 26 * 3600_000);
+  await scheduledCard.getByLabel('Publish at').fill(secondTime);
+  await scheduledCard.getByRole('button', { name: 'Save time' }).click();
+  const secondShown = `Scheduled for ${await shownTime(secondTime)}`;
+  await scheduledCard.getByTestId('schedule').filter({ hasText: secondShown }).waitFor();
+  const stored = await inPage(async (id) => (await import('/assets/api.js')).api('GET', `/api/posts/${id}`), scheduledPost);
+  const expected = await inPage((v) => new Date(v).toISOString().replace('.000Z', 'Z'), secondTime);
+  check(stored.scheduled_at === expected && stored.status === 'scheduled', `the API holds the new time ${expected}: ${JSON.stringify(stored)}`);
+  await shot('post-scheduled');
+  log(`moved ${scheduledPost} to ${stored.scheduled_at}`);
+
+  page.once('dialog', (dialog) => dialog.accept());
+  await scheduledCard.getByRole('button', { name: 'Cancel post' }).click();
+  await scheduledCard.getByTestId('post-status').filter({ hasText: 'Cancelled' }).waitFor();
+  when = await scheduledCard.getByTestId('cancelled').textContent();
+  check(when.includes('nothing was posted to X'), `the card says it was cancelled: ${when}`);
+  check(await scheduledCard.getByRole('button', { name: 'Cancel post' }).count() === 0, 'a cancelled post offers no Cancel');
+  check(await scheduledCard.getByRole('button', { name: 'Change time' }).count() === 0, 'nor a new time');
+  log(`cancelled ${scheduledPost}`);
 
   check(consoleErrors.length === 0, `no errors in the page's console: ${consoleErrors.join(' | ')}`);
   console.log(`@@published ${firstPost} ${thirdPost}`);

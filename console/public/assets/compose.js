@@ -1,12 +1,13 @@
 // New post: the text with X's weighted count live, the platform, the video (checked here for
-// type and size) and what to do if X would refuse it as it is (convert, cut, add bars), the
-// upload with a real progress bar, then the post's own page.
+// type and size) and what to do if X would refuse it as it is (convert, cut, add bars), when to
+// publish it (optional), the upload with a real progress bar, then the post's own page.
 
 import { api, ApiError } from './api.js';
-import { h, show, toast, formatBytes, progressBar } from './ui.js';
+import { h, show, toast, formatBytes, formatTime, progressBar } from './ui.js';
 import { loadCounter, MAX_WEIGHTED_LENGTH } from './text.js';
 import { fileProblem, contentTypeOf, safeFileName, uploadToS3, ACCEPTED_TYPES, ACCEPTED_EXTENSIONS } from './upload.js';
 import { twitterAccount, health } from './platforms.js';
+import { inputDate, rfc3339Local, scheduleProblem, bound, zoneName } from './schedule.js';
 
 export async function composeView() {
   show(h('h1', { text: 'New post' }), h('p', { class: 'muted', text: 'Loading…' }));
@@ -79,6 +80,18 @@ export async function composeView() {
   };
   fit.addEventListener('change', syncFit);
 
+  // When to publish: empty is as soon as the video is ready.
+  const publishAt = h('input', { type: 'datetime-local', id: 'publish-at', name: 'scheduled_at', step: '60', 'aria-describedby': 'publish-at-help publish-at-problem' });
+  bound(publishAt);
+  const publishAtProblemLine = h('p', { class: 'field-error', id: 'publish-at-problem', role: 'alert' });
+  const publishAtProblem = () => (publishAt.value || publishAt.validity.badInput ? scheduleProblem(inputDate(publishAt)) || '' : '');
+  const recheckPublishAt = () => {
+    const problem = publishAtProblem();
+    publishAtProblemLine.textContent = problem;
+    publishAt.setAttribute('aria-invalid', String(Boolean(problem)));
+  };
+  publishAt.addEventListener('input', () => { if (publishAtProblemLine.textContent) recheckPublishAt(); });
+
   const submit = h('button', { type: 'submit', class: 'primary', text: 'Post video' });
   const formProblem = h('div', { class: 'notice error', role: 'alert', hidden: true });
   const progressSlot = h('div', { class: 'upload-progress', 'aria-live': 'polite' });
@@ -108,6 +121,11 @@ export async function composeView() {
       trimProblemLine,
       h('div', { class: 'choice' }, pad, h('label', { for: 'fit-pad', text: 'Add bars if it is too wide or too tall' })),
       h('p', { class: 'muted small option-help', id: 'fit-pad-help', text: 'X takes shapes from 1:3 (tall) to 3:1 (wide). Outside that, Reelay adds black bars instead of rejecting it.' })),
+    h('div', { class: 'field' },
+      h('label', { for: 'publish-at' }, 'Publish at', h('span', { class: 'muted', text: ' (optional)' })),
+      publishAt,
+      h('p', { class: 'muted small', id: 'publish-at-help', text: `Your time (${zoneName()}), a minute to 14 days from now. Leave it empty to publish as soon as the video is ready. Reelay sends the video to X ahead and publishes on the minute.` }),
+      publishAtProblemLine),
     formProblem,
     progressSlot,
     h('div', { class: 'actions' }, submit));
@@ -129,6 +147,8 @@ export async function composeView() {
     if (fp) problems.push(fp);
     recheckTrim();
     if (trimProblem()) problems.push(trimProblem());
+    recheckPublishAt();
+    if (publishAtProblem()) problems.push(publishAtProblem());
     if (problems.length) {
       formProblem.replaceChildren(h('ul', {}, problems.map((p) => h('li', { text: p }))));
       formProblem.hidden = false;
@@ -151,6 +171,8 @@ export async function composeView() {
       if (secs !== null) body.trim_to_secs = secs;
       if (pad.checked) body.pad = true;
     }
+    const scheduledAt = publishAt.value ? inputDate(publishAt) : null;
+    if (scheduledAt) body.scheduled_at = rfc3339Local(scheduledAt);
     let created;
     try {
       created = await api('POST', '/api/posts', body);
@@ -183,7 +205,9 @@ export async function composeView() {
     }
     progress.value = progress.max;
     words.textContent = 'Uploaded';
-    toast('Video uploaded. Reelay is checking it and sending it to X.');
+    toast(scheduledAt
+      ? `Video uploaded. Reelay sends it to X ahead and publishes it at ${formatTime(scheduledAt.getTime())}.`
+      : 'Video uploaded. Reelay is checking it and sending it to X.');
     location.hash = `#/posts/${created.post_id}`;
   });
 

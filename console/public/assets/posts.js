@@ -1,14 +1,19 @@
 // Posts: newest first, each with live per-platform progress (upload to X, X's processing, the
 // published link, or the error in plain words with what to do) and Retry where it can help.
+// A scheduled post says when it will be published (and why it was late, if it was), and until
+// it is being published it can be moved to another time or cancelled.
 // Updates by polling with backoff: API Gateway HTTP APIs do not stream.
 
 import { api } from './api.js';
 import { h, show, toast, formatTime, formatBytes, progressBar } from './ui.js';
+import { inputDate, inputValue, rfc3339Local, scheduleProblem, bound, zoneName } from './schedule.js';
 
-const FINAL = new Set(['published', 'failed', 'unconfirmed', 'rejected']);
+const FINAL = new Set(['published', 'failed', 'unconfirmed', 'rejected', 'cancelled']);
 const STATUS_WORDS = {
   awaiting_upload: 'Waiting for the video',
   rejected: 'Rejected',
+  scheduled: 'Scheduled',
+  cancelled: 'Cancelled',
   processing: 'In progress',
   published: 'Published',
   failed: 'Failed',
@@ -21,10 +26,12 @@ const PHASE_WORDS = {
   appending: 'Sending the video to X',
   finalized: 'Sent; X is starting to process it',
   processing: 'X is processing the video',
+  ready: 'Uploaded; waiting for its time',
   publishing: 'Publishing the post',
   published: 'Published',
   failed: 'Failed',
   unconfirmed: 'Not confirmed',
+  cancelled: 'Cancelled',
 };
 const PLATFORM_NAMES = { twitter: 'X' };
 
@@ -74,6 +81,13 @@ function advice(error, phase) {
   }
 }
 
+/// Whether the post may still be moved or cancelled: nothing published, no target publishing (the
+/// API says `too_late` then, and it has the last word).
+export function canChange(post) {
+  return !FINAL.has(post.status)
+    && !(post.targets || []).some((t) => ['publishing', 'published', 'unconfirmed'].includes(t.phase));
+}
+
 export function canRetry(post) {
   return (post.status === 'failed' || post.status === 'unconfirmed')
     && (post.targets || []).some((t) => (t.phase === 'failed' || t.phase === 'unconfirmed') && t.error?.retryable !== false);
@@ -107,6 +121,9 @@ function targetView(t) {
     const pct = t.processing_percent;
     parts.push(progressBar(`${name} processing`, pct ?? null, 100, pct == null ? 'Starting' : `${pct}%`));
   }
+  if (t.late) {
+    parts.push(h('p', { class: 'notice info', 'data-testid': 'late', text: `Late: ${t.late}` }));
+  }
   if (t.phase === 'published' && t.tweet_url) {
     parts.push(h('p', { class: 'published' }, 'Published: ', h('a', { href: t.tweet_url, target: '_blank', rel: 'noopener noreferrer', 'data-testid': 'published-link', text: 'View on X' }), h('span', { class: 'visually-hidden', text: ' (opens in a new tab)' })));
   }
@@ -119,7 +136,44 @@ function targetView(t) {
   return h('div', { class: 'target', 'data-platform': t.platform, 'data-phase': t.phase }, parts);
 }
 
-function postBody(post, { detail, onRetry }) {
+/// The time editor of a scheduled post: the current time (or an hour from now) to change, and
+/// Save; Publish when ready (for a scheduled post); Keep. Open, it stops the card from being
+/// redrawn under the user (`fill`).
+function timeEditor(post, { onSave, onClose }) {
+  const id = `publish-at-${post.post_id}`;
+  const input = h('input', { type: 'datetime-local', id, step: '60', 'data-action': 'time-input', 'aria-describedby': `${id}-help ${id}-problem` });
+  bound(input);
+  input.value = inputValue(post.scheduled_at ? new Date(post.scheduled_at) : new Date(Date.now() + 3600 * 1000));
+  const problem = h('p', { class: 'field-error', id: `${id}-problem`, role: 'alert' });
+  const save = async (at, button) => {
+    const words = at === null ? null : scheduleProblem(inputDate(input));
+    if (words) {
+      problem.textContent = words;
+      input.setAttribute('aria-invalid', 'true');
+      input.focus();
+      return;
+    }
+    button.disabled = true;
+    try {
+      await onSave(at === null ? null : rfc3339Local(inputDate(input)));
+      onClose();
+    } catch (err) {
+      problem.textContent = err.message;
+      button.disabled = false;
+    }
+  };
+  return h('div', { class: 'time-editor', 'data-editing': 'true' },
+    h('label', { for: id, text: 'Publish at' }),
+    h('div', { class: 'time-row' },
+      input,
+      h('button', { type: 'button', class: 'primary', 'data-action': 'save-time', text: 'Save time', onclick: (e) => save(undefined, e.currentTarget) }),
+      post.scheduled_at && h('button', { type: 'button', 'data-action': 'unschedule', text: 'Publish when ready', onclick: (e) => save(null, e.currentTarget) }),
+      h('button', { type: 'button', class: 'link', 'data-action': 'keep-time', text: 'Keep', onclick: onClose })),
+    h('p', { class: 'muted small', id: `${id}-help`, text: `Your time (${zoneName()}), a minute to 14 days from now.` }),
+    problem);
+}
+
+function postBody(post, { detail, onRetry, onCancel, onReschedule, editing, setEditing }) {
   const parts = [
     h('div', { class: 'post-head' },
       detail
@@ -129,7 +183,17 @@ function postBody(post, { detail, onRetry }) {
     h('p', { class: 'muted small' }, formatTime(post.created_at_ms),
       post.video ? ` · ${formatBytes(post.video.size_bytes)}${post.video.duration_secs ? ` · ${Math.round(post.video.duration_secs)} s` : ''}` : ''),
   ];
-  if (post.status === 'awaiting_upload') {
+  if (post.scheduled_at && post.status !== 'cancelled') {
+    const at = formatTime(Date.parse(post.scheduled_at));
+    parts.push(h('p', { class: 'schedule', 'data-testid': 'schedule' },
+      post.status === 'published' ? `Scheduled for ${at}` : h('strong', { text: `Scheduled for ${at}` }),
+      post.status === 'scheduled' && (post.targets || []).some((t) => t.phase === 'ready') ? ' · uploaded to X, waiting for its time' : ''));
+  }
+  if (post.status === 'cancelled') {
+    parts.push(h('p', { class: 'muted', 'data-testid': 'cancelled', text: `Cancelled${post.cancelled_at ? ` ${formatTime(Date.parse(post.cancelled_at))}` : ''}: nothing was posted to X.` }));
+  }
+  const noTargets = !(post.targets || []).length;
+  if (post.status === 'awaiting_upload' || (post.status === 'scheduled' && noTargets && !post.video)) {
     parts.push(h('p', { class: 'muted', text: 'Waiting for the video to arrive. If the upload did not finish, create the post again.' }));
   }
   if (post.status === 'rejected') {
@@ -143,6 +207,13 @@ function postBody(post, { detail, onRetry }) {
       type: 'button', class: 'primary', 'data-action': 'retry', text: 'Retry',
       onclick: (e) => onRetry(post, e.currentTarget),
     })));
+  }
+  if (canChange(post)) {
+    parts.push(editing
+      ? timeEditor(post, { onSave: (at) => onReschedule(post, at), onClose: () => setEditing(false) })
+      : h('div', { class: 'actions' },
+        h('button', { type: 'button', 'data-action': 'reschedule', text: post.scheduled_at ? 'Change time' : 'Schedule', onclick: () => setEditing(true) }),
+        h('button', { type: 'button', class: 'danger', 'data-action': 'cancel', text: 'Cancel post', onclick: (e) => onCancel(post, e.currentTarget) })));
   }
   if (detail && post.targets?.some((t) => t.recent_attempts?.length)) {
     parts.push(h('details', { class: 'attempts' }, h('summary', { text: 'Recent attempts' }),
@@ -199,8 +270,33 @@ async function retry(post, button, after) {
   after();
 }
 
-/// Re-renders a card, keeping keyboard focus on the same action if it had it.
-function fill(card, parts) {
+/// Cancels a post (after asking): nothing is posted; its targets end cancelled.
+async function cancel(post, button, after) {
+  if (!window.confirm('Cancel this post? Nothing will be posted to X.')) return;
+  button.disabled = true;
+  button.textContent = 'Cancelling…';
+  try {
+    await api('DELETE', `/api/posts/${post.post_id}`);
+    toast('Cancelled: nothing will be posted to X.');
+  } catch (err) {
+    toast(`Could not cancel: ${err.message}`, 'error');
+    button.disabled = false;
+    button.textContent = 'Cancel post';
+  }
+  after();
+}
+
+/// Moves a post to another time (`at`, RFC 3339), or to as soon as it is ready (`null`).
+async function reschedule(post, at) {
+  await api('PATCH', `/api/posts/${post.post_id}`, { scheduled_at: at });
+  toast(at ? `Scheduled for ${formatTime(Date.parse(at))}.` : 'It will be published as soon as the video is ready.');
+}
+
+/// Re-renders a card, keeping keyboard focus on the same action if it had it. A card whose time
+/// editor is open is left alone, so a poll does not take the input from under the user; closing
+/// the editor redraws it.
+function fill(card, parts, { force = false } = {}) {
+  if (!force && card.querySelector('[data-editing]')) return;
   const focused = card.contains(document.activeElement) ? document.activeElement.dataset.action : null;
   card.replaceChildren(...parts);
   if (focused) card.querySelector(`[data-action="${focused}"]`)?.focus();
@@ -223,13 +319,27 @@ export async function postsView() {
 
   const posts = new Map(); // post_id -> latest view (with targets)
   const cards = new Map();
-  const render = (post) => {
+  const editing = new Set(); // post ids whose time editor is open
+  const refresh = (id) => { posts.delete(id); poll.kick(); };
+  const render = (post, force = false) => {
     let card = cards.get(post.post_id);
     if (!card) {
       card = h('li', { class: 'card post', 'data-post-id': post.post_id });
       cards.set(post.post_id, card);
     }
-    fill(card, postBody(post, { detail: false, onRetry: (p, b) => retry(p, b, () => { posts.delete(p.post_id); poll.kick(); }) }));
+    fill(card, postBody(post, {
+      detail: false,
+      onRetry: (p, b) => retry(p, b, () => refresh(p.post_id)),
+      onCancel: (p, b) => cancel(p, b, () => refresh(p.post_id)),
+      onReschedule: (p, at) => reschedule(p, at).then(() => refresh(p.post_id)),
+      editing: editing.has(post.post_id),
+      setEditing: (on) => {
+        if (on) editing.add(post.post_id); else editing.delete(post.post_id);
+        render(posts.get(post.post_id) || post, true);
+        if (on) card.querySelector('[data-action="time-input"]')?.focus();
+        else card.querySelector('[data-action="reschedule"]')?.focus();
+      },
+    }), { force });
     return card;
   };
 
@@ -252,7 +362,7 @@ export async function postsView() {
     }
     list.replaceChildren(...order);
     empty.hidden = page.posts.length > 0;
-    return JSON.stringify([...posts.values()].map((p) => [p.post_id, p.status, p.targets?.map((t) => [t.phase, t.bytes_sent, t.processing_percent, t.fit?.percent])]));
+    return JSON.stringify([...posts.values()].map((p) => [p.post_id, p.status, p.scheduled_at, p.targets?.map((t) => [t.phase, t.bytes_sent, t.processing_percent, t.fit?.percent, t.late])]));
   };
   const poll = poller(async () => {
     try { return await load(); } catch (err) {
@@ -269,14 +379,27 @@ export async function postView(id) {
   const problem = h('div', { class: 'notice error', role: 'alert', hidden: true });
   show(h('p', { class: 'back' }, h('a', { href: '#/posts', text: '← All posts' })), h('h1', { text: 'Post' }), problem, card);
   let post = null;
+  let editing = false;
+  const render = (force = false) => fill(card, postBody(post, {
+    detail: true,
+    onRetry: (p, b) => retry(p, b, () => { post = null; poll.kick(); }),
+    onCancel: (p, b) => cancel(p, b, () => poll.kick()),
+    onReschedule: (p, at) => reschedule(p, at).then(() => poll.kick()),
+    editing,
+    setEditing: (on) => {
+      editing = on;
+      render(true);
+      card.querySelector(on ? '[data-action="time-input"]' : '[data-action="reschedule"]')?.focus();
+    },
+  }), { force });
   const poll = poller(async () => {
     try {
       const fresh = await api('GET', `/api/posts/${encodeURIComponent(id)}`);
       problem.hidden = true;
       announce(post, fresh);
       post = fresh;
-      fill(card, postBody(post, { detail: true, onRetry: (p, b) => retry(p, b, () => { post = null; poll.kick(); }) }));
-      return JSON.stringify([post.status, post.targets?.map((t) => [t.phase, t.bytes_sent, t.processing_percent, t.fit?.percent])]);
+      render();
+      return JSON.stringify([post.status, post.scheduled_at, post.targets?.map((t) => [t.phase, t.bytes_sent, t.processing_percent, t.fit?.percent, t.late])]);
     } catch (err) {
       problem.textContent = err.status === 404 ? 'There is no such post.' : err.message;
       problem.hidden = false;

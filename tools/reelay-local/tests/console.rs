@@ -7,7 +7,10 @@
 //! browser's file checks; a real ffmpeg-made video uploaded with its progress bar moving, X's
 //! upload and processing bars moving, and the published link; a 141 s video rejected with its
 //! reason; X withdrawing "Upload media" (done here, when the script asks), the post failing with
-//! what to do, Platforms showing "needs reconnecting", reconnecting, and Retry publishing it.
+//! what to do, Platforms showing "needs reconnecting", reconnecting, and Retry publishing it;
+//! then a scheduled post (issue 15): "Publish at" refused in the past, sent with the browser's
+//! offset (+05:30), "Scheduled for" in the list, its time changed and the post cancelled (its
+//! upload is cut off in the browser, so it never reaches X whatever the engine does).
 //! This side then checks X (the emulator) really holds the two posts with their media.
 //!
 //! Screenshots of each view go to `target/console-screenshots` (a run must not dirty the work
@@ -196,6 +199,7 @@ async fn the_console_signs_in_connects_x_posts_a_video_and_recovers_from_a_missi
         "platforms-needs-reconnecting",
         "platforms",
         "posts",
+        "post-scheduled",
     ] {
         let shot = screenshots.join(format!("{view}.png"));
         assert!(shot.exists(), "{} was not written", shot.display());
