@@ -543,7 +543,7 @@ impl World {
             let view = self.post_view(user, post).await?;
             if matches!(
                 view["status"].as_str(),
-                Some("published" | "failed" | "rejected" | "unconfirmed")
+                Some("published" | "failed" | "rejected" | "unconfirmed" | "cancelled")
             ) {
                 return Ok(view);
             }
