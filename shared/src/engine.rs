@@ -636,6 +636,10 @@ impl Engine<'_> {
         if !run.job.publish_started {
             run.job.publish_started = true;
             run.job.publish_started_at_ms = Some(now);
+            self.checkpoint(&mut run.job).await?;
+            if let Some(next) = self.last_look_at_the_post(run).await? {
+                return Ok(next);
+            }
             return self.create_post(run, token).await;
         }
         let settled_at = run
@@ -783,6 +787,36 @@ impl Engine<'_> {
         job.text = post.text;
         job.publish_at_ms = post.scheduled_at_ms;
         Ok(post.cancelled_at_ms.is_some())
+    }
+
+    /// The post as the user left it, read once more after `publish_started` is saved and before
+    /// the first call to create it. The API saves a change (text, time, cancel) and then reads
+    /// the jobs; the engine saves `publish_started` and then reads the post (both reads
+    /// consistent): so either this read sees the change, or the API sees `publish_started` and
+    /// answers 409 `too_late`. A change is never silently lost. `Some`: the post is not to be
+    /// created now (cancelled, or moved later), and X has not been called.
+    async fn last_look_at_the_post(&self, run: &mut Run) -> Result<Option<Next>, EngineError> {
+        let job = &mut run.job;
+        let Some(post) = self.posts.get_post(&job.user_id, &job.post_id).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.now_ms();
+        let moved_later = post.scheduled_at_ms.filter(|at| *at > now);
+        if post.cancelled_at_ms.is_none() && moved_later.is_none() {
+            job.text = post.text;
+            return Ok(None);
+        }
+        job.publish_started = false;
+        job.publish_started_at_ms = None;
+        if post.cancelled_at_ms.is_some() {
+            self.cancel(run).await?;
+            return Ok(Some(Next::Done));
+        }
+        job.publish_at_ms = moved_later;
+        job.late = None;
+        job.phase = Phase::Ready;
+        self.checkpoint(job).await?;
+        Ok(Some(Next::Continue))
     }
 
     /// The user cancelled the post before it was published: nothing is posted; the media, if

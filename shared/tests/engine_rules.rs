@@ -21,7 +21,14 @@ use reelay_shared::store::{JobStore, PostPage, PostStore, StoreError};
 const NOW: i64 = 1_800_000_000_000;
 
 #[derive(Default)]
-struct Jobs(Mutex<HashMap<String, UploadJob>>, Mutex<Option<Post>>);
+struct Jobs(
+    Mutex<HashMap<String, UploadJob>>,
+    Mutex<Option<Post>>,
+    /// A change the user makes right after the engine's next read of the post (a race).
+    Mutex<Option<PostEdit>>,
+);
+
+type PostEdit = Box<dyn FnOnce(&mut Post) + Send>;
 
 #[async_trait]
 impl JobStore for Jobs {
@@ -54,7 +61,12 @@ impl PostStore for Jobs {
     }
     /// The one post a test stored with `Fixture::store_post` (none by default).
     async fn get_post(&self, _: &UserId, _: &PostId) -> Result<Option<Post>, StoreError> {
-        Ok(self.1.lock().unwrap().clone())
+        let mut stored = self.1.lock().unwrap();
+        let read = stored.clone();
+        if let (Some(edit), Some(post)) = (self.2.lock().unwrap().take(), stored.as_mut()) {
+            edit(post);
+        }
+        Ok(read)
     }
     async fn save_post(&self, post: &Post) -> Result<(), StoreError> {
         let mut stored = self.1.lock().unwrap();
@@ -1527,4 +1539,28 @@ async fn a_cancelled_post_ends_its_job_and_its_schedule_without_posting() {
         .unwrap();
     assert_eq!(outcome, Outcome::Dropped("job already finished"));
     assert_eq!(f.platform.count("publish"), 0);
+}
+
+#[tokio::test]
+async fn a_cancel_saved_while_the_job_decides_to_publish_is_seen_before_x_is_called() {
+    let f = Fixture::new();
+    let at = NOW + 2 * MINUTE;
+    let first = f.scheduled_job(at);
+    f.engine()
+        .advance(&first, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    let (message, _) = f.scheduled();
+    f.clock.advance_ms(2 * MINUTE);
+    // The invocation reads the post (not cancelled) and moves on to publishing; the user's
+    // DELETE lands right after that read.
+    *f.jobs.2.lock().unwrap() = Some(Box::new(|p: &mut Post| p.cancelled_at_ms = Some(NOW)));
+    let outcome = f
+        .engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Finished(Phase::Cancelled));
+    assert_eq!(f.platform.count("publish"), 0);
+    assert!(!f.job().publish_started, "X was never asked to create it");
 }

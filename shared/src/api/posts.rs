@@ -1016,6 +1016,14 @@ impl PostsService<'_> {
         tracing::info!(scheduled_at_ms = post.scheduled_at_ms, "post changed");
         // Read again after the save: a job that put itself to sleep meanwhile is woken too.
         let (post, jobs) = self.find(user, raw_id).await?;
+        // A job that started publishing between the check and the save may have read the post
+        // before it (the engine's `last_look_at_the_post`): the change may not reach X.
+        if jobs.iter().any(|j| j.publish_started) {
+            return Err(PostsError::TooLate {
+                id: raw_id.to_owned(),
+                reason: TOO_LATE_TO_CHANGE,
+            });
+        }
         self.nudge(
             jobs.iter()
                 .filter(|j| j.wake_scheduled && !j.phase.is_final()),
@@ -1048,6 +1056,13 @@ impl PostsService<'_> {
             tracing::info!("post cancelled");
         }
         let (post, jobs) = self.find(user, raw_id).await?;
+        // As in `update`: a job that started publishing meanwhile may not have seen the cancel.
+        if jobs.iter().any(|j| j.publish_started) {
+            return Err(PostsError::TooLate {
+                id: raw_id.to_owned(),
+                reason: TOO_LATE_TO_CANCEL,
+            });
+        }
         // A job being fitted reads the post when its conversion ends; its message is on
         // fit-video's queue, not this one.
         self.nudge(
