@@ -50,6 +50,7 @@ test: setup fmt-check clippy lint-template
 bench: setup
 	cargo build --release --quiet -p x-emulator
 	cargo run --release --quiet -p reelay-bench -- run
+	cargo run --release --quiet -p reelay-bench -- schedule
 
 # The chaos suite (tools/reelay-local/tests/chaos.rs, RELIABILITY.md): CHAOS_RUNS seeded runs of
 # one upload under random kills, duplicate and stale messages and X faults, checked against what X

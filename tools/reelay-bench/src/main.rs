@@ -9,6 +9,9 @@
 //! - `reelay-bench fit` (issue 14): generates the two clips, converts each with fit-video's code
 //!   in a fresh `reelay-bench fit-case` process and writes BENCHMARKS.md's fitting section.
 //! - `reelay-bench fit-case --input F --output F`: one measured conversion; one JSON line.
+//! - `reelay-bench schedule` (issue 15): the delay from a scheduled post's time to X's answer,
+//!   for videos uploaded ahead and for uploads deferred by X's media expiry; writes
+//!   BENCHMARKS.md's scheduled-posts section.
 
 mod case;
 mod counting;
@@ -18,6 +21,7 @@ mod fit;
 mod fit_report;
 mod report;
 mod rss;
+mod schedule;
 mod setup;
 mod video;
 
@@ -57,6 +61,9 @@ enum Command {
         #[arg(long, default_value = "BENCHMARKS.md")]
         out: PathBuf,
     },
+    /// Measure how soon after its time a scheduled post reaches X; write BENCHMARKS.md's
+    /// scheduled-posts section.
+    Schedule(schedule::ScheduleArgs),
     /// Convert one file as fit-video does (used by `fit`).
     FitCase {
         #[arg(long)]
@@ -89,6 +96,7 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Fit { args, out } => fit::run(&args, &out).await,
+            Command::Schedule(args) => schedule::run(&args).await,
             Command::FitCase { input, output } => {
                 let result = fit::case(&input, &output).await?;
                 println!("{}", serde_json::to_string(&result)?);

@@ -41,6 +41,10 @@ pub struct StackNames {
     #[serde(default)]
     pub pkce_key_secret_arn: String,
     #[serde(default)]
+    pub schedule_group_name: String,
+    #[serde(default)]
+    pub scheduler_role_arn: String,
+    #[serde(default)]
     pub fit_queue_url: String,
     #[serde(default)]
     pub fit_queue_arn: String,
@@ -66,6 +70,8 @@ impl StackNames {
             operator_inbox_url: stack.operator_inbox_url.clone(),
             x_client_secret_arn: stack.x_client_secret_arn.clone(),
             pkce_key_secret_arn: stack.pkce_key_secret_arn.clone(),
+            schedule_group_name: stack.schedule_group_name.clone(),
+            scheduler_role_arn: stack.scheduler_role_arn.clone(),
         }
     }
 
@@ -89,6 +95,8 @@ impl StackNames {
             operator_inbox_url: self.operator_inbox_url.clone(),
             x_client_secret_arn: self.x_client_secret_arn.clone(),
             pkce_key_secret_arn: self.pkce_key_secret_arn.clone(),
+            schedule_group_name: self.schedule_group_name.clone(),
+            scheduler_role_arn: self.scheduler_role_arn.clone(),
         }
     }
 }
