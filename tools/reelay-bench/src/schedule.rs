@@ -225,7 +225,11 @@ fn move_to(world: &World, clock: &MovableClock, at_ms: i64) {
 fn write_report(out: &Path, results: &[ScheduleResult]) -> anyhow::Result<()> {
     let mut table = String::new();
     table.push_str(BEGIN);
-    table.push_str("\n\n| video | scheduled | upload started | upload took | `scheduled_at` → X's answer to `POST /2/tweets` | late |\n");
+    table.push_str(&format!(
+        "\nRun of {} (written by `reelay-bench schedule`; edits here are lost): one run per row, on this machine's 2 shared cores.\n",
+        reelay_shared::clock::rfc3339(SystemClock.now_secs())
+    ));
+    table.push_str("\n| video | scheduled | upload started | upload took | `scheduled_at` → X's answer to `POST /2/tweets` | late |\n");
     table.push_str("| ---: | --- | --- | ---: | ---: | --- |\n");
     for r in results {
         let how = match r.kind {
