@@ -119,7 +119,21 @@ impl Scheduled {
             })
             .await;
         assert_eq!(job.phase, Phase::Ready, "{:#?}", job.history);
+        self.scheduled(&job).await;
         job
+    }
+
+    /// Waits for `job`'s schedule to carry its current message: the engine saves the job
+    /// before it makes the schedule.
+    async fn scheduled(&self, job: &UploadJob) -> i64 {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some((due, true)) = self.schedule_of(job).await {
+                return due;
+            }
+            assert!(started.elapsed() < WAIT, "no schedule for {:?}", job.phase);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn view(&self, post: &PostId) -> Value {
@@ -288,7 +302,7 @@ async fn the_time_and_the_text_can_change_until_it_is_posted() {
             j.phase == Phase::Ready && j.step_due_at_ms == later
         })
         .await;
-    assert_eq!(s.schedule_of(&moved).await, Some((later, true)));
+    assert_eq!(s.scheduled(&moved).await, later);
 
     // The old time passes without a post; the new one posts the new text.
     s.move_to(at + MINUTE);
@@ -331,7 +345,12 @@ async fn a_post_cancelled_before_its_time_is_never_posted() {
     assert_eq!(status, 200, "{answer:#}");
     let job = s.wait_for(&post, |j| j.phase.is_final()).await;
     assert_eq!(job.phase, Phase::Cancelled, "{:#?}", job.history);
-    assert_eq!(s.schedule_of(&ready).await, None, "its schedule is removed");
+    // The job ends first, then removes its schedule.
+    let started = std::time::Instant::now();
+    while s.schedule_of(&ready).await.is_some() {
+        assert!(started.elapsed() < WAIT, "its schedule is never removed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(s.view(&post).await["status"], "cancelled");
 
     s.move_to(at + MINUTE);
@@ -384,10 +403,7 @@ async fn media_x_would_expire_before_the_time_is_uploaded_again_and_posted_on_ti
     let post = s.post("fresh media", at).await;
     let first = s.ready(&post).await;
     assert_eq!(first.media_lifetime_ms, Some(3_600_000));
-    let (restart_at, _) = s
-        .schedule_of(&first)
-        .await
-        .expect("a wake-up to upload again");
+    let restart_at = s.scheduled(&first).await;
     assert!(
         restart_at < at && restart_at + 3_600_000 > at,
         "uploads again {} min before the time",
@@ -402,7 +418,7 @@ async fn media_x_would_expire_before_the_time_is_uploaded_again_and_posted_on_ti
         .await;
     assert!(again.media_expires_at_ms.unwrap() > at);
     assert_ne!(again.media_id, first.media_id);
-    assert_eq!(s.schedule_of(&again).await.map(|(due, _)| due), Some(at));
+    assert_eq!(s.scheduled(&again).await, at);
 
     s.move_to(at);
     let job = s.wait_for(&post, |j| j.phase.is_final()).await;
@@ -412,4 +428,28 @@ async fn media_x_would_expire_before_the_time_is_uploaded_again_and_posted_on_ti
     assert_eq!(tweets.len(), 1);
     assert_eq!(tweets[0].media_ids, vec![again.media_id.clone().unwrap()]);
     assert!(tweets[0].created_at_ms as i64 >= at);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wake_up_delivered_twice_posts_once() {
+    let s = Scheduled::start("schedule-twice", |_| {}).await;
+    let at = s.ahead(3 * MINUTE);
+    let post = s.post("exactly once", at).await;
+    let ready = s.ready(&post).await;
+
+    // EventBridge Scheduler and SQS both deliver at least once: the wake-up's message arrives a
+    // second time alongside the schedule's own.
+    s.move_to(at);
+    use reelay_shared::ports::WorkQueue as _;
+    reelay_shared::sqs::SqsQueue::new(s.world.aws.sqs.clone(), &s.world.stack.queue_url)
+        .send(&ready.message(), 0)
+        .await
+        .unwrap();
+    let job = s.wait_for(&post, |j| j.phase.is_final()).await;
+    assert_eq!(job.phase, Phase::Published, "{:#?}", job.history);
+    // Give the duplicate time to be received and dropped, then count.
+    s.let_the_runner_look().await;
+    s.let_the_runner_look().await;
+    assert_eq!(s.tweets().len(), 1);
+    assert_eq!(job.publish_calls, 1);
 }
