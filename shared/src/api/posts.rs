@@ -1245,13 +1245,7 @@ mod tests {
             scheduled_at: Some("2026-12-01T10:30:00+01:00".into()),
         };
         let json = serde_json::to_value(&doc).unwrap();
-        let mut fields: Vec<&str> = json
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(|k| k.as_str())
-            .collect();
-        fields.sort_unstable();
+        let fields = sorted_keys(&json);
         let mut known = NEW_POST_FIELDS.to_vec();
         known.sort_unstable();
         assert_eq!(fields, known);
@@ -1259,6 +1253,18 @@ mod tests {
         assert_eq!(parsed.content_type, "video/quicktime");
         assert_eq!(parsed.fit.trim_to_secs, Some(30.0));
         assert_eq!(parsed.scheduled_at_ms, Some(1_796_117_400_000));
+    }
+
+    /// The field names of a documented body, sorted, to compare with the parser's list.
+    fn sorted_keys(json: &serde_json::Value) -> Vec<&str> {
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        keys.sort_unstable();
+        keys
     }
 
     /// Likewise for `PATCH /api/posts/{id}` (`views::UpdatePostRequest`), `null` included.
@@ -1269,13 +1275,7 @@ mod tests {
             scheduled_at: Some(Some("2026-12-01T09:30:00Z".into())),
         };
         let json = serde_json::to_value(&doc).unwrap();
-        let mut fields: Vec<&str> = json
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(|k| k.as_str())
-            .collect();
-        fields.sort_unstable();
+        let fields = sorted_keys(&json);
         let mut known = POST_CHANGE_FIELDS.to_vec();
         known.sort_unstable();
         assert_eq!(fields, known);
