@@ -4,7 +4,8 @@
 //!   emulator and the runner, connects a test X account through the real OAuth redirect flow,
 //!   creates a post, uploads the video with the presigned POST form it returns, shows progress
 //!   until the post is published, prints what X received, and stops everything.
-//! - `reelay-local post FILE --text TEXT`: the same journey with your own video.
+//! - `reelay-local post FILE --text TEXT [--in-secs N]`: the same journey with your own video,
+//!   optionally scheduled N seconds ahead (uploaded ahead, posted on the second).
 //! - `reelay-local up`: starts everything and runs until Ctrl-C.
 
 use std::io::Write as _;
@@ -16,6 +17,7 @@ use clap::{Parser, Subcommand};
 use reelay_local::authorizer::user_sub;
 use reelay_local::harness::moto_endpoint_or_start;
 use reelay_local::world::{World, WorldOptions};
+use reelay_shared::clock::rfc3339;
 use sha2::{Digest, Sha256};
 use x_emulator::{EmulatorConfig, ProcessingMode};
 
@@ -38,14 +40,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The whole journey twice: a generated H.264 sample X takes as it is (sent byte for
-    /// byte), then an HEVC 1080p .mov as an iPhone records it (fitted for X first).
+    /// The whole journey three times: a generated H.264 sample X takes as it is (sent byte for
+    /// byte), an HEVC 1080p .mov as an iPhone records it (fitted for X first), and the H.264
+    /// sample scheduled a minute ahead (uploaded ahead, posted on the second).
     Demo,
     /// The whole journey with your own video file.
     Post {
         file: PathBuf,
         #[arg(long, default_value = "Posted by Reelay's local demo")]
         text: String,
+        /// Schedule the post this many seconds ahead (60 to 14 days), instead of at once.
+        #[arg(long)]
+        in_secs: Option<u64>,
     },
     /// Start everything and run until Ctrl-C.
     Up,
@@ -122,7 +128,11 @@ async fn main() -> anyhow::Result<()> {
             tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
         }
         Command::Demo => demo(&world).await,
-        Command::Post { file, text } => journey(&world, file, text).await,
+        Command::Post {
+            file,
+            text,
+            in_secs,
+        } => journey(&world, file, text, *in_secs).await,
     };
     world.runner.stop().await;
     println!("stopped moto, the X emulator and the runner.");
@@ -141,6 +151,7 @@ async fn demo(world: &World) -> anyhow::Result<()> {
         world,
         &h264,
         "Hello from Reelay: a video posted through X's v2 chunked upload",
+        None,
     )
     .await?;
     println!("\n--- and a phone video X would refuse as it is: fitted for X first ---");
@@ -164,6 +175,15 @@ async fn demo(world: &World) -> anyhow::Result<()> {
         world,
         &hevc,
         "Hello from Reelay: an HEVC 1080p phone clip, fitted for X",
+        None,
+    )
+    .await?;
+    println!("\n--- and a post scheduled a minute ahead: uploaded now, posted on the second ---");
+    journey(
+        world,
+        &h264,
+        "Hello from Reelay: scheduled a minute ahead, uploaded before its time",
+        Some(65),
     )
     .await
 }
@@ -220,7 +240,12 @@ fn bar(done: u64, total: u64) -> String {
     )
 }
 
-async fn journey(world: &World, file: &Path, text: &str) -> anyhow::Result<()> {
+async fn journey(
+    world: &World,
+    file: &Path,
+    text: &str,
+    in_secs: Option<u64>,
+) -> anyhow::Result<()> {
     let api = &world.runner.http_url;
     // The sub the console's sign-in gives the name USER, so the console shows this journey.
     let user = user_sub(USER);
@@ -244,9 +269,20 @@ async fn journey(world: &World, file: &Path, text: &str) -> anyhow::Result<()> {
     println!(
         "\n2. Create the post, and 3. upload the video ({size} bytes, SHA-256 {sha}) with its form"
     );
-    let posted = world
-        .post_file(&user, file, text, serde_json::json!({}))
-        .await?;
+    // Whole seconds, as the API shows them back.
+    let scheduled_at_ms = in_secs.map(|secs| (now_ms() / 1000 + secs as i64) * 1000);
+    let options = match scheduled_at_ms {
+        Some(at) => serde_json::json!({ "scheduled_at": rfc3339(at / 1000) }),
+        None => serde_json::json!({}),
+    };
+    if let Some(at) = scheduled_at_ms {
+        println!(
+            "   scheduled for {} ({} s ahead): uploaded now, posted then",
+            rfc3339(at / 1000),
+            in_secs.unwrap_or(0)
+        );
+    }
+    let posted = world.post_file(&user, file, text, options).await?;
     let post_id = posted.post_id.to_string();
     let upload = &posted.created["upload"];
     println!(
@@ -306,7 +342,7 @@ async fn journey(world: &World, file: &Path, text: &str) -> anyhow::Result<()> {
         ) {
             break view;
         }
-        if started.elapsed() > Duration::from_secs(300) {
+        if started.elapsed() > Duration::from_secs(300 + in_secs.unwrap_or(0)) {
             bail!("the post did not finish within 5 minutes: {view}");
         }
         // Wake on the runner's next invocation, or after a short bound to show progress.
@@ -422,5 +458,21 @@ async fn journey(world: &World, file: &Path, text: &str) -> anyhow::Result<()> {
         bail!("X did not receive exactly the file, once");
     }
     println!("   = the file sent, byte for byte, in exactly one tweet.");
+    if let Some(at) = scheduled_at_ms {
+        let delay = tweet.created_at_ms as i64 - at;
+        println!(
+            "   scheduled for {}; X created it {delay} ms after that{}",
+            rfc3339(at / 1000),
+            if delay < 0 { " (EARLY)" } else { "" }
+        );
+        if delay < 0 {
+            bail!("the scheduled post reached X before its time");
+        }
+    }
     Ok(())
+}
+
+fn now_ms() -> i64 {
+    use reelay_shared::clock::Clock as _;
+    reelay_shared::clock::SystemClock.now_ms()
 }
