@@ -600,12 +600,13 @@ impl Engine<'_> {
                     job.phase = Phase::Ready;
                 } else {
                     job.phase = Phase::Publishing;
-                    note_if_late(
-                        job,
-                        now,
-                        &self.settings.schedule,
-                        "the upload was not finished by then",
-                    );
+                    let why = match &job.failed_ahead {
+                        Some(failure) => format!(
+                            "the upload before the time failed ({failure}), so it was uploaded again at the time"
+                        ),
+                        None => "the upload was not finished by then".to_owned(),
+                    };
+                    note_if_late(job, now, &self.settings.schedule, &why);
                 }
                 self.checkpoint(job).await?;
                 Ok(Next::Continue)
@@ -1247,6 +1248,13 @@ impl Engine<'_> {
             return self.fail(run, "media_lost", message, true).await;
         }
         tracing::warn!(why, "starting the upload over");
+        self.start_over(run, why);
+        self.checkpoint(&mut run.job).await?;
+        Ok(Next::Continue)
+    }
+
+    /// Back to `Queued` without the platform's media, one more restart counted.
+    fn start_over(&self, run: &mut Run, why: &str) {
         let job = &mut run.job;
         job.restarts += 1;
         job.record(self.clock.now_ms(), "restart", why);
@@ -1260,8 +1268,6 @@ impl Engine<'_> {
         job.processing_deadline_ms = None;
         job.attempts = 0;
         run.prefetched = None;
-        self.checkpoint(job).await?;
-        Ok(Next::Continue)
     }
 
     async fn fail(
@@ -1271,6 +1277,28 @@ impl Engine<'_> {
         message: String,
         retryable: bool,
     ) -> Result<Next, EngineError> {
+        // A scheduled post whose upload ahead failed in a way a retry can help still has until
+        // its time: it is not failed yet, but uploaded again at the time (late, saying why),
+        // within the same bound on fresh starts. Nothing was posted (`publish_started`).
+        let now = self.clock.now_ms();
+        let time_left = run.job.publish_at_ms.filter(|at| *at > now);
+        if let Some(at) = time_left.filter(|_| {
+            retryable && !run.job.publish_started && run.job.restarts < self.settings.max_restarts
+        }) {
+            tracing::warn!(code, %message, "the upload ahead failed; uploading again at the time");
+            self.start_over(
+                run,
+                &format!("the upload ahead failed ({code}); again at the time"),
+            );
+            run.job.failed_ahead = Some(message.clone());
+            run.job.error = Some(JobError {
+                code: code.to_owned(),
+                message,
+                retryable,
+                at_ms: now,
+            });
+            return Ok(Next::WakeAt { at_ms: at });
+        }
         tracing::warn!(code, %message, "upload failed");
         let job = &mut run.job;
         job.phase = Phase::Failed;

@@ -158,6 +158,10 @@ pub struct UploadJob {
     /// Why the post was, or will be, created later than its scheduled time.
     #[serde(default)]
     pub late: Option<String>,
+    /// Why the upload before the scheduled time failed, when the job uploads again at the time
+    /// instead of failing (the engine's `fail`).
+    #[serde(default)]
+    pub failed_ahead: Option<String>,
     #[serde(default)]
     pub next_segment: u32,
     #[serde(default)]
@@ -259,6 +263,7 @@ impl UploadJob {
             publish_at_ms: post.scheduled_at_ms,
             wake_scheduled: false,
             late: None,
+            failed_ahead: None,
             next_segment: 0,
             bytes_sent: 0,
             processing_percent: None,

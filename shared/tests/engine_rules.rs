@@ -1564,3 +1564,88 @@ async fn a_cancel_saved_while_the_job_decides_to_publish_is_seen_before_x_is_cal
     assert_eq!(f.platform.count("publish"), 0);
     assert!(!f.job().publish_started, "X was never asked to create it");
 }
+
+#[tokio::test]
+async fn an_upload_ahead_that_fails_is_uploaded_again_at_the_time_saying_why_it_is_late() {
+    let f = Fixture::new();
+    let at = NOW + 30 * MINUTE;
+    let first = f.scheduled_job(at);
+    // X fails INIT twice (the fixture's max_attempts): a plain post would fail, retryable.
+    for _ in 0..2 {
+        f.platform
+            .fail_next("initialize", err(FailureKind::Transient, "x_server_error"));
+    }
+    let outcome = f
+        .engine()
+        .advance(&first, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Outcome::HandedOff { .. }), "{outcome:?}");
+    let (next, _) = f.last_sent();
+    f.engine()
+        .advance(&next, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    let waiting = f.job();
+    assert_eq!(
+        waiting.phase,
+        Phase::Queued,
+        "not failed: {:?}",
+        waiting.error
+    );
+    assert!(waiting.wake_scheduled);
+    assert_eq!(waiting.restarts, 1);
+    assert_eq!(
+        waiting.error.as_ref().map(|e| e.code.as_str()),
+        Some("platform_unavailable")
+    );
+    let (message, due) = f.scheduled();
+    assert_eq!(due, at, "uploaded again at the time");
+
+    f.clock.advance_ms(30 * MINUTE);
+    let outcome = f
+        .engine()
+        .advance(&message, &f.invocation(60_000, 1))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Finished(Phase::Published));
+    // Here X answers at once; a real upload takes long enough to be late, and says why.
+    assert_eq!(f.platform.count("publish"), 1);
+    assert!(f.job().error.is_none());
+}
+
+#[tokio::test]
+async fn an_upload_ahead_that_fails_again_at_the_time_fails_retryable_without_posting() {
+    let f = Fixture::new();
+    let first = f.scheduled_job(NOW + 30 * MINUTE);
+    for _ in 0..40 {
+        f.platform
+            .fail_next("initialize", err(FailureKind::Transient, "x_server_error"));
+    }
+    let mut message = first;
+    for _ in 0..40 {
+        let outcome = f
+            .engine()
+            .advance(&message, &f.invocation(60_000, 1))
+            .await
+            .unwrap();
+        match outcome {
+            Outcome::HandedOff { .. } if f.job().wake_scheduled => {
+                f.clock
+                    .advance_ms(f.job().step_due_at_ms - f.clock.now_ms());
+                message = f.scheduled().0;
+            }
+            Outcome::HandedOff { delay_secs, .. } => {
+                f.clock.advance_ms(i64::from(delay_secs) * 1000);
+                message = f.last_sent().0;
+            }
+            _ => break,
+        }
+    }
+    let job = f.job();
+    assert_eq!(job.phase, Phase::Failed, "{:#?}", job.history);
+    // One fresh start, at the time; failing then is final (a retry can help: the user's call).
+    assert_eq!(job.restarts, 1);
+    assert!(job.error.as_ref().is_some_and(|e| e.retryable));
+    assert_eq!(f.platform.count("publish"), 0);
+}

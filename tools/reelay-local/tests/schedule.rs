@@ -453,3 +453,54 @@ async fn a_wake_up_delivered_twice_posts_once() {
     assert_eq!(s.tweets().len(), 1);
     assert_eq!(job.publish_calls, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_ahead_that_x_keeps_failing_is_uploaded_again_at_the_time_saying_why() {
+    use x_emulator::{FaultKind, FaultSpec, Phase as FaultPhase};
+    let s = Scheduled::start("schedule-failed-ahead", |o| {
+        // Give up on X quickly (two attempts, one-second backoff), and count any delay as late
+        // so the reason shows.
+        o.engine.max_attempts = 2;
+        o.engine.backoff_cap_secs = 1;
+        o.engine.schedule.late_after_ms = 1;
+    })
+    .await;
+    s.world
+        .emulator
+        .admin()
+        .add_fault(FaultSpec {
+            endpoint: "media_append".into(),
+            kind: FaultKind::Fail { status: 503 },
+            count: None,
+            phase: FaultPhase::Before,
+        })
+        .unwrap();
+    let at = s.ahead(3 * MINUTE);
+    let post = s.post("after a bad start", at).await;
+    let waiting = s
+        .wait_for(&post, |j| {
+            (j.phase == Phase::Queued && j.wake_scheduled) || j.phase.is_final()
+        })
+        .await;
+    assert_eq!(waiting.phase, Phase::Queued, "{:#?}", waiting.history);
+    assert!(waiting.failed_ahead.is_some());
+    assert_eq!(
+        s.scheduled(&waiting).await,
+        at,
+        "uploaded again at the time"
+    );
+    let view = s.view(&post).await;
+    assert_eq!(view["status"], "scheduled", "{view:#}");
+    assert!(s.tweets().is_empty());
+
+    // X recovers; at the time the upload runs again and the post goes out, late, saying why.
+    s.world.emulator.admin().clear_faults();
+    s.move_to(at);
+    let job = s.wait_for(&post, |j| j.phase.is_final()).await;
+    assert_eq!(job.phase, Phase::Published, "{:#?}", job.history);
+    let late = job.late.expect("late");
+    assert!(late.contains("upload before the time failed"), "{late}");
+    let tweets = s.tweets();
+    assert_eq!(tweets.len(), 1);
+    assert!(tweets[0].created_at_ms as i64 >= at);
+}
