@@ -110,6 +110,9 @@ pub enum Verdict {
     AlreadyRejected { post_id: PostId },
     /// The object is gone (deleted before it could be checked); nothing to do.
     Gone { post_id: PostId },
+    /// The user cancelled the draft before its video arrived: the object is deleted, nothing
+    /// starts.
+    Cancelled { post_id: PostId },
     /// No server-issued draft for this key: deleted, logged at error level, no post written.
     NoDraft { reason: String },
 }
@@ -122,7 +125,8 @@ impl Verdict {
             | Verdict::AlreadyStarted { post_id, .. }
             | Verdict::Rejected { post_id, .. }
             | Verdict::AlreadyRejected { post_id }
-            | Verdict::Gone { post_id } => Some(post_id),
+            | Verdict::Gone { post_id }
+            | Verdict::Cancelled { post_id } => Some(post_id),
             Verdict::NoDraft { .. } => None,
         }
     }
@@ -146,6 +150,9 @@ impl Verdict {
             }
             Verdict::Gone { post_id } => {
                 format!("the object no longer exists; post {post_id} is unchanged")
+            }
+            Verdict::Cancelled { post_id } => {
+                format!("post {post_id} was cancelled before its video arrived; object deleted")
             }
             Verdict::NoDraft { reason } => format!("rejected and deleted: {reason}"),
         }
@@ -258,6 +265,11 @@ impl Intake<'_> {
                     // The first delivery may have failed to delete: delete again.
                     self.delete(bucket, key).await?;
                     return Ok(Verdict::AlreadyRejected { post_id });
+                }
+                Some((post, _)) if post.cancelled_at_ms.is_some() => {
+                    // Nothing will be posted: the video would only sit in the bucket.
+                    self.delete(bucket, key).await?;
+                    return Ok(Verdict::Cancelled { post_id });
                 }
                 Some((post, _)) if post.status == PostStatus::AwaitingUpload => {
                     let Some(head) = self.head(bucket, key).await? else {

@@ -352,6 +352,26 @@ async fn a_refused_upload_is_recorded_on_its_draft_and_deleted() {
     assert!(f.fit_sent.0.lock().unwrap().is_empty());
 }
 
+#[tokio::test]
+async fn a_video_arriving_for_a_cancelled_draft_is_deleted_and_starts_nothing() {
+    let f = Fixture::new();
+    let (mut post, key) = f.draft().await;
+    // DELETE /api/posts/{id} before the upload arrived.
+    post.cancelled_at_ms = Some(NOW);
+    post.status = PostStatus::Cancelled;
+    post.version += 1;
+    f.posts.save_post(&post).await.unwrap();
+    f.objects
+        .put(&key, "video/mp4", b"a video nobody will post");
+    let outcome = f.receive(&key).await;
+    assert!(outcome.result.contains("cancelled"), "{outcome:?}");
+    assert!(!f.objects.exists(&key), "the video is deleted");
+    let (stored, jobs) = f.posts.get(&post.post_id).unwrap();
+    assert_eq!((stored.status, jobs.len()), (PostStatus::Cancelled, 0));
+    assert!(f.sent.0.lock().unwrap().is_empty());
+    assert!(f.fit_sent.0.lock().unwrap().is_empty());
+}
+
 /// What the pre-flight refuses but a conversion may save goes to fit-video's queue (never the
 /// work queue), as a job that starts `Fitting` and keeps the original and the reason; what no
 /// conversion saves is rejected at once.
