@@ -634,10 +634,16 @@ impl Engine<'_> {
     /// never leads to a new post; after `max_lookups` of them the job stops `Unconfirmed`.
     async fn publish(&self, run: &mut Run, token: &AccessToken) -> Result<Next, EngineError> {
         let now = self.clock.now_ms();
-        if !run.job.publish_started {
-            run.job.publish_started = true;
-            run.job.publish_started_at_ms = Some(now);
-            self.checkpoint(&mut run.job).await?;
+        if !run.job.publish_started || !called_since_publishing_started(&run.job) {
+            // No call was made yet in this round (or one was killed between saving
+            // `publish_started` and calling X): X cannot hold the post, so call it, without the
+            // settle wait and lookup that follow a call.
+            if !run.job.publish_started {
+                run.job.publish_started = true;
+                run.job.publish_started_at_ms = Some(now);
+                self.checkpoint(&mut run.job).await?;
+            }
+            self.crash_point(StepPoint::BeforePublish)?;
             if let Some(next) = self.last_look_at_the_post(run).await? {
                 return Ok(next);
             }
@@ -1534,6 +1540,17 @@ pub enum DeadLetterVerdict {
 /// `now` plus a duration X gave in seconds, without overflow whatever X sent.
 fn after_secs(now_ms: i64, secs: u64) -> i64 {
     now_ms.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000))
+}
+
+/// Whether a call to create the post was made since `publish_started` was set. Conservative:
+/// when the times are not both known, any call at all counts, so a job never posts again
+/// without looking first.
+fn called_since_publishing_started(job: &UploadJob) -> bool {
+    match (job.last_publish_call_at_ms, job.publish_started_at_ms) {
+        (Some(call), Some(start)) => call >= start,
+        (None, Some(_)) => false,
+        _ => job.publish_calls > 0,
+    }
 }
 
 /// Records why a post is created after its scheduled time, when it is (the first reason stays).

@@ -325,6 +325,8 @@ pub enum StepPoint {
     AfterAppend,
     AfterFinalize,
     AfterStatus,
+    /// `publish_started` is saved; X has not been asked to create the post yet.
+    BeforePublish,
     AfterPublish,
 }
 

@@ -171,6 +171,7 @@ async fn a_crash_at_any_step_resumes_and_posts_exactly_once() {
         StepPoint::AfterAppend,
         StepPoint::AfterFinalize,
         StepPoint::AfterStatus,
+        StepPoint::BeforePublish,
         StepPoint::AfterPublish,
     ]
     .into_iter()
