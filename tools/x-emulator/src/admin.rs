@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use crate::config::EmulatorConfig;
 use crate::faults::FaultSpec;
+use crate::link::LinkModel;
 use crate::state::{
     processing_view, ConsentDecision, IssuedTokens, MediaState, ProcessingRule, Shared, TokenEvent,
     TweetRecord,
@@ -108,12 +109,29 @@ impl AdminHandle {
         self.shared.lock().config.clone()
     }
 
-    /// Changes config at run time; the port cannot change.
+    /// Changes config at run time; the port cannot change. A changed `link`
+    /// applies at once, to open connections too.
     pub fn update_config(&self, f: impl FnOnce(&mut EmulatorConfig)) {
         let mut inner = self.shared.lock();
         let port = inner.config.port;
         f(&mut inner.config);
         inner.config.port = port;
+        inner.config.link = inner.config.link.normalized();
+        self.shared.link.set(inner.config.link);
+    }
+
+    /// The link model in force (also `config().link`).
+    pub fn link(&self) -> LinkModel {
+        self.shared.link.get()
+    }
+
+    /// Sets the link model: from the next read of every connection, open
+    /// ones included, and from the next request's latency. Refuses a latency
+    /// above `link::MAX_LATENCY`.
+    pub fn set_link(&self, link: LinkModel) -> Result<(), String> {
+        link.validate()?;
+        self.update_config(|c| c.link = link);
+        Ok(())
     }
 
     /// Queues the answer of the next authorize call(s).
@@ -312,6 +330,7 @@ pub fn router(admin: AdminHandle) -> Router {
         .route("/__admin/records/media/{id}", get(get_media_record))
         .route("/__admin/reset", post(delete_records))
         .route("/__admin/endpoints", get(get_endpoints))
+        .route("/__admin/link", get(get_link).put(put_link))
         .route("/__admin", delete(delete_records))
         .with_state(admin)
 }
@@ -341,6 +360,11 @@ async fn patch_config(State(a): State<AdminHandle>, body: axum::body::Bytes) -> 
         Ok(v) => v,
         Err(e) => return bad(e.to_string()),
     };
+    // A link patch naming a profile starts from that profile, not from the
+    // current numbers (which would override it).
+    if patch.pointer("/link/profile").is_some() {
+        current["link"] = json!({});
+    }
     merge(&mut current, patch);
     match serde_json::from_value::<EmulatorConfig>(current) {
         Ok(cfg) => {
@@ -513,4 +537,20 @@ async fn delete_records(State(a): State<AdminHandle>) -> Response {
 
 async fn get_endpoints() -> Json<&'static [&'static str]> {
     Json(crate::config::ENDPOINTS)
+}
+
+async fn get_link(State(a): State<AdminHandle>) -> Json<LinkModel> {
+    Json(a.link())
+}
+
+/// `{"profile":"lambda-to-x"}`, explicit fields, or a profile with
+/// overrides (see `LinkModel`); answers with the model now in force.
+async fn put_link(State(a): State<AdminHandle>, body: axum::body::Bytes) -> Response {
+    match parse::<LinkModel>(&body) {
+        Ok(link) => match a.set_link(link) {
+            Ok(()) => Json(a.link()).into_response(),
+            Err(e) => bad(e),
+        },
+        Err(r) => *r,
+    }
 }

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::link::LinkModel;
+
 /// An OAuth 2.0 client registered with the emulated X app.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct OAuthClient {
@@ -196,6 +198,10 @@ pub struct EmulatorConfig {
     /// UNCONFIRMED at X (community reports only): presenting a spent
     /// refresh token revokes every token of its grant. Default on (stricter).
     pub spent_refresh_reuse_revokes_grant: bool,
+    /// The emulated network: latency per API request and bandwidth caps on
+    /// what the emulator reads (src/link.rs). Default `loopback`: none.
+    /// Changes at run time apply to open connections too.
+    pub link: LinkModel,
 }
 
 /// Stable endpoint names used for rate limits, faults and call counts.
@@ -308,6 +314,7 @@ impl Default for EmulatorConfig {
             daily_limits: default_daily_limits(),
             append_answer: AppendAnswer::V2,
             spent_refresh_reuse_revokes_grant: true,
+            link: LinkModel::LOOPBACK,
         }
     }
 }

@@ -22,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::ENDPOINTS;
+use crate::link::{LinkState, Throttled};
 use crate::state::Inner;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -217,8 +218,13 @@ pub fn plan(inner: &mut Inner, endpoint: &str) -> Plan {
     plan
 }
 
-/// Accepts TCP connections wrapped so a request can kill its connection.
-pub struct KillListener(pub TcpListener);
+/// Accepts TCP connections wrapped so a request can kill its connection,
+/// with their reads metered by the live link model (src/link.rs).
+pub struct KillListener {
+    pub listener: TcpListener,
+    /// Every accepted connection's reads are metered by this link model.
+    pub(crate) link: Arc<LinkState>,
+}
 
 impl Listener for KillListener {
     type Io = KillableStream;
@@ -226,13 +232,13 @@ impl Listener for KillListener {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
-            match self.0.accept().await {
+            match self.listener.accept().await {
                 Ok((stream, addr)) => {
                     // Small JSON answers should not wait on Nagle.
                     let _ = stream.set_nodelay(true);
                     return (
                         KillableStream {
-                            inner: stream,
+                            inner: Throttled::new(stream, self.link.clone()),
                             kill: KillSwitch::default(),
                         },
                         addr,
@@ -246,7 +252,7 @@ impl Listener for KillListener {
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.0.local_addr()
+        self.listener.local_addr()
     }
 }
 
@@ -270,7 +276,7 @@ impl Connected<IncomingStream<'_, KillListener>> for KillSwitch {
 }
 
 pub struct KillableStream {
-    inner: TcpStream,
+    inner: Throttled<TcpStream>,
     kill: KillSwitch,
 }
 

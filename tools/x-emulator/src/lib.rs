@@ -27,6 +27,7 @@ pub mod config;
 pub mod faults;
 mod guard;
 mod judge;
+pub mod link;
 mod media;
 mod mp4;
 mod oauth;
@@ -43,6 +44,7 @@ pub use config::{
     RateLimit, TestUser, ENDPOINTS,
 };
 pub use faults::{DropWhen, FaultKind, FaultSpec, Phase};
+pub use link::LinkModel;
 pub use state::{
     ConsentAction, ConsentDecision, ProcessingOutcomeKind, ProcessingRule, TokenEvent, TweetRecord,
 };
@@ -77,11 +79,16 @@ impl Emulator {
         let admin = AdminHandle {
             shared: shared.clone(),
         };
+        let link = shared.link.clone();
         let app = router(shared, admin.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let service = app.into_make_service_with_connect_info::<KillSwitch>();
-            let _ = axum::serve(KillListener(listener), service)
+            let listener = KillListener {
+                listener,
+                link: link.clone(),
+            };
+            let _ = axum::serve(listener, service)
                 .with_graceful_shutdown(async {
                     let _ = rx.await;
                 })
@@ -205,6 +212,9 @@ fn router(shared: Arc<Shared>, admin: AdminHandle) -> Router {
         .fallback(|| async {
             ApiError::blank(axum::http::StatusCode::NOT_FOUND, "Not Found").into_response()
         })
+        // The link model's latency, once per API request (not admin), before
+        // anything else: one round trip on a kept-alive connection.
+        .layer(from_fn_with_state(shared.link.clone(), link::latency))
         .with_state(shared);
     api.merge(admin::router(admin))
 }

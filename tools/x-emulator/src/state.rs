@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{EmulatorConfig, ProcessingMode};
 use crate::faults::FaultSpec;
+use crate::link::LinkState;
 
 /// Wall clock plus an offset that admin can push forward, so tests expire
 /// codes, tokens, media and rate windows without sleeping.
@@ -52,12 +53,16 @@ impl Clock {
 pub struct Shared {
     pub clock: Clock,
     inner: Mutex<Inner>,
+    /// The link model in force, read on every socket read and request, so
+    /// outside the big lock; `config.link` is kept equal to it.
+    pub(crate) link: Arc<LinkState>,
 }
 
 impl Shared {
     pub fn new(config: EmulatorConfig) -> Arc<Self> {
         Arc::new(Shared {
             clock: Clock::default(),
+            link: LinkState::new(config.link),
             inner: Mutex::new(Inner::new(config)),
         })
     }
