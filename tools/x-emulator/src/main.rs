@@ -2,9 +2,10 @@
 //! 127.0.0.1 and prints its base URL.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
-use x_emulator::{Emulator, EmulatorConfig, OAuthClient, ProcessingMode, TestUser};
+use x_emulator::{Emulator, EmulatorConfig, LinkModel, OAuthClient, ProcessingMode, TestUser};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -50,6 +51,20 @@ struct Args {
     /// New posts appear in GET /2/users/{id}/tweets this many ms after creation.
     #[arg(long)]
     timeline_lag_ms: Option<u64>,
+    /// Network between the client and X: `loopback` (none, the default) or
+    /// `lambda-to-x` (60 ms per request, 10 MB/s per connection, 100 MB/s
+    /// in total; assumptions, see README). The flags below override it.
+    #[arg(long, env = "X_EMULATOR_LINK_PROFILE", value_name = "PROFILE")]
+    link_profile: Option<LinkModel>,
+    /// Latency each API request waits once before it is answered.
+    #[arg(long, value_name = "MS")]
+    link_latency_ms: Option<u64>,
+    /// Bytes per second read from each connection (0 = unlimited).
+    #[arg(long, value_name = "BYTES_PER_SEC")]
+    link_connection_bytes_per_sec: Option<u64>,
+    /// Bytes per second read from all connections together (0 = unlimited).
+    #[arg(long, value_name = "BYTES_PER_SEC")]
+    link_total_bytes_per_sec: Option<u64>,
 }
 
 fn parse_client(s: &str) -> Result<OAuthClient, String> {
@@ -123,6 +138,20 @@ fn build_config(args: &Args) -> Result<EmulatorConfig, String> {
     if let Some(duration_ms) = args.processing_ms {
         cfg.processing = ProcessingMode::Time { duration_ms };
     }
+    if let Some(profile) = args.link_profile {
+        cfg.link = profile;
+    }
+    if let Some(ms) = args.link_latency_ms {
+        cfg.link.latency = Duration::from_millis(ms);
+    }
+    if let Some(rate) = args.link_connection_bytes_per_sec {
+        cfg.link.per_connection_bytes_per_sec = Some(rate);
+    }
+    if let Some(rate) = args.link_total_bytes_per_sec {
+        cfg.link.total_bytes_per_sec = Some(rate);
+    }
+    cfg.link = cfg.link.normalized();
+    cfg.link.validate()?;
     Ok(cfg)
 }
 
@@ -152,7 +181,51 @@ async fn main() -> std::process::ExitCode {
     println!("X_TOKEN_URL={}", emulator.token_url());
     println!("X_API_BASE_URL={}", emulator.base_url);
     println!("admin: {}/__admin/records", emulator.base_url);
+    println!("link: {}", emulator.admin().link());
     let _ = tokio::signal::ctrl_c().await;
     emulator.shutdown().await;
     std::process::ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Result<EmulatorConfig, String> {
+        let args = Args::try_parse_from(std::iter::once("x-emulator").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        build_config(&args)
+    }
+
+    #[test]
+    fn link_flags_choose_a_profile_and_override_its_numbers() {
+        assert_eq!(config(&[]).unwrap().link, LinkModel::LOOPBACK);
+        assert_eq!(
+            config(&["--link-profile", "lambda-to-x"]).unwrap().link,
+            LinkModel::LAMBDA_TO_X
+        );
+        assert_eq!(
+            config(&[
+                "--link-profile",
+                "lambda-to-x",
+                "--link-latency-ms",
+                "20",
+                "--link-total-bytes-per-sec",
+                "0",
+            ])
+            .unwrap()
+            .link,
+            LinkModel::LAMBDA_TO_X
+                .with_latency(Duration::from_millis(20))
+                .with_total_bytes_per_sec(None)
+        );
+        assert_eq!(
+            config(&["--link-connection-bytes-per-sec", "2000000"])
+                .unwrap()
+                .link,
+            LinkModel::LOOPBACK.with_per_connection_bytes_per_sec(Some(2_000_000))
+        );
+        assert!(config(&["--link-profile", "dial-up"]).is_err());
+        assert!(config(&["--link-latency-ms", "60001"]).is_err());
+    }
 }
