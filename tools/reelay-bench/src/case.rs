@@ -1,14 +1,21 @@
 //! One measured case, run in its own process so that its peak RSS is the worker's alone.
 //!
 //! - `engine`: the process-upload handler driven by the local runner (SQS poller, Lambda deadline,
-//!   partial batch failures) exactly as `World` drives it, until the post is published.
+//!   partial batch failures) exactly as `World` drives it, until the post is published; with
+//!   `--parallel-appends N` in its environment (`PARALLEL_APPENDS`: 1 sequential, N segments in
+//!   flight).
 //! - `line`: a plain streaming upload of the same S3 object to the same X endpoints with the same
 //!   segment size and the same client settings: INIT, sequential ranged GET → APPEND per segment,
 //!   FINALIZE, STATUS until succeeded. No checkpoints, no queue.
+//! - `twapi`: `twapi-v2`'s own chunked upload (`upload_v2::upload_media`, 5,000,000-byte
+//!   segments, one after the other, a new HTTP client per request) as its users call it: from a
+//!   local file, which the case first downloads from the same S3 object (timed apart, as a Lambda
+//!   would write it to `/tmp`), then `check_processing`.
 //!
 //! The process prints one JSON line (`CaseResult`) on stdout.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
@@ -24,6 +31,7 @@ use reelay_shared::sqs::SqsQueue;
 use reelay_shared::store::{DynamoStore, JobStore, PostStore};
 use reelay_shared::x::{ProcessingState, XClient};
 use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt as _;
 
 use crate::counting::{counted_clients, is_dynamodb_write, CallCounter};
 use crate::emulator::Admin;
@@ -36,6 +44,7 @@ use crate::video::Video;
 pub enum Mode {
     Engine,
     Line,
+    Twapi,
 }
 
 impl Mode {
@@ -43,8 +52,44 @@ impl Mode {
         match self {
             Mode::Engine => "engine",
             Mode::Line => "line rate",
+            Mode::Twapi => "twapi-v2",
         }
     }
+
+    pub fn arg(self) -> &'static str {
+        match self {
+            Mode::Engine => "engine",
+            Mode::Line => "line",
+            Mode::Twapi => "twapi",
+        }
+    }
+}
+
+/// `reelay-bench case`: one measured upload.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CaseArgs {
+    #[arg(long)]
+    pub setup: PathBuf,
+    #[arg(long, value_enum)]
+    pub mode: Mode,
+    #[arg(long)]
+    pub size_mib: u64,
+    /// The Lambda deadline of each invocation (engine only).
+    #[arg(long, default_value_t = 60)]
+    pub deadline_secs: u64,
+    /// Segments in flight (engine only; `PARALLEL_APPENDS`): 1 is sequential.
+    #[arg(long, default_value_t = 1)]
+    pub parallel_appends: u32,
+}
+
+/// Runs the case and prints its result as one JSON line.
+pub async fn main(args: CaseArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.setup)
+        .with_context(|| format!("reading {}", args.setup.display()))?;
+    let setup: Setup = serde_json::from_str(&text)?;
+    let result = run(&setup, &args).await?;
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,6 +99,15 @@ pub struct CaseResult {
     pub bytes: u64,
     /// The Lambda deadline of each invocation (engine only).
     pub deadline_secs: Option<u64>,
+    /// Segments in flight the engine was configured for (engine only).
+    #[serde(default)]
+    pub parallel_appends: Option<u32>,
+    /// The segment size this upload used.
+    #[serde(default)]
+    pub segment_bytes: u64,
+    /// The emulator's link profile during the case (set by the driver).
+    #[serde(default)]
+    pub profile: String,
     pub wall_secs: f64,
     pub mib_per_sec: f64,
     /// Resident memory once everything was built, before the upload started.
@@ -81,20 +135,42 @@ pub struct CaseResult {
     /// Line rate only: time spent in the ranged GETs and in the APPENDs (they do not overlap).
     pub s3_get_secs: Option<f64>,
     pub x_append_secs: Option<f64>,
+    /// twapi-v2 only: downloading the object from S3 to the local file it uploads from (not in
+    /// `wall_secs`).
+    #[serde(default)]
+    pub download_secs: Option<f64>,
 }
 
-pub async fn run(
-    setup: &Setup,
-    mode: Mode,
-    size_mib: u64,
-    deadline_secs: u64,
-) -> anyhow::Result<CaseResult> {
-    let video = setup.video(size_mib)?.clone();
+impl CaseResult {
+    /// What ran: `line rate`, `twapi-v2`, `engine, sequential`, `engine, 4 in flight`.
+    pub fn label(&self) -> String {
+        match (self.mode, self.parallel_appends) {
+            (Mode::Engine, Some(1) | None) => "engine, sequential".into(),
+            (Mode::Engine, Some(n)) => format!("engine, {n} in flight"),
+            (mode, _) => mode.as_str().into(),
+        }
+    }
+}
+
+pub async fn run(setup: &Setup, args: &CaseArgs) -> anyhow::Result<CaseResult> {
+    let video = setup.video(args.size_mib)?.clone();
     let counter = CallCounter::default();
-    let counted = counted_clients(&setup.aws_endpoint, &counter).await;
-    match mode {
-        Mode::Engine => engine(setup, &video, counted, counter, deadline_secs).await,
+    let counted =
+        counted_clients(&setup.aws_endpoint, setup.s3_endpoint.as_deref(), &counter).await;
+    match args.mode {
+        Mode::Engine => {
+            engine(
+                setup,
+                &video,
+                counted,
+                counter,
+                args.deadline_secs,
+                args.parallel_appends,
+            )
+            .await
+        }
         Mode::Line => line(setup, &video, counted, counter).await,
+        Mode::Twapi => twapi(setup, &video, counted, counter).await,
     }
 }
 
@@ -116,9 +192,11 @@ async fn engine(
     counted: reelay_shared::aws::AwsClients,
     counter: CallCounter,
     deadline_secs: u64,
+    parallel_appends: u32,
 ) -> anyhow::Result<CaseResult> {
     let stack = setup.stack.stack();
-    let env = setup.function_env();
+    let mut env = setup.function_env();
+    env.insert("PARALLEL_APPENDS".into(), parallel_appends.to_string());
     // The worker: the production wiring (process-upload's App::new, default engine settings)
     // over the counted clients, driven by the local runner's SQS poller.
     let functions = Functions::from_env(&env, &counted).await?;
@@ -135,7 +213,9 @@ async fn engine(
     .await?;
     let result = engine_upload(setup, video, &counted, &counter, &runner, deadline_secs).await;
     runner.stop().await;
-    result
+    let mut result = result?;
+    result.parallel_appends = Some(parallel_appends);
+    Ok(result)
 }
 
 async fn engine_upload(
@@ -148,8 +228,15 @@ async fn engine_upload(
 ) -> anyhow::Result<CaseResult> {
     // The bench's own bookkeeping (creating the post and job, watching the job) goes through
     // uncounted clients.
-    let plain = reelay_local::harness::aws_clients_for(&setup.aws_endpoint).await;
+    let plain = setup.aws_clients().await;
     let store = DynamoStore::new(plain.dynamodb.clone(), &setup.stack.table_name);
+    // The intake pins the job to the object it checked (its ETag and version, from a HEAD), and
+    // the engine reads every segment with `If-Match`, as in production.
+    let head = S3Blobs::new(plain.s3.clone())
+        .head(&setup.stack.bucket_name, &video.key)
+        .await
+        .map_err(|e| anyhow!("HEAD of the video: {}", e.detail))?
+        .ok_or_else(|| anyhow!("the video {} is not in S3", video.key))?;
     let user_id = UserId::parse(USER)?;
     let now = now_ms();
     let post_id = new_post_id(now);
@@ -180,8 +267,8 @@ async fn engine_upload(
             size_bytes: video.bytes,
             media_type: "video/mp4".into(),
             media_category: "amplify_video".into(),
-            etag: None,
-            version_id: None,
+            etag: head.etag.clone(),
+            version_id: head.version_id.clone(),
         },
         segment_size_for(video.bytes, SEGMENT_BYTES),
         now,
@@ -249,6 +336,7 @@ async fn engine_upload(
     )
     .await?;
     result.deadline_secs = Some(deadline_secs);
+    result.segment_bytes = job.segment_size;
     result.final_phase = format!("{:?}", job.phase);
     result.invocations = invocations;
     result.job_version = job.version;
@@ -356,9 +444,129 @@ async fn line(
     )
     .await?;
     result.final_phase = "Succeeded".into();
+    result.segment_bytes = segment;
     result.s3_get_secs = Some(get_time.as_secs_f64());
     result.x_append_secs = Some(append_time.as_secs_f64());
     Ok(result)
+}
+
+async fn twapi(
+    setup: &Setup,
+    video: &Video,
+    counted: reelay_shared::aws::AwsClients,
+    counter: CallCounter,
+) -> anyhow::Result<CaseResult> {
+    use twapi_v2::api::post_2_media_upload_initialize::MediaCategory;
+    use twapi_v2::api::{BearerAuthentication, TwapiOptions};
+    use twapi_v2::upload_v2;
+
+    let admin = Admin::new(&setup.emulator_url)?;
+    let token = admin
+        .mint_token(
+            X_USER_ID,
+            &[
+                "tweet.read",
+                "tweet.write",
+                "users.read",
+                "media.write",
+                "offline.access",
+            ],
+        )
+        .await?;
+    let auth = BearerAuthentication::new(token);
+    let options = TwapiOptions {
+        prefix_url: Some(setup.emulator_url.clone()),
+        ..Default::default()
+    };
+    let path = PathBuf::from(format!(
+        "target/bench/twapi-{}-{}mib.mp4",
+        std::process::id(),
+        video.size_mib
+    ));
+
+    let (base_rss_kib, _) = rss_kib();
+    counter.reset();
+    let t = Instant::now();
+    download(&counted.s3, &setup.stack.bucket_name, &video.key, &path).await?;
+    let download_secs = t.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let uploaded = async {
+        let (response, _) = upload_v2::upload_media(
+            &path,
+            "video/mp4",
+            Some(MediaCategory::AmplifyVideo),
+            vec![],
+            &auth,
+            Some(&options),
+        )
+        .await
+        .map_err(|e| anyhow!("twapi-v2 upload_media: {e:?}"))?;
+        let media_id = upload_v2::get_media_id(&response);
+        upload_v2::check_processing(
+            response,
+            &auth,
+            None::<
+                fn(
+                    i64,
+                    &twapi_v2::api::get_2_media_upload::Response,
+                    &twapi_v2::headers::Headers,
+                ) -> Result<(), twapi_v2::error::Error>,
+            >,
+            Some(&options),
+        )
+        .await
+        .map_err(|e| anyhow!("twapi-v2 check_processing: {e:?}"))?;
+        anyhow::Ok(media_id)
+    }
+    .await;
+    let wall = started.elapsed();
+    let _ = std::fs::remove_file(&path);
+    let media_id = uploaded?;
+    let (_, peak_rss_kib) = rss_kib();
+    let aws_calls = counter.snapshot();
+    let mut result = finish(
+        setup,
+        video,
+        Mode::Twapi,
+        wall,
+        base_rss_kib,
+        peak_rss_kib,
+        aws_calls,
+        Some(media_id.as_str()),
+    )
+    .await?;
+    result.final_phase = "Succeeded".into();
+    result.segment_bytes = TWAPI_SEGMENT_BYTES;
+    result.download_secs = Some(download_secs);
+    Ok(result)
+}
+
+/// twapi-v2's segment size (`upload_v2`, fixed).
+pub const TWAPI_SEGMENT_BYTES: u64 = 5_000_000;
+
+/// Streams `bucket/key` into the file `path`, one body chunk at a time.
+async fn download(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let mut body = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .with_context(|| format!("GET {key}"))?
+        .body;
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .with_context(|| format!("creating {}", path.display()))?;
+    while let Some(chunk) = body.try_next().await? {
+        file.write_all(&chunk).await?;
+    }
+    file.flush().await?;
+    Ok(())
 }
 
 /// The common part of a result: throughput, AWS and X call counts, and whether X received
@@ -409,6 +617,9 @@ async fn finish(
         size_mib: video.size_mib,
         bytes: video.bytes,
         deadline_secs: None,
+        parallel_appends: None,
+        segment_bytes: 0,
+        profile: String::new(),
         wall_secs: secs,
         mib_per_sec: video.bytes as f64 / (1024.0 * 1024.0) / secs.max(1e-9),
         base_rss_kib,
@@ -427,5 +638,6 @@ async fn finish(
         tweets_with_media,
         s3_get_secs: None,
         x_append_secs: None,
+        download_secs: None,
     })
 }

@@ -54,26 +54,43 @@ impl Intercept for CallCounter {
 }
 
 /// Clients for `endpoint` (moto) whose S3, DynamoDB, SQS and KMS calls are counted by `counter`.
-pub async fn counted_clients(endpoint: &str, counter: &CallCounter) -> AwsClients {
+/// With `s3_endpoint`, S3 goes there instead (the bench's own S3, `crate::s3_server`) and every
+/// other service to moto.
+pub async fn counted_clients(
+    endpoint: &str,
+    s3_endpoint: Option<&str>,
+    counter: &CallCounter,
+) -> AwsClients {
+    clients(endpoint, s3_endpoint, Some(counter)).await
+}
+
+/// Clients for moto at `endpoint`, with S3 at `s3_endpoint` when given; counted when `counter`
+/// is given.
+pub async fn clients(
+    endpoint: &str,
+    s3_endpoint: Option<&str>,
+    counter: Option<&CallCounter>,
+) -> AwsClients {
     let conf = reelay_local::harness::sdk_config_for(endpoint).await;
-    let s3 = aws_sdk_s3::config::Builder::from(&conf)
-        .force_path_style(true)
-        .interceptor(counter.clone())
-        .build();
-    let dynamodb = aws_sdk_dynamodb::config::Builder::from(&conf)
-        .interceptor(counter.clone())
-        .build();
-    let sqs = aws_sdk_sqs::config::Builder::from(&conf)
-        .interceptor(counter.clone())
-        .build();
-    let kms = aws_sdk_kms::config::Builder::from(&conf)
-        .interceptor(counter.clone())
-        .build();
+    let mut s3 = aws_sdk_s3::config::Builder::from(&conf).force_path_style(true);
+    if let Some(s3_endpoint) = s3_endpoint {
+        // A client's own endpoint wins over the shared configuration's.
+        s3 = s3.endpoint_url(s3_endpoint);
+    }
+    let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&conf);
+    let mut sqs = aws_sdk_sqs::config::Builder::from(&conf);
+    let mut kms = aws_sdk_kms::config::Builder::from(&conf);
+    if let Some(counter) = counter {
+        s3 = s3.interceptor(counter.clone());
+        dynamodb = dynamodb.interceptor(counter.clone());
+        sqs = sqs.interceptor(counter.clone());
+        kms = kms.interceptor(counter.clone());
+    }
     AwsClients {
-        s3: aws_sdk_s3::Client::from_conf(s3),
-        dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb),
-        sqs: aws_sdk_sqs::Client::from_conf(sqs),
-        kms: aws_sdk_kms::Client::from_conf(kms),
+        s3: aws_sdk_s3::Client::from_conf(s3.build()),
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
+        sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+        kms: aws_sdk_kms::Client::from_conf(kms.build()),
         // Alerts are not on the measured path, nor are the secrets read at cold start.
         sns: aws_sdk_sns::Client::new(&conf),
         secretsmanager: AwsClients::from_config(&conf).secretsmanager,

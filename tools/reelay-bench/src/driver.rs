@@ -1,7 +1,9 @@
-//! The driver: starts moto (unless `AWS_ENDPOINT_URL` names one) and the X emulator as separate
-//! processes, creates the stack, connects the user through the real OAuth flow, streams the
-//! videos into S3, then runs every case in a fresh child process and writes BENCHMARKS.md;
-//! then stops moto and the emulator and runs the fitting measurement (`crate::fit`).
+//! The driver: starts moto (unless `AWS_ENDPOINT_URL` names one), the bench's S3
+//! (`crate::s3_server`) and the X emulator as separate processes, creates the stack, connects the
+//! user through the real OAuth flow, streams the videos into the bench's S3, then, for each link
+//! profile of the emulator, runs every peer (the line rate, twapi-v2, the engine sequential and
+//! with segments in flight) on every size, each in a fresh child process, and writes
+//! BENCHMARKS.md; then stops them all and runs the fitting measurement (`crate::fit`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -15,6 +17,7 @@ use tokio::io::AsyncReadExt as _;
 
 use crate::case::{case_limit, CaseResult, Mode};
 use crate::emulator::{Admin, EmulatorProcess};
+use crate::s3_server::S3ServerProcess;
 use crate::setup::{Setup, StackNames, CALLBACK_PATH, CLIENT_ID, CLIENT_SECRET, USER};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -22,14 +25,26 @@ pub struct RunArgs {
     /// Video sizes in MiB.
     #[arg(long, value_delimiter = ',', default_value = "16,128,512")]
     pub sizes: Vec<u64>,
-    /// The realistic Lambda deadline for every size, in seconds.
+    /// The emulator's link profiles to run every case under, in this order (the first is the
+    /// headline; the acceptance is judged on `lambda-to-x`).
+    #[arg(long, value_delimiter = ',', default_value = "lambda-to-x,loopback")]
+    pub profiles: Vec<String>,
+    /// The engine's segments in flight to run (1 = sequential) under the headline profile.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+    pub parallel: Vec<u32>,
+    /// The same under the other profiles (fewer: they show the modes, not the choice).
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    pub other_parallel: Vec<u32>,
+    /// The realistic Lambda deadline for every size, in seconds (process-upload's Timeout in
+    /// template.yaml).
     #[arg(long, default_value_t = 60)]
     pub deadline_secs: u64,
-    /// A short deadline, to show the cost of continuations.
+    /// A short deadline, to show the cost of continuations (the engine's default parallelism,
+    /// headline profile).
     #[arg(long, default_value_t = 10)]
     pub short_deadline_secs: u64,
     /// Sizes that also run with the short deadline.
-    #[arg(long, value_delimiter = ',', default_value = "128,512")]
+    #[arg(long, value_delimiter = ',', default_value = "512")]
     pub short_sizes: Vec<u64>,
     /// The x-emulator binary (default: next to this one).
     #[arg(long)]
@@ -53,6 +68,17 @@ struct Plan {
     mode: Mode,
     size_mib: u64,
     deadline_secs: u64,
+    parallel_appends: u32,
+}
+
+/// The engine's default segments in flight, which the acceptance is judged on.
+pub const DEFAULT_PARALLEL: u32 = 4;
+
+/// What the emulator said of one link profile (`GET /admin/link`), kept for the report.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ProfileRun {
+    pub name: String,
+    pub link: serde_json::Value,
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -84,6 +110,27 @@ async fn uploads(args: &RunArgs) -> anyhow::Result<()> {
     };
     eprintln!("moto            {aws_endpoint}");
     let aws = reelay_local::harness::aws_clients_for(&aws_endpoint).await;
+    // The bench's S3, with the SDK's (test) credentials, so that it checks their signatures.
+    let credentials = {
+        use aws_sdk_s3::config::ProvideCredentials as _;
+        reelay_local::harness::sdk_config_for(&aws_endpoint)
+            .await
+            .credentials_provider()
+            .context("no credentials provider")?
+            .provide_credentials()
+            .await?
+    };
+    let s3_root = work.join("s3");
+    // Objects of an earlier run are not reused (their buckets had other names).
+    let _ = std::fs::remove_dir_all(&s3_root);
+    let s3_server = S3ServerProcess::start(
+        &s3_root,
+        free_port()?,
+        (credentials.access_key_id(), credentials.secret_access_key()),
+        &work.join("s3-server.log"),
+    )
+    .await?;
+    eprintln!("s3 (s3s-fs)     {}", s3_server.endpoint);
     let stack = Stack::create(
         &aws,
         StackSpec::unique("bench").with_x_client_secret(CLIENT_SECRET),
@@ -122,6 +169,7 @@ async fn uploads(args: &RunArgs) -> anyhow::Result<()> {
 
     let mut setup = Setup {
         aws_endpoint: aws_endpoint.clone(),
+        s3_endpoint: Some(s3_server.endpoint.clone()),
         emulator_url: emulator.base_url.clone(),
         redirect_uri,
         stack: StackNames::of(&stack),
@@ -132,11 +180,18 @@ async fn uploads(args: &RunArgs) -> anyhow::Result<()> {
         .context("connecting X")?;
     eprintln!("connected {USER} to X through the OAuth flow");
 
-    // The videos live outside `uploads/`, so the bucket's notification (create-post) ignores them.
+    // The videos go to the bench's S3, in a bucket of the stack's name (moto's bucket of that
+    // name stays, unused).
+    let s3 = setup.aws_clients().await.s3;
+    s3.create_bucket()
+        .bucket(&stack.bucket_name)
+        .send()
+        .await
+        .context("creating the bucket in the bench's S3")?;
     for &size in &args.sizes {
         let t = Instant::now();
         let key = format!("bench/video-{size}mib.mp4");
-        let video = crate::video::upload(&aws.s3, &stack.bucket_name, &key, size).await?;
+        let video = crate::video::upload(&s3, &stack.bucket_name, &key, size).await?;
         eprintln!(
             "generated {key} ({} bytes, sha256 {}) in {:.1} s",
             video.bytes,
@@ -148,66 +203,73 @@ async fn uploads(args: &RunArgs) -> anyhow::Result<()> {
     let setup_path = work.join("setup.json");
     std::fs::write(&setup_path, serde_json::to_vec_pretty(&setup)?)?;
 
-    let mut plans = Vec::new();
-    for &size in &args.sizes {
-        plans.push(Plan {
-            mode: Mode::Line,
-            size_mib: size,
-            deadline_secs: 0,
-        });
-        plans.push(Plan {
-            mode: Mode::Engine,
-            size_mib: size,
-            deadline_secs: args.deadline_secs,
-        });
-        if args.short_sizes.contains(&size) {
-            plans.push(Plan {
-                mode: Mode::Engine,
-                size_mib: size,
-                deadline_secs: args.short_deadline_secs,
-            });
-        }
-    }
     let mut results = Vec::new();
-    for plan in plans {
-        // A stopped runner's last long poll (1 s) may still be open in moto, and moto would hand
-        // it the next case's first message, which would then stay invisible for the queue's
-        // visibility timeout. Let those polls end first.
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        admin.reset().await?;
-        let result = run_case(&setup_path, plan).await?;
-        eprintln!(
-            "{:>4} MiB {:<9} {:>3}  {:>7.2} s  {:>7.1} MiB/s  peak RSS {:>6.1} MiB  sha256 {}",
-            result.size_mib,
-            result.mode.as_str(),
-            result
-                .deadline_secs
-                .map(|d| format!("{d}s"))
-                .unwrap_or_default(),
-            result.wall_secs,
-            result.mib_per_sec,
-            result.peak_rss_kib as f64 / 1024.0,
-            if result.sha256_ok { "ok" } else { "MISMATCH" },
-        );
-        if !result.sha256_ok {
-            bail!(
-                "X received other bytes than the file ({} MiB, {}): {:?} != {}",
+    let mut profiles = Vec::new();
+    for (p, profile) in args.profiles.iter().enumerate() {
+        admin.set_link_profile(profile).await?;
+        let link = admin.link().await?;
+        eprintln!("link profile    {profile}: {link}");
+        profiles.push(ProfileRun {
+            name: profile.clone(),
+            link,
+        });
+        let parallel = if p == 0 {
+            &args.parallel
+        } else {
+            &args.other_parallel
+        };
+        for plan in plans(args, parallel, p == 0) {
+            // A stopped runner's last long poll (1 s) may still be open in moto, and moto would
+            // hand it the next case's first message, which would then stay invisible for the
+            // queue's visibility timeout. Let those polls end first.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            admin.reset().await?;
+            // The link is the emulator's configuration, kept by a reset; set it again anyway.
+            admin.set_link_profile(profile).await?;
+            let mut result = run_case(&setup_path, plan).await?;
+            result.profile = profile.clone();
+            eprintln!(
+                "{:<11} {:>4} MiB {:<20} {:>4}  {:>7.2} s  {:>7.1} MiB/s  peak RSS {:>6.1} MiB  sha256 {}",
+                profile,
                 result.size_mib,
-                result.mode.as_str(),
-                result.sha256_received,
-                result.sha256_expected
+                result.label(),
+                result
+                    .deadline_secs
+                    .map(|d| format!("{d}s"))
+                    .unwrap_or_default(),
+                result.wall_secs,
+                result.mib_per_sec,
+                result.peak_rss_kib as f64 / 1024.0,
+                if result.sha256_ok { "ok" } else { "MISMATCH" },
             );
+            if !result.sha256_ok {
+                bail!(
+                    "X received other bytes than the file ({} MiB, {}): {:?} != {}",
+                    result.size_mib,
+                    result.label(),
+                    result.sha256_received,
+                    result.sha256_expected
+                );
+            }
+            results.push(result);
+            // X keeps what it received in memory; forget it before the next case.
+            admin.reset().await?;
         }
-        results.push(result);
-        // X keeps what it received in memory; forget it before the next case.
-        admin.reset().await?;
     }
     if let Some(dir) = args.json.parent() {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(&args.json, serde_json::to_vec_pretty(&results)?)?;
     let total = started.elapsed();
-    crate::report::write(&args.out, &results, args, total)?;
+    crate::report::write(&args.out, &results, &profiles, args, total)?;
+    for c in crate::report::acceptance(&results) {
+        eprintln!(
+            "acceptance: {:<60} {:>12}  {}",
+            c.what,
+            c.measured.as_deref().unwrap_or("not measured"),
+            if c.holds { "holds" } else { "DOES NOT HOLD" }
+        );
+    }
     eprintln!(
         "wrote {} and {} ({:.0} s in all)",
         args.out.display(),
@@ -215,7 +277,44 @@ async fn uploads(args: &RunArgs) -> anyhow::Result<()> {
         total.as_secs_f64()
     );
     drop(emulator);
+    drop(s3_server);
     Ok(())
+}
+
+/// The cases of one profile: for each size, the line rate, twapi-v2 and the engine with each
+/// number of segments in flight, one after the other so that they meet the same conditions;
+/// then (headline profile only) the short-deadline runs.
+fn plans(args: &RunArgs, parallel: &[u32], headline: bool) -> Vec<Plan> {
+    let mut plans = Vec::new();
+    for &size in &args.sizes {
+        for mode in [Mode::Line, Mode::Twapi] {
+            plans.push(Plan {
+                mode,
+                size_mib: size,
+                deadline_secs: 0,
+                parallel_appends: 1,
+            });
+        }
+        for &n in parallel {
+            plans.push(Plan {
+                mode: Mode::Engine,
+                size_mib: size,
+                deadline_secs: args.deadline_secs,
+                parallel_appends: n,
+            });
+        }
+    }
+    if headline {
+        for &size in args.short_sizes.iter().filter(|s| args.sizes.contains(s)) {
+            plans.push(Plan {
+                mode: Mode::Engine,
+                size_mib: size,
+                deadline_secs: args.short_deadline_secs,
+                parallel_appends: DEFAULT_PARALLEL,
+            });
+        }
+    }
+    plans
 }
 
 /// Runs one case in a fresh process of this binary and reads its JSON result.
@@ -226,14 +325,13 @@ async fn run_case(setup_path: &Path, plan: Plan) -> anyhow::Result<CaseResult> {
         .arg("--setup")
         .arg(setup_path)
         .arg("--mode")
-        .arg(match plan.mode {
-            Mode::Engine => "engine",
-            Mode::Line => "line",
-        })
+        .arg(plan.mode.arg())
         .arg("--size-mib")
         .arg(plan.size_mib.to_string())
         .arg("--deadline-secs")
         .arg(plan.deadline_secs.max(1).to_string())
+        .arg("--parallel-appends")
+        .arg(plan.parallel_appends.to_string())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())

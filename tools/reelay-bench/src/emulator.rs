@@ -32,25 +32,13 @@ impl EmulatorProcess {
                 binary.display()
             );
         }
-        let mut command = vec![quote(&binary.to_string_lossy()), format!("--port {port}")];
-        command.extend(args.iter().map(|a| quote(a)));
-        let script = format!(
-            "{cmd} >{log} 2>&1 & m=$!; \
-             trap 'kill $m 2>/dev/null' EXIT INT TERM; \
-             tail --pid={parent} -f /dev/null & t=$!; \
-             wait -n $m $t",
-            cmd = command.join(" "),
-            log = quote(&log.to_string_lossy()),
-            parent = std::process::id(),
-        );
-        let child = Command::new("bash")
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting the X emulator")?;
+        let mut command = vec![
+            binary.to_string_lossy().into_owned(),
+            "--port".to_owned(),
+            port.to_string(),
+        ];
+        command.extend(args.iter().cloned());
+        let child = spawn_watched(&command, log).context("starting the X emulator")?;
         let emulator = Self {
             base_url: format!("http://127.0.0.1:{port}"),
             child,
@@ -75,17 +63,49 @@ impl EmulatorProcess {
 
 impl Drop for EmulatorProcess {
     fn drop(&mut self) {
-        // SIGTERM to the watchdog runs its trap, which stops the emulator.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
+        stop_watched(&mut self.child);
     }
+}
+
+/// Starts `command` (program and arguments) with its output in `log`, under a small shell
+/// watchdog that also stops it when this process dies without running `Drop` (as
+/// `reelay_local::moto::MotoServer` does). Returns the watchdog.
+pub fn spawn_watched(command: &[String], log: &Path) -> std::io::Result<Child> {
+    let script = format!(
+        "{cmd} >{log} 2>&1 & m=$!; \
+         trap 'kill $m 2>/dev/null' EXIT INT TERM; \
+         tail --pid={parent} -f /dev/null & t=$!; \
+         wait -n $m $t",
+        cmd = command
+            .iter()
+            .map(|a| quote(a))
+            .collect::<Vec<_>>()
+            .join(" "),
+        log = quote(&log.to_string_lossy()),
+        parent = std::process::id(),
+    );
+    Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+}
+
+/// Stops what `spawn_watched` started: SIGTERM to the watchdog runs its trap, which stops the
+/// process.
+pub fn stop_watched(watchdog: &mut Child) {
+    let _ = Command::new("kill").arg(watchdog.id().to_string()).status();
+    let _ = watchdog.wait();
 }
 
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
+
+/// The emulator's link model (latency per request, bandwidth per connection and in all).
+const LINK_PATH: &str = "/__admin/link";
 
 /// The emulator's admin API (`/__admin`).
 #[derive(Clone)]
@@ -113,6 +133,21 @@ impl Admin {
         Ok(response.json().await?)
     }
 
+    async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!("PUT {path} answered {status}: {text}");
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         let response = self
             .http
@@ -136,6 +171,18 @@ impl Admin {
     /// `{"media":[…],"tweets":[…],"tokens":[…],"calls":{endpoint:{status:count}}}`
     pub async fn records(&self) -> anyhow::Result<Value> {
         self.get("/__admin/records").await
+    }
+
+    /// Switches the emulator's link model to the named profile (`loopback`, `lambda-to-x`).
+    pub async fn set_link_profile(&self, profile: &str) -> anyhow::Result<()> {
+        self.put(LINK_PATH, serde_json::json!({ "profile": profile }))
+            .await
+            .map(|_| ())
+    }
+
+    /// The link model in force, as the emulator states it.
+    pub async fn link(&self) -> anyhow::Result<Value> {
+        self.get(LINK_PATH).await
     }
 
     /// An access token for `user_id` with `scopes`, without the OAuth flow.

@@ -4,8 +4,8 @@
 //!   processes, prepares the stack, a connected X account and the videos, runs each case in a
 //!   fresh `reelay-bench case` process and writes BENCHMARKS.md; then, with moto and the
 //!   emulator stopped, the fitting measurement (`fit`) unless `--skip-fit`.
-//! - `reelay-bench case --setup F --mode engine|line --size-mib N --deadline-secs D`: one
-//!   measured upload; prints its result as one JSON line.
+//! - `reelay-bench case --setup F --mode engine|line|twapi --size-mib N --deadline-secs D
+//!   --parallel-appends P`: one measured upload; prints its result as one JSON line.
 //! - `reelay-bench fit` (issue 14): generates the two clips, converts each with fit-video's code
 //!   in a fresh `reelay-bench fit-case` process and writes BENCHMARKS.md's fitting section.
 //! - `reelay-bench fit-case --input F --output F`: one measured conversion; one JSON line.
@@ -21,13 +21,13 @@ mod fit;
 mod fit_report;
 mod report;
 mod rss;
+mod s3_server;
 mod schedule;
 mod setup;
 mod video;
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -42,16 +42,10 @@ enum Command {
     /// Prepare everything, run every case in its own process, write BENCHMARKS.md.
     Run(driver::RunArgs),
     /// Run one case (used by `run`).
-    Case {
-        #[arg(long)]
-        setup: PathBuf,
-        #[arg(long, value_enum)]
-        mode: case::Mode,
-        #[arg(long)]
-        size_mib: u64,
-        #[arg(long, default_value_t = 60)]
-        deadline_secs: u64,
-    },
+    Case(case::CaseArgs),
+    /// The bench's S3, s3s-fs in its own process (started by `run`).
+    #[command(hide = true)]
+    S3Server(s3_server::S3ServerArgs),
     /// Measure fit-video's conversion on the issue's two clips; write BENCHMARKS.md's fitting
     /// section.
     Fit {
@@ -82,19 +76,8 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => driver::run(args).await,
-            Command::Case {
-                setup,
-                mode,
-                size_mib,
-                deadline_secs,
-            } => {
-                let text = std::fs::read_to_string(&setup)
-                    .with_context(|| format!("reading {}", setup.display()))?;
-                let setup: setup::Setup = serde_json::from_str(&text)?;
-                let result = case::run(&setup, mode, size_mib, deadline_secs).await?;
-                println!("{}", serde_json::to_string(&result)?);
-                Ok(())
-            }
+            Command::Case(args) => case::main(args).await,
+            Command::S3Server(args) => s3_server::serve(args).await,
             Command::Fit { args, out } => fit::run(&args, &out).await,
             Command::Schedule(args) => schedule::run(&args).await,
             Command::FitCase { input, output } => {

@@ -1,5 +1,5 @@
-//! What the driver prepared and every case process needs: where moto and the X emulator listen,
-//! the stack's names, the connected user, and the videos in S3.
+//! What the driver prepared and every case process needs: where moto, the bench's S3 and the X
+//! emulator listen, the stack's names, the connected user, and the videos in S3.
 
 use std::collections::HashMap;
 
@@ -103,7 +103,11 @@ impl StackNames {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Setup {
+    /// moto: DynamoDB, SQS, KMS, SNS, Secrets Manager, EventBridge Scheduler.
     pub aws_endpoint: String,
+    /// The bench's S3 (`crate::s3_server`), where the videos are; moto's when absent.
+    #[serde(default)]
+    pub s3_endpoint: Option<String>,
     pub emulator_url: String,
     pub redirect_uri: String,
     pub stack: StackNames,
@@ -128,6 +132,11 @@ impl Setup {
             .map(|(k, v)| (k.to_owned(), v)),
         );
         env
+    }
+
+    /// Clients for the stack: moto, and S3 where the videos are.
+    pub async fn aws_clients(&self) -> reelay_shared::aws::AwsClients {
+        crate::counting::clients(&self.aws_endpoint, self.s3_endpoint.as_deref(), None).await
     }
 
     pub fn video(&self, size_mib: u64) -> anyhow::Result<&Video> {

@@ -54,6 +54,14 @@ fn in_memory(total: u64) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Bytes `[start, start + len)` of the `total`-byte video, appended to `out` (tests).
+#[cfg(test)]
+pub fn fill_range(out: &mut Vec<u8>, total: u64, start: u64, len: u64) -> anyhow::Result<()> {
+    let head = header(total - header_len())?;
+    fill(out, &head, start, len);
+    Ok(())
+}
+
 /// A video generated into S3.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Video {
