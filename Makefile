@@ -51,6 +51,9 @@ bench: setup
 	cargo build --release --quiet -p x-emulator
 	cargo run --release --quiet -p reelay-bench -- run
 	cargo run --release --quiet -p reelay-bench -- schedule
+	cargo build --release --quiet -p reelay-api -p reelay-create-post -p reelay-fit-video -p reelay-oauth-callback -p reelay-process-upload -p reelay-reconciler
+	cargo run --release --quiet -p reelay-bench -- coldstart
+	cargo run --release --quiet -p reelay-bench -- api-latency
 
 # The chaos suite (tools/reelay-local/tests/chaos.rs, RELIABILITY.md): CHAOS_RUNS seeded runs of
 # one upload under random kills, duplicate and stale messages and X faults, checked against what X

@@ -12,13 +12,20 @@
 //! - `reelay-bench schedule` (issue 15): the delay from a scheduled post's time to X's answer,
 //!   for videos uploaded ahead and for uploads deferred by X's media expiry; writes
 //!   BENCHMARKS.md's scheduled-posts section.
+//! - `reelay-bench coldstart` (issue 16): each function's release binary started against a
+//!   minimal Runtime API stub, timed to its first `/next`; writes the cold-start section.
+//! - `reelay-bench api-latency` (issue 16): `GET /api/posts/{id}` and `POST /api/posts` on the
+//!   local stack, one client; writes the API-latency section.
 
+mod api_latency;
 mod case;
+mod coldstart;
 mod counting;
 mod driver;
 mod emulator;
 mod fit;
 mod fit_report;
+mod percentiles;
 mod report;
 mod rss;
 mod s3_server;
@@ -58,6 +65,12 @@ enum Command {
     /// Measure how soon after its time a scheduled post reaches X; write BENCHMARKS.md's
     /// scheduled-posts section.
     Schedule(schedule::ScheduleArgs),
+    /// Time each function's release binary from spawn to its first `/next` poll; write
+    /// BENCHMARKS.md's cold-start section.
+    Coldstart(coldstart::ColdstartArgs),
+    /// Measure `GET /api/posts/{id}` and `POST /api/posts` on the local stack; write
+    /// BENCHMARKS.md's API-latency section.
+    ApiLatency(api_latency::ApiLatencyArgs),
     /// Convert one file as fit-video does (used by `fit`).
     FitCase {
         #[arg(long)]
@@ -80,6 +93,8 @@ fn main() -> anyhow::Result<()> {
             Command::S3Server(args) => s3_server::serve(args).await,
             Command::Fit { args, out } => fit::run(&args, &out).await,
             Command::Schedule(args) => schedule::run(&args).await,
+            Command::Coldstart(args) => coldstart::run(&args).await,
+            Command::ApiLatency(args) => api_latency::run(&args).await,
             Command::FitCase { input, output } => {
                 let result = fit::case(&input, &output).await?;
                 println!("{}", serde_json::to_string(&result)?);
