@@ -78,7 +78,16 @@ fn segment(bytes: u64) -> String {
     if bytes > 0 && bytes.is_multiple_of(1024 * 1024) {
         format!("{} MiB", bytes / (1024 * 1024))
     } else {
-        format!("{bytes} B")
+        // 5,000,000 B
+        let digits = bytes.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        format!("{out} B")
     }
 }
 
@@ -447,6 +456,13 @@ mod tests {
             x_append_secs: None,
             download_secs: None,
         }
+    }
+
+    #[test]
+    fn segments_are_shown_in_mib_or_in_bytes() {
+        assert_eq!(segment(4 << 20), "4 MiB");
+        assert_eq!(segment(5_000_000), "5,000,000 B");
+        assert_eq!(segment(999), "999 B");
     }
 
     #[test]
