@@ -308,6 +308,23 @@ async fn engine_upload(
         }
     };
     let wall = started.elapsed();
+    // The job can be final (seen on a poll) before the invocation that finished it has returned
+    // to the runner; let it end, so that its count and its last calls are in the result. Each
+    // invocation takes one message (batch size 1).
+    let messages = counter
+        .snapshot()
+        .get("sqs.SendMessage")
+        .copied()
+        .unwrap_or(0) as usize;
+    runner
+        .log
+        .wait_until(Duration::from_secs(10), |log| {
+            log.iter()
+                .filter(|i| i.function == FunctionName::ProcessUpload)
+                .count()
+                >= messages
+        })
+        .await;
     let (_, peak_rss_kib) = rss_kib();
     let aws_calls = counter.snapshot();
     let post_version = store
