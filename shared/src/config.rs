@@ -641,6 +641,24 @@ mod tests {
     }
 
     #[test]
+    fn parallel_appends_default_to_four_and_refuse_out_of_range_values() {
+        assert_eq!(
+            AppendConfig::from_env(&env(&[])).unwrap().parallel_appends,
+            4
+        );
+        let one = AppendConfig::from_env(&env(&[("PARALLEL_APPENDS", "1")])).unwrap();
+        assert_eq!(one.parallel_appends, 1);
+        for bad in ["0", "17", "four", "-1"] {
+            let err = AppendConfig::from_env(&env(&[("PARALLEL_APPENDS", bad)])).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains("PARALLEL_APPENDS") && text.contains("1 to 16"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn a_client_secret_in_the_environment_is_refused() {
         let err = XConfig::from_env(&env(&[
             ("X_CLIENT_ID", "cid"),
@@ -680,6 +698,34 @@ impl SegmentConfig {
                 })?,
         };
         Ok(Self { segment_size_bytes })
+    }
+}
+
+/// `PARALLEL_APPENDS`: segments process-upload sends at once (default 4, 1 to 16; 1 sends them
+/// one after the other). Each one in flight holds one segment in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendConfig {
+    pub parallel_appends: u32,
+}
+
+impl AppendConfig {
+    pub const VARS: &'static [&'static str] = &["PARALLEL_APPENDS"];
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        use crate::engine::{DEFAULT_PARALLEL_APPENDS, MAX_PARALLEL_APPENDS};
+        let parallel_appends = match env.var("PARALLEL_APPENDS") {
+            None => DEFAULT_PARALLEL_APPENDS,
+            Some(raw) => raw
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_PARALLEL_APPENDS).contains(n))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "PARALLEL_APPENDS",
+                    reason: format!(
+                        "expected a number of segments from 1 to {MAX_PARALLEL_APPENDS}, got {raw:?}"
+                    ),
+                })?,
+        };
+        Ok(Self { parallel_appends })
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! (Fitting, in fit-video: `fitter.rs`) →
-//! Queued → Initialized → Appending(next_segment) → Finalized → Processing → [Ready] → Publishing → Published
+//! Queued → Initialized → Appending(segments sent) → Finalized → Processing → [Ready] → Publishing → Published
 //!    ↑_____________ media lost or expired (bounded restarts) ____|                   any phase → Failed(reason)
 //! ```
 //!
@@ -14,7 +14,7 @@
 //! Read top to bottom: `advance` checks the message against the job (stale and duplicate messages
 //! are dropped), takes the job's lease, then runs steps while the Lambda deadline allows. Every
 //! platform call is followed by a checkpoint (a version-checked write), so a crash loses at most
-//! the step in flight. Every call runs within the time left before the deadline (`within`), so
+//! the step in flight (for APPENDs, which go out several at once, the segments in flight). Every call runs within the time left before the deadline (`within`), so
 //! Lambda's own timeout never has to fire. Waiting — for the platform's processing, a rate-limit
 //! reset, a backoff, or for X to show a post it may have created — is never a sleep: the job hands
 //! off to a new message delayed by the wait (`hand_off`). Creating the post is the one step that
@@ -22,15 +22,18 @@
 //! stops `Unconfirmed` rather than risk a second post. Failure classes follow DESIGN §3's table
 //! (`on_platform_error`).
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
 use rand::Rng;
 use thiserror::Error;
 
 use crate::clock::{rfc3339, Clock};
-use crate::jobs::{JobError, Phase, UploadJob};
+use crate::jobs::{JobError, Phase, SourceObject, UploadJob};
 use crate::messages::{new_step_token, JobMessage};
 use crate::ports::{
     AccessToken, BlobError, BlobErrorKind, BlobReader, CrashSwitch, CredentialError, Credentials,
@@ -78,7 +81,17 @@ pub struct EngineSettings {
     pub operator_retry_secs: u32,
     /// Scheduled posts: the expiry margin, upload budget and lateness threshold.
     pub schedule: ScheduleSettings,
+    /// Segments sent at once, each on its own connection (1: one after the other, the next one
+    /// read while the current one is sent). X accepts segments in any order; the upload
+    /// benchmark chose the default (BENCHMARKS.md, "Upload speed").
+    pub parallel_appends: u32,
 }
+
+/// Segments in flight at once unless configured (`PARALLEL_APPENDS`).
+pub const DEFAULT_PARALLEL_APPENDS: u32 = 4;
+/// The most segments in flight a worker may be configured for: memory grows by one segment
+/// (up to 5 MB) for each.
+pub const MAX_PARALLEL_APPENDS: u32 = 16;
 
 /// SQS's longest message delay. A longer wait passes the message on in links of at most this.
 pub const MAX_QUEUE_DELAY_SECS: u32 = 900;
@@ -108,6 +121,7 @@ impl Default for EngineSettings {
             operator_wait_ms: 12 * 3600 * 1000,
             operator_retry_secs: MAX_QUEUE_DELAY_SECS,
             schedule: ScheduleSettings::default(),
+            parallel_appends: DEFAULT_PARALLEL_APPENDS,
         }
     }
 }
@@ -176,6 +190,12 @@ enum Next {
     Done,
 }
 
+/// What stopped a run of segment uploads (`append`).
+enum AppendFailure {
+    Send(u32, PlatformError),
+    Read(BlobError),
+}
+
 /// State of one invocation's run over a job.
 struct Run {
     job: UploadJob,
@@ -188,8 +208,6 @@ struct Run {
     refreshed_after_403: bool,
     /// Longest segment so far in this invocation, to decide whether another one fits.
     segment_estimate_ms: i64,
-    /// The next segment, read while the previous one was being sent.
-    prefetched: Option<(u32, Bytes)>,
     steps_taken: u32,
 }
 
@@ -262,7 +280,6 @@ impl Engine<'_> {
             refreshed_after_401: false,
             refreshed_after_403: false,
             segment_estimate_ms: self.settings.initial_segment_estimate_ms,
-            prefetched: None,
             steps_taken: 0,
         };
         if cancelled {
@@ -275,7 +292,7 @@ impl Engine<'_> {
                 return self.hand_off(&mut run.job, 0).await;
             }
             run.steps_taken += 1;
-            let next = match self.step(&mut run, invocation).await {
+            let next = match self.step(&mut run).await {
                 Err(EngineError::Store(StoreError::Conflict)) => {
                     // Someone else changed the job under our lease: they own it now.
                     tracing::warn!("lost the job's lease; stopping");
@@ -356,7 +373,7 @@ impl Engine<'_> {
     }
 
     /// One step of the state machine.
-    async fn step(&self, run: &mut Run, invocation: &Invocation) -> Result<Next, EngineError> {
+    async fn step(&self, run: &mut Run) -> Result<Next, EngineError> {
         // A scheduled job's waits need no token.
         match run.job.phase {
             Phase::Ready => return self.wait_for_the_time(run).await,
@@ -377,8 +394,8 @@ impl Engine<'_> {
                 if self.media_expired(&run.job) {
                     return self.restart(run, "the media upload session expired").await;
                 }
-                if run.job.next_segment < run.job.total_segments() {
-                    self.append(run, &token, invocation).await
+                if !run.job.all_segments_sent() {
+                    self.append(run, &token).await
                 } else {
                     self.finalize(run, &token).await
                 }
@@ -418,66 +435,105 @@ impl Engine<'_> {
         job.media_lifetime_ms = job.media_expires_at_ms.map(|at| at - now);
         job.media_id = Some(session.media_id);
         job.media_key = session.media_key;
-        job.next_segment = 0;
-        job.bytes_sent = 0;
+        job.forget_segments();
         job.phase = Phase::Initialized;
         job.attempts = 0;
         self.checkpoint(job).await?;
         Ok(Next::Continue)
     }
 
-    async fn append(
+    /// Sends the segments the platform does not hold yet: up to `parallel_appends` at a time,
+    /// each read from S3 while earlier ones are being sent (one read ahead, so memory stays at
+    /// `parallel_appends + 1` segments), each checkpointed as soon as it lands, in whatever order
+    /// they land. A new segment starts only while the deadline leaves room for it (`segment
+    /// estimate`); the segments in flight are always waited for, so none is sent without being
+    /// recorded unless the invocation dies. The first failure stops new sends; once the segments
+    /// in flight have landed, it is handled like any other step's.
+    async fn append(&self, run: &mut Run, token: &AccessToken) -> Result<Next, EngineError> {
+        let media_id = run.job.media_id.clone().unwrap_or_default();
+        let width = self.settings.parallel_appends.max(1) as usize;
+        let deadline_ms = run.deadline_ms;
+        let mut to_send: VecDeque<u32> = run.job.missing_segments().collect();
+        let mut ready: Option<(u32, Bytes)> = None;
+        let mut reading: Option<BoxFuture<'_, (u32, Result<Bytes, BlobError>)>> = None;
+        let mut in_flight = FuturesUnordered::new();
+        let mut failure: Option<AppendFailure> = None;
+        let mut started_any = false;
+        loop {
+            // The first segment of this step may always start (`time_for_another_step` judged
+            // the step); later ones only with time for a whole segment.
+            let may_start = failure.is_none() && (!started_any || self.time_for_a_segment(run));
+            while may_start && in_flight.len() < width {
+                let Some((index, segment)) = ready.take() else {
+                    break;
+                };
+                started_any = true;
+                let send = self.platform.append(token, &media_id, index, segment);
+                in_flight.push(async move {
+                    let started = Instant::now();
+                    let sent = self
+                        .within(deadline_ms, send)
+                        .await
+                        .unwrap_or_else(|| Err(out_of_time("the segment upload")));
+                    (index, sent, started.elapsed())
+                });
+            }
+            if may_start && ready.is_none() && reading.is_none() {
+                if let Some(index) = to_send.pop_front() {
+                    let (source, range) = (run.job.source.clone(), run.job.segment_range(index));
+                    reading = Some(Box::pin(async move {
+                        let read = self.read_segment(&source, index, range, deadline_ms).await;
+                        (index, read)
+                    }));
+                }
+            }
+            if in_flight.is_empty() && reading.is_none() {
+                break;
+            }
+            tokio::select! {
+                Some((index, sent, took)) = in_flight.next(), if !in_flight.is_empty() => {
+                    match sent {
+                        Ok(()) => self.segment_sent(run, index, took).await?,
+                        Err(err) => {
+                            failure.get_or_insert(AppendFailure::Send(index, err));
+                        }
+                    }
+                }
+                (index, read) = async { reading.as_mut().expect("guarded").await }, if reading.is_some() => {
+                    reading = None;
+                    match read {
+                        Ok(segment) => ready = Some((index, segment)),
+                        Err(err) => {
+                            failure.get_or_insert(AppendFailure::Read(err));
+                        }
+                    }
+                }
+            }
+        }
+        match failure {
+            Some(AppendFailure::Send(index, err)) => {
+                self.on_platform_error(run, &format!("append {index}"), err)
+                    .await
+            }
+            Some(AppendFailure::Read(err)) => self.on_read_error(run, err).await,
+            None if run.job.all_segments_sent() => Ok(Next::Continue),
+            // Out of time for another segment: the next invocation sends the rest.
+            None => Ok(Next::Wait { delay_secs: 0 }),
+        }
+    }
+
+    /// One segment landed at the platform: record it and checkpoint.
+    async fn segment_sent(
         &self,
         run: &mut Run,
-        token: &AccessToken,
-        invocation: &Invocation,
-    ) -> Result<Next, EngineError> {
-        let index = run.job.next_segment;
-        let media_id = run.job.media_id.clone().unwrap_or_default();
-        let started = Instant::now();
-        let segment = match run.prefetched.take() {
-            Some((i, bytes)) if i == index => bytes,
-            _ => match self.read_segment(&run.job, index, run.deadline_ms).await {
-                Ok(bytes) => bytes,
-                Err(err) => return self.on_read_error(run, err).await,
-            },
-        };
-        let length = segment.len() as u64;
-        // Read the next segment from S3 while this one goes to the platform, if it will be needed
-        // in this invocation. Memory stays at about two segments.
-        let next_index = index + 1;
-        let prefetch = next_index < run.job.total_segments()
-            && invocation.deadline_ms - self.clock.now_ms()
-                > 2 * run.segment_estimate_ms + self.settings.deadline_margin_ms;
-        let send = self.platform.append(token, &media_id, index, segment);
-        let (sent, next) = if prefetch {
-            let read = self.read_segment(&run.job, next_index, run.deadline_ms);
-            let both = async { tokio::join!(send, read) };
-            match self.within(run.deadline_ms, both).await {
-                Some((sent, next)) => (sent, next.ok()),
-                None => (Err(out_of_time("the segment upload")), None),
-            }
-        } else {
-            let sent = self.within(run.deadline_ms, send).await;
-            (
-                sent.unwrap_or_else(|| Err(out_of_time("the segment upload"))),
-                None,
-            )
-        };
-        if let Err(err) = sent {
-            return self
-                .on_platform_error(run, &format!("append {index}"), err)
-                .await;
-        }
+        index: u32,
+        took: Duration,
+    ) -> Result<(), EngineError> {
         run.refreshed_after_401 = false;
         self.crash_point(StepPoint::AfterAppend)?;
-        run.prefetched = next.map(|bytes| (next_index, bytes));
-        run.segment_estimate_ms = run
-            .segment_estimate_ms
-            .max(started.elapsed().as_millis() as i64);
+        run.segment_estimate_ms = run.segment_estimate_ms.max(took.as_millis() as i64);
         let job = &mut run.job;
-        job.next_segment = next_index;
-        job.bytes_sent += length;
+        job.mark_segment_sent(index);
         job.phase = Phase::Appending;
         job.attempts = 0;
         tracing::info!(
@@ -486,8 +542,13 @@ impl Engine<'_> {
             total = job.source.size_bytes,
             "segment sent"
         );
-        self.checkpoint(job).await?;
-        Ok(Next::Continue)
+        self.checkpoint(job).await
+    }
+
+    /// Whether the deadline leaves room for one more segment to be sent.
+    fn time_for_a_segment(&self, run: &Run) -> bool {
+        run.deadline_ms - self.clock.now_ms()
+            > run.segment_estimate_ms + self.settings.deadline_margin_ms
     }
 
     async fn finalize(&self, run: &mut Run, token: &AccessToken) -> Result<Next, EngineError> {
@@ -1268,12 +1329,10 @@ impl Engine<'_> {
         job.media_id = None;
         job.media_key = None;
         job.media_expires_at_ms = None;
-        job.next_segment = 0;
-        job.bytes_sent = 0;
+        job.forget_segments();
         job.processing_percent = None;
         job.processing_deadline_ms = None;
         job.attempts = 0;
-        run.prefetched = None;
     }
 
     async fn fail(
@@ -1392,16 +1451,16 @@ impl Engine<'_> {
         }
     }
 
-    /// Segment `index` of the pinned video, within the deadline, checked to be exactly as long
-    /// as its range (a short read is never appended).
+    /// Segment `index` (at `range`: offset, length) of the pinned video, within the deadline,
+    /// checked to be exactly as long as its range (a short read is never appended).
     async fn read_segment(
         &self,
-        job: &UploadJob,
+        source: &SourceObject,
         index: u32,
+        (start, len): (u64, u64),
         deadline_ms: i64,
     ) -> Result<Bytes, BlobError> {
-        let (start, len) = job.segment_range(index);
-        let read = self.blobs.read_range(job.source.object_ref(), start, len);
+        let read = self.blobs.read_range(source.object_ref(), start, len);
         let bytes = self
             .within(deadline_ms, read)
             .await

@@ -18,7 +18,7 @@ pub enum Phase {
     Queued,
     /// INIT answered; the media id is recorded.
     Initialized,
-    /// Some segments sent; `next_segment` says which comes next.
+    /// Some segments sent: all before `next_segment`, and those in `segments_ahead`.
     Appending,
     /// FINALIZE answered.
     Finalized,
@@ -162,8 +162,15 @@ pub struct UploadJob {
     /// instead of failing (the engine's `fail`).
     #[serde(default)]
     pub failed_ahead: Option<String>,
+    /// The first segment not yet sent: every segment before it is at X.
     #[serde(default)]
     pub next_segment: u32,
+    /// Segments after `next_segment` that are already at X, ascending. Segments go out in
+    /// parallel (`EngineSettings::parallel_appends`) and finish out of order; this holds the
+    /// ones that finished before an earlier one, so it stays shorter than the number in flight
+    /// and the item stays small.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments_ahead: Vec<u32>,
     #[serde(default)]
     pub bytes_sent: u64,
     #[serde(default)]
@@ -265,6 +272,7 @@ impl UploadJob {
             late: None,
             failed_ahead: None,
             next_segment: 0,
+            segments_ahead: Vec::new(),
             bytes_sent: 0,
             processing_percent: None,
             processing_deadline_ms: None,
@@ -369,8 +377,7 @@ impl UploadJob {
             self.media_id = None;
             self.media_key = None;
             self.media_expires_at_ms = None;
-            self.next_segment = 0;
-            self.bytes_sent = 0;
+            self.forget_segments();
             self.processing_percent = None;
             self.processing_deadline_ms = None;
             self.publish_started = false;
@@ -415,6 +422,53 @@ impl UploadJob {
         (start, len)
     }
 
+    /// Whether segment `index` is already at the platform.
+    pub fn segment_sent(&self, index: u32) -> bool {
+        index < self.next_segment || self.segments_ahead.binary_search(&index).is_ok()
+    }
+
+    /// The segments still to send, ascending.
+    pub fn missing_segments(&self) -> impl Iterator<Item = u32> + '_ {
+        (self.next_segment..self.total_segments()).filter(|i| !self.segment_sent(*i))
+    }
+
+    pub fn all_segments_sent(&self) -> bool {
+        self.next_segment >= self.total_segments()
+    }
+
+    pub fn segments_sent_count(&self) -> u32 {
+        self.next_segment + self.segments_ahead.len() as u32
+    }
+
+    /// Records segment `index` as at the platform: `next_segment` moves past every segment sent
+    /// without a gap, and `bytes_sent` counts every segment sent.
+    pub fn mark_segment_sent(&mut self, index: u32) {
+        if self.segment_sent(index) || index >= self.total_segments() {
+            return;
+        }
+        if let Err(at) = self.segments_ahead.binary_search(&index) {
+            self.segments_ahead.insert(at, index);
+        }
+        while self.segments_ahead.first() == Some(&self.next_segment) {
+            self.segments_ahead.remove(0);
+            self.next_segment += 1;
+        }
+        let prefix = (u64::from(self.next_segment) * self.segment_size).min(self.source.size_bytes);
+        let ahead: u64 = self
+            .segments_ahead
+            .iter()
+            .map(|i| self.segment_range(*i).1)
+            .sum();
+        self.bytes_sent = prefix + ahead;
+    }
+
+    /// No segment sent (a new media id).
+    pub fn forget_segments(&mut self) {
+        self.next_segment = 0;
+        self.segments_ahead.clear();
+        self.bytes_sent = 0;
+    }
+
     pub fn record(&mut self, at_ms: i64, step: impl Into<String>, outcome: impl Into<String>) {
         self.history.push(Attempt {
             at_ms,
@@ -450,6 +504,63 @@ pub fn segment_size_for(total_bytes: u64, preferred: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn job_of(size_bytes: u64, segment_size: u64) -> UploadJob {
+        let post = crate::posts::Post {
+            user_id: UserId::parse("user-1").unwrap(),
+            post_id: crate::posts::new_post_id(1_800_000_000_000),
+            text: "hi".into(),
+            platforms: vec![Platform::Twitter],
+            status: crate::posts::PostStatus::Processing,
+            rejection: None,
+            object_key: None,
+            video: None,
+            fit: Default::default(),
+            scheduled_at_ms: None,
+            cancelled_at_ms: None,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+            version: 1,
+        };
+        let source = SourceObject {
+            bucket: "b".into(),
+            key: "k".into(),
+            size_bytes,
+            media_type: "video/mp4".into(),
+            media_category: "amplify_video".into(),
+            etag: None,
+            version_id: None,
+        };
+        UploadJob::new(&post, Platform::Twitter, source, segment_size, 0)
+    }
+
+    #[test]
+    fn segments_finishing_out_of_order_are_counted_once_and_close_their_gap() {
+        // 10 bytes in segments of 4: 4 + 4 + 2.
+        let mut job = job_of(10, 4);
+        job.mark_segment_sent(2);
+        assert_eq!((job.next_segment, job.segments_ahead.clone()), (0, vec![2]));
+        assert_eq!(job.bytes_sent, 2);
+        assert_eq!(job.missing_segments().collect::<Vec<_>>(), vec![0, 1]);
+        job.mark_segment_sent(2);
+        assert_eq!(job.bytes_sent, 2, "a segment sent twice counts once");
+        job.mark_segment_sent(0);
+        assert_eq!((job.next_segment, job.bytes_sent), (1, 6));
+        assert!(!job.all_segments_sent());
+        job.mark_segment_sent(1);
+        assert_eq!((job.next_segment, job.segments_ahead.len()), (3, 0));
+        assert_eq!(job.bytes_sent, 10);
+        assert!(job.all_segments_sent());
+        assert_eq!(job.missing_segments().count(), 0);
+        job.mark_segment_sent(7);
+        assert_eq!(
+            job.segments_ahead.len(),
+            0,
+            "indices past the end are ignored"
+        );
+        job.forget_segments();
+        assert_eq!((job.next_segment, job.bytes_sent), (0, 0));
+    }
 
     #[test]
     fn segments_cover_the_file_within_a_thousand() {

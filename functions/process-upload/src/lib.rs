@@ -14,8 +14,8 @@ use reelay_shared::accounts::tokens::{TokenSettings, XTokenProvider};
 use reelay_shared::aws::AwsClients;
 use reelay_shared::clock::{Clock, SystemClock};
 use reelay_shared::config::{
-    AlertsConfig, BucketConfig, ConfigError, Env, KeyConfig, QueueConfig, SchedulerConfig,
-    TableConfig, XConfig,
+    AlertsConfig, AppendConfig, BucketConfig, ConfigError, Env, KeyConfig, QueueConfig,
+    SchedulerConfig, TableConfig, XConfig,
 };
 use reelay_shared::delivery::{deliver, Delivery, Settle};
 use reelay_shared::engine::{Engine, EngineSettings};
@@ -40,6 +40,8 @@ pub struct WorkerConfig {
     pub alerts: AlertsConfig,
     /// Scheduled posts' wake-ups (issue 15).
     pub scheduler: SchedulerConfig,
+    /// Segments in flight at once (issue 16).
+    pub appends: AppendConfig,
 }
 
 impl WorkerConfig {
@@ -52,6 +54,7 @@ impl WorkerConfig {
             x: XConfig::from_env(env)?,
             alerts: AlertsConfig::from_env(env)?,
             scheduler: SchedulerConfig::from_env(env)?,
+            appends: AppendConfig::from_env(env)?,
         })
     }
 
@@ -64,6 +67,7 @@ impl WorkerConfig {
             XConfig::VARS,
             AlertsConfig::VARS,
             SchedulerConfig::VARS,
+            AppendConfig::VARS,
         ]
         .concat()
     }
@@ -143,7 +147,10 @@ impl App {
                 aws.scheduler.clone(),
                 &config.scheduler,
             )),
-            settings: EngineSettings::default(),
+            settings: EngineSettings {
+                parallel_appends: config.appends.parallel_appends,
+                ..EngineSettings::default()
+            },
         })
     }
 

@@ -357,7 +357,7 @@ impl From<&UploadJob> for TargetView {
             phase: job.phase,
             bytes_sent: job.bytes_sent,
             bytes_total: job.source.size_bytes,
-            segments_sent: job.next_segment,
+            segments_sent: job.segments_sent_count(),
             segments_total: job.total_segments(),
             processing_percent: job.processing_percent,
             fit: job.fit.as_ref().map(|fit| FitView {

@@ -72,7 +72,7 @@ struct Plan {
 }
 
 /// The engine's default segments in flight, which the acceptance is judged on.
-pub const DEFAULT_PARALLEL: u32 = 4;
+pub const DEFAULT_PARALLEL: u32 = reelay_shared::engine::DEFAULT_PARALLEL_APPENDS;
 
 /// What the emulator said of one link profile (`GET /admin/link`), kept for the report.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

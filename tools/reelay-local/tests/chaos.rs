@@ -11,7 +11,9 @@
 //!   turns losses off);
 //! - X answering 5xx and 429 with resets, dropping connections before or after doing the work,
 //!   answering slower than the deadline (before or after doing the work), and revoking the
-//!   user's tokens mid-upload.
+//!   user's tokens mid-upload;
+//! - the APPENDs in flight at once (`PARALLEL_APPENDS`): 1, 2, 4 or 8, so segments land out of
+//!   order, are killed mid-flight and are sent again.
 //!
 //! After each run it checks: the job is final within the time limit (else `stuck`); when
 //! published, exactly the file's bytes reached X (SHA-256) and exactly one post carries them;
@@ -30,7 +32,7 @@
 //! A plan repeats from its seed; a run does not exactly: which worker takes which message, when
 //! a kill lands relative to the work and the engine's backoff jitter depend on timing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -181,6 +183,8 @@ struct Plan {
     revoke_after_ms: Option<u64>,
     /// How long X's timeline takes to show a new post (if the emulator supports it).
     timeline_lag_ms: Option<u64>,
+    /// APPENDs in flight at once (`PARALLEL_APPENDS`): 1 (sequential) to 8, the default 4 most.
+    parallel_appends: u32,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -275,6 +279,10 @@ impl Plan {
             }));
         }
         let timeline_lag_ms = rng.gen_bool(0.3).then(|| rng.gen_range(100..=1_500));
+        let worker_concurrency = rng.gen_range(1..=3);
+        let processing_polls = rng.gen_range(0..=3);
+        // Drawn last, so that the draws above (and older seeds' plans) stay as they were.
+        let parallel_appends = [1, 2, 4, 4, 8][rng.gen_range(0..5)];
         Plan {
             seed,
             video_bytes,
@@ -282,14 +290,15 @@ impl Plan {
             deadline_ms,
             // A killed invocation's messages come back after this; it must outlast the lease.
             visibility_timeout_secs: (deadline_ms / 1000 + 1) as u32,
-            worker_concurrency: rng.gen_range(1..=3),
-            processing_polls: rng.gen_range(0..=3),
+            worker_concurrency,
+            processing_polls,
             kill_rate,
             kills,
             queue,
             x_faults,
             revoke_after_ms,
             timeline_lag_ms,
+            parallel_appends,
         }
     }
 
@@ -497,6 +506,10 @@ struct RunReport {
     slow_sends: usize,
     /// X's answers that were errors or dropped connections.
     x_errors: u64,
+    /// APPENDs in flight at once in this run.
+    parallel_appends: u32,
+    /// APPENDs X received for a segment index it already had (a retry, a resend after a kill).
+    appends_resent: usize,
     /// The job learnt of its post by looking it up (the post call's answer was lost).
     post_found: bool,
     /// The job failed (retryably) although X holds its post: a retry finds it, but the status
@@ -545,8 +558,9 @@ fn video(plan: &Plan) -> Vec<u8> {
 /// backoffs are a second or two, and a post is looked for 8 s after the call that may have made
 /// it (longer than the slowest X answer a plan draws, 3.5 s, plus the timeline lag, 1.5 s), where
 /// production waits a minute.
-fn quick_engine() -> EngineSettings {
+fn quick_engine(parallel_appends: u32) -> EngineSettings {
     EngineSettings {
+        parallel_appends,
         deadline_margin_ms: 700,
         min_call_ms: 500,
         initial_segment_estimate_ms: 500,
@@ -601,6 +615,8 @@ async fn run_once(endpoint: &str, plan: Plan, limit: Duration) -> RunReport {
         lost_messages: 0,
         slow_sends: 0,
         x_errors: 0,
+        parallel_appends: plan.parallel_appends,
+        appends_resent: 0,
         post_found: false,
         failed_posted: false,
         unconfirmed_posted: false,
@@ -673,7 +689,7 @@ async fn drive(
         worker_concurrency: plan.worker_concurrency,
         visibility_timeout_secs: Some(plan.visibility_timeout_secs),
         emulator,
-        engine: quick_engine(),
+        engine: quick_engine(plan.parallel_appends),
         segment_size: plan.segment_size,
         extra_env: vec![("X_REQUEST_TIMEOUT_SECS".into(), "2".into())],
         kills: Some(plan.kill_table()),
@@ -849,6 +865,15 @@ fn check(plan: &Plan, seen: &Observed, report: &mut RunReport) {
         .flat_map(|(_, answers)| answers.iter())
         .filter(|(label, _)| !label.starts_with('2') && !label.starts_with('3'))
         .map(|(_, n)| n)
+        .sum();
+    report.appends_resent = seen
+        .records
+        .media
+        .iter()
+        .map(|m| {
+            let distinct: BTreeSet<u32> = m.appends.iter().map(|a| a.index).collect();
+            m.appends.len() - distinct.len()
+        })
         .sum();
     report.post_found = seen.job.as_ref().is_some_and(|j| {
         j.history
@@ -1171,7 +1196,7 @@ impl Summary {
         let rule = |rule: Rule| count(&|r| r.violations.iter().any(|(v, _)| *v == rule));
         let sum = |f: &dyn Fn(&RunReport) -> usize| reports.iter().map(f).sum::<usize>();
         let line = format!(
-            "chaos: runs={} published={} failed={failed}({codes}) unconfirmed={}(posted={}) lost={} stuck={} duplicate_posts={} sha_mismatch={} timeouts={} unexplained={} status_stale={} harness_errors={} failed_posted={} posts_found={} kills={} x_errors={} duplicates={} stale={} slow_sends={} lost_messages={}{} seed={}",
+            "chaos: runs={} published={} failed={failed}({codes}) unconfirmed={}(posted={}) lost={} stuck={} duplicate_posts={} sha_mismatch={} timeouts={} unexplained={} status_stale={} harness_errors={} failed_posted={} posts_found={} kills={} x_errors={} duplicates={} stale={} slow_sends={} lost_messages={}{} parallel_runs={} appends_resent={} seed={}",
             reports.len(),
             count(&|r| r.end == End::Published),
             count(&|r| r.end == End::Unconfirmed),
@@ -1193,6 +1218,8 @@ impl Summary {
             sum(&|r| r.slow_sends),
             sum(&|r| r.lost_messages),
             if settings.lost_messages { "" } else { "(off)" },
+            count(&|r| r.parallel_appends > 1),
+            sum(&|r| r.appends_resent),
             settings.seed,
         );
         Summary {

@@ -52,7 +52,7 @@ fn ffmpeg(name: &str, args: &[&str]) -> PathBuf {
 }
 
 /// A real clip X takes: H.264 + AAC, 640x360, 8 s, about 6 MB (big enough for the bars to move
-/// through several S3 progress events and several 1 MiB segments to X).
+/// through several S3 progress events and several waves of segments to X).
 #[rustfmt::skip]
 fn good_video() -> PathBuf {
     // Noise keeps the encoder from squeezing the clip below the size the bars need.
@@ -87,22 +87,23 @@ async fn the_console_signs_in_connects_x_posts_a_video_and_recovers_from_a_missi
         &moto_endpoint(),
         WorldOptions {
             label: "console".into(),
-            // create-post's segments (its SEGMENT_SIZE_BYTES): 1 MiB, so the 6 MB clip goes to
-            // X in six steps the console can show.
-            extra_env: vec![("SEGMENT_SIZE_BYTES".into(), (1024 * 1024).to_string())],
+            // create-post's segments (its SEGMENT_SIZE_BYTES): 512 KiB, so the 6 MB clip goes to
+            // X in twelve segments, four at a time (PARALLEL_APPENDS' default): three waves the
+            // console's one-second polls can show apart.
+            extra_env: vec![("SEGMENT_SIZE_BYTES".into(), (512 * 1024).to_string())],
             ..WorldOptions::default()
         },
     )
     .await
     .expect("the local world");
-    // X is a little slow to take each segment, as over a real link, so the console's
-    // upload-to-X bar has something to show between its polls.
+    // X is slow to take each segment, as over a real link, so the console's upload-to-X bar
+    // has something to show between its polls (a wave of four lands about every second).
     world
         .emulator
         .admin()
         .add_fault(FaultSpec {
             endpoint: "media_append".into(),
-            kind: FaultKind::Latency { ms: 600 },
+            kind: FaultKind::Latency { ms: 1000 },
             count: None,
             phase: Default::default(),
         })

@@ -106,13 +106,14 @@ async fn the_handler_is_stopped_at_the_deadline_and_logged_as_a_timeout() {
     options.segment_size = 64 * 1024;
     let world = World::start(&moto_endpoint(), options).await.unwrap();
     world.connect(USER).await.unwrap();
-    // 16 segments at 300 ms each outlast a 2 s invocation that does not know its time is up.
+    // 16 segments at 1 s each, four at a time (the default), outlast a 2 s invocation that
+    // does not know its time is up.
     world
         .emulator
         .admin()
         .add_fault(FaultSpec {
             endpoint: "media_append".into(),
-            kind: FaultKind::Latency { ms: 300 },
+            kind: FaultKind::Latency { ms: 1000 },
             count: None,
             phase: FaultPhase::Before,
         })

@@ -80,11 +80,12 @@ async fn a_100_mb_video_spans_invocations_and_is_posted_once() {
         o.worker_deadline = Duration::from_secs(10);
     })
     .await;
-    // X answering each APPEND in 400 ms makes 25 segments outlast one 10 s invocation.
+    // X answering each APPEND in 1.6 s makes 25 segments, four at a time (the default), outlast
+    // one 10 s invocation: seven rounds of 1.6 s against the 9.3 s its deadline margin leaves.
     world
         .emulator
         .admin()
-        .add_fault(fault("media_append", FaultKind::Latency { ms: 400 }, None))
+        .add_fault(fault("media_append", FaultKind::Latency { ms: 1600 }, None))
         .unwrap();
     let file = video(100 * 1024 * 1024);
     let post = world
