@@ -134,31 +134,30 @@ impl Admin {
     }
 
     async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let response = self
-            .http
-            .put(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        let text = response.text().await?;
-        if !status.is_success() {
-            bail!("PUT {path} answered {status}: {text}");
-        }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+        self.send(reqwest::Method::PUT, path, body).await
     }
 
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+
+    /// Sends `body` as JSON; the answer's JSON (null if it has none), or the error it answered.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
         let response = self
             .http
-            .post(format!("{}{path}", self.base))
+            .request(method.clone(), format!("{}{path}", self.base))
             .json(&body)
             .send()
             .await?;
         let status = response.status();
         let text = response.text().await?;
         if !status.is_success() {
-            bail!("POST {path} answered {status}: {text}");
+            bail!("{method} {path} answered {status}: {text}");
         }
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }

@@ -222,7 +222,7 @@ pub fn section(results: &[ClipResult], total: Duration) -> String {
     );
     let _ = writeln!(
         s,
-        "| clip | conversion at {LAMBDA_MEMORY_MB:.0} MB s | headroom to the {LAMBDA_TIMEOUT_SECS:.0} s timeout | fit-video's limit for converting ({LAMBDA_TIMEOUT_SECS:.0} − {margin:.0} s margin) | its estimate at {} Mpx/s (this build) | at {} Mpx/s (recommended) | memory: ffmpeg + conversion process peak vs {LAMBDA_MEMORY_MB:.0} MB | `/tmp`: source + output vs {LAMBDA_EPHEMERAL_MB:.0} MB |",
+        "| clip | conversion at {LAMBDA_MEMORY_MB:.0} MB s | headroom to the {LAMBDA_TIMEOUT_SECS:.0} s timeout | fit-video's limit for converting ({LAMBDA_TIMEOUT_SECS:.0} − {margin:.0} s margin) | its estimate at {} Mpx/s (this build) | at {} Mpx/s (this run's speed) | memory: ffmpeg + conversion process peak vs {LAMBDA_MEMORY_MB:.0} MB | `/tmp`: source + output vs {LAMBDA_EPHEMERAL_MB:.0} MB |",
         results
             .first()
             .map(|r| format!("{:.0}", r.case.default_megapixels_per_sec))
@@ -327,11 +327,22 @@ pub fn section(results: &[ClipResult], total: Duration) -> String {
             .min_by(|a, b| mpx_per_sec(a).total_cmp(&mpx_per_sec(b)))
             .map(|r| format!("{} s {}", r.measured_secs, r.title))
             .unwrap_or_default();
+        // The bench measures; it does not change the code. A run on a quieter machine than the
+        // one the default came from would otherwise read as if the default had moved.
+        let current = reelay_shared::fitter::DEFAULT_MEGAPIXELS_PER_SEC;
+        let verdict = if v.floor() == current.floor() {
+            "the same as fit-video's default".to_string()
+        } else {
+            format!(
+                "fit-video's default (`DEFAULT_MEGAPIXELS_PER_SEC`, what `FIT_MEGAPIXELS_PER_SEC` \
+                 falls back to) is **{current:.0}**, unchanged by this run: moving it is a decision \
+                 (a speed measured on idle cores starts conversions a busier Lambda may not finish)"
+            )
+        };
         let _ = writeln!(
             s,
-            "`FIT_MEGAPIXELS_PER_SEC`: **{v:.0}**, the value fit-video's estimate uses \
-             (`DEFAULT_MEGAPIXELS_PER_SEC`): the lower of the two measured speeds (the {slower}), \
-             rounded down."
+            "This run's speed for `FIT_MEGAPIXELS_PER_SEC`: **{v:.0}**, the lower of the two \
+             measured speeds (the {slower}), rounded down; {verdict}."
         );
     }
     let _ = writeln!(s, "{END}");
