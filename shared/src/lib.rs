@@ -18,6 +18,7 @@ pub mod ids;
 pub mod intake;
 pub mod jobs;
 pub mod messages;
+pub mod platforms;
 pub mod ports;
 pub mod posts;
 pub mod problem;
