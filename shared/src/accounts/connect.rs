@@ -383,14 +383,16 @@ impl Connector {
             .exchange_code(&code, &self.verifier_of(taken))
             .await
             .map_err(|e| match e {
-                OAuthError::Rejected { error, description } => ConnectError::CodeRejected {
+                OAuthError::Rejected {
+                    error, description, ..
+                } => ConnectError::CodeRejected {
                     detail: if description.is_empty() {
                         error
                     } else {
                         description
                     },
                 },
-                OAuthError::Unavailable { detail } => ConnectError::XUnavailable { detail },
+                OAuthError::Unavailable { detail, .. } => ConnectError::XUnavailable { detail },
                 e @ OAuthError::Config(_) => ConnectError::OAuth(e),
             })?;
         match self.store_grant(&taken.user_id, &grant).await {

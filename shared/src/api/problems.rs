@@ -182,7 +182,10 @@ mod tests {
             ConnectError::XUnavailable { detail: "d".into() },
             ConnectError::NotConnected,
             ConnectError::LinkedElsewhere,
-            ConnectError::OAuth(OAuthError::Unavailable { detail: "d".into() }),
+            ConnectError::OAuth(OAuthError::Unavailable {
+                provider: crate::accounts::oauth::Provider::X,
+                detail: "d".into(),
+            }),
             ConnectError::Store(AccountStoreError::Corrupt {
                 what: "account",
                 problem: "p".into(),
