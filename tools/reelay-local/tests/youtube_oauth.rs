@@ -9,12 +9,15 @@ use reelay_shared::accounts::oauth::{
     OAuthApp, OAuthAppConfig, OAuthError, Provider, TokenGrant, YOUTUBE_SCOPES,
 };
 use reelay_shared::http_client::build_http_client;
-use reelay_shared::platforms::youtube::YouTubeClient;
+use reelay_shared::platforms::youtube::{Channel, YouTubeClient, YouTubeFailure};
 use reelay_shared::secret::Secret;
 use reqwest::StatusCode;
 use std::time::Duration;
 use url::Url;
-use youtube_emulator::{Emulator, OAuthClient, PublishingStatus, TESTING_REFRESH_SECS};
+use youtube_emulator::{
+    Consent, Emulator, GoogleUser, OAuthClient, PublishingStatus, TESTING_REFRESH_SECS,
+    UPLOAD_SCOPE,
+};
 
 const CLIENT_ID: &str = "reelay-test.apps.googleusercontent.com";
 const REDIRECT: &str = "https://reelay.example/api/auth/platforms/youtube/callback";
@@ -183,4 +186,53 @@ async fn a_wrong_verifier_is_refused_by_google() {
         .await
         .unwrap_err();
     assert!(error.is_invalid_grant(), "{error:?}");
+}
+
+#[tokio::test]
+async fn the_connection_is_named_after_the_users_channel() {
+    let env = env(PublishingStatus::Production).await;
+    env.emu.admin().set_user(GoogleUser {
+        channel_id: "UCsunsetClips0000000001".into(),
+        title: "Sunset Clips".into(),
+    });
+    let grant = env.connect().await;
+    let channel = env
+        .youtube()
+        .my_channel(&grant.tokens.access_token)
+        .await
+        .unwrap();
+    assert_eq!(
+        channel,
+        Some(Channel {
+            id: "UCsunsetClips0000000001".into(),
+            title: "Sunset Clips".into()
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_grant_without_the_read_scope_cannot_poll_processing() {
+    // Granular consent: the user unticks "view your YouTube account".
+    let env = env(PublishingStatus::Production).await;
+    env.emu.admin().set_consent(Consent {
+        deny: false,
+        grant_scopes: Some(vec![UPLOAD_SCOPE.into()]),
+    });
+    let grant = env.connect().await;
+    assert_eq!(grant.scopes, vec![UPLOAD_SCOPE.to_string()]);
+    let youtube = env.youtube();
+    let token = &grant.tokens.access_token;
+    for error in [
+        youtube.my_channel(token).await.unwrap_err(),
+        youtube
+            .video_state(token, "anyvideo0001")
+            .await
+            .unwrap_err(),
+    ] {
+        assert_eq!(
+            error.classify(0),
+            YouTubeFailure::MissingPermission,
+            "{error:?}"
+        );
+    }
 }

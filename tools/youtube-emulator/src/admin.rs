@@ -31,6 +31,7 @@ impl AdminHandle {
                 channel_id: channel_id.to_string(),
                 expires_at: None,
                 grant: None,
+                scopes: None,
             },
         );
         token

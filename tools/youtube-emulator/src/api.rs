@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 use crate::state::{
     random_string, video_id, ChunkRecord, FaultKind, FaultSpec, Inner, Phase, ProcessingOutcome,
-    Session, Shared, UploadRecord,
+    Session, Shared, UploadRecord, INSERT_SCOPES, READ_SCOPES,
 };
 
 /// Chunks but the last must be a multiple of this (research §2).
@@ -26,15 +26,36 @@ pub const MAX_UPLOAD_BYTES: u64 = 274_877_906_944;
 
 type Params = Query<HashMap<String, String>>;
 
-fn channel_for(inner: &Inner, headers: &HeaderMap) -> Result<String, ApiError> {
+fn channel_for(
+    inner: &Inner,
+    headers: &HeaderMap,
+    accepted_scopes: &[&str],
+) -> Result<String, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(ApiError::unauthorized)?;
-    inner
-        .token_channel(token.trim())
-        .ok_or_else(ApiError::unauthorized)
+    let token = inner
+        .live_token(token.trim())
+        .ok_or_else(ApiError::unauthorized)?;
+    if let Some(granted) = &token.scopes {
+        if !granted
+            .iter()
+            .any(|g| accepted_scopes.contains(&g.as_str()))
+        {
+            return Err(ApiError::insufficient_scope());
+        }
+    }
+    Ok(token.channel_id.clone())
+}
+
+/// The scopes each bearer-token endpoint accepts (§1).
+fn accepted_scopes(endpoint: &str) -> &'static [&'static str] {
+    match endpoint {
+        "start" | "chunk" | "status_query" => INSERT_SCOPES,
+        _ => READ_SCOPES,
+    }
 }
 
 /// What every bearer-token call does first: the caller's channel, then this endpoint's fault
@@ -44,7 +65,7 @@ fn admit(
     headers: &HeaderMap,
     endpoint: &str,
 ) -> Result<(String, Option<FaultSpec>), ApiError> {
-    let channel = channel_for(inner, headers)?;
+    let channel = channel_for(inner, headers, accepted_scopes(endpoint))?;
     let fault = inner.take_fault(endpoint);
     match before(&fault) {
         Some(e) => Err(e),
@@ -278,7 +299,7 @@ pub async fn put(
     let mut inner = shared.lock();
     // The session URI is the credential (chosen); a token, if sent, must be valid.
     if headers.contains_key(header::AUTHORIZATION) {
-        if let Err(e) = channel_for(&inner, &headers) {
+        if let Err(e) = channel_for(&inner, &headers, INSERT_SCOPES) {
             return e.into_response();
         }
     }
@@ -446,6 +467,59 @@ fn processing_view(s: &Session, k: u32, polls: u32) -> (Value, Value) {
 }
 
 /// `GET /youtube/v3/videos?part=status,processingDetails&id=ID`
+/// `GET /youtube/v3/channels?part=snippet&mine=true`: the token's own channel, so a connection
+/// can name it (§1: needs `youtube.readonly` or broader).
+pub async fn channels_list(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Params,
+    headers: HeaderMap,
+) -> Response {
+    let mut inner = shared.lock();
+    let (channel, fault) = match admit(&mut inner, &headers, "channels_list") {
+        Ok(admitted) => admitted,
+        Err(e) => return e.into_response(),
+    };
+    let parts: Vec<&str> = q
+        .get("part")
+        .map(|p| p.split(',').map(str::trim).collect())
+        .unwrap_or_default();
+    if parts.is_empty() {
+        return ApiError::chosen("required", "part is required.").into_response();
+    }
+    if let Some(p) = parts.iter().find(|p| !matches!(**p, "id" | "snippet")) {
+        return ApiError::new(
+            400,
+            "youtube.part",
+            "unknownPart",
+            &format!("part {p:?} is not served by this emulator."),
+        )
+        .into_response();
+    }
+    // Only `mine=true` is served: it is the one filter Reelay needs (chosen).
+    if q.get("mine").map(String::as_str) != Some("true") {
+        return ApiError::chosen(
+            "missingRequiredParameter",
+            "This emulator serves channels.list with mine=true only.",
+        )
+        .into_response();
+    }
+    let mut item = json!({"kind": "youtube#channel", "etag": random_string(27), "id": channel});
+    if parts.contains(&"snippet") {
+        item["snippet"] = json!({"title": inner.channel_title(&channel), "description": ""});
+    }
+    let answer = Json(json!({
+        "kind": "youtube#channelListResponse",
+        "etag": random_string(27),
+        "items": [item],
+        "pageInfo": {"totalResults": 1, "resultsPerPage": 1},
+    }))
+    .into_response();
+    match after(&fault) {
+        Some(e) => e.into_response(),
+        None => answer,
+    }
+}
+
 pub async fn videos_list(
     State(shared): State<Arc<Shared>>,
     Query(q): Params,

@@ -54,6 +54,20 @@ impl ApiError {
         e
     }
 
+    /// 403 `insufficientPermissions` for a token without any scope the method accepts
+    /// (research §5 documents the reason; the message and `PERMISSION_DENIED` are chosen, after
+    /// Google's other APIs).
+    pub fn insufficient_scope() -> Self {
+        let mut e = Self::new(
+            403,
+            "global",
+            "insufficientPermissions",
+            "Request had insufficient authentication scopes.",
+        );
+        e.extra = Some(("status", "PERMISSION_DENIED"));
+        e
+    }
+
     /// 403 `quotaExceeded`, body as recorded in research §3.
     pub fn quota_exceeded() -> Self {
         Self::new(

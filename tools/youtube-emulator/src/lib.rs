@@ -130,6 +130,7 @@ fn router(shared: Arc<state::Shared>, admin: AdminHandle) -> Router {
                 .layer(DefaultBodyLimit::disable()),
         )
         .route("/youtube/v3/videos", get(api::videos_list))
+        .route("/youtube/v3/channels", get(api::channels_list))
         .route("/o/oauth2/v2/auth", get(oauth::authorize))
         .route("/token", post(oauth::token))
         .route("/revoke", post(oauth::revoke))

@@ -449,6 +449,7 @@ fn mint_access(
             channel_id: channel_id.to_string(),
             expires_at: Some(expires_at),
             grant,
+            scopes: Some(scope.split_whitespace().map(str::to_owned).collect()),
         },
     );
     inner.oauth_records.tokens.push(TokenRecord {

@@ -10,7 +10,31 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The endpoints faults can target.
-pub const ENDPOINTS: &[&str] = &["start", "chunk", "status_query", "videos_list"];
+pub const ENDPOINTS: &[&str] = &[
+    "start",
+    "chunk",
+    "status_query",
+    "videos_list",
+    "channels_list",
+];
+
+/// Scopes that authorise `videos.insert` (the Discovery document's `videos.insert.scopes`,
+/// docs/research/youtube.md §1).
+pub const INSERT_SCOPES: &[&str] = &[
+    "https://www.googleapis.com/auth/youtube",
+    "https://www.googleapis.com/auth/youtube.force-ssl",
+    "https://www.googleapis.com/auth/youtube.upload",
+    "https://www.googleapis.com/auth/youtubepartner",
+];
+
+/// Scopes that authorise `videos.list` and `channels.list`: `youtube.upload` is not one of them
+/// (the Discovery document's `videos.list.scopes` and `channels.list.scopes`, §1).
+pub const READ_SCOPES: &[&str] = &[
+    "https://www.googleapis.com/auth/youtube",
+    "https://www.googleapis.com/auth/youtube.force-ssl",
+    "https://www.googleapis.com/auth/youtube.readonly",
+    "https://www.googleapis.com/auth/youtubepartner",
+];
 
 /// Documented `status.failureReason` values (research §4).
 pub const FAILURE_REASONS: &[&str] = &[
@@ -154,6 +178,8 @@ pub struct AccessToken {
     pub expires_at: Option<u64>,
     /// The refresh token it was minted under, if any.
     pub grant: Option<String>,
+    /// The scopes granted with it; `None` for admin-issued tokens, which may call everything.
+    pub scopes: Option<Vec<String>>,
 }
 
 pub struct AuthCode {
@@ -357,10 +383,25 @@ impl Inner {
 
     /// The channel of a live access token (known, not expired).
     pub fn token_channel(&self, token: &str) -> Option<String> {
+        self.live_token(token).map(|t| t.channel_id.clone())
+    }
+
+    /// A live access token (known, not expired).
+    pub fn live_token(&self, token: &str) -> Option<&AccessToken> {
         let t = self.tokens.get(token)?;
         match t.expires_at {
             Some(at) if self.now() >= at => None,
-            _ => Some(t.channel_id.clone()),
+            _ => Some(t),
+        }
+    }
+
+    /// The title of a channel: the signed-in Google user's, or a made-up one for channels that
+    /// only have admin-issued tokens (chosen).
+    pub fn channel_title(&self, channel_id: &str) -> String {
+        if self.user.channel_id == channel_id {
+            self.user.title.clone()
+        } else {
+            format!("Channel {channel_id}")
         }
     }
 

@@ -64,6 +64,13 @@ pub struct VideoState {
     pub time_left_ms: Option<u64>,
 }
 
+/// The channel a token belongs to (`channels.list?mine=true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    pub id: String,
+    pub title: String,
+}
+
 /// The link a published video has.
 pub fn watch_url(video_id: &str) -> String {
     format!("https://www.youtube.com/watch?v={video_id}")
@@ -81,6 +88,24 @@ pub struct YouTubeClient {
 #[derive(Deserialize)]
 struct WireVideo {
     id: String,
+}
+
+#[derive(Deserialize)]
+struct WireChannels {
+    #[serde(default)]
+    items: Vec<WireChannel>,
+}
+
+#[derive(Deserialize)]
+struct WireChannel {
+    id: String,
+    snippet: Option<WireChannelSnippet>,
+}
+
+#[derive(Deserialize)]
+struct WireChannelSnippet {
+    #[serde(default)]
+    title: String,
 }
 
 #[derive(Deserialize)]
@@ -217,6 +242,27 @@ impl YouTubeClient {
             .await
             .map_err(network)?;
         session_answer(response).await
+    }
+
+    /// The token's own channel, to name the connection (needs `youtube.readonly`, §1). `None`
+    /// for a Google account without a YouTube channel.
+    pub async fn my_channel(&self, token: &Secret) -> Result<Option<Channel>, YouTubeError> {
+        let url = self.url("/youtube/v3/channels?part=snippet&mine=true")?;
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(token.expose())
+            .send()
+            .await
+            .map_err(network)?;
+        if !response.status().is_success() {
+            return Err(error_answer(response).await);
+        }
+        let list: WireChannels = read_json(response).await?;
+        Ok(list.items.into_iter().next().map(|c| Channel {
+            title: c.snippet.map(|s| s.title).unwrap_or_default(),
+            id: c.id,
+        }))
     }
 
     /// The video's upload and processing status (`videos.list`, §4); `None` when YouTube shows
