@@ -11,6 +11,7 @@
 mod error;
 pub mod metadata;
 pub mod quota;
+pub mod upload;
 
 use bytes::Bytes;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, LOCATION, RANGE};
