@@ -5,6 +5,7 @@
 //! in the `Authorization` header, never in a URL, an error or a log field.
 
 mod error;
+pub mod platform;
 
 use bytes::Bytes;
 use serde::Deserialize;
