@@ -272,8 +272,17 @@ impl XTokenProvider {
             return self.flag(user, NO_REFRESH_TOKEN_REASON).await;
         };
         match self.oauth.refresh(&refresh_token).await {
-            Ok(grant) => {
-                tracing::info!("refreshed the X access token");
+            Ok(mut grant) => {
+                tracing::info!(
+                    "refreshed the {} access token",
+                    self.oauth.provider().name()
+                );
+                // X rotates the refresh token at every refresh; Google answers without one and
+                // the old one stays good (RFC 6749 §6 allows both). Storing "none" would cost the
+                // user their connection at the next refresh, so the one in hand is kept.
+                if grant.tokens.refresh_token.is_none() {
+                    grant.tokens.refresh_token = Some(refresh_token);
+                }
                 self.store_rotated(account, grant).await
             }
             Err(e) if e.is_invalid_grant() => {
