@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use reelay_shared::http_client::build_http_client;
 use reelay_shared::platforms::youtube::quota::next_quota_reset_ms;
+use reelay_shared::platforms::youtube::upload::{processing_verdict, ProcessingVerdict};
 use reelay_shared::platforms::youtube::{
     Privacy, SessionState, UploadStatus, VideoMetadata, YouTubeClient, YouTubeError,
     YouTubeFailure, YouTubeOptions, CHUNK_MULTIPLE,
@@ -145,6 +146,13 @@ async fn a_video_goes_up_in_chunks_byte_for_byte_and_is_processed() {
     assert_eq!(first.upload_status, UploadStatus::Uploaded);
     assert_eq!(first.processing_status.as_deref(), Some("processing"));
     assert!(first.progress_percent.is_some(), "{first:?}");
+    assert!(
+        matches!(
+            processing_verdict(Some(&first)),
+            ProcessingVerdict::Wait { .. }
+        ),
+        "{first:?}"
+    );
     env.client
         .video_state(&env.token, &done.video_id)
         .await
@@ -156,6 +164,10 @@ async fn a_video_goes_up_in_chunks_byte_for_byte_and_is_processed() {
         .unwrap()
         .unwrap();
     assert_eq!(last.upload_status, UploadStatus::Processed);
+    assert_eq!(
+        processing_verdict(Some(&last)),
+        ProcessingVerdict::Published
+    );
 
     // Another channel's token does not see the video.
     let stranger = Secret::new(env.emu.admin().issue_token("UCsomeoneElse000000000001"));
@@ -313,6 +325,33 @@ async fn quota_exceeded_waits_until_midnight_pacific_time() {
 }
 
 #[tokio::test]
+async fn the_channels_upload_limit_waits_a_day_not_for_the_quota_reset() {
+    let env = env().await;
+    env.emu
+        .admin()
+        .add_fault(fault(
+            "start",
+            FaultKind::UploadLimitExceeded,
+            Phase::Before,
+            1,
+        ))
+        .unwrap();
+    let error = env.start(1000).await.unwrap_err();
+    assert!(
+        matches!(&error, YouTubeError::Api { status: 400, reason: Some(r), .. } if r == "uploadLimitExceeded"),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.classify(1_000),
+        YouTubeFailure::UploadLimit {
+            retry_at_ms: 1_000 + 24 * 3600 * 1000
+        }
+    );
+    // The fault was spent; the next start works.
+    env.start(1000).await.unwrap();
+}
+
+#[tokio::test]
 async fn a_refused_token_and_bad_metadata_are_told_apart() {
     let env = env().await;
     env.emu.admin().revoke_token(env.token.expose());
@@ -374,5 +413,12 @@ async fn processing_rejected_and_failed_carry_youtubes_reasons() {
             .unwrap()
             .unwrap();
         assert_eq!(state.upload_status, expected);
+        let ProcessingVerdict::Failed { reason } = processing_verdict(Some(&state)) else {
+            panic!("{state:?} should fail the target");
+        };
+        assert!(
+            reason.contains("duplicate") || reason.contains("codec"),
+            "{reason}"
+        );
     }
 }

@@ -78,6 +78,10 @@ fn before(fault: &Option<FaultSpec>) -> Option<ApiError> {
     match fault.as_ref().map(|f| (&f.kind, f.phase)) {
         Some((FaultKind::Fail { status }, Phase::Before)) => Some(ApiError::fault(*status)),
         Some((FaultKind::QuotaExceeded, _)) => Some(ApiError::quota_exceeded()),
+        Some((FaultKind::UploadLimitExceeded, _)) => Some(ApiError::video(
+            "uploadLimitExceeded",
+            "The user has exceeded the number of videos they may upload.",
+        )),
         _ => None,
     }
 }

@@ -264,6 +264,9 @@ pub enum FaultKind {
     ExpireSession,
     /// 403 `quotaExceeded` in `youtube.quota`.
     QuotaExceeded,
+    /// `start` only: 400 `uploadLimitExceeded` in `youtube.video`: the channel has uploaded as
+    /// many videos as YouTube allows in 24 hours.
+    UploadLimitExceeded,
 }
 
 /// One fault rule, as posted to `POST /__admin/faults`.
@@ -299,8 +302,19 @@ impl FaultSpec {
             {
                 Err("expire_session applies to chunk or status_query".into())
             }
-            FaultKind::ExpireSession | FaultKind::QuotaExceeded if self.phase == Phase::After => {
-                Err("expire_session and quota_exceeded act before the effect".into())
+            FaultKind::UploadLimitExceeded if self.endpoint != "start" => {
+                Err("upload_limit_exceeded applies to the start endpoint only".into())
+            }
+            FaultKind::ExpireSession
+            | FaultKind::QuotaExceeded
+            | FaultKind::UploadLimitExceeded
+                if self.phase == Phase::After =>
+            {
+                Err(
+                    "expire_session, quota_exceeded and upload_limit_exceeded act before the \
+                     effect"
+                        .into(),
+                )
             }
             _ => Ok(()),
         }
