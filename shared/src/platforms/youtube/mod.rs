@@ -394,6 +394,56 @@ fn network(e: reqwest::Error) -> YouTubeError {
 mod tests {
     use super::*;
 
+    /// A server that answers one request with `answer` and closes.
+    async fn answer_once(answer: &'static str) -> Url {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = vec![0u8; 64 * 1024];
+            let _ = socket.read(&mut request).await;
+            socket.write_all(answer.as_bytes()).await.unwrap();
+        });
+        Url::parse(&format!("http://{addr}")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_session_uri_on_another_host_is_refused() {
+        // The session URI takes the video without a token: one pointing elsewhere would hand the
+        // user's video to that host.
+        let base = answer_once(
+            "HTTP/1.1 200 OK\r\nLocation: https://attacker.example/upload?upload_id=x\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        let client = YouTubeClient::new(reqwest::Client::new(), base);
+        let metadata = VideoMetadata::for_post("t", &YouTubeOptions::default()).unwrap();
+        let error = client
+            .start_session(&Secret::new("tok"), 10, "video/mp4", &metadata)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, YouTubeError::Protocol(m) if m.contains("attacker.example")),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_error_carries_the_session_uri() {
+        // Nothing listens on the session's port: the connection fails.
+        let session =
+            Url::parse("http://127.0.0.1:9/upload/youtube/v3/videos?upload_id=SECRETSESSION")
+                .unwrap();
+        let client = YouTubeClient::new(reqwest::Client::new(), session.clone());
+        let error = client.query(&session, 10).await.unwrap_err();
+        assert!(matches!(error, YouTubeError::Network(_)), "{error:?}");
+        assert!(
+            !format!("{error} {error:?}").contains("SECRETSESSION"),
+            "{error:?}"
+        );
+    }
+
     #[test]
     fn range_headers() {
         assert_eq!(parse_range_end("bytes=0-262143"), Some(262_143));
