@@ -18,3 +18,4 @@ pub mod runner;
 pub mod runtime_api;
 pub mod stack;
 pub mod world;
+pub mod youtube;

@@ -5,13 +5,11 @@
 //! refresh token reads as `invalid_grant`, the signal for "reconnect YouTube".
 
 use oauth2::PkceCodeChallenge;
-use reelay_shared::accounts::oauth::{
-    OAuthApp, OAuthAppConfig, OAuthError, Provider, TokenGrant, YOUTUBE_SCOPES,
-};
+use reelay_local::youtube::{follow_authorize, google_app, param};
+use reelay_shared::accounts::oauth::{OAuthApp, OAuthError, Provider, TokenGrant, YOUTUBE_SCOPES};
 use reelay_shared::http_client::build_http_client;
 use reelay_shared::platforms::youtube::{Channel, YouTubeClient, YouTubeFailure};
 use reelay_shared::secret::Secret;
-use reqwest::StatusCode;
 use std::time::Duration;
 use url::Url;
 use youtube_emulator::{
@@ -40,20 +38,13 @@ async fn env(status: PublishingStatus) -> Env {
         .unwrap();
     let base = Url::parse(emu.base_url()).unwrap();
     let http = build_http_client(Duration::from_secs(10)).unwrap();
-    let app = OAuthApp::for_provider(
+    let app = google_app(
         http.clone(),
-        &OAuthAppConfig {
-            provider: Provider::Google,
-            client_id: CLIENT_ID.into(),
-            client_secret: Some(Secret::new("google-test-secret")),
-            secret_expected: true,
-            redirect_uri: Url::parse(REDIRECT).unwrap(),
-            authorize_url: base.join("/o/oauth2/v2/auth").unwrap(),
-            token_url: base.join("/token").unwrap(),
-            revoke_url: base.join("/revoke").unwrap(),
-        },
-    )
-    .unwrap();
+        &base,
+        CLIENT_ID,
+        "google-test-secret",
+        REDIRECT,
+    );
     Env { emu, app, http }
 }
 
@@ -63,33 +54,19 @@ impl Env {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let url = self.app.authorize_url("state-123", challenge);
         let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-        let param = |name: &str| {
-            query
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        assert_eq!(param("access_type").as_deref(), Some("offline"));
-        assert_eq!(param("prompt").as_deref(), Some("consent"));
-        assert_eq!(param("code_challenge_method").as_deref(), Some("S256"));
+        assert_eq!(param(&query, "access_type").as_deref(), Some("offline"));
+        assert_eq!(param(&query, "prompt").as_deref(), Some("consent"));
         assert_eq!(
-            param("scope").as_deref(),
+            param(&query, "code_challenge_method").as_deref(),
+            Some("S256")
+        );
+        assert_eq!(
+            param(&query, "scope").as_deref(),
             Some(YOUTUBE_SCOPES.join(" ").as_str())
         );
-
-        let answer = self.http.get(url).send().await.unwrap();
-        assert_eq!(answer.status(), StatusCode::FOUND);
-        let back = Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
-        assert!(back.as_str().starts_with(REDIRECT), "{back}");
-        let pairs: Vec<(String, String)> = back.query_pairs().into_owned().collect();
-        let get = |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        assert_eq!(get("state").as_deref(), Some("state-123"));
-        let code = get("code").expect("a code on the redirect");
+        let back = follow_authorize(&self.http, url).await;
+        assert_eq!(param(&back, "state").as_deref(), Some("state-123"));
+        let code = param(&back, "code").expect("a code on the redirect");
         self.app
             .exchange_code(&Secret::new(code), &Secret::new(verifier.secret().clone()))
             .await
@@ -171,14 +148,8 @@ async fn a_testing_apps_refresh_token_dies_after_seven_days() {
 async fn a_wrong_verifier_is_refused_by_google() {
     let env = env(PublishingStatus::Production).await;
     let (challenge, _verifier) = PkceCodeChallenge::new_random_sha256();
-    let url = env.app.authorize_url("s", challenge);
-    let answer = env.http.get(url).send().await.unwrap();
-    let back = Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
-    let code = back
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let back = follow_authorize(&env.http, env.app.authorize_url("s", challenge)).await;
+    let code = param(&back, "code").unwrap();
     let (_, other) = PkceCodeChallenge::new_random_sha256();
     let error = env
         .app

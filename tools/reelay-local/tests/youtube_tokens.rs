@@ -14,8 +14,8 @@ use std::time::Duration;
 use oauth2::PkceCodeChallenge;
 use reelay_local::harness::{aws_clients_for, moto_endpoint};
 use reelay_local::stack::{Stack, StackSpec};
+use reelay_local::youtube::{follow_authorize, google_app, param};
 use reelay_shared::accounts::cipher::{KmsTokenCipher, TokenCipher};
-use reelay_shared::accounts::oauth::{OAuthApp, OAuthAppConfig, Provider};
 use reelay_shared::accounts::store::{AccountStore, DynamoAccountStore, NewConnection};
 use reelay_shared::accounts::tokens::{TokenSource, XTokenProvider};
 use reelay_shared::accounts::{AccountStatus, Platform};
@@ -47,34 +47,12 @@ async fn a_refresh_that_returns_no_refresh_token_keeps_the_stored_one() {
         .unwrap();
     let base = Url::parse(emu.base_url()).unwrap();
     let http = build_http_client(Duration::from_secs(10)).unwrap();
-    let app = OAuthApp::for_provider(
-        http.clone(),
-        &OAuthAppConfig {
-            provider: Provider::Google,
-            client_id: CLIENT_ID.into(),
-            client_secret: Some(Secret::new("s3cret")),
-            secret_expected: true,
-            redirect_uri: Url::parse(REDIRECT).unwrap(),
-            authorize_url: base.join("/o/oauth2/v2/auth").unwrap(),
-            token_url: base.join("/token").unwrap(),
-            revoke_url: base.join("/revoke").unwrap(),
-        },
-    )
-    .unwrap();
+    let app = google_app(http.clone(), &base, CLIENT_ID, "s3cret", REDIRECT);
 
     // Connect: the browser's part, then the code exchange.
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let answer = http
-        .get(app.authorize_url("st", challenge))
-        .send()
-        .await
-        .unwrap();
-    let back = Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
-    let code = back
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let back = follow_authorize(&http, app.authorize_url("st", challenge)).await;
+    let code = param(&back, "code").unwrap();
     let grant = app
         .exchange_code(&Secret::new(code), &Secret::new(verifier.secret().clone()))
         .await

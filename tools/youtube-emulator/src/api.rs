@@ -470,7 +470,29 @@ fn processing_view(s: &Session, k: u32, polls: u32) -> (Value, Value) {
     }
 }
 
-/// `GET /youtube/v3/videos?part=status,processingDetails&id=ID`
+/// The `part` parameter of a list call: required, and only parts this emulator serves.
+fn served_parts<'q>(
+    q: &'q HashMap<String, String>,
+    served: &[&str],
+) -> Result<Vec<&'q str>, ApiError> {
+    let parts: Vec<&str> = q
+        .get("part")
+        .map(|p| p.split(',').map(str::trim).collect())
+        .unwrap_or_default();
+    if parts.is_empty() {
+        return Err(ApiError::chosen("required", "part is required."));
+    }
+    if let Some(p) = parts.iter().find(|p| !served.contains(p)) {
+        return Err(ApiError::new(
+            400,
+            "youtube.part",
+            "unknownPart",
+            &format!("part {p:?} is not served by this emulator."),
+        ));
+    }
+    Ok(parts)
+}
+
 /// `GET /youtube/v3/channels?part=snippet&mine=true`: the token's own channel, so a connection
 /// can name it (§1: needs `youtube.readonly` or broader).
 pub async fn channels_list(
@@ -483,22 +505,10 @@ pub async fn channels_list(
         Ok(admitted) => admitted,
         Err(e) => return e.into_response(),
     };
-    let parts: Vec<&str> = q
-        .get("part")
-        .map(|p| p.split(',').map(str::trim).collect())
-        .unwrap_or_default();
-    if parts.is_empty() {
-        return ApiError::chosen("required", "part is required.").into_response();
-    }
-    if let Some(p) = parts.iter().find(|p| !matches!(**p, "id" | "snippet")) {
-        return ApiError::new(
-            400,
-            "youtube.part",
-            "unknownPart",
-            &format!("part {p:?} is not served by this emulator."),
-        )
-        .into_response();
-    }
+    let parts = match served_parts(&q, &["id", "snippet"]) {
+        Ok(parts) => parts,
+        Err(e) => return e.into_response(),
+    };
     // Only `mine=true` is served: it is the one filter Reelay needs (chosen).
     if q.get("mine").map(String::as_str) != Some("true") {
         return ApiError::chosen(
@@ -524,6 +534,7 @@ pub async fn channels_list(
     }
 }
 
+/// `GET /youtube/v3/videos?part=status,processingDetails&id=ID`
 pub async fn videos_list(
     State(shared): State<Arc<Shared>>,
     Query(q): Params,
@@ -535,25 +546,10 @@ pub async fn videos_list(
         Ok(admitted) => admitted,
         Err(e) => return e.into_response(),
     };
-    let parts: Vec<&str> = q
-        .get("part")
-        .map(|p| p.split(',').map(str::trim).collect())
-        .unwrap_or_default();
-    if parts.is_empty() {
-        return ApiError::chosen("required", "part is required.").into_response();
-    }
-    if let Some(p) = parts
-        .iter()
-        .find(|p| !matches!(**p, "id" | "snippet" | "status" | "processingDetails"))
-    {
-        return ApiError::new(
-            400,
-            "youtube.part",
-            "unknownPart",
-            &format!("part {p:?} is not served by this emulator."),
-        )
-        .into_response();
-    }
+    let parts = match served_parts(&q, &["id", "snippet", "status", "processingDetails"]) {
+        Ok(parts) => parts,
+        Err(e) => return e.into_response(),
+    };
     let Some(ids) = q.get("id").filter(|s| !s.is_empty()) else {
         return ApiError::chosen("required", "id is required.").into_response();
     };

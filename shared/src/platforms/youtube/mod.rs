@@ -249,17 +249,7 @@ impl YouTubeClient {
     /// for a Google account without a YouTube channel.
     pub async fn my_channel(&self, token: &Secret) -> Result<Option<Channel>, YouTubeError> {
         let url = self.url("/youtube/v3/channels?part=snippet&mine=true")?;
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(token.expose())
-            .send()
-            .await
-            .map_err(network)?;
-        if !response.status().is_success() {
-            return Err(error_answer(response).await);
-        }
-        let list: WireChannels = read_json(response).await?;
+        let list: WireChannels = self.get_json(token, url).await?;
         Ok(list.items.into_iter().next().map(|c| Channel {
             title: c.snippet.map(|s| s.title).unwrap_or_default(),
             id: c.id,
@@ -277,6 +267,16 @@ impl YouTubeClient {
         url.query_pairs_mut()
             .append_pair("part", "status,processingDetails")
             .append_pair("id", video_id);
+        let list: WireList = self.get_json(token, url).await?;
+        Ok(list.items.into_iter().next().map(video_state))
+    }
+
+    /// A `GET` of the Data API with the user's token, read as `T` or as Google's error.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &Secret,
+        url: Url,
+    ) -> Result<T, YouTubeError> {
         let response = self
             .http
             .get(url)
@@ -287,8 +287,7 @@ impl YouTubeClient {
         if !response.status().is_success() {
             return Err(error_answer(response).await);
         }
-        let list: WireList = read_json(response).await?;
-        Ok(list.items.into_iter().next().map(video_state))
+        read_json(response).await
     }
 }
 
