@@ -230,6 +230,52 @@ async fn a_lost_answer_after_the_chunk_was_stored_is_asked_about_not_resent() {
 }
 
 #[tokio::test]
+async fn a_dropped_connection_after_the_chunk_was_stored_is_asked_about_not_resent() {
+    let env = env().await;
+    env.emu
+        .admin()
+        .add_fault(fault("chunk", FaultKind::Drop, Phase::After, 1))
+        .unwrap();
+    let data = video(3 * CHUNK_MULTIPLE as usize);
+    let session = env.start(data.len() as u64).await.unwrap();
+    // The first chunk's connection closes with no answer, after the chunk was stored.
+    let done = env.upload(&session, &data, CHUNK_MULTIPLE).await.unwrap();
+    assert_eq!(
+        done.queries, 1,
+        "the dropped connection was followed by a status query"
+    );
+    assert_eq!(
+        done.bytes_sent,
+        data.len() as u64,
+        "the stored chunk was not sent again"
+    );
+    let upload = &env.emu.admin().records().uploads[0];
+    assert_eq!(upload.sha256.as_deref(), Some(sha256(&data).as_str()));
+    assert_eq!(
+        upload.chunks[0].stored, CHUNK_MULTIPLE,
+        "the chunk was stored before the drop"
+    );
+    assert_eq!(upload.video_id.as_deref(), Some(done.video_id.as_str()));
+}
+
+#[tokio::test]
+async fn a_dropped_connection_reads_as_transient_with_no_status() {
+    let env = env().await;
+    env.emu
+        .admin()
+        .add_fault(fault("start", FaultKind::Drop, Phase::Before, 1))
+        .unwrap();
+    let error = env.start(1000).await.unwrap_err();
+    assert!(matches!(error, YouTubeError::Network(_)), "{error:?}");
+    assert_eq!(error.classify(0), YouTubeFailure::Transient);
+    assert!(
+        env.emu.admin().records().uploads.is_empty(),
+        "no session before the drop"
+    );
+    env.start(1000).await.expect("the next start works");
+}
+
+#[tokio::test]
 async fn a_failure_before_the_chunk_was_stored_sends_it_again_after_asking() {
     let env = env().await;
     env.emu

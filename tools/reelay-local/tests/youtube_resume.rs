@@ -1,7 +1,7 @@
 //! The YouTube resume rule (`platforms::youtube::upload`) under crashes and faults, against the
 //! YouTube emulator: an invocation that dies after any call and is run again from its last
-//! checkpoint, and seeded runs of random kills, lost answers, 5xx, short `Range`s and expired
-//! sessions, all end with exactly one video holding the file byte for byte.
+//! checkpoint, and seeded runs of random kills, lost answers (a 5xx or a dropped connection
+//! after the effect), 5xx, short `Range`s and expired sessions, all end with exactly one video holding the file byte for byte.
 //!
 //! The driver here does what the engine's YouTube steps do with `ResumableUpload`: make the next
 //! call, record its answer, checkpoint. A "crash" is an invocation that returns before its
@@ -212,7 +212,9 @@ async fn seeded_kills_and_faults_end_with_one_video_every_time() {
         );
         let faults_added = rng.gen_range(1..=4);
         for _ in 0..faults_added {
-            let (endpoint, kind, phase) = match rng.gen_range(0..6) {
+            let (endpoint, kind, phase) = match rng.gen_range(0..8) {
+                6 => ("chunk", FaultKind::Drop, Phase::After),
+                7 => ("status_query", FaultKind::Drop, Phase::Before),
                 0 => ("chunk", FaultKind::Fail { status: 503 }, Phase::Before),
                 1 => ("chunk", FaultKind::Fail { status: 500 }, Phase::After),
                 2 => ("chunk", FaultKind::ShortRange, Phase::Before),

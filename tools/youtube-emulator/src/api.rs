@@ -77,6 +77,7 @@ fn admit(
 fn before(fault: &Option<FaultSpec>) -> Option<ApiError> {
     match fault.as_ref().map(|f| (&f.kind, f.phase)) {
         Some((FaultKind::Fail { status }, Phase::Before)) => Some(ApiError::fault(*status)),
+        Some((FaultKind::Drop, Phase::Before)) => Some(ApiError::dropped()),
         Some((FaultKind::QuotaExceeded, _)) => Some(ApiError::quota_exceeded()),
         Some((FaultKind::UploadLimitExceeded, _)) => Some(ApiError::video(
             "uploadLimitExceeded",
@@ -90,6 +91,7 @@ fn before(fault: &Option<FaultSpec>) -> Option<ApiError> {
 fn after(fault: &Option<FaultSpec>) -> Option<ApiError> {
     match fault.as_ref().map(|f| (&f.kind, f.phase)) {
         Some((FaultKind::Fail { status }, Phase::After)) => Some(ApiError::fault(*status)),
+        Some((FaultKind::Drop, Phase::After)) => Some(ApiError::dropped()),
         _ => None,
     }
 }

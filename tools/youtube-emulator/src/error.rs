@@ -15,6 +15,8 @@ pub struct ApiError {
     /// Extra members of `error` (e.g. `"status":"UNAUTHENTICATED"`).
     extra: Option<(&'static str, &'static str)>,
     www_authenticate: bool,
+    /// No answer at all: the connection is closed instead (the `drop` fault).
+    drop_connection: bool,
 }
 
 impl ApiError {
@@ -26,7 +28,15 @@ impl ApiError {
             message: message.to_string(),
             extra: None,
             www_authenticate: false,
+            drop_connection: false,
         }
+    }
+
+    /// Not an answer: the connection closes before any byte of one is sent (the `drop` fault).
+    pub fn dropped() -> Self {
+        let mut e = Self::new(500, "global", "dropped", "dropped");
+        e.drop_connection = true;
+        e
     }
 
     /// 400 `badRequest`-class error in `youtube.video` (reason documented
@@ -118,6 +128,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.drop_connection {
+            // A body that fails before its first byte makes hyper abort the connection with the
+            // head still unsent, so the client sees the connection closed and no status.
+            let failing = futures::stream::once(async {
+                Err::<axum::body::Bytes, _>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "connection dropped by fault",
+                ))
+            });
+            return Response::new(axum::body::Body::from_stream(failing));
+        }
         let mut resp = (self.status, Json(self.body())).into_response();
         if self.www_authenticate {
             resp.headers_mut().insert(

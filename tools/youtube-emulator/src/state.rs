@@ -264,6 +264,9 @@ pub enum FaultKind {
     ExpireSession,
     /// 403 `quotaExceeded` in `youtube.quota`.
     QuotaExceeded,
+    /// Close the connection without an answer: with `before`, nothing happens; with `after`,
+    /// the effect happens (the session is created, the chunk stored) and the answer is lost.
+    Drop,
     /// `start` only: 400 `uploadLimitExceeded` in `youtube.video`: the channel has uploaded as
     /// many videos as YouTube allows in 24 hours.
     UploadLimitExceeded,
