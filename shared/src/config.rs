@@ -291,6 +291,108 @@ impl XConfig {
     }
 }
 
+/// YouTube, through Google's OAuth 2.0 for web server apps (docs/research/youtube.md §1). Optional:
+/// an operator who deploys Reelay for X only sets no `GOOGLE_CLIENT_ID`, and YouTube is off.
+/// Google's web clients are confidential, so the secret is required, and is read from Secrets
+/// Manager like X's, never from the environment.
+#[derive(Clone)]
+pub struct YouTubeConfig {
+    pub client_id: String,
+    /// The ARN of the Secrets Manager secret that holds the Google client secret.
+    pub client_secret_arn: String,
+    /// Read from `client_secret_arn` once at cold start (`read_client_secret`).
+    pub client_secret: Option<crate::secret::Secret>,
+    /// The redirect URI registered on the Google OAuth client; must match exactly.
+    pub redirect_uri: Url,
+    pub authorize_url: Url,
+    pub token_url: Url,
+    pub revoke_url: Url,
+    /// Base of the upload and Data API hosts (`https://www.googleapis.com`).
+    pub api_base_url: Url,
+    /// Per-request timeout for calls to Google: a chunk is several MiB, so longer than X's.
+    pub request_timeout: Duration,
+}
+
+// Hand-written so the client secret never reaches a log line through `{:?}`.
+impl std::fmt::Debug for YouTubeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("YouTubeConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret_arn", &self.client_secret_arn)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
+            .field("redirect_uri", &self.redirect_uri.as_str())
+            .field("api_base_url", &self.api_base_url.as_str())
+            .field("request_timeout", &self.request_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl YouTubeConfig {
+    pub const VARS: &'static [&'static str] = &[
+        "GOOGLE_CLIENT_ID",
+        "GOOGLE_CLIENT_SECRET_ARN",
+        "GOOGLE_REDIRECT_URI",
+        "GOOGLE_AUTHORIZE_URL",
+        "GOOGLE_TOKEN_URL",
+        "GOOGLE_REVOKE_URL",
+        "YOUTUBE_API_BASE_URL",
+        "YOUTUBE_REQUEST_TIMEOUT_SECS",
+    ];
+
+    /// `None` when YouTube is not configured (no `GOOGLE_CLIENT_ID`).
+    pub fn from_env(env: &dyn Env) -> Result<Option<Self>, ConfigError> {
+        if env.var("GOOGLE_CLIENT_SECRET").is_some() {
+            return Err(ConfigError::Invalid {
+                name: "GOOGLE_CLIENT_SECRET",
+                reason: "the client secret is not read from the environment: store it in \
+                         Secrets Manager, set GOOGLE_CLIENT_SECRET_ARN to its ARN and remove \
+                         GOOGLE_CLIENT_SECRET"
+                    .into(),
+            });
+        }
+        let Some(client_id) = env.var("GOOGLE_CLIENT_ID") else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            client_id,
+            client_secret_arn: required(env, "GOOGLE_CLIENT_SECRET_ARN")?,
+            client_secret: None,
+            redirect_uri: Url::parse(&required(env, "GOOGLE_REDIRECT_URI")?).map_err(|e| {
+                ConfigError::Invalid {
+                    name: "GOOGLE_REDIRECT_URI",
+                    reason: e.to_string(),
+                }
+            })?,
+            authorize_url: url_or(
+                env,
+                "GOOGLE_AUTHORIZE_URL",
+                "https://accounts.google.com/o/oauth2/v2/auth",
+            )?,
+            token_url: url_or(
+                env,
+                "GOOGLE_TOKEN_URL",
+                "https://oauth2.googleapis.com/token",
+            )?,
+            revoke_url: url_or(
+                env,
+                "GOOGLE_REVOKE_URL",
+                "https://oauth2.googleapis.com/revoke",
+            )?,
+            api_base_url: url_or(env, "YOUTUBE_API_BASE_URL", "https://www.googleapis.com")?,
+            request_timeout: secs_or(env, "YOUTUBE_REQUEST_TIMEOUT_SECS", 60)?,
+        }))
+    }
+
+    /// Reads the client secret, once, at cold start.
+    pub async fn read_client_secret(
+        &mut self,
+        secrets: &dyn crate::secret_store::SecretSource,
+    ) -> Result<(), crate::secret_store::SecretReadError> {
+        self.client_secret = Some(secrets.read(&self.client_secret_arn).await?);
+        Ok(())
+    }
+}
+
 /// Where the server key of the PKCE verifiers is (`accounts::pkce`): the ARN of a Secrets
 /// Manager secret, read once at cold start by the connect route and the callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -455,6 +557,68 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn youtube_is_off_without_a_google_client_id_and_never_takes_a_plain_secret() {
+        assert!(YouTubeConfig::from_env(&env(&[])).unwrap().is_none());
+        let err = YouTubeConfig::from_env(&env(&[
+            ("GOOGLE_CLIENT_ID", "id"),
+            ("GOOGLE_CLIENT_SECRET", "plain"),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("GOOGLE_CLIENT_SECRET_ARN"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("plain"), "{err}");
+        let err = YouTubeConfig::from_env(&env(&[
+            ("GOOGLE_CLIENT_ID", "id"),
+            ("GOOGLE_REDIRECT_URI", "https://r.example/cb"),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("GOOGLE_CLIENT_SECRET_ARN"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn youtube_defaults_are_googles_hosts() {
+        let config = YouTubeConfig::from_env(&env(&[
+            ("GOOGLE_CLIENT_ID", "id.apps.googleusercontent.com"),
+            (
+                "GOOGLE_CLIENT_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:1:secret:g",
+            ),
+            (
+                "GOOGLE_REDIRECT_URI",
+                "https://r.example/api/auth/platforms/youtube/callback",
+            ),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            config.authorize_url.as_str(),
+            "https://accounts.google.com/o/oauth2/v2/auth"
+        );
+        assert_eq!(
+            config.token_url.as_str(),
+            "https://oauth2.googleapis.com/token"
+        );
+        assert_eq!(
+            config.revoke_url.as_str(),
+            "https://oauth2.googleapis.com/revoke"
+        );
+        assert_eq!(config.api_base_url.as_str(), "https://www.googleapis.com/");
+        let shown = format!(
+            "{:?}",
+            YouTubeConfig {
+                client_secret: Some(crate::secret::Secret::new("hunter2")),
+                ..config
+            }
+        );
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

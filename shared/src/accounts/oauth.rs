@@ -94,6 +94,22 @@ pub struct OAuthAppConfig {
     pub revoke_url: Url,
 }
 
+impl From<&crate::config::YouTubeConfig> for OAuthAppConfig {
+    fn from(config: &crate::config::YouTubeConfig) -> Self {
+        Self {
+            provider: Provider::Google,
+            client_id: config.client_id.clone(),
+            client_secret: config.client_secret.clone(),
+            // Google's web clients are confidential: the secret must have been read.
+            secret_expected: true,
+            redirect_uri: config.redirect_uri.clone(),
+            authorize_url: config.authorize_url.clone(),
+            token_url: config.token_url.clone(),
+            revoke_url: config.revoke_url.clone(),
+        }
+    }
+}
+
 impl From<&XConfig> for OAuthAppConfig {
     fn from(config: &XConfig) -> Self {
         Self {

@@ -14,16 +14,19 @@ use std::time::Duration;
 use oauth2::PkceCodeChallenge;
 use reelay_local::harness::{aws_clients_for, moto_endpoint};
 use reelay_local::stack::{Stack, StackSpec};
-use reelay_local::youtube::{follow_authorize, google_app, param};
+use reelay_local::youtube::{follow_authorize, param};
 use reelay_shared::accounts::cipher::{KmsTokenCipher, TokenCipher};
+use reelay_shared::accounts::oauth::{OAuthApp, OAuthAppConfig};
 use reelay_shared::accounts::store::{AccountStore, DynamoAccountStore, NewConnection};
 use reelay_shared::accounts::tokens::{TokenSource, XTokenProvider};
 use reelay_shared::accounts::{AccountStatus, Platform};
 use reelay_shared::clock::{Clock, ManualClock, SystemClock};
+use reelay_shared::config::YouTubeConfig;
 use reelay_shared::http_client::build_http_client;
 use reelay_shared::ids::UserId;
 use reelay_shared::platforms::youtube::YouTubeClient;
 use reelay_shared::secret::Secret;
+use reelay_shared::secret_store::SecretsManagerSource;
 use url::Url;
 use youtube_emulator::{Emulator, OAuthClient, PublishingStatus};
 
@@ -47,7 +50,44 @@ async fn a_refresh_that_returns_no_refresh_token_keeps_the_stored_one() {
         .unwrap();
     let base = Url::parse(emu.base_url()).unwrap();
     let http = build_http_client(Duration::from_secs(10)).unwrap();
-    let app = google_app(http.clone(), &base, CLIENT_ID, "s3cret", REDIRECT);
+    // The app as a function builds it: YouTubeConfig from the environment, the client secret
+    // read once from Secrets Manager.
+    let secret_arn = aws
+        .secretsmanager
+        .create_secret()
+        .name(format!("{}-google-client-secret", stack.table_name))
+        .secret_string("s3cret")
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let env: std::collections::HashMap<String, String> = [
+        ("GOOGLE_CLIENT_ID", CLIENT_ID.to_owned()),
+        ("GOOGLE_CLIENT_SECRET_ARN", secret_arn),
+        ("GOOGLE_REDIRECT_URI", REDIRECT.to_owned()),
+        (
+            "GOOGLE_AUTHORIZE_URL",
+            base.join("/o/oauth2/v2/auth").unwrap().to_string(),
+        ),
+        ("GOOGLE_TOKEN_URL", base.join("/token").unwrap().to_string()),
+        (
+            "GOOGLE_REVOKE_URL",
+            base.join("/revoke").unwrap().to_string(),
+        ),
+        ("YOUTUBE_API_BASE_URL", base.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let mut config = YouTubeConfig::from_env(&env)
+        .unwrap()
+        .expect("YouTube is configured");
+    config
+        .read_client_secret(&SecretsManagerSource::new(aws.secretsmanager.clone()))
+        .await
+        .unwrap();
+    let app = OAuthApp::for_provider(http.clone(), &OAuthAppConfig::from(&config)).unwrap();
 
     // Connect: the browser's part, then the code exchange.
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
