@@ -221,11 +221,7 @@ async fn exchange(
 }
 
 fn transport(e: reqwest::Error) -> ExchangeFailure {
-    let timed_out = if e.is_timeout() { " (timed out)" } else { "" };
-    let cause = std::error::Error::source(&e)
-        .map(|s| format!(": {s}"))
-        .unwrap_or_default();
-    ExchangeFailure::Transport(format!("the request failed{timed_out}{cause}"))
+    ExchangeFailure::Transport(crate::http_client::transport_detail(&e))
 }
 
 fn classify<T>(provider: Provider, err: RequestTokenError<ExchangeFailure, T>) -> OAuthError

@@ -140,22 +140,9 @@ impl XError {
 
     /// A failed send or body read. reqwest's `Display` includes the URL; it is dropped here.
     pub(crate) fn transport(err: reqwest::Error) -> Self {
-        let timed_out = err.is_timeout();
-        let kind = if timed_out {
-            "timed out"
-        } else if err.is_connect() {
-            "connection failed"
-        } else if err.is_body() || err.is_decode() {
-            "the answer was cut off"
-        } else {
-            "the request failed"
-        };
-        let cause = std::error::Error::source(&err)
-            .map(|s| format!(": {s}"))
-            .unwrap_or_default();
         XError::Transport {
-            detail: format!("{kind}{cause}"),
-            timed_out,
+            detail: crate::http_client::transport_detail(&err),
+            timed_out: err.is_timeout(),
         }
     }
 }

@@ -382,11 +382,7 @@ async fn error_answer(response: Response) -> YouTubeError {
 
 /// A transport failure, without the URL: a session URI is a credential for the upload.
 fn network(e: reqwest::Error) -> YouTubeError {
-    let timed_out = if e.is_timeout() { " (timed out)" } else { "" };
-    let cause = std::error::Error::source(&e)
-        .map(|s| format!(": {s}"))
-        .unwrap_or_default();
-    YouTubeError::Network(format!("no answer{timed_out}{cause}"))
+    YouTubeError::Network(crate::http_client::transport_detail(&e))
 }
 
 #[cfg(test)]
