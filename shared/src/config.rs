@@ -51,6 +51,25 @@ fn url_or(env: &dyn Env, name: &'static str, default: &str) -> Result<Url, Confi
     })
 }
 
+/// A client secret set in the environment: refused rather than used (issue 12: secrets live only
+/// in Secrets Manager), naming the variable and the ARN variable to use instead, never the value.
+fn refuse_plain_secret(
+    env: &dyn Env,
+    name: &'static str,
+    arn_name: &str,
+) -> Result<(), ConfigError> {
+    match env.var(name) {
+        None => Ok(()),
+        Some(_) => Err(ConfigError::Invalid {
+            name,
+            reason: format!(
+                "the client secret is not read from the environment: store it in Secrets \
+                 Manager, set {arn_name} to its ARN and remove {name}"
+            ),
+        }),
+    }
+}
+
 fn secs_or(env: &dyn Env, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
     match env.var(name) {
         None => Ok(Duration::from_secs(default)),
@@ -251,15 +270,7 @@ impl XConfig {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         // The secret in the environment was the old way (issue 12): refuse it rather than
         // quietly run as a public client that X would answer 401.
-        if env.var("X_CLIENT_SECRET").is_some() {
-            return Err(ConfigError::Invalid {
-                name: "X_CLIENT_SECRET",
-                reason: "the client secret is no longer read from the environment: store it in \
-                         Secrets Manager, set X_CLIENT_SECRET_ARN to its ARN and remove \
-                         X_CLIENT_SECRET"
-                    .into(),
-            });
-        }
+        refuse_plain_secret(env, "X_CLIENT_SECRET", "X_CLIENT_SECRET_ARN")?;
         Ok(Self {
             client_id: required(env, "X_CLIENT_ID")?,
             client_secret_arn: env.var("X_CLIENT_SECRET_ARN"),
@@ -341,15 +352,7 @@ impl YouTubeConfig {
 
     /// `None` when YouTube is not configured (no `GOOGLE_CLIENT_ID`).
     pub fn from_env(env: &dyn Env) -> Result<Option<Self>, ConfigError> {
-        if env.var("GOOGLE_CLIENT_SECRET").is_some() {
-            return Err(ConfigError::Invalid {
-                name: "GOOGLE_CLIENT_SECRET",
-                reason: "the client secret is not read from the environment: store it in \
-                         Secrets Manager, set GOOGLE_CLIENT_SECRET_ARN to its ARN and remove \
-                         GOOGLE_CLIENT_SECRET"
-                    .into(),
-            });
-        }
+        refuse_plain_secret(env, "GOOGLE_CLIENT_SECRET", "GOOGLE_CLIENT_SECRET_ARN")?;
         let Some(client_id) = env.var("GOOGLE_CLIENT_ID") else {
             return Ok(None);
         };
