@@ -551,6 +551,54 @@ impl QuotaConfig {
     }
 }
 
+/// What process-upload reads from the environment, once, at cold start.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub table: TableConfig,
+    pub bucket: BucketConfig,
+    pub queue: QueueConfig,
+    pub key: KeyConfig,
+    pub x: XConfig,
+    /// YouTube, when the operator set it up (issue 17).
+    pub youtube: Option<YouTubeConfig>,
+    pub alerts: AlertsConfig,
+    /// Scheduled posts' wake-ups (issue 15).
+    pub scheduler: SchedulerConfig,
+    /// Segments in flight at once (issue 16).
+    pub appends: AppendConfig,
+}
+
+impl WorkerConfig {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: TableConfig::from_env(env)?,
+            bucket: BucketConfig::from_env(env)?,
+            queue: QueueConfig::from_env(env)?,
+            key: KeyConfig::from_env(env)?,
+            x: XConfig::from_env(env)?,
+            youtube: YouTubeConfig::from_env(env)?,
+            alerts: AlertsConfig::from_env(env)?,
+            scheduler: SchedulerConfig::from_env(env)?,
+            appends: AppendConfig::from_env(env)?,
+        })
+    }
+
+    pub fn vars() -> Vec<&'static str> {
+        [
+            TableConfig::VARS,
+            BucketConfig::VARS,
+            QueueConfig::VARS,
+            KeyConfig::VARS,
+            XConfig::VARS,
+            YouTubeConfig::VARS,
+            AlertsConfig::VARS,
+            SchedulerConfig::VARS,
+            AppendConfig::VARS,
+        ]
+        .concat()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

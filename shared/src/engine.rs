@@ -40,9 +40,12 @@ use crate::ports::{
     FailureKind, Lookup, MediaPlatform, OperatorAlert, OperatorAlerts, PlatformError, Processing,
     ProcessingState, PublishedPost, StepPoint, WakeUps, WorkQueue,
 };
-use crate::posts::PostStatus;
+use crate::posts::{PostStatus, UploadProtocol};
 use crate::schedule::ScheduleSettings;
 use crate::store::{JobStore, PostStore, StoreError};
+
+mod resumable;
+pub use resumable::ResumableTarget;
 
 /// Tunables, with production defaults.
 #[derive(Debug, Clone)]
@@ -169,8 +172,12 @@ pub struct Engine<'a> {
     pub queue: &'a dyn WorkQueue,
     /// One-time schedules that wake a scheduled job at its time.
     pub wake_ups: &'a dyn WakeUps,
+    /// X's upload, and the credentials of X accounts.
     pub platform: &'a dyn MediaPlatform,
     pub credentials: &'a dyn Credentials,
+    /// The platforms with a resumable upload this deployment posts to (YouTube, when
+    /// configured), driven by `engine/resumable.rs`.
+    pub resumable: Vec<ResumableTarget<'a>>,
     pub clock: &'a dyn Clock,
     pub crashes: &'a dyn CrashSwitch,
     pub alerts: &'a dyn OperatorAlerts,
@@ -374,6 +381,9 @@ impl Engine<'_> {
 
     /// One step of the state machine.
     async fn step(&self, run: &mut Run) -> Result<Next, EngineError> {
+        if run.job.platform.protocol() == UploadProtocol::Resumable {
+            return self.resumable_step(run).await;
+        }
         // A scheduled job's waits need no token.
         match run.job.phase {
             Phase::Ready => return self.wait_for_the_time(run).await,
@@ -1020,12 +1030,25 @@ impl Engine<'_> {
             media.as_deref().unwrap_or("unknown")
         );
         tracing::warn!(%message, "post unconfirmed");
+        self.end_unconfirmed(run, "post_unconfirmed", message).await
+    }
+
+    /// Ends the job `Unconfirmed`: the platform may hold the post (or video), and only looking
+    /// could tell; `message` says what to check. Retryable: a retry looks (or, for a video, the
+    /// user has looked) before uploading again.
+    async fn end_unconfirmed(
+        &self,
+        run: &mut Run,
+        code: &str,
+        message: String,
+    ) -> Result<Next, EngineError> {
+        let job = &mut run.job;
         job.phase = Phase::Unconfirmed;
         job.error = Some(JobError {
-            code: "post_unconfirmed".into(),
+            code: code.to_owned(),
             message,
             retryable: true,
-            at_ms: now,
+            at_ms: self.clock.now_ms(),
         });
         job.lease_owner = None;
         job.lease_until_ms = 0;
@@ -1041,6 +1064,7 @@ impl Engine<'_> {
         err: PlatformError,
     ) -> Result<Next, EngineError> {
         let now = self.clock.now_ms();
+        let name = run.job.platform.display_name();
         tracing::warn!(step, code = %err.code, message = %err.message, "platform call failed");
         run.job
             .record(now, step, format!("{}: {}", err.code, err.message));
@@ -1068,11 +1092,13 @@ impl Engine<'_> {
             FailureKind::Transient => {
                 run.job.attempts += 1;
                 if run.job.attempts >= self.settings.max_attempts {
-                    // Our own services (tokens, storage) failing is not X's doing: say so.
-                    let who = if err.code.starts_with("x_") {
-                        "X"
-                    } else {
+                    // Our own services (tokens, storage) failing is not the platform's doing: say
+                    // so. Platform codes start with the platform's name.
+                    let own = ["storage_", "credentials_"];
+                    let who = if own.iter().any(|p| err.code.starts_with(p)) {
                         "Reelay"
+                    } else {
+                        name
                     };
                     let message = format!(
                         "{who} kept failing at {step} after {} attempts: {}",
@@ -1097,7 +1123,7 @@ impl Engine<'_> {
             }
             FailureKind::Unauthorized => {
                 let message = format!(
-                    "X refused the account's token even after a refresh: {}. Reconnect X, then retry the post.",
+                    "{name} refused the account's token even after a refresh: {}. Reconnect {name}, then retry the post.",
                     err.message
                 );
                 self.fail(run, "reconnect_required", message, true).await
@@ -1106,7 +1132,9 @@ impl Engine<'_> {
             FailureKind::MissingPermission => {
                 let reason = err.message.clone();
                 let user = run.job.user_id.clone();
-                let flag = self.credentials.flag_reconnect(&user, &reason);
+                let flag = self
+                    .credentials_for(run.job.platform)
+                    .flag_reconnect(&user, &reason);
                 match self.within(run.deadline_ms, flag).await {
                     Some(Ok(())) => {}
                     Some(Err(e)) => {
@@ -1129,7 +1157,7 @@ impl Engine<'_> {
                 | Phase::Publishing => {
                     self.restart(
                         run,
-                        &format!("X no longer accepts the media: {}", err.message),
+                        &format!("{name} no longer accepts the media: {}", err.message),
                     )
                     .await
                 }
@@ -1137,7 +1165,7 @@ impl Engine<'_> {
                     self.fail(
                         run,
                         "media_rejected",
-                        format!("X refused the video: {}", err.message),
+                        format!("{name} refused the video: {}", err.message),
                         false,
                     )
                     .await
@@ -1148,7 +1176,7 @@ impl Engine<'_> {
                     self.fail(
                         run,
                         "post_rejected",
-                        format!("X refused the post: {}", err.message),
+                        format!("{name} refused the post: {}", err.message),
                         false,
                     )
                     .await
@@ -1157,7 +1185,7 @@ impl Engine<'_> {
                     self.fail(
                         run,
                         "media_rejected",
-                        format!("X refused the video at {step}: {}", err.message),
+                        format!("{name} refused the video at {step}: {}", err.message),
                         false,
                     )
                     .await
@@ -1174,12 +1202,14 @@ impl Engine<'_> {
         let refreshed = match &rejected {
             Some(rejected) => {
                 let call = self
-                    .credentials
+                    .credentials_for(run.job.platform)
                     .refresh_after_unauthorized_within(&user, rejected, left);
                 self.within(run.deadline_ms, call).await
             }
             None => {
-                let call = self.credentials.access_token_within(&user, left);
+                let call = self
+                    .credentials_for(run.job.platform)
+                    .access_token_within(&user, left);
                 self.within(run.deadline_ms, call).await
             }
         };
@@ -1278,12 +1308,15 @@ impl Engine<'_> {
         run: &mut Run,
         err: CredentialError,
     ) -> Result<Next, EngineError> {
+        let name = run.job.platform.display_name();
         match err {
             CredentialError::NotConnected => {
                 self.fail(
                     run,
                     "not_connected",
-                    "The X account is not connected. Connect X, then retry the post.".into(),
+                    format!(
+                        "The {name} account is not connected. Connect {name}, then retry the post."
+                    ),
                     true,
                 )
                 .await
@@ -1292,7 +1325,7 @@ impl Engine<'_> {
                 self.fail(
                     run,
                     "reconnect_required",
-                    format!("Reconnect X, then retry the post: {reason}"),
+                    format!("Reconnect {name}, then retry the post: {reason}"),
                     true,
                 )
                 .await
@@ -1437,7 +1470,9 @@ impl Engine<'_> {
         }
         let user = run.job.user_id.clone();
         let left = self.time_left(run.deadline_ms);
-        let call = self.credentials.access_token_within(&user, left);
+        let call = self
+            .credentials_for(run.job.platform)
+            .access_token_within(&user, left);
         match self
             .within(run.deadline_ms, call)
             .await
@@ -1675,6 +1710,14 @@ pub fn overall_status(jobs: &[UploadJob]) -> PostStatus {
         PostStatus::Published
     } else if jobs.iter().all(|j| j.phase == Phase::Cancelled) {
         PostStatus::Cancelled
+    } else if jobs.iter().any(|j| j.phase == Phase::Published)
+        && jobs
+            .iter()
+            .any(|j| matches!(j.phase, Phase::Failed | Phase::Unconfirmed))
+    {
+        // Some platforms have the post, some do not: each target says why, and a retry
+        // re-runs only the ones that did not publish.
+        PostStatus::PartiallyPublished
     } else if jobs.iter().all(crate::fitter::refused_as_unusable) {
         PostStatus::Rejected
     } else if jobs.iter().any(|j| j.phase == Phase::Failed) {

@@ -446,18 +446,10 @@ impl Fitter<'_> {
         let Some(fit) = job.fit.as_mut() else {
             unreachable!("checked by fit")
         };
-        let facts = &checked.facts;
         fit.percent = 100;
         fit.done = true;
         fit.changes = changes;
-        fit.fitted = Some(VideoInfo {
-            size_bytes: facts.size_bytes,
-            media_type: facts.media_type.to_owned(),
-            media_category: checked.category.as_str().to_owned(),
-            duration_secs: facts.duration_secs,
-            width: facts.width,
-            height: facts.height,
-        });
+        fit.fitted = Some(VideoInfo::from(checked));
         let bucket = fit.original.bucket.clone();
         job.source = SourceObject {
             bucket,

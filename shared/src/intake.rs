@@ -31,9 +31,9 @@ use video_preflight::{Checked, Limits, PreflightError};
 use crate::clock::Clock;
 use crate::fitter::fixable;
 use crate::ids::{IdError, PostId, UploadKey};
-use crate::jobs::{segment_size_for, Phase, SourceObject, UploadJob};
+use crate::jobs::{segment_size_for, JobError, Phase, SourceObject, UploadJob};
 use crate::ports::{BlobError, ObjectHead, ObjectRef, QueueError, UploadedObjects, WorkQueue};
-use crate::posts::{minted_post_id, Post, PostStatus, VideoInfo};
+use crate::posts::{minted_post_id, Platform, Post, PostStatus, VideoInfo};
 use crate::resources::bucket::UPLOAD_PREFIX;
 use crate::s3::UPLOAD_CONTENT_TYPES;
 use crate::store::{PostStore, StoreError};
@@ -325,8 +325,12 @@ impl Intake<'_> {
             .map_err(IntakeError::Head)
     }
 
-    /// Runs the pre-flight check and either rejects the post or starts its jobs. `None` when a
-    /// concurrent delivery got there first.
+    /// Runs X's pre-flight check (when X is a target) and either rejects the post or starts
+    /// one job per target. The check is X's: a video X would refuse is fitted for X only, and
+    /// every other platform gets the original (YouTube takes nearly any video). A video nothing
+    /// can make acceptable to X is refused outright when X is the only target; with other
+    /// targets, X's target fails with the reason and the others go on. `None` when a concurrent
+    /// delivery got there first.
     async fn check_and_start(
         &self,
         post: Post,
@@ -334,33 +338,57 @@ impl Intake<'_> {
         key: &str,
         head: ObjectHead,
     ) -> Result<Option<Verdict>, IntakeError> {
+        let for_x = if post.platforms.contains(&Platform::Twitter) {
+            Some(self.check_for_x(&post, bucket, key, &head).await?)
+        } else {
+            None
+        };
+        if let Some(ForX::Refused(reason)) = &for_x {
+            if post.platforms.len() == 1 {
+                let reason = reason.clone();
+                return self.reject(post, bucket, key, reason).await;
+            }
+        }
+        self.start(post, bucket, key, &head, for_x).await
+    }
+
+    /// X's pre-flight verdict on the video.
+    async fn check_for_x(
+        &self,
+        post: &Post,
+        bucket: &str,
+        key: &str,
+        head: &ObjectHead,
+    ) -> Result<ForX, IntakeError> {
         let reader = PinnedObject {
             objects: self.objects,
             bucket,
             key,
-            head: &head,
+            head,
         };
-        match video_preflight::inspect(&reader, &Limits::default()).await {
-            Ok(checked) => match fit_anyway(&post, &checked) {
-                Some(reason) => self.start_fitting(post, bucket, key, &head, reason).await,
-                None => self.start(post, bucket, key, &head, checked).await,
+        Ok(
+            match video_preflight::inspect(&reader, &Limits::default()).await {
+                Ok(checked) => match fit_anyway(post, &checked) {
+                    Some(reason) => ForX::Fit(reason),
+                    None => ForX::Ready(checked),
+                },
+                Err(PreflightError::Rejected(why))
+                    if post.fit.enabled && fixable(&why, &post.fit) =>
+                {
+                    tracing::info!(post_id = %post.post_id, code = why.code(), reason = %why, "video sent to be fitted for X");
+                    ForX::Fit(why.to_string())
+                }
+                Err(PreflightError::Rejected(why)) => {
+                    tracing::info!(post_id = %post.post_id, code = why.code(), reason = %why, "video refused by X's pre-flight check");
+                    ForX::Refused(if fixable(&why, &post.fit) {
+                        format!("{why} (the post asked fit: false, so it was not converted)")
+                    } else {
+                        why.to_string()
+                    })
+                }
+                Err(PreflightError::Read(err)) => return Err(IntakeError::Read(err)),
             },
-            Err(PreflightError::Rejected(why)) if post.fit.enabled && fixable(&why, &post.fit) => {
-                tracing::info!(post_id = %post.post_id, code = why.code(), reason = %why, "video sent to be fitted");
-                self.start_fitting(post, bucket, key, &head, why.to_string())
-                    .await
-            }
-            Err(PreflightError::Rejected(why)) => {
-                tracing::info!(post_id = %post.post_id, code = why.code(), reason = %why, "video refused by the pre-flight check");
-                let reason = if fixable(&why, &post.fit) {
-                    format!("{why} (the post asked fit: false, so it was not converted)")
-                } else {
-                    why.to_string()
-                };
-                self.reject(post, bucket, key, reason).await
-            }
-            Err(PreflightError::Read(err)) => Err(IntakeError::Read(err)),
-        }
+        )
     }
 
     /// Records the refusal on the draft, then deletes the object: a refused video is never read
@@ -391,71 +419,24 @@ impl Intake<'_> {
         }))
     }
 
-    /// Saves the checked post and creates its jobs in one transaction, then sends their messages.
+    /// Saves the checked post and creates one job per target in one transaction, then sends
+    /// their messages: X's job as its verdict says (upload, fit first, or failed with the
+    /// reason), every other target's with the original video.
     async fn start(
         &self,
         mut post: Post,
         bucket: &str,
         key: &str,
         head: &ObjectHead,
-        checked: Checked,
-    ) -> Result<Option<Verdict>, IntakeError> {
-        let now = self.clock.now_ms();
-        let facts = &checked.facts;
-        post.status = PostStatus::Processing;
-        post.object_key = Some(key.to_owned());
-        post.video = Some(VideoInfo {
-            size_bytes: facts.size_bytes,
-            media_type: facts.media_type.to_owned(),
-            media_category: checked.category.as_str().to_owned(),
-            duration_secs: facts.duration_secs,
-            width: facts.width,
-            height: facts.height,
-        });
-        post.version += 1;
-        post.updated_at_ms = now;
-        let source = SourceObject {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            size_bytes: facts.size_bytes,
-            media_type: facts.media_type.to_owned(),
-            media_category: checked.category.as_str().to_owned(),
-            // The version the pre-flight checked (it read with `If-Match` on this ETag): the
-            // upload reads exactly these bytes, or fails saying the video changed (DESIGN §3).
-            etag: head.etag.clone(),
-            version_id: head.version_id.clone(),
-        };
-        let segment_size = segment_size_for(facts.size_bytes, self.segment_size);
-        let jobs: Vec<UploadJob> = post
-            .platforms
-            .iter()
-            .map(|platform| UploadJob::new(&post, *platform, source.clone(), segment_size, now))
-            .collect();
-        if !self.start_jobs(&post, &jobs).await? {
-            return Ok(None);
-        }
-        tracing::info!(post_id = %post.post_id, jobs = jobs.len(), segment_size, "upload jobs queued");
-        Ok(Some(Verdict::Started {
-            post_id: post.post_id,
-            jobs: jobs.len(),
-        }))
-    }
-
-    /// Saves the post and creates jobs that start by fitting the video (fit-video), then sends
-    /// their messages to fit-video's queue. The pre-flight's finding is kept as the reason.
-    async fn start_fitting(
-        &self,
-        mut post: Post,
-        bucket: &str,
-        key: &str,
-        head: &ObjectHead,
-        reason: String,
+        for_x: Option<ForX>,
     ) -> Result<Option<Verdict>, IntakeError> {
         let now = self.clock.now_ms();
         post.status = PostStatus::Processing;
         post.object_key = Some(key.to_owned());
         post.version += 1;
         post.updated_at_ms = now;
+        // The version the pre-flight checked: every upload reads exactly these bytes, or fails
+        // saying the video changed (DESIGN §3).
         let original = SourceObject {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -465,20 +446,59 @@ impl Intake<'_> {
             etag: head.etag.clone(),
             version_id: head.version_id.clone(),
         };
+        let checked_source = match &for_x {
+            Some(ForX::Ready(checked)) => {
+                let facts = &checked.facts;
+                post.video = Some(VideoInfo::from(checked));
+                Some(SourceObject {
+                    size_bytes: facts.size_bytes,
+                    media_type: facts.media_type.to_owned(),
+                    media_category: checked.category.as_str().to_owned(),
+                    ..original.clone()
+                })
+            }
+            _ => None,
+        };
+        let source = checked_source.unwrap_or_else(|| original.clone());
+        let segment_size = segment_size_for(source.size_bytes, self.segment_size);
+        let mut fitting = None;
         let jobs: Vec<UploadJob> = post
             .platforms
             .iter()
-            .map(|platform| {
-                UploadJob::new_fitting(&post, *platform, original.clone(), reason.clone(), now)
+            .map(|platform| match (platform, &for_x) {
+                (Platform::Twitter, Some(ForX::Fit(reason))) => {
+                    fitting = Some(reason.clone());
+                    UploadJob::new_fitting(&post, *platform, original.clone(), reason.clone(), now)
+                }
+                (Platform::Twitter, Some(ForX::Refused(reason))) => {
+                    let mut job =
+                        UploadJob::new(&post, *platform, original.clone(), segment_size, now);
+                    job.phase = Phase::Failed;
+                    job.record(now, "pre-flight", reason.clone());
+                    job.error = Some(JobError {
+                        code: "media_rejected".into(),
+                        message: format!("X would refuse this video: {reason}"),
+                        retryable: false,
+                        at_ms: now,
+                    });
+                    job
+                }
+                _ => UploadJob::new(&post, *platform, source.clone(), segment_size, now),
             })
             .collect();
         if !self.start_jobs(&post, &jobs).await? {
             return Ok(None);
         }
-        tracing::info!(post_id = %post.post_id, jobs = jobs.len(), %reason, "fit jobs queued");
-        Ok(Some(Verdict::Fitting {
-            post_id: post.post_id,
-            reason,
+        tracing::info!(post_id = %post.post_id, jobs = jobs.len(), segment_size, "upload jobs queued");
+        Ok(Some(match fitting {
+            Some(reason) => Verdict::Fitting {
+                post_id: post.post_id,
+                reason,
+            },
+            None => Verdict::Started {
+                post_id: post.post_id,
+                jobs: jobs.len(),
+            },
         }))
     }
 
@@ -490,7 +510,8 @@ impl Intake<'_> {
             Err(StoreError::Conflict) => return Ok(false),
             Err(err) => return Err(err.into()),
         }
-        for job in jobs {
+        // A target that failed at the pre-flight has nothing to run.
+        for job in jobs.iter().filter(|job| !job.phase.is_final()) {
             self.send(job).await?;
         }
         Ok(true)
@@ -552,6 +573,16 @@ fn outside_the_trigger(uploads_bucket: &str, bucket: &str, key: &str) -> Option<
 /// or it is shown rotated by metadata alone. Neither X's docs nor a recorded exchange say whether
 /// X honours a display matrix, so the stricter choice is made ("chosen", README "Fitting
 /// videos"): the rotation goes into the pixels, which every player shows upright.
+/// X's pre-flight verdict on a video.
+enum ForX {
+    /// X takes it as it is.
+    Ready(Checked),
+    /// A conversion can make it acceptable (`reason`: the pre-flight's finding).
+    Fit(String),
+    /// Nothing Reelay does makes it acceptable to X (or the post turned fitting off).
+    Refused(String),
+}
+
 fn fit_anyway(post: &Post, checked: &Checked) -> Option<String> {
     if !post.fit.enabled {
         return None;

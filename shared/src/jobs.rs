@@ -230,6 +230,15 @@ pub struct UploadJob {
     #[serde(default)]
     pub history: Vec<Attempt>,
 
+    /// A resumable platform's upload (YouTube): the session, the bytes its server confirmed,
+    /// the video id once complete (`crate::resumable`). The session URI is a credential: the
+    /// API's views never show this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumable: Option<crate::resumable::UploadProgress>,
+    /// The post's per-platform choices, as the job was created.
+    #[serde(default)]
+    pub options: crate::posts::PlatformOptions,
+
     /// Set when the video needed fitting: the original, the progress, what changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fit: Option<FitState>,
@@ -293,6 +302,8 @@ impl UploadJob {
             remote_post_url: None,
             error: None,
             history: Vec::new(),
+            resumable: None,
+            options: post.options.clone(),
             fit: None,
             lease_owner: None,
             lease_until_ms: 0,
@@ -362,6 +373,7 @@ impl UploadJob {
                 .media_expires_at_ms
                 .is_none_or(|at| at > now_ms.saturating_add(media_margin_ms));
         let may_exist = self.publish_started && self.remote_post_id.is_none();
+        let was_unconfirmed = self.phase == Phase::Unconfirmed;
         let fitted = self.fit.as_ref().is_none_or(|fit| fit.done);
         if !fitted {
             // The conversion never finished: start it again (fresh attempts).
@@ -381,6 +393,18 @@ impl UploadJob {
             self.processing_percent = None;
             self.processing_deadline_ms = None;
             self.publish_started = false;
+            // A resumable upload that never completed keeps its session: the engine asks it
+            // first and sends only what it lacks (or starts a new one if it is gone). One that
+            // completed made a video the platform refused, and one that ended unconfirmed was
+            // looked for by the user who asks for the retry: only a new upload helps either.
+            if was_unconfirmed
+                || self
+                    .resumable
+                    .as_ref()
+                    .is_some_and(|progress| progress.video_id.is_some())
+            {
+                self.resumable = None;
+            }
         }
         self.step_token = new_step_token();
         self.previous_step_token = None;
@@ -516,6 +540,7 @@ mod tests {
             object_key: None,
             video: None,
             fit: Default::default(),
+            options: Default::default(),
             scheduled_at_ms: None,
             cancelled_at_ms: None,
             created_at_ms: 0,

@@ -25,6 +25,7 @@ pub mod problem;
 pub mod quota;
 pub mod reconcile;
 pub mod resources;
+pub mod resumable;
 pub mod s3;
 pub mod schedule;
 pub mod scheduler;

@@ -316,6 +316,64 @@ pub trait MediaPlatform: Send + Sync {
     ) -> Result<Lookup, PlatformError>;
 }
 
+// ---------------------------------------------------------------- a resumable upload (YouTube)
+
+/// Where a resumable upload session stands, as its server said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionState {
+    /// The server holds the first `bytes_held` bytes (0 when it said nothing of a range).
+    Holding { bytes_held: u64 },
+    /// Every byte is in; the video exists with this id.
+    Complete { video_id: String },
+}
+
+/// What a resumable upload is started with.
+#[derive(Debug, Clone, Copy)]
+pub struct NewUpload<'a> {
+    pub total_bytes: u64,
+    pub media_type: &'a str,
+    /// The post's text (a platform derives its title and description from it).
+    pub text: &'a str,
+    /// The post's choices for the platform (YouTube: title, privacy, made for kids, category).
+    pub options: &'a crate::posts::PlatformOptions,
+}
+
+/// A platform whose upload is one resumable session, whose server says how many bytes it holds
+/// (YouTube, docs/research/youtube.md §2). The engine drives it with `crate::resumable`'s rule:
+/// ask the session after any crash or failure, and send from what it holds. The video exists
+/// once the last byte is in; there is no separate "post" call.
+#[async_trait]
+pub trait ResumablePlatform: Send + Sync {
+    /// Every chunk but the last must be a whole multiple of this many bytes.
+    fn chunk_multiple(&self) -> u64;
+    /// Starts a session; its URI. The URI takes bytes without a token, so it is a credential:
+    /// kept in the job item only.
+    async fn start_session(
+        &self,
+        token: &AccessToken,
+        upload: &NewUpload<'_>,
+    ) -> Result<String, PlatformError>;
+    /// Sends `chunk`, the bytes at `start` of a `total`-byte upload.
+    async fn send_chunk(
+        &self,
+        session: &str,
+        start: u64,
+        chunk: Bytes,
+        total: u64,
+    ) -> Result<SessionState, PlatformError>;
+    /// Asks how many bytes the session holds.
+    async fn ask_session(&self, session: &str, total: u64) -> Result<SessionState, PlatformError>;
+    /// Where the uploaded video stands in the platform's processing. `Pending`: the platform
+    /// does not show the video yet.
+    async fn processing(
+        &self,
+        token: &AccessToken,
+        video_id: &str,
+    ) -> Result<Processing, PlatformError>;
+    /// The video's public link.
+    fn video_url(&self, video_id: &str) -> String;
+}
+
 // ---------------------------------------------------------------- crash injection
 
 /// The points between a platform call and its checkpoint, where a crash loses the call's result.

@@ -5,25 +5,67 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{PostId, UserId};
 use crate::x_text;
 
-/// The platforms Reelay can post to. Only X today; the engine is platform-neutral.
+/// The platforms Reelay can post to. Each has its folder under `crate::platforms` and its own
+/// upload protocol (`Platform::protocol`); the engine drives both protocols.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
     Twitter,
+    #[serde(rename = "youtube")]
+    YouTube,
+}
+
+/// How a platform takes a video (the engine has one state machine for each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadProtocol {
+    /// X: INIT, APPENDs of numbered segments in any order, FINALIZE, processing, then a post
+    /// created apart from the upload (`engine.rs`).
+    Segmented,
+    /// YouTube: one resumable session whose server says how many bytes it holds; the video
+    /// exists once the last byte is in (`engine/resumable.rs`).
+    Resumable,
 }
 
 impl Platform {
+    /// Every platform, in the order the product lists them.
+    pub const ALL: [Platform; 2] = [Platform::Twitter, Platform::YouTube];
+
+    /// The name in API paths, keys and the KMS encryption context: never changes.
     pub fn as_str(self) -> &'static str {
         match self {
             Platform::Twitter => "twitter",
+            Platform::YouTube => "youtube",
         }
     }
 
-    /// Parses a platform name from a request: "twitter", or "x" as users call it now.
+    /// The platform whose stored name (`as_str`) is `name`; aliases such as "x" are for
+    /// requests only.
+    pub fn from_stored(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
+    /// The name people know it by, for messages.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Platform::Twitter => "X",
+            Platform::YouTube => "YouTube",
+        }
+    }
+
+    pub fn protocol(self) -> UploadProtocol {
+        match self {
+            Platform::Twitter => UploadProtocol::Segmented,
+            Platform::YouTube => UploadProtocol::Resumable,
+        }
+    }
+
+    /// Parses a platform name from a request: "twitter", or "x" as users call it now, or
+    /// "youtube".
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             // "x" is what users call it now; "twitter" is what the API paths say.
             "twitter" | "x" => Some(Platform::Twitter),
+            "youtube" => Some(Platform::YouTube),
             _ => None,
         }
     }
@@ -51,6 +93,9 @@ pub enum PostStatus {
     /// The user cancelled it before it was published: nothing was, or will be, posted.
     Cancelled,
     Published,
+    /// Every target ended; at least one published and at least one failed (or is unconfirmed):
+    /// each target says which.
+    PartiallyPublished,
     /// Every target ended; at least one failed.
     Failed,
     /// Every target ended, none failed, and X may hold a post Reelay could not confirm: the
@@ -87,6 +132,14 @@ impl Default for FitRequest {
     }
 }
 
+/// A post's choices for the platforms that take any, one field per platform (X takes none
+/// beyond `fit`). Copied to each job when it is created.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub youtube: Option<crate::platforms::youtube::YouTubeOptions>,
+}
+
 /// What the pre-flight check learnt about the video.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VideoInfo {
@@ -96,6 +149,20 @@ pub struct VideoInfo {
     pub duration_secs: f64,
     pub width: u32,
     pub height: u32,
+}
+
+impl From<&video_preflight::Checked> for VideoInfo {
+    fn from(checked: &video_preflight::Checked) -> Self {
+        let facts = &checked.facts;
+        Self {
+            size_bytes: facts.size_bytes,
+            media_type: facts.media_type.to_owned(),
+            media_category: checked.category.as_str().to_owned(),
+            duration_secs: facts.duration_secs,
+            width: facts.width,
+            height: facts.height,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,6 +182,9 @@ pub struct Post {
     /// What to do with a video X would refuse as it is (issue 14).
     #[serde(default)]
     pub fit: FitRequest,
+    /// Per-platform choices (YouTube's title, privacy, ...).
+    #[serde(default)]
+    pub options: PlatformOptions,
     /// When to create the post (epoch ms); `None` publishes as soon as the upload is done
     /// (issue 15). The jobs read it, and the text, from here until they start publishing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,6 +217,7 @@ impl Post {
             object_key: None,
             video: None,
             fit: FitRequest::default(),
+            options: PlatformOptions::default(),
             scheduled_at_ms: None,
             cancelled_at_ms: None,
             created_at_ms: now_ms,

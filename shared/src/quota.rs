@@ -209,6 +209,7 @@ fn in_flight_until(status: PostStatus, since_ms: i64, now_ms: i64) -> Option<Opt
         | PostStatus::Cancelled
         | PostStatus::Rejected
         | PostStatus::Published
+        | PostStatus::PartiallyPublished
         | PostStatus::Failed
         | PostStatus::Unconfirmed => None,
     }
@@ -416,6 +417,7 @@ mod tests {
             object_key: None,
             video: None,
             fit: Default::default(),
+            options: Default::default(),
             scheduled_at_ms: None,
             cancelled_at_ms: None,
             created_at_ms,

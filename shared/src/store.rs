@@ -639,6 +639,7 @@ mod tests {
             object_key: None,
             video: None,
             fit: Default::default(),
+            options: Default::default(),
             scheduled_at_ms: None,
             cancelled_at_ms: None,
             created_at_ms: 1_800_000_000_000,

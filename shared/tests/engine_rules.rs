@@ -356,6 +356,8 @@ impl Fixture {
             wake_ups: &self.schedules,
             platform: &self.platform,
             credentials: &self.creds,
+            // X only: these are the rules of X's steps.
+            resumable: Vec::new(),
             clock: &self.clock,
             crashes: &NoCrashes,
             alerts: &self.alerts,
@@ -375,6 +377,7 @@ impl Fixture {
             object_key: None,
             video: None,
             fit: Default::default(),
+            options: Default::default(),
             scheduled_at_ms: None,
             cancelled_at_ms: None,
             created_at_ms: NOW,

@@ -270,6 +270,7 @@ impl Fixture {
             object_key: None,
             video: None,
             fit: Default::default(),
+            options: Default::default(),
             scheduled_at_ms: None,
             cancelled_at_ms: None,
             created_at_ms: NOW,

@@ -44,7 +44,13 @@ impl App {
         http: reqwest::Client,
         secrets: &dyn SecretSource,
     ) -> Result<Self, SecretReadError> {
-        let pkce_key = read_connect_secrets(&mut config.x, &config.pkce, secrets).await?;
+        let pkce_key = read_connect_secrets(
+            &mut config.x,
+            config.youtube.as_mut(),
+            &config.pkce,
+            secrets,
+        )
+        .await?;
         let state = Arc::new(State::new(config, aws, http, pkce_key));
         let router = routes::router(state.clone());
         Ok(Self { state, router })

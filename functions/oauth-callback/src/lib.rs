@@ -1,5 +1,6 @@
-//! The OAuth callback: the one route without an authorizer, because X redirects the user's browser
-//! here. It consumes the one-time state, exchanges the code and stores the account.
+//! The OAuth callbacks: the routes without an authorizer, because the platform (X, or Google for
+//! YouTube) redirects the user's browser here. The path says which platform's callback this is;
+//! it consumes the one-time state, exchanges the code and stores the account.
 //!
 //! The user is the one the state was bound to when they started connecting (authenticated then);
 //! nothing in this request can choose another. And only the browser that started the connect can
@@ -14,24 +15,27 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use reelay_shared::accounts::binding;
 use reelay_shared::accounts::callback::{reply, CallbackReply};
 use reelay_shared::accounts::cipher::KmsTokenCipher;
-use reelay_shared::accounts::connect::{CallbackOutcome, CallbackParams, ConnectError, Connector};
-use reelay_shared::accounts::oauth::XOAuth;
+use reelay_shared::accounts::connect::{
+    connector_for, CallbackOutcome, CallbackParams, ConnectError, ConnectPorts, Connector,
+};
 use reelay_shared::accounts::pkce::{read_connect_secrets, PkceKey};
 use reelay_shared::accounts::store::DynamoAccountStore;
+use reelay_shared::accounts::Platform;
 use reelay_shared::aws::AwsClients;
 use reelay_shared::clock::SystemClock;
 use reelay_shared::config::{
-    ConfigError, ConnectConfig, Env, KeyConfig, PkceConfig, TableConfig, XConfig,
+    ConfigError, ConnectConfig, Env, KeyConfig, PkceConfig, TableConfig, XConfig, YouTubeConfig,
 };
 use reelay_shared::secret::Secret;
 use reelay_shared::secret_store::{SecretReadError, SecretSource};
-use reelay_shared::x::XClient;
 
 #[derive(Debug, Clone)]
 pub struct CallbackConfig {
     pub table: TableConfig,
     pub key: KeyConfig,
     pub x: XConfig,
+    /// YouTube's Google OAuth app; `None` when the operator has not set it up.
+    pub youtube: Option<YouTubeConfig>,
     /// Where the PKCE key is (the callback derives the verifier again from the state).
     pub pkce: PkceConfig,
     /// Optional; see `ConnectConfig`.
@@ -44,6 +48,7 @@ impl CallbackConfig {
             table: TableConfig::from_env(env)?,
             key: KeyConfig::from_env(env)?,
             x: XConfig::from_env(env)?,
+            youtube: YouTubeConfig::from_env(env)?,
             pkce: PkceConfig::from_env(env)?,
             connect: ConnectConfig::from_env(env)?,
         })
@@ -55,6 +60,7 @@ impl CallbackConfig {
             TableConfig::VARS,
             KeyConfig::VARS,
             XConfig::VARS,
+            YouTubeConfig::VARS,
             PkceConfig::VARS,
             ConnectConfig::VARS,
         ]
@@ -79,7 +85,13 @@ impl App {
         http: reqwest::Client,
         secrets: &dyn SecretSource,
     ) -> Result<Self, SecretReadError> {
-        let pkce_key = read_connect_secrets(&mut config.x, &config.pkce, secrets).await?;
+        let pkce_key = read_connect_secrets(
+            &mut config.x,
+            config.youtube.as_mut(),
+            &config.pkce,
+            secrets,
+        )
+        .await?;
         Ok(Self {
             config,
             aws,
@@ -88,22 +100,48 @@ impl App {
         })
     }
 
-    fn connector(&self) -> Result<Connector, ConnectError> {
-        let oauth = XOAuth::new(self.http.clone(), &self.config.x).map_err(ConnectError::OAuth)?;
-        Ok(Connector::new(
-            Arc::new(DynamoAccountStore::new(
+    /// The platform whose callback `path` is: YouTube's redirect URI's path (or the template's
+    /// YouTube callback route on a deployment without YouTube, which `connector` then refuses),
+    /// else X's, as before YouTube.
+    fn platform_of(&self, path: &str) -> Platform {
+        let youtube_path = match &self.config.youtube {
+            Some(youtube) => youtube.redirect_uri.path(),
+            None => reelay_shared::api::contract::YOUTUBE_CALLBACK_PATH,
+        };
+        if path == youtube_path {
+            Platform::YouTube
+        } else {
+            Platform::Twitter
+        }
+    }
+
+    fn callback_path(&self, platform: Platform) -> &str {
+        match (platform, &self.config.youtube) {
+            (Platform::YouTube, Some(youtube)) => youtube.redirect_uri.path(),
+            _ => self.config.x.redirect_uri.path(),
+        }
+    }
+
+    fn connector(&self, platform: Platform) -> Result<Connector, ConnectError> {
+        let ports = ConnectPorts {
+            store: Arc::new(DynamoAccountStore::new(
                 self.aws.dynamodb.clone(),
                 self.config.table.table_name.clone(),
             )),
-            Arc::new(KmsTokenCipher::new(
+            cipher: Arc::new(KmsTokenCipher::new(
                 self.aws.kms.clone(),
                 self.config.key.kms_key_id.clone(),
             )),
-            oauth,
-            XClient::new(self.http.clone(), &self.config.x),
-            Arc::new(SystemClock),
-            self.pkce_key.clone(),
-        ))
+            clock: Arc::new(SystemClock),
+            pkce: self.pkce_key.clone(),
+        };
+        connector_for(
+            platform,
+            &self.http,
+            &self.config.x,
+            self.config.youtube.as_ref(),
+            ports,
+        )
     }
 }
 
@@ -127,7 +165,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, std::conv
         error_description: get("error_description"),
         cookies,
     };
-    let outcome = match app.connector() {
+    let platform = app.platform_of(req.uri().path());
+    let outcome = match app.connector(platform) {
         Ok(connector) => connector.complete(params).await,
         Err(e) => CallbackOutcome {
             result: Err(e),
@@ -140,10 +179,10 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, std::conv
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
-    let callback_path = app.config.x.redirect_uri.path();
     Ok(response(reply(
         &app.config.connect,
-        callback_path,
+        platform,
+        app.callback_path(platform),
         outcome,
         json,
     )))

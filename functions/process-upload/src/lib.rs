@@ -3,75 +3,33 @@
 //! the failed messages come back (and, after maxReceiveCount receives, reach the DLQ).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use reelay_shared::accounts::cipher::KmsTokenCipher;
-use reelay_shared::accounts::oauth::{OAuthError, XOAuth};
+use reelay_shared::accounts::oauth::{OAuthApp, OAuthError};
 use reelay_shared::accounts::store::DynamoAccountStore;
-use reelay_shared::accounts::tokens::{TokenSettings, XTokenProvider};
+use reelay_shared::accounts::tokens::TokenProvider;
 use reelay_shared::aws::AwsClients;
 use reelay_shared::clock::{Clock, SystemClock};
-use reelay_shared::config::{
-    AlertsConfig, AppendConfig, BucketConfig, ConfigError, Env, KeyConfig, QueueConfig,
-    SchedulerConfig, TableConfig, XConfig,
-};
 use reelay_shared::delivery::{deliver, Delivery, Settle};
-use reelay_shared::engine::{Engine, EngineSettings};
+use reelay_shared::engine::{Engine, EngineSettings, ResumableTarget};
+use reelay_shared::platforms::youtube::platform::YouTubePlatform;
+use reelay_shared::platforms::youtube::YouTubeClient;
 use reelay_shared::ports::{
-    CrashSwitch, Credentials, MediaPlatform, NoCrashes, OperatorAlerts, WakeUps, WorkQueue,
+    CrashSwitch, Credentials, MediaPlatform, NoCrashes, OperatorAlerts, ResumablePlatform, WakeUps,
+    WorkQueue,
 };
+use reelay_shared::posts::Platform;
 use reelay_shared::s3::S3Blobs;
 use reelay_shared::scheduler::EventBridgeWakeUps;
 use reelay_shared::sns::SnsAlerts;
 use reelay_shared::sqs::SqsQueue;
 use reelay_shared::store::DynamoStore;
 use reelay_shared::x::XClient;
-use reelay_shared::x_platform::{XCredentials, XPlatform};
+use reelay_shared::x_platform::{TokenCredentials, XPlatform};
 
-#[derive(Debug, Clone)]
-pub struct WorkerConfig {
-    pub table: TableConfig,
-    pub bucket: BucketConfig,
-    pub queue: QueueConfig,
-    pub key: KeyConfig,
-    pub x: XConfig,
-    pub alerts: AlertsConfig,
-    /// Scheduled posts' wake-ups (issue 15).
-    pub scheduler: SchedulerConfig,
-    /// Segments in flight at once (issue 16).
-    pub appends: AppendConfig,
-}
-
-impl WorkerConfig {
-    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            table: TableConfig::from_env(env)?,
-            bucket: BucketConfig::from_env(env)?,
-            queue: QueueConfig::from_env(env)?,
-            key: KeyConfig::from_env(env)?,
-            x: XConfig::from_env(env)?,
-            alerts: AlertsConfig::from_env(env)?,
-            scheduler: SchedulerConfig::from_env(env)?,
-            appends: AppendConfig::from_env(env)?,
-        })
-    }
-
-    pub fn vars() -> Vec<&'static str> {
-        [
-            TableConfig::VARS,
-            BucketConfig::VARS,
-            QueueConfig::VARS,
-            KeyConfig::VARS,
-            XConfig::VARS,
-            AlertsConfig::VARS,
-            SchedulerConfig::VARS,
-            AppendConfig::VARS,
-        ]
-        .concat()
-    }
-}
+pub use reelay_shared::config::WorkerConfig;
 
 /// The engine's adapters, built once per container.
 pub struct App {
@@ -80,6 +38,8 @@ pub struct App {
     pub queue: Arc<dyn WorkQueue>,
     pub platform: Arc<dyn MediaPlatform>,
     pub credentials: Arc<dyn Credentials>,
+    /// YouTube's upload and the credentials of YouTube accounts, when configured.
+    pub youtube: Option<(Arc<dyn ResumablePlatform>, Arc<dyn Credentials>)>,
     pub clock: Arc<dyn Clock>,
     pub crashes: Arc<dyn CrashSwitch>,
     pub alerts: Arc<dyn OperatorAlerts>,
@@ -98,9 +58,9 @@ pub enum StartError {
 }
 
 impl App {
-    /// The container's start: reads the X client secret (it refreshes tokens with it) once from
-    /// `secrets`, then wires everything (`new`). An unreadable secret fails the start, with an
-    /// error naming its ARN.
+    /// The container's start: reads the X client secret (it refreshes tokens with it), and
+    /// Google's when YouTube is configured, once from `secrets`, then wires everything (`new`).
+    /// An unreadable secret fails the start, with an error naming its ARN.
     pub async fn cold_start(
         mut config: WorkerConfig,
         aws: &AwsClients,
@@ -108,6 +68,9 @@ impl App {
         secrets: &dyn reelay_shared::secret_store::SecretSource,
     ) -> Result<Self, StartError> {
         config.x.read_client_secret(secrets).await?;
+        if let Some(youtube) = config.youtube.as_mut() {
+            youtube.read_client_secret(secrets).await?;
+        }
         Ok(Self::new(&config, aws, http)?)
     }
 
@@ -123,23 +86,35 @@ impl App {
             &config.table.table_name,
         ));
         let cipher = Arc::new(KmsTokenCipher::new(aws.kms.clone(), &config.key.kms_key_id));
-        let oauth = XOAuth::new(http.clone(), &config.x)?;
-        // A refresh is started only when X's answer can arrive within the invocation: the HTTP
-        // client's timeout, plus KMS and DynamoDB (see `TokenSettings::refresh_time_needed`).
-        let token_settings = TokenSettings {
-            refresh_time_needed: config.x.request_timeout + Duration::from_secs(5),
-            ..TokenSettings::default()
+        let credentials = |oauth, timeout| -> Arc<dyn Credentials> {
+            let tokens =
+                TokenProvider::for_worker(accounts.clone(), cipher.clone(), oauth, timeout);
+            Arc::new(TokenCredentials::new(Arc::new(tokens)))
         };
-        let tokens = Arc::new(
-            XTokenProvider::new(accounts, cipher, oauth, Arc::new(SystemClock))
-                .with_settings(token_settings),
+        let x_credentials = credentials(
+            OAuthApp::new(http.clone(), &config.x)?,
+            config.x.request_timeout,
         );
+        let youtube = match &config.youtube {
+            Some(youtube) => Some((
+                Arc::new(YouTubePlatform::new(
+                    YouTubeClient::new(http.clone(), youtube.api_base_url.clone()),
+                    Arc::new(SystemClock),
+                )) as Arc<dyn ResumablePlatform>,
+                credentials(
+                    OAuthApp::for_provider(http.clone(), &youtube.into())?,
+                    youtube.request_timeout,
+                ),
+            )),
+            None => None,
+        };
         Ok(Self {
             store: DynamoStore::new(aws.dynamodb.clone(), &config.table.table_name),
             blobs: S3Blobs::new(aws.s3.clone()),
             queue: Arc::new(SqsQueue::new(aws.sqs.clone(), &config.queue.queue_url)),
             platform: Arc::new(XPlatform::new(XClient::new(http, &config.x))),
-            credentials: Arc::new(XCredentials::new(tokens)),
+            credentials: x_credentials,
+            youtube,
             clock: Arc::new(SystemClock),
             crashes: Arc::new(NoCrashes),
             alerts: Arc::new(SnsAlerts::new(aws.sns.clone(), &config.alerts.topic_arn)),
@@ -162,6 +137,15 @@ impl App {
             queue: self.queue.as_ref(),
             platform: self.platform.as_ref(),
             credentials: self.credentials.as_ref(),
+            resumable: self
+                .youtube
+                .iter()
+                .map(|(upload, credentials)| ResumableTarget {
+                    platform: Platform::YouTube,
+                    upload: upload.as_ref(),
+                    credentials: credentials.as_ref(),
+                })
+                .collect(),
             clock: self.clock.as_ref(),
             crashes: self.crashes.as_ref(),
             alerts: self.alerts.as_ref(),

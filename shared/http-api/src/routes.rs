@@ -9,16 +9,18 @@ use axum::response::{IntoResponse, Response};
 use axum::{extract::State as With, Json};
 use reelay_shared::accounts::binding;
 use reelay_shared::accounts::cipher::KmsTokenCipher;
-use reelay_shared::accounts::connect::{return_to_allowed, ConnectError, Connector};
-use reelay_shared::accounts::oauth::XOAuth;
+use reelay_shared::accounts::connect::{
+    connector_for, return_to_allowed, ConnectError, ConnectPorts, Connector,
+};
+use reelay_shared::accounts::Platform;
 use reelay_shared::api::contract;
 use reelay_shared::api::posts::PostsService;
 use reelay_shared::api::views::{
-    AuthorizeUrl, Health, PlatformList, PostCreated, PostDetail, PostList, Retried,
+    AuthorizeUrl, AvailablePlatform, Health, PlatformList, PostCreated, PostDetail, PostList,
+    Retried,
 };
 use reelay_shared::clock::SystemClock;
 use reelay_shared::problem::Problem;
-use reelay_shared::x::XClient;
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -106,20 +108,48 @@ async fn openapi_json(_: Caller) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], openapi_text()).into_response()
 }
 
-/// The connect flow over this container's clients (cheap clones sharing one pool).
-fn connector(app: &State) -> Result<Connector, ConnectError> {
-    let oauth = XOAuth::new(app.http.clone(), &app.config.x).map_err(ConnectError::OAuth)?;
-    Ok(Connector::new(
-        Arc::new(app.accounts.clone()),
-        Arc::new(KmsTokenCipher::new(
+/// `platform`'s connect flow over this container's clients (cheap clones sharing one pool).
+fn connector(app: &State, platform: Platform) -> Result<Connector, ConnectError> {
+    let ports = ConnectPorts {
+        store: Arc::new(app.accounts.clone()),
+        cipher: Arc::new(KmsTokenCipher::new(
             app.aws.kms.clone(),
             app.config.key.kms_key_id.clone(),
         )),
-        oauth,
-        XClient::new(app.http.clone(), &app.config.x),
-        Arc::new(SystemClock),
-        app.pkce_key.clone(),
-    ))
+        clock: Arc::new(SystemClock),
+        pkce: app.pkce_key.clone(),
+    };
+    connector_for(
+        platform,
+        &app.http,
+        &app.config.x,
+        app.config.youtube.as_ref(),
+        ports,
+    )
+}
+
+/// The `{platform}` of a connect route: `twitter` (or `x`) or `youtube`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+struct PlatformPath {
+    /// `twitter` or `youtube`.
+    platform: String,
+}
+
+impl PlatformPath {
+    fn platform(&self) -> Result<Platform, ApiError> {
+        Platform::parse(&self.platform).ok_or_else(|| {
+            ApiError::from(Problem::not_found(format!(
+                "Reelay does not post to {:?}; the platforms are twitter and youtube.",
+                self.platform
+            )))
+        })
+    }
+}
+
+/// A connect error in `platform`'s words.
+fn connect_error(platform: Platform) -> impl Fn(ConnectError) -> ApiError {
+    move |err| ApiError::from(err.to_problem_for(platform))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -129,19 +159,23 @@ struct ConnectQuery {
     return_to: Option<String>,
 }
 
-/// Starts connecting X: X's consent page, as a redirect or (with `Accept: application/json`)
-/// as JSON for an app that navigates itself. Either way it sets the binding cookie the callback
-/// requires, so only this browser can finish.
-#[utoipa::path(get, path = "/api/auth/platforms/twitter/connect", tag = "connect", params(ConnectQuery), security(("bearer" = [])), responses(
+/// Starts connecting a platform (`twitter` or `youtube`): its consent page (X's, or Google's
+/// for YouTube), as a redirect or (with `Accept: application/json`) as JSON for an app that
+/// navigates itself. Either way it sets the binding cookie the callback requires, so only this
+/// browser can finish.
+#[utoipa::path(get, path = "/api/auth/platforms/{platform}/connect", tag = "connect", params(PlatformPath, ConnectQuery), security(("bearer" = [])), responses(
     (status = 200, body = AuthorizeUrl, description = "With `Accept: application/json`.", headers(("set-cookie" = String, description = "The binding cookie, scoped to the callback's path."), ("cache-control" = String))),
-    (status = 302, description = "To X's consent page.", headers(("location" = String), ("set-cookie" = String, description = "The binding cookie, scoped to the callback's path."), ("cache-control" = String))),
+    (status = 302, description = "To the platform's consent page.", headers(("location" = String), ("set-cookie" = String, description = "The binding cookie, scoped to the callback's path."), ("cache-control" = String))),
 ))]
 async fn connect(
     With(app): With<App>,
     Caller(user): Caller,
     headers: HeaderMap,
+    axum::extract::Path(path): axum::extract::Path<PlatformPath>,
     Params(query): Params<ConnectQuery>,
 ) -> Result<Response, ApiError> {
+    let platform = path.platform()?;
+    let failed = connect_error(platform);
     let return_to = query
         .return_to
         .map(|raw| {
@@ -150,15 +184,25 @@ async fn connect(
                 .filter(|u| return_to_allowed(u, app.config.connect.return_urls.as_slice()))
                 .ok_or(ConnectError::ReturnToNotAllowed)
         })
-        .transpose()?;
-    let started = connector(&app)?.start(&user, return_to.as_ref()).await?;
+        .transpose()
+        .map_err(&failed)?;
+    let connector = connector(&app, platform).map_err(&failed)?;
+    let started = connector
+        .start(&user, return_to.as_ref())
+        .await
+        .map_err(&failed)?;
     let url = started.authorize_url.to_string();
-    // Scoped to the callback's own path (X_REDIRECT_URI), the only route that reads it; and the
-    // answer carries a one-time binding for this browser, so no cache may keep it.
+    // Scoped to the callback's own path (the platform's redirect URI), the only route that
+    // reads it; and the answer carries a one-time binding for this browser, so no cache may
+    // keep it.
+    let callback_path = match (platform, &app.config.youtube) {
+        (Platform::YouTube, Some(youtube)) => youtube.redirect_uri.path(),
+        _ => app.config.x.redirect_uri.path(),
+    };
     let cookie = [
         (
             header::SET_COOKIE,
-            binding::set_cookie(&started.binding, app.config.x.redirect_uri.path()),
+            binding::set_cookie(&started.binding, callback_path),
         ),
         (header::CACHE_CONTROL, "no-store".to_owned()),
     ];
@@ -169,21 +213,46 @@ async fn connect(
     })
 }
 
-/// The caller's connections, never token material.
-#[utoipa::path(get, path = "/api/platforms", tag = "connect", security(("bearer" = [])), responses((status = 200, body = PlatformList, description = "The connections (none: an empty list).")))]
+/// The caller's connections, never token material, and which platforms this deployment has
+/// set up.
+#[utoipa::path(get, path = "/api/platforms", tag = "connect", security(("bearer" = [])), responses((status = 200, body = PlatformList, description = "The connections (none: an empty list) and the platforms available.")))]
 async fn platforms(
     With(app): With<App>,
     Caller(user): Caller,
 ) -> Result<Json<PlatformList>, ApiError> {
+    let available = Platform::ALL
+        .into_iter()
+        .map(|platform| AvailablePlatform {
+            platform: platform.as_str(),
+            name: platform.display_name(),
+            enabled: match platform {
+                Platform::Twitter => true,
+                Platform::YouTube => app.config.youtube.is_some(),
+            },
+        })
+        .collect();
     Ok(Json(PlatformList {
-        platforms: connector(&app)?.list(&user).await?,
+        // Lists every platform's accounts: the connector's platform only names the flow.
+        platforms: connector(&app, Platform::Twitter)?.list(&user).await?,
+        available,
     }))
 }
 
-/// Disconnects X: revokes the tokens at X (best effort) and forgets them.
-#[utoipa::path(delete, path = "/api/auth/platforms/twitter", tag = "connect", security(("bearer" = [])), responses((status = 204, description = "Disconnected.")))]
-async fn disconnect(With(app): With<App>, Caller(user): Caller) -> Result<StatusCode, ApiError> {
-    connector(&app)?.disconnect(&user).await?;
+/// Disconnects a platform: revokes the tokens there (best effort) and forgets them. The other
+/// platforms' connections are untouched.
+#[utoipa::path(delete, path = "/api/auth/platforms/{platform}", tag = "connect", params(PlatformPath), security(("bearer" = [])), responses((status = 204, description = "Disconnected.")))]
+async fn disconnect(
+    With(app): With<App>,
+    Caller(user): Caller,
+    axum::extract::Path(path): axum::extract::Path<PlatformPath>,
+) -> Result<StatusCode, ApiError> {
+    let platform = path.platform()?;
+    let failed = connect_error(platform);
+    connector(&app, platform)
+        .map_err(&failed)?
+        .disconnect(&user)
+        .await
+        .map_err(&failed)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,4 +1,4 @@
-//! The answer to X's redirect back to Reelay (the oauth-callback function's domain): the outcome
+//! The answer to a platform's redirect back to Reelay (the oauth-callback function's domain): the outcome
 //! of `Connector::complete` becomes a redirect to the app, JSON, or a small HTML page, in plain
 //! HTTP terms (status, headers, body) that the function maps onto Lambda's response type.
 //!
@@ -9,7 +9,8 @@
 use url::Url;
 
 use super::binding;
-use super::connect::{return_to_allowed, CallbackOutcome, ConnectError, ConnectionView};
+use super::connect::{return_to_allowed, CallbackOutcome, ConnectionView};
+use super::Platform;
 use crate::config::ConnectConfig;
 use crate::problem::{Problem, PROBLEM_CONTENT_TYPE};
 
@@ -31,6 +32,7 @@ pub struct CallbackReply {
 /// binding cookie's path); `wants_json` whether the client's `Accept` asks for JSON.
 pub fn reply(
     config: &ConnectConfig,
+    platform: Platform,
     callback_path: &str,
     outcome: CallbackOutcome,
     wants_json: bool,
@@ -40,12 +42,21 @@ pub fn reply(
         .then(|| binding::clear_cookie(callback_path));
     CallbackReply {
         clear_cookie,
-        ..answer(config, outcome, wants_json)
+        ..answer(config, platform, outcome, wants_json)
     }
 }
 
-fn answer(config: &ConnectConfig, outcome: CallbackOutcome, json: bool) -> CallbackReply {
-    let problem = outcome.result.as_ref().err().map(ConnectError::to_problem);
+fn answer(
+    config: &ConnectConfig,
+    platform: Platform,
+    outcome: CallbackOutcome,
+    json: bool,
+) -> CallbackReply {
+    let problem = outcome
+        .result
+        .as_ref()
+        .err()
+        .map(|e| e.to_problem_for(platform));
     if json {
         return match (&outcome.result, &problem) {
             (Ok(view), _) => body(
@@ -68,7 +79,7 @@ fn answer(config: &ConnectConfig, outcome: CallbackOutcome, json: bool) -> Callb
     if let Some(mut target) = target {
         {
             let mut q = target.query_pairs_mut();
-            q.append_pair("platform", "twitter");
+            q.append_pair("platform", platform.as_str());
             match &outcome.result {
                 Ok(view) => {
                     q.append_pair("result", view.status);
@@ -88,14 +99,12 @@ fn answer(config: &ConnectConfig, outcome: CallbackOutcome, json: bool) -> Callb
         };
     }
     const HTML: &str = "text/html; charset=utf-8";
+    let name = platform.display_name();
+    let not_connected = format!("{name} was not connected");
     match (&outcome.result, problem) {
-        (Ok(view), _) => body(200, HTML, success_page(view)),
-        (Err(_), Some(p)) => body(p.status, HTML, page("X was not connected", &p.detail)),
-        (Err(_), None) => body(
-            500,
-            HTML,
-            page("X was not connected", "Something went wrong."),
-        ),
+        (Ok(view), _) => body(200, HTML, success_page(platform, view)),
+        (Err(_), Some(p)) => body(p.status, HTML, page(&not_connected, &p.detail)),
+        (Err(_), None) => body(500, HTML, page(&not_connected, "Something went wrong.")),
     }
 }
 
@@ -109,18 +118,21 @@ fn body(status: u16, content_type: &'static str, body: String) -> CallbackReply 
     }
 }
 
-fn success_page(view: &ConnectionView) -> String {
+fn success_page(platform: Platform, view: &ConnectionView) -> String {
+    let name = platform.display_name();
+    // X's accounts go by @handle; a YouTube channel by its title.
+    let account = match platform {
+        Platform::Twitter => format!("@{}", view.username),
+        Platform::YouTube => view.username.clone(),
+    };
     match &view.reason {
         None => page(
-            "X is connected",
-            &format!(
-                "Reelay can now post to @{}. You can close this window.",
-                view.username
-            ),
+            &format!("{name} is connected"),
+            &format!("Reelay can now post to {account}. You can close this window."),
         ),
         Some(reason) => page(
-            "X is connected, but Reelay cannot post yet",
-            &format!("@{}: {reason}", view.username),
+            &format!("{name} is connected, but Reelay cannot post yet"),
+            &format!("{account}: {reason}"),
         ),
     }
 }
@@ -145,6 +157,7 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounts::connect::ConnectError;
 
     #[test]
     fn pages_escape_what_they_show() {
@@ -185,7 +198,13 @@ mod tests {
     #[test]
     fn without_return_urls_the_browser_gets_a_page_and_a_client_json() {
         let none = config(&[]);
-        let ok = reply(&none, "/cb", outcome(Ok(view(None)), true), false);
+        let ok = reply(
+            &none,
+            Platform::Twitter,
+            "/cb",
+            outcome(Ok(view(None)), true),
+            false,
+        );
         assert_eq!(
             (ok.status, ok.content_type),
             (200, Some("text/html; charset=utf-8"))
@@ -195,6 +214,7 @@ mod tests {
 
         let failed = reply(
             &none,
+            Platform::Twitter,
             "/cb",
             outcome(Err(ConnectError::MissingState), false),
             true,
@@ -207,6 +227,7 @@ mod tests {
 
         let json = reply(
             &none,
+            Platform::Twitter,
             "/cb",
             outcome(Ok(view(Some("grant media.write"))), false),
             true,
@@ -218,7 +239,13 @@ mod tests {
     #[test]
     fn with_return_urls_the_browser_goes_back_to_an_allowed_one() {
         let allowed = config(&["https://app.example/done", "https://other.example/"]);
-        let ok = reply(&allowed, "/cb", outcome(Ok(view(None)), true), false);
+        let ok = reply(
+            &allowed,
+            Platform::Twitter,
+            "/cb",
+            outcome(Ok(view(None)), true),
+            false,
+        );
         assert_eq!(
             (ok.status, ok.content_type, ok.body.as_str()),
             (302, None, "")
@@ -233,6 +260,7 @@ mod tests {
         let changed = config(&["https://other.example/"]);
         let failed = reply(
             &changed,
+            Platform::Twitter,
             "/cb",
             outcome(Err(ConnectError::MissingState), false),
             false,

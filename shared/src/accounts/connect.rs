@@ -10,7 +10,7 @@ use url::Url;
 
 use super::binding;
 use super::cipher::{CipherError, TokenCipher, TokenPair};
-use super::oauth::{new_state, OAuthError, TokenGrant, XOAuth};
+use super::oauth::{new_state, OAuthApp, OAuthError, TokenGrant};
 use super::pkce::PkceKey;
 use super::store::{AccountStore, NewConnection, SavedConnection, StoreError};
 use super::tokens::ErrorChain;
@@ -20,6 +20,7 @@ use super::{
 };
 use crate::clock::Clock;
 use crate::ids::UserId;
+use crate::platforms::youtube::{YouTubeClient, YouTubeError};
 use crate::problem::Problem;
 use crate::secret::Secret;
 use crate::x::{XClient, XError};
@@ -53,19 +54,25 @@ pub enum ConnectError {
     UnknownState,
     #[error("the state has expired")]
     ExpiredState,
-    #[error("the user did not allow Reelay at X ({error})")]
+    #[error("the user did not allow Reelay at the platform ({error})")]
     Denied { error: String, description: String },
-    #[error("X did not accept the authorization code: {detail}")]
+    #[error("the platform did not accept the authorization code: {detail}")]
     CodeRejected { detail: String },
     /// X granted so few scopes that Reelay cannot even read who the user is.
-    #[error("X did not grant the scopes Reelay needs: {}", missing.join(", "))]
+    #[error("the platform did not grant the scopes Reelay needs: {}", missing.join(", "))]
     MissingScopes { missing: Vec<String> },
-    #[error("X is unavailable: {detail}")]
+    #[error("the platform is unavailable: {detail}")]
     XUnavailable { detail: String },
-    #[error("the user has not connected X")]
+    #[error("the user has not connected the platform")]
     NotConnected,
+    /// The platform is not set up on this deployment (YouTube without `GOOGLE_CLIENT_ID`).
+    #[error("{0} is not enabled on this deployment")]
+    PlatformNotEnabled(&'static str),
+    /// The Google account has no YouTube channel to post to.
+    #[error("the Google account has no YouTube channel")]
+    NoChannel,
     /// One X account belongs to one Reelay user at a time.
-    #[error("the X account is already linked to another Reelay user")]
+    #[error("the platform account is already linked to another Reelay user")]
     LinkedElsewhere,
     #[error("OAuth is misconfigured")]
     OAuth(#[source] OAuthError),
@@ -91,6 +98,8 @@ impl ConnectError {
             ConnectError::XUnavailable { .. } => "x_unavailable",
             ConnectError::NotConnected => "not_connected",
             ConnectError::LinkedElsewhere => "x_account_linked_elsewhere",
+            ConnectError::NoChannel => "no_youtube_channel",
+            ConnectError::PlatformNotEnabled(_) => "platform_not_enabled",
             ConnectError::OAuth(_) | ConnectError::Store(_) | ConnectError::Cipher(_) => {
                 "internal_error"
             }
@@ -103,6 +112,12 @@ impl ConnectError {
     /// 4xx naming the problem, 502 when X failed, and an opaque 500 (cause logged here) for
     /// Reelay's own storage or KMS failures.
     pub fn to_problem(&self) -> Problem {
+        self.to_problem_for(Platform::Twitter)
+    }
+
+    /// `to_problem` for a connect to `platform`, named in the words the user reads.
+    pub fn to_problem_for(&self, platform: Platform) -> Problem {
+        let name = platform.display_name();
         let p =
             |status, title: &str, detail: &str| Problem::new(status, self.code(), title, detail);
         match self {
@@ -115,60 +130,76 @@ impl ConnectError {
             ConnectError::MissingState => p(
                 400,
                 "Bad Request",
-                "The callback is missing its state parameter. Start connecting X again from Reelay.",
+                &format!("The callback is missing its state parameter. Start connecting {name} again from Reelay."),
             )
             .with_field("state"),
             ConnectError::MissingCode => p(
                 400,
                 "Bad Request",
-                "The callback is missing its code parameter. Start connecting X again from Reelay.",
+                &format!("The callback is missing its code parameter. Start connecting {name} again from Reelay."),
             )
             .with_field("code"),
             ConnectError::OtherBrowser => p(
                 403,
                 "Forbidden",
-                "This X approval was started in another browser or session, so nothing was \
-                 connected. If you want to connect X, start connecting X again from Reelay in this \
-                 browser.",
+                &format!("This {name} approval was started in another browser or session, so nothing \
+                 was connected. If you want to connect {name}, start connecting {name} again from \
+                 Reelay in this browser."),
             ),
             ConnectError::UnknownState => p(
                 400,
                 "Bad Request",
-                "This sign-in link is unknown or was already used. Start connecting X again from Reelay.",
+                &format!("This sign-in link is unknown or was already used. Start connecting {name} again from Reelay."),
             )
             .with_field("state"),
             ConnectError::ExpiredState => p(
                 400,
                 "Bad Request",
-                "This sign-in link has expired (they last 10 minutes). Start connecting X again from Reelay.",
+                &format!("This sign-in link has expired (they last 10 minutes). Start connecting {name} again from Reelay."),
             )
             .with_field("state"),
             ConnectError::Denied { .. } => p(
                 403,
                 "Forbidden",
-                "You did not allow Reelay to use your X account, so nothing was connected.",
+                &format!("You did not allow Reelay to use your {name} account, so nothing was connected."),
             ),
             ConnectError::CodeRejected { detail } => p(
                 400,
                 "Bad Request",
-                &format!("X did not accept the sign-in ({detail}). Start connecting X again from Reelay."),
+                &format!("{name} did not accept the sign-in ({detail}). Start connecting {name} again from Reelay."),
             ),
             ConnectError::MissingScopes { missing } => p(
                 403,
                 "Forbidden",
-                &missing_scopes_reason(&missing.iter().map(String::as_str).collect::<Vec<_>>()),
+                &missing_scopes_reason(
+                    platform,
+                    &missing.iter().map(String::as_str).collect::<Vec<_>>(),
+                ),
             ),
             ConnectError::XUnavailable { .. } => p(
                 502,
                 "Bad Gateway",
-                "X is not answering properly right now, so nothing was connected. Try again in a few minutes.",
+                &format!("{name} is not answering properly right now, so nothing was connected. Try again in a few minutes."),
             ),
-            ConnectError::NotConnected => p(404, "Not Found", "You have not connected X."),
+            ConnectError::NotConnected => {
+                p(404, "Not Found", &format!("You have not connected {name}."))
+            }
             ConnectError::LinkedElsewhere => p(
                 409,
                 "Conflict",
-                "This X account is already connected to another Reelay user; disconnect it there \
-                 first, then connect it here. Nothing was changed.",
+                &format!("This {name} account is already connected to another Reelay user; \
+                 disconnect it there first, then connect it here. Nothing was changed."),
+            ),
+            ConnectError::PlatformNotEnabled(which) => p(
+                404,
+                "Not Found",
+                &format!("{which} is not enabled on this Reelay: its operator has not configured it."),
+            ),
+            ConnectError::NoChannel => p(
+                409,
+                "Conflict",
+                "This Google account has no YouTube channel, so Reelay has nowhere to post. \
+                 Create a channel at youtube.com, then connect YouTube again.",
             ),
             ConnectError::OAuth(_) | ConnectError::Store(_) | ConnectError::Cipher(_) => {
                 tracing::error!(error = %ErrorChain(self), "connect failed on Reelay's side");
@@ -251,12 +282,124 @@ pub struct Started {
     pub binding: String,
 }
 
-/// The connect flow over its ports.
+/// Where a platform says who a token's account is: the one call per platform the connect
+/// needs besides OAuth. A new platform adds its client here.
+#[derive(Clone)]
+pub enum AccountDirectory {
+    /// X's `GET /2/users/me`.
+    X(XClient),
+    /// YouTube's `channels.list?mine=true`: the channel is the account Reelay posts to.
+    YouTube(YouTubeClient),
+}
+
+/// A connected account's identity on its platform.
+struct Identity {
+    id: String,
+    username: String,
+    name: String,
+}
+
+impl AccountDirectory {
+    /// Who the token belongs to. `missing` are the required scopes the grant lacks: a refusal
+    /// is then put down to them.
+    async fn identify(&self, token: &Secret, missing: &[&str]) -> Result<Identity, ConnectError> {
+        let missing_scopes = || ConnectError::MissingScopes {
+            missing: missing.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        match self {
+            AccountDirectory::X(x) => {
+                let me = x.users_me(token).await.map_err(|e| match e {
+                    // Without tweet.read/users.read X will not say who the user is (§2).
+                    XError::Forbidden { .. } | XError::Unauthorized { .. }
+                        if !missing.is_empty() =>
+                    {
+                        missing_scopes()
+                    }
+                    e => ConnectError::XUnavailable {
+                        detail: format!("reading the X account failed: {e}"),
+                    },
+                })?;
+                Ok(Identity {
+                    id: me.id,
+                    username: me.username,
+                    name: me.name,
+                })
+            }
+            AccountDirectory::YouTube(youtube) => {
+                let channel = youtube.my_channel(token).await.map_err(|e| match e {
+                    // Without youtube.readonly Google refuses channels.list (403).
+                    YouTubeError::Api {
+                        status: 401 | 403, ..
+                    } if !missing.is_empty() => missing_scopes(),
+                    e => ConnectError::XUnavailable {
+                        detail: format!("reading the YouTube channel failed: {e}"),
+                    },
+                })?;
+                let channel = channel.ok_or(ConnectError::NoChannel)?;
+                Ok(Identity {
+                    id: channel.id,
+                    username: channel.title.clone(),
+                    name: channel.title,
+                })
+            }
+        }
+    }
+}
+
+/// The connector for `platform` with this container's clients and configuration; YouTube only
+/// when it is configured (`PlatformNotEnabled` otherwise).
+pub fn connector_for(
+    platform: Platform,
+    http: &reqwest::Client,
+    x: &crate::config::XConfig,
+    youtube: Option<&crate::config::YouTubeConfig>,
+    ports: ConnectPorts,
+) -> Result<Connector, ConnectError> {
+    let (app, directory) = match platform {
+        Platform::Twitter => (
+            OAuthApp::new(http.clone(), x),
+            AccountDirectory::X(XClient::new(http.clone(), x)),
+        ),
+        Platform::YouTube => {
+            let youtube = youtube.ok_or(ConnectError::PlatformNotEnabled("YouTube"))?;
+            (
+                OAuthApp::for_provider(http.clone(), &youtube.into()),
+                AccountDirectory::YouTube(YouTubeClient::new(
+                    http.clone(),
+                    youtube.api_base_url.clone(),
+                )),
+            )
+        }
+    };
+    let oauth = app.map_err(ConnectError::OAuth)?;
+    Ok(Connector::new(
+        ports.store,
+        ports.cipher,
+        oauth,
+        directory,
+        ports.clock,
+        ports.pkce,
+    ))
+}
+
+/// What every platform's connector shares: the account table, the token cipher, the clock and
+/// the PKCE key.
+#[derive(Clone)]
+pub struct ConnectPorts {
+    pub store: Arc<dyn AccountStore>,
+    pub cipher: Arc<dyn TokenCipher>,
+    pub clock: Arc<dyn Clock>,
+    pub pkce: PkceKey,
+}
+
+/// The connect flow of one platform over its ports.
 pub struct Connector {
+    /// The platform this connector links (its OAuth app's provider's).
+    platform: Platform,
     store: Arc<dyn AccountStore>,
     cipher: Arc<dyn TokenCipher>,
-    oauth: XOAuth,
-    x: XClient,
+    oauth: OAuthApp,
+    directory: AccountDirectory,
     clock: Arc<dyn Clock>,
     /// Derives each connect's PKCE verifier from its state (`pkce`): nothing of it is stored.
     pkce: PkceKey,
@@ -266,19 +409,24 @@ impl Connector {
     pub fn new(
         store: Arc<dyn AccountStore>,
         cipher: Arc<dyn TokenCipher>,
-        oauth: XOAuth,
-        x: XClient,
+        oauth: OAuthApp,
+        directory: AccountDirectory,
         clock: Arc<dyn Clock>,
         pkce: PkceKey,
     ) -> Self {
         Self {
+            platform: oauth.provider().platform(),
             store,
             cipher,
             oauth,
-            x,
+            directory,
             clock,
             pkce,
         }
+    }
+
+    pub fn platform(&self) -> Platform {
+        self.platform
     }
 
     /// Starts a connect: stores a one-time state bound to `user` (its PKCE verifier is derived
@@ -295,6 +443,7 @@ impl Connector {
         let state = OAuthState {
             state: new_state(),
             user_id: user.clone(),
+            platform: self.platform,
             legacy_pkce_verifier: None,
             return_to: return_to.map(|u| u.to_string()),
             created_at: now,
@@ -331,6 +480,12 @@ impl Connector {
         };
         let span = tracing::Span::current();
         span.record("user_id", tracing::field::display(&taken.user_id));
+        if taken.platform != self.platform {
+            // A state issued for another platform's connect, brought to this callback: spent,
+            // and nothing is exchanged.
+            tracing::warn!(state_platform = %taken.platform, callback_platform = %self.platform, "state brought to another platform's callback; consumed");
+            return CallbackOutcome::failed(ConnectError::UnknownState);
+        }
         if !bound {
             // This state's URL reached a browser that did not start the connect: typically an
             // authorize link one user sent another to approve (issue 12). Consumed above, so
@@ -346,7 +501,7 @@ impl Connector {
         let result = self.finish(&taken, params).await;
         match &result {
             Ok(view) => {
-                tracing::info!(user_id = %taken.user_id, x_user_id = %view.x_user_id, status = view.status, "X connected")
+                tracing::info!(user_id = %taken.user_id, platform = %self.platform, account_id = %view.x_user_id, status = view.status, "account connected")
             }
             Err(e) => {
                 tracing::info!(user_id = %taken.user_id, code = e.code(), error = %ErrorChain(e), "connect failed")
@@ -420,32 +575,21 @@ impl Connector {
         user: &UserId,
         grant: &TokenGrant,
     ) -> Result<ConnectionView, ConnectError> {
-        let missing: Vec<&str> = missing_scopes(&grant.scopes);
+        let missing: Vec<&str> = missing_scopes(self.platform, &grant.scopes);
         let me = self
-            .x
-            .users_me(&grant.tokens.access_token)
-            .await
-            .map_err(|e| match e {
-                // Without tweet.read/users.read X will not say who the user is (§2).
-                XError::Forbidden { .. } | XError::Unauthorized { .. } if !missing.is_empty() => {
-                    ConnectError::MissingScopes {
-                        missing: missing.iter().map(|s| (*s).to_owned()).collect(),
-                    }
-                }
-                e => ConnectError::XUnavailable {
-                    detail: format!("reading the X account failed: {e}"),
-                },
-            })?;
+            .directory
+            .identify(&grant.tokens.access_token, &missing)
+            .await?;
         let status = if missing.is_empty() {
             AccountStatus::Active
         } else {
             AccountStatus::NeedsReconnect {
-                reason: missing_scopes_reason(&missing),
+                reason: missing_scopes_reason(self.platform, &missing),
             }
         };
         let sealed = self
             .cipher
-            .encrypt(user, Platform::Twitter, &grant.tokens)
+            .encrypt(user, self.platform, &grant.tokens)
             .await?;
         let now = super::epoch_secs(&*self.clock);
         let x_user_id = me.id;
@@ -453,7 +597,7 @@ impl Connector {
             .store
             .save_connection(&NewConnection {
                 user_id: user.clone(),
-                platform: Platform::Twitter,
+                platform: self.platform,
                 x_user_id: x_user_id.clone(),
                 username: me.username,
                 name: me.name,
@@ -480,7 +624,7 @@ impl Connector {
             }
             SavedConnection::LinkedElsewhere { owner } => {
                 // The caller revokes the pair X just issued: it was never stored.
-                tracing::warn!(user_id = %user, x_user_id = %x_user_id, owner = %owner, "X account already linked to another user; refused");
+                tracing::warn!(user_id = %user, platform = %self.platform, account_id = %x_user_id, owner = %owner, "account already linked to another user; refused");
                 Err(ConnectError::LinkedElsewhere)
             }
         }
@@ -493,18 +637,18 @@ impl Connector {
         Ok(accounts.iter().map(ConnectionView::from).collect())
     }
 
-    /// Forgets the user's X connection and revokes its tokens at X (best effort, logged: the
-    /// tokens are gone from Reelay either way).
+    /// Forgets the user's connection to this platform and revokes its tokens there (best
+    /// effort, logged: the tokens are gone from Reelay either way).
     #[tracing::instrument(skip_all, fields(user_id = %user))]
     pub async fn disconnect(&self, user: &UserId) -> Result<(), ConnectError> {
         let account = self
             .store
-            .delete_account(user, Platform::Twitter)
+            .delete_account(user, self.platform)
             .await?
             .ok_or(ConnectError::NotConnected)?;
         self.revoke_stored(user, account.platform, &account.tokens, "disconnected")
             .await;
-        tracing::info!(x_user_id = %account.x_user_id, "X disconnected");
+        tracing::info!(platform = %self.platform, account_id = %account.x_user_id, "disconnected");
         Ok(())
     }
 
@@ -529,14 +673,14 @@ impl Connector {
     /// errors carry X's status and words only).
     async fn revoke_logged(&self, tokens: &TokenPair, pair: &'static str) {
         match tokio::time::timeout(REVOKE_BUDGET, self.oauth.revoke(tokens)).await {
-            Ok(Ok(())) => tracing::info!(pair, "tokens revoked at X"),
+            Ok(Ok(())) => tracing::info!(pair, platform = %self.platform, "tokens revoked"),
             Ok(Err(e)) => {
-                tracing::warn!(pair, error = %e, "revoking at X failed; the tokens are no longer stored anyway")
+                tracing::warn!(pair, error = %e, "revoking failed; the tokens are no longer stored anyway")
             }
             Err(_) => tracing::warn!(
                 pair,
                 budget_secs = REVOKE_BUDGET.as_secs(),
-                "X did not answer the revoke in time; the tokens are no longer stored anyway"
+                "the revoke was not answered in time; the tokens are no longer stored anyway"
             ),
         }
     }

@@ -91,9 +91,14 @@ pub(crate) fn epoch_secs(clock: &dyn crate::clock::Clock) -> u64 {
     clock.now_secs().max(0) as u64
 }
 
-/// The required scopes missing from `granted`, in `REQUIRED_SCOPES` order.
-pub fn missing_scopes<S: AsRef<str>>(granted: &[S]) -> Vec<&'static str> {
-    REQUIRED_SCOPES
+/// The scopes `platform`'s provider must grant, in the order Reelay asks for them.
+pub fn required_scopes(platform: Platform) -> &'static [&'static str] {
+    oauth::Provider::for_platform(platform).scopes()
+}
+
+/// The scopes `platform` requires that are missing from `granted`, in `required_scopes` order.
+pub fn missing_scopes<S: AsRef<str>>(platform: Platform, granted: &[S]) -> Vec<&'static str> {
+    required_scopes(platform)
         .iter()
         .copied()
         .filter(|r| !granted.iter().any(|g| g.as_ref() == *r))
@@ -101,10 +106,11 @@ pub fn missing_scopes<S: AsRef<str>>(granted: &[S]) -> Vec<&'static str> {
 }
 
 /// What the user is told when scopes are missing: which ones, and what to do.
-pub fn missing_scopes_reason(missing: &[&str]) -> String {
+pub fn missing_scopes_reason(platform: Platform, missing: &[&str]) -> String {
+    let name = platform.display_name();
     format!(
-        "X did not grant Reelay the permission(s) {}. Connect X again and allow all the \
-         permissions Reelay asks for; without them Reelay cannot post videos for you.",
+        "{name} did not grant Reelay the permission(s) {}. Connect {name} again and allow all \
+         the permissions Reelay asks for; without them Reelay cannot post videos for you.",
         missing.join(", ")
     )
 }
@@ -115,6 +121,9 @@ pub fn missing_scopes_reason(missing: &[&str]) -> String {
 pub struct OAuthState {
     pub state: String,
     pub user_id: UserId,
+    /// The platform being connected: only its callback may complete the connect. States
+    /// written before YouTube (issue 17) have none and are X's.
+    pub platform: Platform,
     /// Only in a state item written before verifiers were derived (issue 12), which stored the
     /// verifier in plain text: read so that a connect under way during that deploy still
     /// finishes (states live ten minutes). Never written; `None` for every new state.
@@ -131,6 +140,7 @@ impl fmt::Debug for OAuthState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OAuthState")
             .field("user_id", &self.user_id)
+            .field("platform", &self.platform)
             .field("return_to", &self.return_to)
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
@@ -144,9 +154,17 @@ mod tests {
 
     #[test]
     fn names_each_missing_scope() {
-        assert!(missing_scopes(REQUIRED_SCOPES).is_empty());
+        assert!(missing_scopes(Platform::Twitter, REQUIRED_SCOPES).is_empty());
         let granted = ["tweet.read", "users.read", "tweet.write", "offline.access"];
-        assert_eq!(missing_scopes(&granted), vec!["media.write"]);
-        assert!(missing_scopes_reason(&["media.write"]).contains("media.write"));
+        assert_eq!(
+            missing_scopes(Platform::Twitter, &granted),
+            vec!["media.write"]
+        );
+        assert!(missing_scopes_reason(Platform::Twitter, &["media.write"]).contains("media.write"));
+        assert_eq!(
+            missing_scopes(Platform::YouTube, &[oauth::YOUTUBE_SCOPES[0]]),
+            vec![oauth::YOUTUBE_SCOPES[1]]
+        );
+        assert!(missing_scopes_reason(Platform::YouTube, &["x"]).starts_with("YouTube"));
     }
 }

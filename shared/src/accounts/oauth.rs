@@ -38,6 +38,22 @@ pub const YOUTUBE_SCOPES: &[&str] = &[
 ];
 
 impl Provider {
+    /// The provider a platform's accounts connect through.
+    pub fn for_platform(platform: super::Platform) -> Self {
+        match platform {
+            super::Platform::Twitter => Provider::X,
+            super::Platform::YouTube => Provider::Google,
+        }
+    }
+
+    /// The platform whose accounts connect through this provider.
+    pub fn platform(self) -> super::Platform {
+        match self {
+            Provider::X => super::Platform::Twitter,
+            Provider::Google => super::Platform::YouTube,
+        }
+    }
+
     /// How the provider is named in errors.
     pub fn name(self) -> &'static str {
         match self {

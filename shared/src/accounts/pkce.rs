@@ -78,19 +78,29 @@ impl PkceKey {
     }
 }
 
-/// The cold start of a function that connects X (the API's connect route, the callback): reads
-/// the X client secret into `x` and the PKCE key, once, concurrently. A secret that cannot be
+/// The cold start of a function that connects accounts (the API's connect route, the callback):
+/// reads the X client secret into `x`, Google's into `youtube` when YouTube is configured, and
+/// the PKCE key, once, concurrently. A secret that cannot be
 /// read fails the start, with an error naming its ARN (never its value).
 pub async fn read_connect_secrets(
     x: &mut XConfig,
+    youtube: Option<&mut crate::config::YouTubeConfig>,
     pkce: &PkceConfig,
     secrets: &dyn SecretSource,
 ) -> Result<PkceKey, SecretReadError> {
-    let (client_secret, pkce_key) = tokio::join!(
+    let google = async {
+        match youtube {
+            Some(youtube) => youtube.read_client_secret(secrets).await,
+            None => Ok(()),
+        }
+    };
+    let (client_secret, google_secret, pkce_key) = tokio::join!(
         x.read_client_secret(secrets),
+        google,
         PkceKey::read(secrets, &pkce.key_secret_arn)
     );
     client_secret?;
+    google_secret?;
     pkce_key
 }
 
@@ -195,7 +205,7 @@ mod tests {
             .insert("arn:x".into(), Secret::new("client-secret"));
         // Without the PKCE key: the start fails naming its ARN.
         let mut x = XConfig::from_env(&env).unwrap();
-        let err = read_connect_secrets(&mut x, &pkce, &secrets)
+        let err = read_connect_secrets(&mut x, None, &pkce, &secrets)
             .await
             .unwrap_err();
         assert_eq!(err.arn(), "arn:pkce");
@@ -203,7 +213,9 @@ mod tests {
             .0
             .insert("arn:pkce".into(), Secret::new("p".repeat(64)));
         let mut x = XConfig::from_env(&env).unwrap();
-        let key = read_connect_secrets(&mut x, &pkce, &secrets).await.unwrap();
+        let key = read_connect_secrets(&mut x, None, &pkce, &secrets)
+            .await
+            .unwrap();
         assert_eq!(
             key.verifier("s"),
             PkceKey::new(Secret::new("p".repeat(64)))
@@ -217,7 +229,7 @@ mod tests {
         // Without the client secret: fails naming its ARN.
         secrets.0.remove("arn:x");
         let mut x = XConfig::from_env(&env).unwrap();
-        let err = read_connect_secrets(&mut x, &pkce, &secrets)
+        let err = read_connect_secrets(&mut x, None, &pkce, &secrets)
             .await
             .unwrap_err();
         assert_eq!(err.arn(), "arn:x");

@@ -45,6 +45,8 @@ pub enum StoreError {
 }
 
 /// What `save_connection` did.
+// One value per connect, moved once to the caller: boxing the account would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum SavedConnection {
     Saved {
@@ -498,6 +500,11 @@ fn state_from_item(map: &HashMap<String, AttributeValue>) -> Result<OAuthState, 
         // Written only by the version before derived verifiers (issue 12); see `OAuthState`.
         legacy_pkce_verifier: item.opt_s(LEGACY_PKCE_VERIFIER).map(Secret::new),
         return_to: item.opt_s("return_to"),
+        platform: match item.opt_s("platform") {
+            None => Platform::Twitter,
+            Some(name) => Platform::from_stored(&name)
+                .ok_or_else(|| item.corrupt(format!("unknown platform {name:?}")))?,
+        },
         created_at: item.n("created_at")?,
         expires_at: item.n(TTL_ATTRIBUTE)?,
     })
@@ -513,10 +520,11 @@ fn account_from_item(map: &HashMap<String, AttributeValue>) -> Result<Account, S
         .strip_prefix("USER#")
         .and_then(|u| UserId::parse(u).ok())
         .ok_or_else(|| item.corrupt("bad pk".into()))?;
-    let platform = match item.s(SORT_KEY)?.strip_prefix(ACCOUNT_SK_PREFIX) {
-        Some("twitter") => Platform::Twitter,
-        other => return Err(item.corrupt(format!("unknown platform {other:?}"))),
-    };
+    let sort_key = item.s(SORT_KEY)?;
+    let stored = sort_key.strip_prefix(ACCOUNT_SK_PREFIX);
+    let platform = stored
+        .and_then(Platform::from_stored)
+        .ok_or_else(|| item.corrupt(format!("unknown platform {stored:?}")))?;
     let status = match item.s("status")?.as_str() {
         "active" => AccountStatus::Active,
         "needs_reconnect" => AccountStatus::NeedsReconnect {
@@ -566,6 +574,7 @@ impl AccountStore for DynamoAccountStore {
         // (`accounts::pkce`). `legacy_pkce_verifier` is read-only.
         item.insert("created_at".into(), n(state.created_at));
         item.insert(TTL_ATTRIBUTE.into(), n(state.expires_at));
+        item.insert("platform".into(), s(state.platform.as_str()));
         if let Some(r) = &state.return_to {
             item.insert("return_to".into(), s(r.as_str()));
         }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::cipher::{TokenCipher, TokenPair};
-use super::oauth::{OAuthError, XOAuth};
+use super::oauth::{OAuthApp, OAuthError};
 use super::store::{AccountStore, RefreshedTokens};
 use super::{Account, AccountStatus, Platform};
 use crate::clock::Clock;
@@ -103,18 +103,31 @@ impl Default for TokenSettings {
     }
 }
 
-/// Shown to the user when X refuses the stored refresh token.
-pub const REFRESH_REFUSED_REASON: &str =
-    "X no longer accepts Reelay's access to your account (it was revoked or expired). Connect X again.";
-/// Shown when the account has no refresh token (connected without `offline.access`).
-pub const NO_REFRESH_TOKEN_REASON: &str =
-    "X did not grant offline.access, so Reelay cannot keep your connection alive. Connect X again and allow all the permissions Reelay asks for.";
+/// Shown to the user when the platform refuses the stored refresh token (`invalid_grant`).
+pub fn refresh_refused_reason(platform: Platform) -> String {
+    match platform {
+        Platform::Twitter => "X no longer accepts Reelay's access to your account (it was revoked or expired). Connect X again.".into(),
+        // Google ends the refresh tokens of apps whose consent screen is in "Testing" after
+        // 7 days (docs/research/youtube.md §1): the likeliest cause on a fresh deployment.
+        Platform::YouTube => "Google no longer accepts Reelay's access to your YouTube channel: it was revoked, or it expired (Google ends the access of apps still in \"Testing\" after 7 days). Connect YouTube again.".into(),
+    }
+}
+
+/// Shown when the account has no refresh token (X: connected without `offline.access`).
+pub fn no_refresh_token_reason(platform: Platform) -> String {
+    match platform {
+        Platform::Twitter => "X did not grant offline.access, so Reelay cannot keep your connection alive. Connect X again and allow all the permissions Reelay asks for.".into(),
+        Platform::YouTube => "Google sent no refresh token, so Reelay cannot keep your YouTube connection alive. Connect YouTube again and allow offline access.".into(),
+    }
+}
 
 /// The token provider over the account store, the KMS cipher and X's token endpoint.
-pub struct XTokenProvider {
+pub struct TokenProvider {
+    /// The platform whose accounts this provider serves (the OAuth app's provider's).
+    platform: Platform,
     store: Arc<dyn AccountStore>,
     cipher: Arc<dyn TokenCipher>,
-    oauth: XOAuth,
+    oauth: OAuthApp,
     clock: Arc<dyn Clock>,
     settings: TokenSettings,
 }
@@ -144,20 +157,38 @@ impl std::fmt::Display for ErrorChain<'_> {
     }
 }
 
-impl XTokenProvider {
+impl TokenProvider {
     pub fn new(
         store: Arc<dyn AccountStore>,
         cipher: Arc<dyn TokenCipher>,
-        oauth: XOAuth,
+        oauth: OAuthApp,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
+            platform: oauth.provider().platform(),
             store,
             cipher,
             oauth,
             clock,
             settings: TokenSettings::default(),
         }
+    }
+
+    /// A worker's provider: a refresh is started only when the provider's answer can arrive
+    /// within the invocation, i.e. the HTTP client's `request_timeout` plus KMS and DynamoDB
+    /// (`TokenSettings::refresh_time_needed`).
+    pub fn for_worker(
+        store: Arc<dyn AccountStore>,
+        cipher: Arc<dyn TokenCipher>,
+        oauth: OAuthApp,
+        request_timeout: Duration,
+    ) -> Self {
+        Self::new(store, cipher, oauth, Arc::new(crate::clock::SystemClock)).with_settings(
+            TokenSettings {
+                refresh_time_needed: request_timeout + Duration::from_secs(5),
+                ..TokenSettings::default()
+            },
+        )
     }
 
     pub fn with_settings(mut self, settings: TokenSettings) -> Self {
@@ -168,7 +199,7 @@ impl XTokenProvider {
     async fn read(&self, user: &UserId) -> Result<Account, TokenError> {
         let account = self
             .store
-            .get_account(user, Platform::Twitter)
+            .get_account(user, self.platform)
             .await
             .map_err(|e| unavailable("reading the account")(&e))?
             .ok_or(TokenError::NotConnected)?;
@@ -231,7 +262,7 @@ impl XTokenProvider {
                 .store
                 .try_lease_refresh(
                     user,
-                    Platform::Twitter,
+                    self.platform,
                     account.token_version,
                     &owner,
                     now,
@@ -269,7 +300,9 @@ impl XTokenProvider {
             }
         };
         let Some(refresh_token) = pair.refresh_token else {
-            return self.flag(user, NO_REFRESH_TOKEN_REASON).await;
+            return self
+                .flag(user, &no_refresh_token_reason(self.platform))
+                .await;
         };
         match self.oauth.refresh(&refresh_token).await {
             Ok(mut grant) => {
@@ -293,20 +326,21 @@ impl XTokenProvider {
                     tracing::info!("refresh token already rotated by another worker; using theirs");
                     return self.token_of(&current).await;
                 }
-                tracing::warn!(error = %e, "X refused the refresh token; the account needs reconnecting");
-                self.flag(user, REFRESH_REFUSED_REASON).await
+                tracing::warn!(error = %e, platform = %self.platform, "the refresh token was refused; the account needs reconnecting");
+                self.flag(user, &refresh_refused_reason(self.platform))
+                    .await
             }
             Err(e) => {
                 self.release(user, owner).await;
                 if let OAuthError::Rejected { .. } = e {
                     // e.g. `unauthorized_client`: Reelay's own client credentials are wrong. Not
                     // the user's fault, so the account is not flagged.
-                    tracing::error!(error = %e, "X refused Reelay's refresh request");
+                    tracing::error!(error = %e, platform = %self.platform, "the provider refused Reelay's refresh request");
                 } else {
                     tracing::warn!(error = %e, "token refresh failed; will retry later");
                 }
                 Err(TokenError::Unavailable {
-                    detail: format!("refreshing at X failed: {e}"),
+                    detail: format!("refreshing at {} failed: {e}", self.oauth.provider().name()),
                 })
             }
         }
@@ -381,11 +415,7 @@ impl XTokenProvider {
     }
 
     async fn release(&self, user: &UserId, owner: &str) {
-        if let Err(e) = self
-            .store
-            .release_lease(user, Platform::Twitter, owner)
-            .await
-        {
+        if let Err(e) = self.store.release_lease(user, self.platform, owner).await {
             // The lease expires by itself; siblings wait at most `lease_secs`.
             tracing::warn!(error = %ErrorChain(&e), "could not release the refresh lease");
         }
@@ -400,7 +430,7 @@ impl XTokenProvider {
 }
 
 #[async_trait::async_trait]
-impl TokenSource for XTokenProvider {
+impl TokenSource for TokenProvider {
     #[tracing::instrument(skip(self), fields(user_id = %user))]
     async fn access_token(&self, user: &UserId) -> Result<PlatformToken, TokenError> {
         self.obtain(user, None, None).await
@@ -440,7 +470,7 @@ impl TokenSource for XTokenProvider {
         let now = super::epoch_secs(&*self.clock);
         match self
             .store
-            .mark_needs_reconnect(user, Platform::Twitter, reason, now)
+            .mark_needs_reconnect(user, self.platform, reason, now)
             .await
         {
             Ok(true) => {

@@ -2,7 +2,7 @@
 
 use crate::config::{
     BucketConfig, ConfigError, ConnectConfig, ConsoleConfig, Env, FitQueueConfig, KeyConfig,
-    PkceConfig, QueueConfig, QuotaConfig, TableConfig, XConfig,
+    PkceConfig, QueueConfig, QuotaConfig, TableConfig, XConfig, YouTubeConfig,
 };
 
 /// Everything the API reads from the environment.
@@ -15,6 +15,8 @@ pub struct ApiConfig {
     pub fit_queue: FitQueueConfig,
     pub key: KeyConfig,
     pub x: XConfig,
+    /// YouTube's Google OAuth app; `None` when the operator has not set it up.
+    pub youtube: Option<YouTubeConfig>,
     /// Where the PKCE key is (the connect route derives verifiers with it).
     pub pkce: PkceConfig,
     /// Where the browser may be sent back after connecting X (optional allow-list).
@@ -34,6 +36,7 @@ impl ApiConfig {
             fit_queue: FitQueueConfig::from_env(env)?,
             key: KeyConfig::from_env(env)?,
             x: XConfig::from_env(env)?,
+            youtube: YouTubeConfig::from_env(env)?,
             pkce: PkceConfig::from_env(env)?,
             connect: ConnectConfig::from_env(env)?,
             quota: QuotaConfig::from_env(env)?,
@@ -50,6 +53,7 @@ impl ApiConfig {
             FitQueueConfig::VARS,
             KeyConfig::VARS,
             XConfig::VARS,
+            YouTubeConfig::VARS,
             PkceConfig::VARS,
             ConnectConfig::VARS,
             QuotaConfig::VARS,

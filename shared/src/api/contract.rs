@@ -23,6 +23,11 @@ pub const BEARER: &str = "bearer";
 /// Where the document is served; `docs/openapi.json` is a copy.
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
 
+/// X's OAuth callback (its redirect URI's path).
+pub const X_CALLBACK_PATH: &str = "/api/auth/platforms/twitter/callback";
+/// Google's OAuth callback for YouTube.
+pub const YOUTUBE_CALLBACK_PATH: &str = "/api/auth/platforms/youtube/callback";
+
 /// Problems every operation behind the JWT authorizer can answer.
 const AUTHED: &[&str] = &["unauthorized", "internal_error"];
 
@@ -39,13 +44,36 @@ pub const OPERATION_PROBLEMS: &[(&str, &str, &[&str])] = &[
     ("get", "/api/platforms", &[]),
     (
         "get",
-        "/api/auth/platforms/twitter/connect",
-        &["return_to_not_allowed"],
+        "/api/auth/platforms/{platform}/connect",
+        &["return_to_not_allowed", "not_found", "platform_not_enabled"],
     ),
-    ("delete", "/api/auth/platforms/twitter", &["not_connected"]),
+    (
+        "delete",
+        "/api/auth/platforms/{platform}",
+        &["not_connected", "not_found", "platform_not_enabled"],
+    ),
     (
         "get",
-        "/api/auth/platforms/twitter/callback",
+        YOUTUBE_CALLBACK_PATH,
+        &[
+            "missing_state",
+            "missing_code",
+            "unknown_state",
+            "expired_state",
+            "code_rejected",
+            "connect_other_browser",
+            "consent_denied",
+            "missing_scopes",
+            "no_youtube_channel",
+            "platform_not_enabled",
+            "x_account_linked_elsewhere",
+            "internal_error",
+            "x_unavailable",
+        ],
+    ),
+    (
+        "get",
+        X_CALLBACK_PATH,
         &[
             "missing_state",
             "missing_code",
@@ -77,6 +105,7 @@ pub const OPERATION_PROBLEMS: &[(&str, &str, &[&str])] = &[
             "content_type_unsupported",
             "trim_range",
             "fit_disabled",
+            "youtube_options",
             "scheduled_at_format",
             "scheduled_at_range",
             "platform_not_connected",
@@ -163,22 +192,49 @@ pub const OPERATION_PROBLEMS: &[(&str, &str, &[&str])] = &[
 #[allow(dead_code)]
 fn oauth_callback() {}
 
+/// Google redirects the user's browser here after its consent page for YouTube; as X's
+/// callback otherwise (the same Lambda, binding cookie and answers), and the account is the
+/// Google account's YouTube channel (a Google account without one is refused:
+/// `no_youtube_channel`).
+#[utoipa::path(
+    get,
+    path = "/api/auth/platforms/youtube/callback",
+    tag = "connect",
+    operation_id = "youtube_oauth_callback",
+    params(
+        ("state" = Option<String>, Query, description = "The one-time state the connect route issued."),
+        ("code" = Option<String>, Query, description = "Google's authorization code."),
+        ("error" = Option<String>, Query, description = "Google's OAuth error, e.g. `access_denied`."),
+        ("error_description" = Option<String>, Query, description = "Google's words for the error."),
+    ),
+    responses(
+        (status = 200, description = "YouTube is connected: an HTML page, or JSON with `Accept: application/json`.",
+            content((CallbackConnected = "application/json"), (String = "text/html")),
+            headers(("set-cookie" = String, description = "Clears the binding cookie."))),
+        (status = 302, description = "Back to the app (when return addresses are configured).",
+            headers(("location" = String, description = "The app's address with `platform`, `result` and maybe `error`."))),
+    ),
+    security(())
+)]
+#[allow(dead_code)]
+fn youtube_oauth_callback() {}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(
         title = "Reelay API",
-        description = "Post a video to X: connect an X account, create a post, upload its video \
-            with the presigned form, and watch each target's progress. Every route but the OAuth \
-            callback and the console's sits behind API Gateway's JWT authorizer; the caller is the \
-            token's `sub`. Errors are RFC 9457 problem details (`Problem`).",
+        description = "Post a video to X and YouTube: connect the accounts, create a post, upload \
+            its video with the presigned form, and watch each target's progress. Every route but \
+            the OAuth callbacks and the console's sits behind API Gateway's JWT authorizer; the \
+            caller is the token's `sub`. Errors are RFC 9457 problem details (`Problem`).",
         license(name = "MIT", identifier = "MIT"),
     ),
-    paths(oauth_callback),
+    paths(oauth_callback, youtube_oauth_callback),
     components(schemas(Problem)),
     modifiers(&BearerScheme),
     tags(
         (name = "meta", description = "Health and this document."),
-        (name = "connect", description = "Connecting X (OAuth 2.0 with PKCE)."),
+        (name = "connect", description = "Connecting X and YouTube (OAuth 2.0 with PKCE)."),
         (name = "posts", description = "Posts and their per-platform progress."),
         (name = "console", description = "The web console, served by the API function without a token."),
     )
@@ -247,7 +303,7 @@ fn add_problems(method: &str, path: &str, operation: &mut Operation) {
     let Some(kinds) = problems_of(method, path, operation) else {
         return;
     };
-    let html = path == "/api/auth/platforms/twitter/callback";
+    let html = path == X_CALLBACK_PATH || path == YOUTUBE_CALLBACK_PATH;
     let mut by_status: std::collections::BTreeMap<u16, Vec<&str>> = Default::default();
     for kind in kinds {
         if let Some(t) = problem_type(kind) {

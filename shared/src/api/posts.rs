@@ -35,8 +35,11 @@ use crate::clock::{rfc3339, Clock};
 use crate::engine::overall_status;
 use crate::ids::{PostId, UploadKey, UserId};
 use crate::jobs::{Phase, UploadJob};
+use crate::platforms::youtube::{Privacy, VideoMetadata, YouTubeOptions};
 use crate::ports::{QueueError, WorkQueue};
-use crate::posts::{self, minted_post_id, new_post_id, FitRequest, Platform, Post, PostStatus};
+use crate::posts::{
+    self, minted_post_id, new_post_id, FitRequest, Platform, PlatformOptions, Post, PostStatus,
+};
 use crate::problem::Problem;
 use crate::quota::{self, QuotaExceeded, QuotaLimits, Reservation, ReserveError};
 use crate::s3::{
@@ -83,7 +86,7 @@ pub enum PostsError {
         detail: String,
     },
     #[error("{platform} is not connected")]
-    NotConnected { platform: &'static str },
+    NotConnected { platform: Platform },
     #[error("{platform} must be reconnected: {reason}")]
     NeedsReconnect {
         platform: &'static str,
@@ -141,7 +144,9 @@ impl PostsError {
             PostsError::PostNotFound("p".into()),
             PostsError::BadJson(None),
             invalid("text", "text_empty", "x"),
-            PostsError::NotConnected { platform: "X" },
+            PostsError::NotConnected {
+                platform: Platform::Twitter,
+            },
             PostsError::NeedsReconnect {
                 platform: "X",
                 reason: "r".into(),
@@ -221,7 +226,10 @@ pub fn problem(err: PostsError) -> Problem {
             409,
             "platform_not_connected",
             "Conflict",
-            format!("Connect your {platform} account before posting to it (GET /api/auth/platforms/twitter/connect)."),
+            format!(
+                "Connect your {} account before posting to it (GET /api/auth/platforms/{platform}/connect).",
+                platform.display_name()
+            ),
         )
         .with_field("platforms"),
         PostsError::NeedsReconnect { platform, reason } => Problem::new(
@@ -303,6 +311,8 @@ pub struct NewPost {
     pub fit: FitRequest,
     /// `scheduled_at` as epoch ms, parsed but not yet checked against the clock (`create` does).
     pub scheduled_at_ms: Option<i64>,
+    /// Per-platform choices (`youtube`: title, privacy, made for kids, category).
+    pub options: PlatformOptions,
 }
 
 fn invalid(field: &'static str, rule: &'static str, detail: impl Into<String>) -> PostsError {
@@ -357,6 +367,7 @@ pub const NEW_POST_FIELDS: &[&str] = &[
     "trim_to_secs",
     "pad",
     "scheduled_at",
+    "youtube",
 ];
 
 /// The fields of `PATCH /api/posts/{id}` (`views::UpdatePostRequest`).
@@ -523,7 +534,6 @@ pub fn parse_new_post(body: &[u8]) -> Result<NewPost, PostsError> {
 
     let text = string_field(&body, "text")?
         .ok_or_else(|| invalid("text", "required", "text is required"))?;
-    check_text(&text)?;
 
     let raw_platforms = match body.get("platforms") {
         None | Some(Value::Null) => {
@@ -557,7 +567,7 @@ pub fn parse_new_post(body: &[u8]) -> Result<NewPost, PostsError> {
                 "platforms",
                 "platform_unknown",
                 format!(
-                    "unknown platform {item}; Reelay posts to \"twitter\" (also written \"x\")"
+                    "unknown platform {item}; Reelay posts to \"twitter\" (also written \"x\") and \"youtube\""
                 ),
             )
         })?;
@@ -565,6 +575,17 @@ pub fn parse_new_post(body: &[u8]) -> Result<NewPost, PostsError> {
             platforms.push(platform);
         }
     }
+    // The text is X's post and YouTube's description: each platform's rules apply to it.
+    if platforms.contains(&Platform::Twitter) {
+        check_text(&text)?;
+    } else if text.trim().is_empty() {
+        return Err(invalid(
+            "text",
+            "text_empty",
+            "text must not be empty or only whitespace",
+        ));
+    }
+    let options = parse_platform_options(&body, &text, &platforms)?;
 
     let file_name =
         string_field(&body, "file_name")?.unwrap_or_else(|| DEFAULT_FILE_NAME.to_owned());
@@ -595,7 +616,64 @@ pub fn parse_new_post(body: &[u8]) -> Result<NewPost, PostsError> {
         content_type,
         fit,
         scheduled_at_ms,
+        options,
     })
+}
+
+/// `youtube`: the YouTube target's title, privacy, made-for-kids and category, checked by
+/// YouTube's metadata rules against the text (its description). A title defaults to the text's
+/// first line, so a post without `youtube` is checked too.
+fn parse_platform_options(
+    body: &Map<String, Value>,
+    text: &str,
+    platforms: &[Platform],
+) -> Result<PlatformOptions, PostsError> {
+    /// The accepted fields, strictly: a misspelt one is an error, not a silent default.
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct YouTubeFields {
+        title: Option<String>,
+        privacy: Option<Privacy>,
+        made_for_kids: Option<bool>,
+        category_id: Option<String>,
+    }
+    let youtube = match body.get("youtube") {
+        None | Some(Value::Null) => None,
+        Some(value) => {
+            if !platforms.contains(&Platform::YouTube) {
+                return Err(invalid(
+                    "youtube",
+                    "youtube_options",
+                    "youtube options were given but \"youtube\" is not in platforms",
+                ));
+            }
+            let fields: YouTubeFields = serde_json::from_value(value.clone()).map_err(|e| {
+                invalid(
+                    "youtube",
+                    "youtube_options",
+                    format!(
+                        "youtube must be an object of title, privacy (private, unlisted or \
+                         public), made_for_kids and category_id: {e}"
+                    ),
+                )
+            })?;
+            Some(YouTubeOptions {
+                title: fields.title,
+                privacy: fields.privacy.unwrap_or_default(),
+                made_for_kids: fields.made_for_kids.unwrap_or(false),
+                category_id: fields.category_id,
+            })
+        }
+    };
+    if platforms.contains(&Platform::YouTube) {
+        let options = youtube.clone().unwrap_or_default();
+        VideoMetadata::for_post(text, &options)
+            .map_err(|e| invalid("youtube", "youtube_options", format!("for YouTube: {e}")))?;
+        return Ok(PlatformOptions {
+            youtube: Some(options),
+        });
+    }
+    Ok(PlatformOptions { youtube })
 }
 
 /// A page request of `GET /api/posts`, checked.
@@ -686,25 +764,23 @@ impl PostsService<'_> {
         platforms: &[Platform],
     ) -> Result<(), PostsError> {
         for platform in platforms {
-            let (account_platform, name) = match platform {
-                Platform::Twitter => (Platform::Twitter, "X"),
-            };
-            let account = self
-                .accounts
-                .get_account(user, account_platform)
-                .await?
-                .ok_or(PostsError::NotConnected { platform: name })?;
+            let name = platform.display_name();
+            let account = self.accounts.get_account(user, *platform).await?.ok_or(
+                PostsError::NotConnected {
+                    platform: *platform,
+                },
+            )?;
             if let AccountStatus::NeedsReconnect { reason } = &account.status {
                 return Err(PostsError::NeedsReconnect {
                     platform: name,
                     reason: reason.clone(),
                 });
             }
-            let missing = missing_scopes(&account.scopes);
+            let missing = missing_scopes(*platform, &account.scopes);
             if !missing.is_empty() {
                 return Err(PostsError::NeedsReconnect {
                     platform: name,
-                    reason: missing_scopes_reason(&missing),
+                    reason: missing_scopes_reason(*platform, &missing),
                 });
             }
         }
@@ -744,6 +820,7 @@ impl PostsService<'_> {
         // only such drafts); the views show it `scheduled` (`views::shown_status`).
         let post = Post {
             fit: new.fit,
+            options: new.options,
             scheduled_at_ms: new.scheduled_at_ms,
             ..Post::draft(user.clone(), post_id.clone(), new.text, new.platforms, now)
         };
@@ -1236,13 +1313,19 @@ mod tests {
     fn the_documented_body_is_the_parsed_one() {
         let doc = crate::api::views::CreatePostRequest {
             text: "hi".into(),
-            platforms: vec!["x".into()],
+            platforms: vec!["x".into(), "youtube".into()],
             file_name: Some("a.mov".into()),
             content_type: None,
             fit: Some(true),
             trim_to_secs: Some(30.0),
             pad: Some(false),
             scheduled_at: Some("2026-12-01T10:30:00+01:00".into()),
+            youtube: Some(crate::api::views::YouTubeRequest {
+                title: Some("Hi there".into()),
+                privacy: Some("unlisted".into()),
+                made_for_kids: Some(false),
+                category_id: Some("22".into()),
+            }),
         };
         let json = serde_json::to_value(&doc).unwrap();
         let fields = sorted_keys(&json);
@@ -1253,6 +1336,51 @@ mod tests {
         assert_eq!(parsed.content_type, "video/quicktime");
         assert_eq!(parsed.fit.trim_to_secs, Some(30.0));
         assert_eq!(parsed.scheduled_at_ms, Some(1_796_117_400_000));
+        assert_eq!(parsed.platforms, vec![Platform::Twitter, Platform::YouTube]);
+        let youtube = parsed.options.youtube.expect("youtube options");
+        assert_eq!(youtube.title.as_deref(), Some("Hi there"));
+        assert_eq!(youtube.privacy, Privacy::Unlisted);
+        assert_eq!(youtube.category_id.as_deref(), Some("22"));
+    }
+
+    #[test]
+    fn youtube_options_are_checked_by_youtubes_rules() {
+        let parse = |body: serde_json::Value| parse_new_post(body.to_string().as_bytes());
+        let rule = |body: serde_json::Value| match parse(body) {
+            Err(PostsError::Invalid { field, rule, .. }) => (field, rule),
+            other => panic!("expected a problem, got {other:?}"),
+        };
+        // Options for a platform that is not a target.
+        assert_eq!(
+            rule(serde_json::json!({"text": "t", "platforms": ["x"], "youtube": {"title": "a"}})),
+            ("youtube", "youtube_options")
+        );
+        // A misspelt field, an unknown privacy, a title over 100 characters, angle brackets.
+        for youtube in [
+            serde_json::json!({"titel": "a"}),
+            serde_json::json!({"privacy": "friends"}),
+            serde_json::json!({"title": "a".repeat(101)}),
+            serde_json::json!({"title": "<b>"}),
+        ] {
+            assert_eq!(
+                rule(
+                    serde_json::json!({"text": "t", "platforms": ["youtube"], "youtube": youtube})
+                ),
+                ("youtube", "youtube_options")
+            );
+        }
+        // YouTube alone: X's 280-character limit does not apply; the title defaults to the
+        // first line and privacy to private.
+        let long = format!("First line\n{}", "a".repeat(600));
+        let parsed = parse(serde_json::json!({"text": long, "platforms": ["youtube"]})).unwrap();
+        let youtube = parsed.options.youtube.expect("defaults stored");
+        assert_eq!(youtube.privacy, Privacy::Private);
+        assert_eq!(youtube.title, None);
+        // With X too, X's limit applies.
+        assert_eq!(
+            rule(serde_json::json!({"text": "a".repeat(600), "platforms": ["x", "youtube"]})),
+            ("text", "text_too_long")
+        );
     }
 
     /// The field names of a documented body, sorted, to compare with the parser's list.
@@ -1487,7 +1615,12 @@ mod tests {
             (PostsError::PostNotFound("p".into()), 404),
             (PostsError::BadJson(None), 400),
             (invalid("text", "text_empty", "x"), 400),
-            (PostsError::NotConnected { platform: "X" }, 409),
+            (
+                PostsError::NotConnected {
+                    platform: Platform::Twitter,
+                },
+                409,
+            ),
             (
                 PostsError::NeedsReconnect {
                     platform: "X",

@@ -54,17 +54,20 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
     p("missing_code", 400, "The OAuth callback has no `code`: start connecting again."),
     p("unknown_state", 400, "The OAuth callback's `state` is unknown or already used: start connecting again."),
     p("expired_state", 400, "The OAuth callback's `state` is over ten minutes old: start connecting again."),
-    p("code_rejected", 400, "X did not accept the authorization code: start connecting again."),
+    p("youtube_options", 400, "`youtube` is not an object of title, privacy, made_for_kids and category_id, or breaks YouTube's rules (title 1–100 characters without < or >, description at most 5,000 bytes), or YouTube is not a target."),
+    p("code_rejected", 400, "The platform (X or Google) did not accept the authorization code: start connecting again."),
     // 401, 403
     p("unauthorized", 401, "No verified bearer token reached the API."),
     p("connect_other_browser", 403, "The OAuth callback came from a browser that did not start the connect; nothing was connected."),
-    p("consent_denied", 403, "The user did not allow Reelay at X; nothing was connected."),
-    p("missing_scopes", 403, "X granted too few scopes for Reelay to read the account."),
+    p("consent_denied", 403, "The user did not allow Reelay at the platform; nothing was connected."),
+    p("missing_scopes", 403, "The platform granted too few scopes for Reelay to read the account."),
     // 404, 405
     p("not_found", 404, "No such route, or no such post of the caller's (another user's post is not found)."),
-    p("not_connected", 404, "The caller has not connected X."),
+    p("not_connected", 404, "The caller has not connected that platform."),
+    p("platform_not_enabled", 404, "The platform is not configured on this deployment (YouTube without a Google OAuth client)."),
     p("method_not_allowed", 405, "The route exists but not with this method."),
     // 409: the request is fine but the state of things refuses it.
+    p("no_youtube_channel", 409, "The Google account has no YouTube channel to post to: create one, then connect again."),
     p("platform_not_connected", 409, "A target platform is not connected: connect it first."),
     p("platform_needs_reconnect", 409, "A target platform must be reconnected (a refused token or a missing scope such as media.write)."),
     p("nothing_to_retry", 409, "No target of the post has failed."),
@@ -182,6 +185,8 @@ mod tests {
             ConnectError::XUnavailable { detail: "d".into() },
             ConnectError::NotConnected,
             ConnectError::LinkedElsewhere,
+            ConnectError::NoChannel,
+            ConnectError::PlatformNotEnabled("YouTube"),
             ConnectError::OAuth(OAuthError::Unavailable {
                 provider: crate::accounts::oauth::Provider::X,
                 detail: "d".into(),
@@ -206,6 +211,8 @@ mod tests {
                 | ConnectError::XUnavailable { .. }
                 | ConnectError::NotConnected
                 | ConnectError::LinkedElsewhere
+                | ConnectError::NoChannel
+                | ConnectError::PlatformNotEnabled(_)
                 | ConnectError::OAuth(_)
                 | ConnectError::Store(_)
                 | ConnectError::Cipher(_) => {}
@@ -245,6 +252,7 @@ mod tests {
         }
         for err in connect_examples() {
             check(&err.to_problem());
+            check(&err.to_problem_for(crate::posts::Platform::YouTube));
         }
         // The rules `PostsError::Invalid` carries, named by the request parsers.
         for text in ["", &"a".repeat(281), "\u{FFFE}"] {

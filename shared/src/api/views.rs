@@ -24,17 +24,34 @@ pub struct Health {
     pub user_id: String,
 }
 
-/// `GET /api/auth/platforms/twitter/connect` with `Accept: application/json`.
+/// `GET /api/auth/platforms/{platform}/connect` with `Accept: application/json`.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct AuthorizeUrl {
-    /// X's consent page; navigate the browser there.
+    /// The platform's consent page (X's, or Google's for YouTube); navigate the browser there.
     pub authorize_url: String,
 }
 
-/// `GET /api/platforms`: the caller's connections, never token material.
+/// `GET /api/platforms`: the caller's connections, never token material, and the platforms
+/// this deployment posts to.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct PlatformList {
     pub platforms: Vec<ConnectionView>,
+    /// Every platform Reelay knows, and whether this deployment has it set up.
+    pub available: Vec<AvailablePlatform>,
+}
+
+/// A platform Reelay can post to.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AvailablePlatform {
+    /// `twitter` or `youtube`: the name in the API's paths.
+    #[schema(example = "youtube")]
+    pub platform: &'static str,
+    /// The name people know it by.
+    #[schema(example = "YouTube")]
+    pub name: &'static str,
+    /// Whether the operator configured it (YouTube needs a Google OAuth client); a platform
+    /// that is not enabled cannot be connected or posted to.
+    pub enabled: bool,
 }
 
 /// The body of `POST /api/posts`. Unknown fields are refused (`unknown_field`).
@@ -42,11 +59,13 @@ pub struct PlatformList {
 #[serde(deny_unknown_fields)]
 pub struct CreatePostRequest {
     /// The post's text: 1 to 280 weighted characters as X counts them (each URL 23, CJK and
-    /// emoji 2).
+    /// emoji 2) when X is a target; on YouTube it is the video's description (at most 5,000
+    /// bytes, no `<` or `>`) and its first line the default title.
     #[schema(example = "Harbour at dawn")]
     pub text: String,
-    /// Where to post: `twitter` (also written `x`), at least one; repeats count once.
-    #[schema(example = json!(["x"]))]
+    /// Where to post: `twitter` (also written `x`) and/or `youtube`, at least one; repeats count
+    /// once. Each platform is its own target with its own progress, link and retry.
+    #[schema(example = json!(["x", "youtube"]))]
     pub platforms: Vec<String>,
     /// The upload's file name (default `clip.mp4`): 1 to 100 letters, digits, `.`, `-`, `_` or
     /// spaces, not starting with `.`.
@@ -77,6 +96,27 @@ pub struct CreatePostRequest {
     #[serde(default)]
     #[schema(format = DateTime, example = "2026-12-01T10:30:00+01:00")]
     pub scheduled_at: Option<String>,
+    /// The YouTube target's choices (only with `youtube` in `platforms`). YouTube gets the
+    /// original video; only X's target is fitted.
+    #[serde(default)]
+    pub youtube: Option<YouTubeRequest>,
+}
+
+/// The YouTube target's choices. Unknown fields are refused (`youtube_options`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct YouTubeRequest {
+    /// 1 to 100 characters without `<` or `>`; by default the text's first line, cut to 100.
+    #[schema(example = "Harbour at dawn")]
+    pub title: Option<String>,
+    /// `private` (the default), `unlisted` or `public`.
+    #[schema(example = "unlisted")]
+    pub privacy: Option<String>,
+    /// Whether the video is made for kids (YouTube requires creators to say; default `false`).
+    pub made_for_kids: Option<bool>,
+    /// YouTube's category id, digits only (e.g. `22`, People & Blogs); YouTube picks one when
+    /// left out.
+    #[schema(example = "22")]
+    pub category_id: Option<String>,
 }
 
 /// The body of `PATCH /api/posts/{id}`: at least one field. Unknown fields are refused
@@ -310,7 +350,13 @@ pub struct TargetView {
     pub media_key: Option<String>,
     pub lookups: TargetLookups,
     pub retries: u32,
+    /// The post's id on the platform once published: X's post id, YouTube's video id.
+    pub remote_id: Option<String>,
+    /// Its link: `https://x.com/…/status/…`, `https://www.youtube.com/watch?v=…`.
+    pub url: Option<String>,
+    /// X's post id (X targets only; as `remote_id`).
     pub tweet_id: Option<String>,
+    /// X's post link (X targets only; as `url`).
     pub tweet_url: Option<String>,
     /// Set once the target failed (or ended unconfirmed).
     pub error: Option<TargetError>,
@@ -375,8 +421,16 @@ impl From<&UploadJob> for TargetView {
                 publish_calls: job.publish_calls,
             },
             retries: job.retries,
-            tweet_id: job.remote_post_id.clone(),
-            tweet_url: job.remote_post_url.clone(),
+            remote_id: job.remote_post_id.clone(),
+            url: job.remote_post_url.clone(),
+            tweet_id: job
+                .remote_post_id
+                .clone()
+                .filter(|_| job.platform == Platform::Twitter),
+            tweet_url: job
+                .remote_post_url
+                .clone()
+                .filter(|_| job.platform == Platform::Twitter),
             error,
             waiting,
             publish_at: job.publish_at_ms.map(rfc3339_ms),

@@ -94,6 +94,8 @@ impl StackNames {
             alerts_topic_arn: self.alerts_topic_arn.clone(),
             operator_inbox_url: self.operator_inbox_url.clone(),
             x_client_secret_arn: self.x_client_secret_arn.clone(),
+            // The bench measures X's upload; YouTube is off in its stack.
+            google_client_secret_arn: None,
             pkce_key_secret_arn: self.pkce_key_secret_arn.clone(),
             schedule_group_name: self.schedule_group_name.clone(),
             scheduler_role_arn: self.scheduler_role_arn.clone(),

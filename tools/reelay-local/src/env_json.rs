@@ -167,6 +167,7 @@ mod tests {
             alerts_topic_arn: "arn:topic".into(),
             operator_inbox_url: "http://moto/inbox".into(),
             x_client_secret_arn: Some("arn:secret:x".into()),
+            google_client_secret_arn: None,
             pkce_key_secret_arn: "arn:secret:pkce".into(),
             schedule_group_name: "t-wake-ups".into(),
             scheduler_role_arn: "arn:aws:iam::123456789012:role/t-scheduler".into(),

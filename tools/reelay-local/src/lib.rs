@@ -10,6 +10,7 @@
 
 pub mod authorizer;
 pub mod checks;
+pub mod crashes;
 pub mod env_json;
 pub mod harness;
 pub mod iam_usage;

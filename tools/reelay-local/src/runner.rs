@@ -78,6 +78,12 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "GET",
+        path: "/api/auth/platforms/youtube/callback",
+        function: FunctionName::OauthCallback,
+        authorized: false,
+    },
+    Route {
+        method: "GET",
         path: "/",
         function: FunctionName::Api,
         authorized: false,

@@ -28,6 +28,8 @@ pub struct StackSpec {
     /// The X app's client secret, the template's `XClientSecret` parameter: stored in a Secrets
     /// Manager secret, as the template does, whose ARN the functions get. `None`: a public client.
     pub x_client_secret: Option<Secret>,
+    /// YouTube's Google OAuth client secret (`GoogleOAuthClientSecret`), when YouTube is on.
+    pub google_client_secret: Option<Secret>,
     /// Origins allowed to POST upload forms to the bucket from a browser (the template's CORS
     /// rule for the console's origin and `AppOrigins`). Empty: no CORS rule.
     pub app_origins: Vec<String>,
@@ -43,6 +45,7 @@ impl StackSpec {
             fit_visibility_timeout_secs: fit_queue::VISIBILITY_TIMEOUT_SECS,
             fit_max_receive_count: fit_queue::MAX_RECEIVE_COUNT,
             x_client_secret: None,
+            google_client_secret: None,
             app_origins: Vec::new(),
         }
     }
@@ -54,6 +57,11 @@ impl StackSpec {
     }
 
     /// The same stack, for an X app with this client secret.
+    pub fn with_google_client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.google_client_secret = Some(Secret::new(secret));
+        self
+    }
+
     pub fn with_x_client_secret(mut self, secret: impl Into<String>) -> Self {
         self.x_client_secret = Some(Secret::new(secret));
         self
@@ -91,6 +99,7 @@ pub struct Stack {
     /// The Secrets Manager secret holding the X client secret (the template's `XClientSecret`
     /// resource), when the spec has one.
     pub x_client_secret_arn: Option<String>,
+    pub google_client_secret_arn: Option<String>,
     /// The generated server key of the PKCE verifiers (the template's `PkceKeySecret`).
     pub pkce_key_secret_arn: String,
     /// The wake-up schedules' group (the template's `WakeUpScheduleGroup`). moto stores their
@@ -266,6 +275,17 @@ impl Stack {
             ),
             None => None,
         };
+        let google_client_secret_arn = match &spec.google_client_secret {
+            Some(secret) => Some(
+                create_secret(
+                    aws,
+                    &format!("{}-google-client-secret", spec.prefix),
+                    secret.expose(),
+                )
+                .await?,
+            ),
+            None => None,
+        };
         let pkce_key = aws
             .secretsmanager
             .get_random_password()
@@ -304,6 +324,7 @@ impl Stack {
             alerts_topic_arn,
             operator_inbox_url,
             x_client_secret_arn,
+            google_client_secret_arn,
             pkce_key_secret_arn,
             schedule_group_name,
             scheduler_role_arn,
@@ -339,6 +360,9 @@ impl Stack {
         ]);
         if let Some(arn) = &self.x_client_secret_arn {
             env.insert("X_CLIENT_SECRET_ARN".to_owned(), arn.clone());
+        }
+        if let Some(arn) = &self.google_client_secret_arn {
+            env.insert("GOOGLE_CLIENT_SECRET_ARN".to_owned(), arn.clone());
         }
         env
     }

@@ -32,6 +32,10 @@ use crate::stack::{Stack, StackSpec};
 pub const CLIENT_ID: &str = "reelay-local";
 pub const CLIENT_SECRET: &str = "reelay-local-secret";
 pub const CALLBACK_PATH: &str = "/api/auth/platforms/twitter/callback";
+/// Reelay's Google OAuth client at the YouTube emulator, as the Google Cloud console holds it.
+pub const GOOGLE_CLIENT_ID: &str = "reelay-local.apps.googleusercontent.com";
+pub const GOOGLE_CLIENT_SECRET: &str = "reelay-local-google-secret";
+pub const YOUTUBE_CALLBACK_PATH: &str = "/api/auth/platforms/youtube/callback";
 
 pub struct WorldOptions {
     pub label: String,
@@ -41,6 +45,8 @@ pub struct WorldOptions {
     pub visibility_timeout_secs: Option<u32>,
     pub max_receive_count: Option<u32>,
     pub emulator: EmulatorConfig,
+    /// The YouTube emulator's settings (its OAuth client is registered by `World::start`).
+    pub youtube: youtube_emulator::EmulatorConfig,
     pub engine: EngineSettings,
     pub crashes: Arc<dyn CrashSwitch>,
     /// Sends every work message twice, as SQS's at-least-once delivery may.
@@ -90,6 +96,7 @@ impl Default for WorldOptions {
             visibility_timeout_secs: None,
             max_receive_count: None,
             emulator: EmulatorConfig::default(),
+            youtube: youtube_emulator::EmulatorConfig::default(),
             engine: EngineSettings::default(),
             crashes: Arc::new(NoCrashes),
             duplicate_sends: false,
@@ -115,6 +122,8 @@ pub struct World {
     pub aws: AwsClients,
     pub stack: Stack,
     pub emulator: Emulator,
+    /// The YouTube emulator, YouTube's only stand-in.
+    pub youtube: youtube_emulator::Emulator,
     pub auth: LocalAuthorizer,
     pub runner: Runner,
     pub store: DynamoStore,
@@ -158,6 +167,7 @@ impl World {
         let gateway = format!("http://127.0.0.1:{port}");
         let mut spec = StackSpec::unique(&options.label)
             .with_x_client_secret(CLIENT_SECRET)
+            .with_google_client_secret(GOOGLE_CLIENT_SECRET)
             .with_app_origins([gateway.clone()]);
         if let Some(v) = options.visibility_timeout_secs {
             spec.visibility_timeout_secs = v;
@@ -179,6 +189,16 @@ impl World {
         }];
         let emulator = Emulator::start(emulator_config).await?;
         let base = emulator.base_url.clone();
+        let youtube_callback = format!("{gateway}{YOUTUBE_CALLBACK_PATH}");
+        let mut youtube_config = options.youtube;
+        youtube_config.oauth_clients = vec![youtube_emulator::OAuthClient {
+            client_id: GOOGLE_CLIENT_ID.into(),
+            client_secret: GOOGLE_CLIENT_SECRET.into(),
+            redirect_uris: vec![youtube_callback.clone()],
+            publishing_status: Default::default(),
+        }];
+        let youtube = youtube_emulator::Emulator::spawn(youtube_config).await?;
+        let google = youtube.base_url().to_owned();
 
         let mut env = stack.function_env();
         env.extend(
@@ -190,6 +210,13 @@ impl World {
                 ("X_REVOKE_URL", format!("{base}/2/oauth2/revoke")),
                 ("X_API_BASE_URL", base.clone()),
                 ("X_REQUEST_TIMEOUT_SECS", "10".to_owned()),
+                ("GOOGLE_CLIENT_ID", GOOGLE_CLIENT_ID.to_owned()),
+                ("GOOGLE_REDIRECT_URI", youtube_callback),
+                ("GOOGLE_AUTHORIZE_URL", format!("{google}/o/oauth2/v2/auth")),
+                ("GOOGLE_TOKEN_URL", format!("{google}/token")),
+                ("GOOGLE_REVOKE_URL", format!("{google}/revoke")),
+                ("YOUTUBE_API_BASE_URL", google.clone()),
+                ("YOUTUBE_REQUEST_TIMEOUT_SECS", "10".to_owned()),
                 // The console's sign-in (the gateway's stand-in for Cognito's hosted UI), and
                 // its pages as places the connect flow may return to, as the template sets them.
                 ("CONSOLE_SIGN_IN_URL", sign_in_url(&gateway)),
@@ -285,6 +312,7 @@ impl World {
             aws,
             stack,
             emulator,
+            youtube,
             auth,
             runner,
             env,
@@ -326,6 +354,18 @@ impl World {
         connect_via_http(&self.http, &self.runner.http_url, &self.auth.mint(user)).await
     }
 
+    /// Connects `user` to YouTube the same way, through Google's authorize at the YouTube
+    /// emulator (which signs in its one Google user: `youtube.admin().set_user` to change it).
+    pub async fn connect_youtube(&self, user: &str) -> anyhow::Result<()> {
+        connect_platform_via_http(
+            &self.http,
+            &self.runner.http_url,
+            &self.auth.mint(user),
+            reelay_shared::posts::Platform::YouTube,
+        )
+        .await
+    }
+
     /// Puts `video` in S3 and starts its upload job directly (bypassing the pre-flight check,
     /// which is create-post's business): a post, its X job and the first work message.
     pub async fn start_upload(
@@ -334,7 +374,19 @@ impl World {
         video: Vec<u8>,
         text: &str,
     ) -> anyhow::Result<PostId> {
-        let job = self.create_upload(user, video, text).await?;
+        self.start_upload_on(user, video, text, Platform::Twitter)
+            .await
+    }
+
+    /// `start_upload` with one job for `platform`.
+    pub async fn start_upload_on(
+        &self,
+        user: &str,
+        video: Vec<u8>,
+        text: &str,
+        platform: Platform,
+    ) -> anyhow::Result<PostId> {
+        let job = self.create_upload_on(user, video, text, platform).await?;
         // As create-post would send it; with `duplicate_sends` it goes twice.
         self.queue.send(&job.message(), 0).await?;
         Ok(job.post_id)
@@ -347,6 +399,18 @@ impl World {
         user: &str,
         video: Vec<u8>,
         text: &str,
+    ) -> anyhow::Result<UploadJob> {
+        self.create_upload_on(user, video, text, Platform::Twitter)
+            .await
+    }
+
+    /// `create_upload` with one job for `platform`.
+    pub async fn create_upload_on(
+        &self,
+        user: &str,
+        video: Vec<u8>,
+        text: &str,
+        platform: Platform,
     ) -> anyhow::Result<UploadJob> {
         let user_id = UserId::parse(user)?;
         let now = now_ms();
@@ -371,7 +435,7 @@ impl World {
                 user_id.clone(),
                 post_id.clone(),
                 text.to_owned(),
-                vec![Platform::Twitter],
+                vec![platform],
                 now,
             )
         };
@@ -380,7 +444,7 @@ impl World {
         post.version = 2;
         let job = UploadJob::new(
             &post,
-            Platform::Twitter,
+            platform,
             SourceObject {
                 bucket: self.stack.bucket_name.clone(),
                 key,
@@ -401,10 +465,20 @@ impl World {
     }
 
     pub async fn job(&self, user: &str, post: &PostId) -> anyhow::Result<UploadJob> {
+        self.job_on(user, post, Platform::Twitter).await
+    }
+
+    /// The post's job for `platform`.
+    pub async fn job_on(
+        &self,
+        user: &str,
+        post: &PostId,
+        platform: Platform,
+    ) -> anyhow::Result<UploadJob> {
         self.store
-            .get_job(&UserId::parse(user)?, post, Platform::Twitter)
+            .get_job(&UserId::parse(user)?, post, platform)
             .await?
-            .ok_or_else(|| anyhow!("no job for post {post}"))
+            .ok_or_else(|| anyhow!("no {platform} job for post {post}"))
     }
 
     /// Waits (without sleeping: on the runner's invocations) until the job satisfies `done`, or
@@ -415,12 +489,26 @@ impl World {
         post: &PostId,
         limit: Duration,
         done: impl Fn(&UploadJob) -> bool,
+        on_change: impl FnMut(&UploadJob),
+    ) -> anyhow::Result<UploadJob> {
+        self.wait_for_job_on(user, post, Platform::Twitter, limit, done, on_change)
+            .await
+    }
+
+    /// `wait_for_job` for the post's job on `platform`.
+    pub async fn wait_for_job_on(
+        &self,
+        user: &str,
+        post: &PostId,
+        platform: Platform,
+        limit: Duration,
+        done: impl Fn(&UploadJob) -> bool,
         mut on_change: impl FnMut(&UploadJob),
     ) -> anyhow::Result<UploadJob> {
         let started = std::time::Instant::now();
         let mut last_version = 0;
         loop {
-            let job = self.job(user, post).await?;
+            let job = self.job_on(user, post, platform).await?;
             if job.version != last_version {
                 last_version = job.version;
                 on_change(&job);
@@ -543,7 +631,14 @@ impl World {
             let view = self.post_view(user, post).await?;
             if matches!(
                 view["status"].as_str(),
-                Some("published" | "failed" | "rejected" | "unconfirmed" | "cancelled")
+                Some(
+                    "published"
+                        | "partially_published"
+                        | "failed"
+                        | "rejected"
+                        | "unconfirmed"
+                        | "cancelled"
+                )
             ) {
                 return Ok(view);
             }
@@ -565,6 +660,18 @@ impl World {
         limit: Duration,
     ) -> anyhow::Result<UploadJob> {
         self.wait_for_job(user, post, limit, |j| j.phase.is_final(), |_| {})
+            .await
+    }
+
+    /// `wait_until_final` for the post's job on `platform`.
+    pub async fn wait_until_final_on(
+        &self,
+        user: &str,
+        post: &PostId,
+        platform: Platform,
+        limit: Duration,
+    ) -> anyhow::Result<UploadJob> {
+        self.wait_for_job_on(user, post, platform, limit, |j| j.phase.is_final(), |_| {})
             .await
     }
 }
@@ -596,8 +703,19 @@ pub async fn connect_via_http(
     api_url: &str,
     bearer: &str,
 ) -> anyhow::Result<()> {
+    connect_platform_via_http(http, api_url, bearer, Platform::Twitter).await
+}
+
+/// `connect_via_http` for any platform: its connect route, its provider's authorize (an
+/// emulator), its callback.
+pub async fn connect_platform_via_http(
+    http: &reqwest::Client,
+    api_url: &str,
+    bearer: &str,
+    platform: Platform,
+) -> anyhow::Result<()> {
     let start = http
-        .get(format!("{api_url}/api/auth/platforms/twitter/connect"))
+        .get(format!("{api_url}/api/auth/platforms/{platform}/connect"))
         .bearer_auth(bearer)
         .header("accept", "application/json")
         .send()
@@ -632,7 +750,8 @@ pub async fn connect_via_http(
         .and_then(|l| l.to_str().ok())
         .ok_or_else(|| {
             anyhow!(
-                "X's authorize answered {} without a redirect",
+                "{}'s authorize answered {} without a redirect",
+                platform.display_name(),
                 consent.status()
             )
         })?

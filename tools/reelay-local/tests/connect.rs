@@ -13,11 +13,13 @@ use reelay_local::runner::{Functions, Runner, RunnerConfig};
 use reelay_local::stack::{Stack, StackSpec};
 use reelay_shared::accounts::binding;
 use reelay_shared::accounts::cipher::{KmsTokenCipher, TokenCipher, TokenPair};
-use reelay_shared::accounts::connect::{CallbackParams, ConnectError, Connector, STATE_TTL_SECS};
+use reelay_shared::accounts::connect::{
+    AccountDirectory, CallbackParams, ConnectError, Connector, STATE_TTL_SECS,
+};
 use reelay_shared::accounts::oauth::XOAuth;
 use reelay_shared::accounts::pkce::PkceKey;
 use reelay_shared::accounts::store::{AccountStore, DynamoAccountStore};
-use reelay_shared::accounts::tokens::{ErrorChain, TokenError, TokenSource, XTokenProvider};
+use reelay_shared::accounts::tokens::{ErrorChain, TokenError, TokenProvider, TokenSource};
 use reelay_shared::accounts::{AccountStatus, OAuthState, Platform};
 use reelay_shared::aws::AwsClients;
 use reelay_shared::clock::{Clock, ManualClock, SystemClock};
@@ -153,8 +155,8 @@ impl World {
         .expect("PKCE key")
     }
 
-    fn provider(&self, clock: Arc<dyn Clock>) -> XTokenProvider {
-        XTokenProvider::new(self.store(), self.cipher(), self.oauth(), clock)
+    fn provider(&self, clock: Arc<dyn Clock>) -> TokenProvider {
+        TokenProvider::new(self.store(), self.cipher(), self.oauth(), clock)
     }
 
     /// Applies an answer's `Set-Cookie`s to the browser, as a browser would.
@@ -527,9 +529,9 @@ async fn full_flow_stores_encrypted_tokens_refreshes_disconnects_and_never_logs_
 
     w.runner.stop().await;
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    assert!(text.contains("X connected"), "the flow was logged");
+    assert!(text.contains("account connected"), "the flow was logged");
     assert!(text.contains("refreshed the X access token"));
-    assert!(text.contains("tokens revoked at X"));
+    assert!(text.contains("tokens revoked"));
     for (what, secret) in [
         ("access token", first.access_token.expose()),
         ("refresh token", first_refresh.expose()),
@@ -842,6 +844,7 @@ async fn expired_state_is_refused_on_read_and_stores_nothing() {
         .put_state(&OAuthState {
             state: "expired-state-0123456789abcdef".into(),
             user_id: uid("carol"),
+            platform: Platform::Twitter,
             legacy_pkce_verifier: None,
             return_to: None,
             created_at: 1_000,
@@ -864,7 +867,7 @@ async fn expired_state_is_refused_on_read_and_stores_nothing() {
         store.clone(),
         w.cipher(),
         w.oauth(),
-        w.x(),
+        AccountDirectory::X(w.x()),
         clock.clone(),
         w.pkce_key().await,
     );
@@ -1060,7 +1063,7 @@ async fn fifty_concurrent_requests_on_an_expired_token_cause_exactly_one_refresh
     let user = uid("heidi");
     let clock: Arc<dyn Clock> = clock_ahead(3 * 3600);
     // Five "containers", each with its own provider, ten callers each.
-    let providers: Vec<Arc<XTokenProvider>> = (0..5)
+    let providers: Vec<Arc<TokenProvider>> = (0..5)
         .map(|_| Arc::new(w.provider(clock.clone())))
         .collect();
     let calls = (0..50).map(|i| {

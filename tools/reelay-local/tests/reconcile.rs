@@ -44,6 +44,7 @@ fn post(user: &str, created_ms: i64) -> Post {
         object_key: None,
         video: None,
         fit: Default::default(),
+        options: Default::default(),
         scheduled_at_ms: None,
         cancelled_at_ms: None,
         created_at_ms: created_ms,

@@ -74,15 +74,38 @@ const KMS_USE: [&str; 9] = [
     "kms:CreateGrant",
 ];
 
-/// Every KMS use is bound to a Reelay token's encryption context: the platform is twitter and the
-/// context has no key but user_id and platform (reelay_shared::accounts::cipher).
+/// Every KMS use is bound to a Reelay token's encryption context: the platform is twitter, or
+/// twitter or youtube when YouTube is on (`!If [YouTubeEnabled, [twitter, youtube], twitter]`),
+/// and the context has no key but user_id and platform (reelay_shared::accounts::cipher).
 fn assert_token_context(statement: &Value, whose: &str) {
     let condition = &statement["Condition"];
     let platform = format!("kms:EncryptionContext:{CONTEXT_PLATFORM}");
+    let all: Vec<&str> = Platform::ALL.iter().map(|p| p.as_str()).collect();
+    let names = |v: &Value| -> Option<Vec<String>> {
+        match v {
+            Value::String(one) => Some(vec![one.clone()]),
+            Value::Sequence(list) => list.iter().map(|n| n.as_str().map(str::to_owned)).collect(),
+            _ => None,
+        }
+    };
+    let allowed = &condition["StringEquals"][platform.as_str()];
+    let (off, on) = match allowed {
+        Value::Tagged(t) if t.tag == "!If" => {
+            let branches = t.value.as_sequence().expect("!If [condition, then, else]");
+            assert_eq!(branches[0].as_str(), Some("YouTubeEnabled"), "{whose}");
+            (names(&branches[2]), names(&branches[1]))
+        }
+        other => (names(other), names(other)),
+    };
     assert_eq!(
-        condition["StringEquals"][platform.as_str()].as_str(),
-        Some(Platform::Twitter.as_str()),
+        off,
+        Some(vec![Platform::Twitter.as_str().to_owned()]),
         "{whose}: KMS use not conditioned on the platform context: {statement:?}"
+    );
+    let all: Vec<String> = all.into_iter().map(str::to_owned).collect();
+    assert!(
+        on == off || on.as_ref() == Some(&all),
+        "{whose}: with YouTube on, exactly the platforms' contexts: {statement:?}"
     );
     let keys: Vec<_> = condition["ForAllValues:StringEquals"]["kms:EncryptionContextKeys"]
         .as_sequence()
@@ -212,15 +235,32 @@ fn no_function_environment_holds_a_plain_secret() {
 /// - X_CLIENT_SECRET_ARN (`XConfig::read_client_secret`): api (revokes on disconnect),
 ///   oauth-callback (code exchange), process-upload (refreshes).
 /// - PKCE_KEY_SECRET_ARN (`PkceKey::read`): api (the connect route) and oauth-callback only.
-const SECRET_LOCATORS: [(&str, &str); 2] = [
+/// - GOOGLE_CLIENT_SECRET_ARN (`YouTubeConfig::read_client_secret`): the same three as X's, and
+///   only while YouTube is on.
+const SECRET_LOCATORS: [(&str, &str); 3] = [
     ("X_CLIENT_SECRET_ARN", "XOAuthClientSecret"),
     ("PKCE_KEY_SECRET_ARN", "PkceKeySecret"),
+    ("GOOGLE_CLIENT_SECRET_ARN", "GoogleOAuthClientSecret"),
 ];
+
+/// `value` as the `!Ref` it is, or as the `!Ref` it is while YouTube is on
+/// (`!If [YouTubeEnabled, !Ref X, !Ref AWS::NoValue]`: nothing at all while it is off).
+fn unless_youtube_off(value: &Value) -> &Value {
+    match value {
+        Value::Tagged(t) if t.tag == "!If" => {
+            let branches = t.value.as_sequence().expect("!If [condition, then, else]");
+            assert_eq!(branches[0].as_str(), Some("YouTubeEnabled"), "{value:?}");
+            assert_eq!(yaml(&branches[2]), "!Ref AWS::NoValue", "{value:?}");
+            &branches[1]
+        }
+        other => other,
+    }
+}
 
 /// The resource names a `Resource` value refers to with `!Ref`; anything else (a wildcard, an
 /// ARN pattern, `!Sub`) is refused here, since a secret's own ARN is what `!Ref` gives.
 fn refs(resource: &Value, whose: &str) -> Vec<String> {
-    let one = |v: &Value| match v {
+    let one = |v: &Value| match unless_youtube_off(v) {
         Value::Tagged(t) if t.tag == "!Ref" => t
             .value
             .as_str()
@@ -249,13 +289,27 @@ fn each_function_may_read_exactly_the_secrets_it_reads_and_nothing_broader() {
     assert_eq!(pkce_vars, ["PKCE_KEY_SECRET_ARN"]);
 
     let expected: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
-        ("ApiFunction", vec!["PkceKeySecret", "XOAuthClientSecret"]),
+        (
+            "ApiFunction",
+            vec![
+                "GoogleOAuthClientSecret",
+                "PkceKeySecret",
+                "XOAuthClientSecret",
+            ],
+        ),
         (
             "OAuthCallbackFunction",
-            vec!["PkceKeySecret", "XOAuthClientSecret"],
+            vec![
+                "GoogleOAuthClientSecret",
+                "PkceKeySecret",
+                "XOAuthClientSecret",
+            ],
         ),
         ("CreatePostFunction", vec![]),
-        ("ProcessUploadFunction", vec!["XOAuthClientSecret"]),
+        (
+            "ProcessUploadFunction",
+            vec!["GoogleOAuthClientSecret", "XOAuthClientSecret"],
+        ),
         ("ReconcilerFunction", vec![]),
         ("FitVideoFunction", vec![]),
     ]);
@@ -289,7 +343,11 @@ fn each_function_may_read_exactly_the_secrets_it_reads_and_nothing_broader() {
             .iter()
             .filter(|(var, _)| !vars[*var].is_null())
             .map(|(var, resource)| {
-                assert_eq!(yaml(&vars[*var]), format!("!Ref {resource}"), "{f}: {var}");
+                assert_eq!(
+                    yaml(unless_youtube_off(&vars[*var])),
+                    format!("!Ref {resource}"),
+                    "{f}: {var}"
+                );
                 resource.to_string()
             })
             .collect();
@@ -337,7 +395,7 @@ fn each_function_may_read_exactly_the_secrets_it_reads_and_nothing_broader() {
 /// - OAuthCallbackFunction: `Connector::complete` encrypts the pair X just issued, and decrypts
 ///   the pair a reconnect replaced to revoke it at X (`Connector::revoke_stored`); a refused
 ///   link revokes the pair it holds in memory.
-/// - ProcessUploadFunction: `XTokenProvider` (shared/src/accounts/tokens.rs) decrypts to post
+/// - ProcessUploadFunction: `TokenProvider` (shared/src/accounts/tokens.rs) decrypts to post
 ///   and to refresh, and encrypts the rotated pair.
 /// - CreatePostFunction, ReconcilerFunction and FitVideoFunction: no X, no tokens, no KMS (they
 ///   have no KMS_KEY_ID either).
@@ -646,6 +704,7 @@ fn only_the_console_s_get_routes_and_the_callback_are_open() {
         [
             "GET /",
             "GET /api/auth/platforms/twitter/callback",
+            "GET /api/auth/platforms/youtube/callback",
             "GET /api/console/config",
             "GET /assets/{proxy+}",
             "GET /vendor/{proxy+}",
@@ -791,11 +850,9 @@ fn one_user_s_uploads_can_never_take_every_worker_slot() {
     let concurrency = worker["Events"]["Work"]["Properties"]["ScalingConfig"]["MaximumConcurrency"]
         .as_u64()
         .expect("the worker's SQS event sets MaximumConcurrency");
-    // Jobs per post: one per platform. Adding a platform breaks this match, and so asks whoever
-    // adds it to re-check the bound.
-    let jobs_per_post = match Platform::Twitter {
-        Platform::Twitter => 1,
-    };
+    // Jobs per post: at most one per platform; only X's target is ever fitted.
+    let jobs_per_post = Platform::ALL.len() as u64;
+    let fit_jobs_per_post = 1;
     assert!(
         max_in_flight * jobs_per_post < concurrency,
         "one user could hold {} of {concurrency} worker slots",
@@ -807,9 +864,9 @@ fn one_user_s_uploads_can_never_take_every_worker_slot() {
         .as_u64()
         .expect("fit-video's SQS event sets MaximumConcurrency");
     assert!(
-        max_in_flight * jobs_per_post < fit,
+        max_in_flight * fit_jobs_per_post < fit,
         "one user could hold {} of {fit} conversion slots",
-        max_in_flight * jobs_per_post
+        max_in_flight * fit_jobs_per_post
     );
     // The API reads the same limit the template bounds.
     let api_env = &properties(&t, "ApiFunction")["Environment"]["Variables"];

@@ -2,10 +2,11 @@
 //! X played by the emulator. Every test checks what X actually received: the assembled media's
 //! SHA-256 and the number of posts carrying it.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use reelay_local::crashes::CrashOnce;
 use reelay_local::harness::moto_endpoint;
 use reelay_local::runner::FunctionName;
 use reelay_local::world::{World, WorldOptions};
@@ -130,31 +131,6 @@ async fn a_100_mb_video_spans_invocations_and_is_posted_once() {
     }
 }
 
-/// Crashes the first time the invocation reaches the armed point.
-#[derive(Default)]
-struct CrashOnce {
-    armed: Mutex<Option<StepPoint>>,
-    fired: AtomicU32,
-}
-
-impl CrashOnce {
-    fn arm(&self, point: StepPoint) {
-        *self.armed.lock().unwrap() = Some(point);
-    }
-}
-
-impl CrashSwitch for CrashOnce {
-    fn crash_at(&self, point: StepPoint) -> bool {
-        let mut armed = self.armed.lock().unwrap();
-        if *armed == Some(point) {
-            *armed = None;
-            self.fired.fetch_add(1, Ordering::SeqCst);
-            return true;
-        }
-        false
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_at_any_step_resumes_and_posts_exactly_once() {
     let crashes = Arc::new(CrashOnce::default());
@@ -186,7 +162,7 @@ async fn a_crash_at_any_step_resumes_and_posts_exactly_once() {
             .unwrap();
         let job = world.wait_until_final(USER, &post, LIMIT).await.unwrap();
         assert_eq!(
-            crashes.fired.load(Ordering::SeqCst),
+            crashes.fired(),
             n as u32 + 1,
             "the crash at {point:?} did not happen"
         );

@@ -110,7 +110,7 @@ impl Env {
             }
             if let Err(error) = result {
                 let failure = error.classify(0);
-                upload.failed(&failure);
+                upload.failed(failure == YouTubeFailure::SessionGone);
                 if !matches!(
                     failure,
                     YouTubeFailure::Transient | YouTubeFailure::SessionGone

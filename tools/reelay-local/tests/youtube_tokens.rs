@@ -18,7 +18,7 @@ use reelay_local::youtube::{follow_authorize, param};
 use reelay_shared::accounts::cipher::{KmsTokenCipher, TokenCipher};
 use reelay_shared::accounts::oauth::{OAuthApp, OAuthAppConfig};
 use reelay_shared::accounts::store::{AccountStore, DynamoAccountStore, NewConnection};
-use reelay_shared::accounts::tokens::{TokenSource, XTokenProvider};
+use reelay_shared::accounts::tokens::{TokenProvider, TokenSource};
 use reelay_shared::accounts::{AccountStatus, Platform};
 use reelay_shared::clock::{Clock, ManualClock, SystemClock};
 use reelay_shared::config::YouTubeConfig;
@@ -112,7 +112,7 @@ async fn a_refresh_that_returns_no_refresh_token_keeps_the_stored_one() {
     store
         .save_connection(&NewConnection {
             user_id: user.clone(),
-            platform: Platform::Twitter,
+            platform: Platform::YouTube,
             x_user_id: "UCemulatorChannel000001".into(),
             username: "Emulator Channel".into(),
             name: "Emulator Channel".into(),
@@ -120,7 +120,7 @@ async fn a_refresh_that_returns_no_refresh_token_keeps_the_stored_one() {
             status: AccountStatus::Active,
             access_expires_at: now as u64 + 3599,
             tokens: cipher
-                .encrypt(&user, Platform::Twitter, &grant.tokens)
+                .encrypt(&user, Platform::YouTube, &grant.tokens)
                 .await
                 .unwrap(),
             now: now as u64,
@@ -130,17 +130,17 @@ async fn a_refresh_that_returns_no_refresh_token_keeps_the_stored_one() {
 
     // Two hours on: the access token has expired, so the provider refreshes.
     let clock = Arc::new(ManualClock::new(SystemClock.now_ms() + 2 * 3600 * 1000));
-    let provider = XTokenProvider::new(store.clone(), cipher.clone(), app.clone(), clock.clone());
+    let provider = TokenProvider::new(store.clone(), cipher.clone(), app.clone(), clock.clone());
     let first = provider.access_token(&user).await.expect("refreshed");
     assert_ne!(first.access_token, grant.tokens.access_token);
 
     let account = store
-        .get_account(&user, Platform::Twitter)
+        .get_account(&user, Platform::YouTube)
         .await
         .unwrap()
         .unwrap();
     let stored = cipher
-        .decrypt(&user, Platform::Twitter, &account.tokens)
+        .decrypt(&user, Platform::YouTube, &account.tokens)
         .await
         .unwrap();
     assert_eq!(
@@ -154,7 +154,7 @@ async fn a_refresh_that_returns_no_refresh_token_keeps_the_stored_one() {
     let second = provider.access_token(&user).await.expect("refreshed again");
     assert_ne!(second.access_token, first.access_token);
     let account = store
-        .get_account(&user, Platform::Twitter)
+        .get_account(&user, Platform::YouTube)
         .await
         .unwrap()
         .unwrap();

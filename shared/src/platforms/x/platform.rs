@@ -338,12 +338,13 @@ impl MediaPlatform for XPlatform {
     }
 }
 
-/// The engine's `Credentials` port over the X token provider (`accounts::tokens`).
-pub struct XCredentials {
+/// The engine's `Credentials` port over a platform's token provider (`accounts::tokens`): X's
+/// or YouTube's, whichever `TokenProvider` it is given.
+pub struct TokenCredentials {
     tokens: std::sync::Arc<dyn TokenSource>,
 }
 
-impl XCredentials {
+impl TokenCredentials {
     pub fn new(tokens: std::sync::Arc<dyn TokenSource>) -> Self {
         Self { tokens }
     }
@@ -376,7 +377,7 @@ fn credential_error(err: TokenError) -> CredentialError {
 }
 
 #[async_trait]
-impl Credentials for XCredentials {
+impl Credentials for TokenCredentials {
     async fn access_token(&self, user: &UserId) -> Result<AccessToken, CredentialError> {
         self.tokens
             .access_token(user)

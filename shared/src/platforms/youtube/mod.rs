@@ -10,6 +10,7 @@
 
 mod error;
 pub mod metadata;
+pub mod platform;
 pub mod quota;
 pub mod upload;
 
@@ -28,14 +29,7 @@ pub use metadata::{MetadataError, Privacy, VideoMetadata, YouTubeOptions};
 /// libraries' minimum chunk, 256 KiB).
 pub const CHUNK_MULTIPLE: u64 = 256 * 1024;
 
-/// Where an upload session stands, as the server said.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionState {
-    /// The server holds the first `bytes_held` bytes (0 when the 308 carried no `Range`).
-    Holding { bytes_held: u64 },
-    /// Every byte is in; the video exists with this id.
-    Complete { video_id: String },
-}
+pub use crate::ports::SessionState;
 
 /// `status.uploadStatus` (§4).
 #[derive(Debug, Clone, PartialEq, Eq)]
