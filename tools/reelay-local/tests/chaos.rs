@@ -15,6 +15,12 @@
 //! - the APPENDs in flight at once (`PARALLEL_APPENDS`): 1, 2, 4 or 8, so segments land out of
 //!   order, are killed mid-flight and are sent again.
 //!
+//! Every third seed (`seed % 3 == 2`) uploads to YouTube instead, through the YouTube emulator,
+//! with the same kills and queue chaos and YouTube's faults: 5xx before or after the effect,
+//! dropped connections before or after it, 308s holding less than was sent (`short_range`) and
+//! sessions that expire (404). Its rules: at most one video at YouTube; a published job's video
+//! is exactly the file (SHA-256); a failure is one the plan explains.
+//!
 //! After each run it checks: the job is final within the time limit (else `stuck`); when
 //! published, exactly the file's bytes reached X (SHA-256) and exactly one post carries them;
 //! never two posts in any case; a failure carries a code the plan explains and says whether a
@@ -47,7 +53,7 @@ use reelay_local::runner::{FunctionName, Invocation, Killed, Kills};
 use reelay_local::world::{World, WorldOptions};
 use reelay_shared::engine::{overall_status, EngineSettings};
 use reelay_shared::ids::{PostId, UserId};
-use reelay_shared::jobs::{Phase, UploadJob};
+use reelay_shared::jobs::{JobError, Phase, UploadJob};
 use reelay_shared::messages::JobMessage;
 use reelay_shared::ports::{QueueError, WorkQueue};
 use reelay_shared::posts::Platform;
@@ -185,6 +191,10 @@ struct Plan {
     timeline_lag_ms: Option<u64>,
     /// APPENDs in flight at once (`PARALLEL_APPENDS`): 1 (sequential) to 8, the default 4 most.
     parallel_appends: u32,
+    /// Where the run uploads: X, or (every third seed) YouTube.
+    platform: Platform,
+    /// YouTube faults, for a YouTube run.
+    youtube_faults: Vec<youtube_emulator::FaultSpec>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -283,6 +293,21 @@ impl Plan {
         let processing_polls = rng.gen_range(0..=3);
         // Drawn last, so that the draws above (and older seeds' plans) stay as they were.
         let parallel_appends = [1, 2, 4, 4, 8][rng.gen_range(0..5)];
+        // Not drawn: every third seed, so that any six consecutive runs include two on YouTube.
+        let platform = if seed % 3 == 2 {
+            Platform::YouTube
+        } else {
+            Platform::Twitter
+        };
+        let youtube_faults = if platform == Platform::YouTube {
+            // From their own generator, so that X's draws above are those of the seed.
+            let mut rng = StdRng::seed_from_u64(seed ^ 0x7975_7475_6265);
+            (0..rng.gen_range(0..=4))
+                .map(|_| draw_youtube_fault(&mut rng))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Plan {
             seed,
             video_bytes,
@@ -296,9 +321,16 @@ impl Plan {
             kills,
             queue,
             x_faults,
-            revoke_after_ms,
             timeline_lag_ms,
             parallel_appends,
+            // Revoking X's tokens says nothing of a YouTube run.
+            revoke_after_ms: if platform == Platform::YouTube {
+                None
+            } else {
+                revoke_after_ms
+            },
+            platform,
+            youtube_faults,
         }
     }
 
@@ -320,6 +352,17 @@ impl Plan {
             .filter_map(|f| f["ms"].as_u64())
             .max()
             .unwrap_or(0)
+    }
+
+    /// Whether the plan holds YouTube faults of `kinds` (`fail`, `drop`, `short_range`,
+    /// `expire_session`).
+    fn has_youtube_faults(&self, kinds: &[&str]) -> bool {
+        self.youtube_faults.iter().any(|f| {
+            serde_json::to_value(f)
+                .ok()
+                .and_then(|v| v["kind"].as_str().map(|k| kinds.contains(&k)))
+                .unwrap_or(false)
+        })
     }
 
     /// Whether the plan holds X faults that cost the engine an attempt (5xx, dropped or slow
@@ -366,6 +409,50 @@ fn draw_x_fault(rng: &mut StdRng) -> Value {
             "endpoint": endpoint, "kind": "latency",
             "ms": rng.gen_range(2_200..=3_500), "count": 1, "phase": phase,
         }),
+    }
+}
+
+/// One YouTube fault: mostly on the chunks, where a resumed upload must ask the session first.
+fn draw_youtube_fault(rng: &mut StdRng) -> youtube_emulator::FaultSpec {
+    use youtube_emulator::{FaultKind, FaultSpec, Phase as When};
+    let endpoint = [
+        "start",
+        "chunk",
+        "chunk",
+        "chunk",
+        "status_query",
+        "videos_list",
+    ][rng.gen_range(0..6)];
+    let phase = if rng.gen_bool(0.5) {
+        When::Before
+    } else {
+        When::After
+    };
+    let count = Some(rng.gen_range(1..=3u32));
+    let (endpoint, kind, phase, count) = match rng.gen_range(0..100) {
+        0..=34 => (
+            endpoint,
+            FaultKind::Fail {
+                status: [500, 502, 503][rng.gen_range(0..3)],
+            },
+            phase,
+            count,
+        ),
+        35..=64 => (endpoint, FaultKind::Drop, phase, count),
+        65..=84 => ("chunk", FaultKind::ShortRange, When::Before, count),
+        // A session that is gone: only a new one helps (at most the engine's restarts).
+        _ => (
+            ["chunk", "status_query"][rng.gen_range(0..2)],
+            FaultKind::ExpireSession,
+            When::Before,
+            Some(1),
+        ),
+    };
+    FaultSpec {
+        endpoint: endpoint.into(),
+        kind,
+        count,
+        phase,
     }
 }
 
@@ -508,6 +595,10 @@ struct RunReport {
     x_errors: u64,
     /// APPENDs in flight at once in this run.
     parallel_appends: u32,
+    /// The run uploaded to YouTube.
+    youtube: bool,
+    /// Upload sessions YouTube saw in the run (more than one: kills or expired sessions).
+    youtube_sessions: usize,
     /// APPENDs X received for a segment index it already had (a retry, a resend after a kill).
     appends_resent: usize,
     /// The job learnt of its post by looking it up (the post call's answer was lost).
@@ -616,6 +707,8 @@ async fn run_once(endpoint: &str, plan: Plan, limit: Duration) -> RunReport {
         slow_sends: 0,
         x_errors: 0,
         parallel_appends: plan.parallel_appends,
+        youtube: plan.platform == Platform::YouTube,
+        youtube_sessions: 0,
         appends_resent: 0,
         post_found: false,
         failed_posted: false,
@@ -663,6 +756,8 @@ struct Observed {
     job: Option<UploadJob>,
     final_in_time: bool,
     records: Records,
+    /// YouTube's records (a YouTube run's).
+    youtube: youtube_emulator::Records,
     invocations: Vec<Invocation>,
     revoked: bool,
     /// The post's status in `GET /api/posts/{id}` and in the list.
@@ -689,9 +784,16 @@ async fn drive(
         worker_concurrency: plan.worker_concurrency,
         visibility_timeout_secs: Some(plan.visibility_timeout_secs),
         emulator,
+        youtube: youtube_emulator::EmulatorConfig {
+            processing_polls: plan.processing_polls,
+            ..youtube_emulator::EmulatorConfig::default()
+        },
         engine: quick_engine(plan.parallel_appends),
         segment_size: plan.segment_size,
-        extra_env: vec![("X_REQUEST_TIMEOUT_SECS".into(), "2".into())],
+        extra_env: vec![
+            ("X_REQUEST_TIMEOUT_SECS".into(), "2".into()),
+            ("YOUTUBE_REQUEST_TIMEOUT_SECS".into(), "2".into()),
+        ],
         kills: Some(plan.kill_table()),
         wrap_queue: Some(Arc::new(move |inner| {
             Arc::new(ChaosQueue {
@@ -714,13 +816,29 @@ async fn drive(
     let world = World::start(endpoint, options).await?;
     world.connect(USER).await?;
     let admin = world.emulator.admin();
-    for fault in &plan.x_faults {
-        let spec: FaultSpec = serde_json::from_value(fault.clone())?;
-        admin.add_fault(spec).map_err(anyhow::Error::msg)?;
+    if plan.platform == Platform::YouTube {
+        world.connect_youtube(USER).await?;
+        for fault in &plan.youtube_faults {
+            world
+                .youtube
+                .admin()
+                .add_fault(fault.clone())
+                .map_err(anyhow::Error::msg)?;
+        }
+    } else {
+        for fault in &plan.x_faults {
+            let spec: FaultSpec = serde_json::from_value(fault.clone())?;
+            admin.add_fault(spec).map_err(anyhow::Error::msg)?;
+        }
     }
     let file = video(plan);
     let post = world
-        .start_upload(USER, file.clone(), &format!("chaos run {}", plan.seed))
+        .start_upload_on(
+            USER,
+            file.clone(),
+            &format!("chaos run {}", plan.seed),
+            plan.platform,
+        )
         .await?;
 
     let revoked = Arc::new(Mutex::new(false));
@@ -742,7 +860,7 @@ async fn drive(
     while started.elapsed() < limit {
         job = world
             .store
-            .get_job(&UserId::parse(USER)?, &post, Platform::Twitter)
+            .get_job(&UserId::parse(USER)?, &post, plan.platform)
             .await?;
         if job.as_ref().is_some_and(|j| j.phase.is_final()) {
             final_in_time = true;
@@ -758,7 +876,7 @@ async fn drive(
     let settle = plan.deadline_ms.max(plan.longest_latency_ms()) + 1_000;
     tokio::time::sleep(Duration::from_millis(settle)).await;
     if final_in_time {
-        job = world.job(USER, &post).await.ok();
+        job = world.job_on(USER, &post, plan.platform).await.ok();
     }
     let (view_status, list_status) = statuses(&world, &post).await?;
     let observed = Observed {
@@ -767,6 +885,7 @@ async fn drive(
         job,
         final_in_time,
         records: admin.records(),
+        youtube: world.youtube.admin().records(),
         invocations: world
             .runner
             .log
@@ -857,6 +976,9 @@ fn check(plan: &Plan, seen: &Observed, report: &mut RunReport) {
         );
     }
 
+    if plan.platform == Platform::YouTube {
+        return check_youtube(plan, seen, report);
+    }
     report.x_errors = seen
         .records
         .calls
@@ -1030,6 +1152,129 @@ fn check(plan: &Plan, seen: &Observed, report: &mut RunReport) {
     finish_status(seen, job, report);
 }
 
+/// A YouTube run's rules: at most one video; a published job's video is exactly the file; a
+/// failure is one the plan explains.
+fn check_youtube(plan: &Plan, seen: &Observed, report: &mut RunReport) {
+    report.youtube_sessions = seen.youtube.uploads.len();
+    let mut broke = |rule: Rule, detail: String| report.violations.push((rule, detail));
+    report.x_errors = seen
+        .youtube
+        .uploads
+        .iter()
+        .flat_map(|u| u.chunks.iter())
+        .filter(|c| c.status >= 400)
+        .count() as u64;
+    let videos: Vec<_> = seen
+        .youtube
+        .uploads
+        .iter()
+        .filter(|u| u.video_id.is_some())
+        .collect();
+    if videos.len() > 1 {
+        broke(
+            Rule::DuplicatePosts,
+            format!(
+                "YouTube holds {} videos: {:?}",
+                videos.len(),
+                videos.iter().map(|v| &v.video_id).collect::<Vec<_>>()
+            ),
+        );
+    }
+    for video in &videos {
+        if video.sha256.as_deref() != Some(seen.file_sha.as_str()) || video.total != seen.file_len {
+            broke(
+                Rule::ShaMismatch,
+                format!(
+                    "video {:?} has SHA-256 {:?}, {} bytes; the file's is {} ({} bytes)",
+                    video.video_id, video.sha256, video.total, seen.file_sha, seen.file_len
+                ),
+            );
+        }
+    }
+    let Some(job) = &seen.job else {
+        broke(Rule::Lost, "the job is missing from the store".into());
+        report.end = End::NoJob;
+        return;
+    };
+    if !seen.final_in_time {
+        report.end = End::NotFinal(format!("{:?}", job.phase));
+        broke(
+            Rule::Stuck,
+            format!(
+                "still {:?} after the time limit (error: {:?})",
+                job.phase, job.error
+            ),
+        );
+        return;
+    }
+    match job.phase {
+        Phase::Published => {
+            report.end = End::Published;
+            if !videos
+                .iter()
+                .any(|v| v.video_id.is_some() && v.video_id == job.remote_post_id)
+            {
+                broke(
+                    Rule::Lost,
+                    format!(
+                        "published as {:?}, but YouTube holds no such video",
+                        job.remote_post_id
+                    ),
+                );
+            }
+        }
+        Phase::Unconfirmed => {
+            // The session expired after the last chunk's answer was lost: the job stops rather
+            // than risk a second video. Only an expired session explains it.
+            report.end = End::Unconfirmed;
+            report.unconfirmed_posted = !videos.is_empty();
+            if !plan.has_youtube_faults(&["expire_session"]) {
+                broke(
+                    Rule::Unexplained,
+                    format!("unconfirmed without an expired session: {:?}", job.error),
+                );
+            }
+        }
+        Phase::Failed => {
+            let error = job.error.clone().unwrap_or_else(|| JobError {
+                code: String::new(),
+                message: String::new(),
+                retryable: false,
+                at_ms: 0,
+            });
+            report.end = End::Failed(error.code.clone());
+            let killed = report.kills + report.timeouts > 0;
+            let explained = match error.code.as_str() {
+                "platform_unavailable" => plan.has_youtube_faults(&["fail", "drop", "short_range"]),
+                "media_lost" => plan.has_youtube_faults(&["expire_session"]),
+                "gave_up" => killed || report.slow_sends > 0 || report.lost_messages > 0,
+                _ => false,
+            };
+            if !explained || error.message.trim().is_empty() {
+                broke(
+                    Rule::Unexplained,
+                    format!(
+                        "failed as {} ({}), which this run's faults do not explain",
+                        error.code, error.message
+                    ),
+                );
+            }
+            if !error.retryable {
+                broke(
+                    Rule::Unexplained,
+                    format!("{} should be retryable: {error:?}", error.code),
+                );
+            }
+            report.failed_posted = !videos.is_empty();
+        }
+        other => {
+            report.end = End::NotFinal(format!("{other:?}"));
+            broke(Rule::Stuck, format!("{other:?} is not final"));
+        }
+    }
+    finish_status(seen, job, report);
+}
+
 /// The user sees the same final status in the post's view and in the list.
 fn finish_status(seen: &Observed, job: &UploadJob, report: &mut RunReport) {
     let expected = serde_json::to_value(overall_status(std::slice::from_ref(job)))
@@ -1163,6 +1408,23 @@ fn trace(
             t.id, t.media_ids, t.created_at
         );
     }
+    for u in &seen.youtube.uploads {
+        let _ = writeln!(
+            out,
+            "YouTube session {}: held={}/{} chunks={:?} queries={} expired={} video={:?} sha_ok={}",
+            short(&u.session_id),
+            u.bytes_held,
+            u.total,
+            u.chunks
+                .iter()
+                .map(|c| (c.start, c.status))
+                .collect::<Vec<_>>(),
+            u.status_queries,
+            u.expired,
+            u.video_id,
+            u.sha256.as_deref() == Some(seen.file_sha.as_str()),
+        );
+    }
     let _ = writeln!(
         out,
         "status: view={:?} list={:?} revoked={}",
@@ -1196,8 +1458,12 @@ impl Summary {
         let rule = |rule: Rule| count(&|r| r.violations.iter().any(|(v, _)| *v == rule));
         let sum = |f: &dyn Fn(&RunReport) -> usize| reports.iter().map(f).sum::<usize>();
         let line = format!(
-            "chaos: runs={} published={} failed={failed}({codes}) unconfirmed={}(posted={}) lost={} stuck={} duplicate_posts={} sha_mismatch={} timeouts={} unexplained={} status_stale={} harness_errors={} failed_posted={} posts_found={} kills={} x_errors={} duplicates={} stale={} slow_sends={} lost_messages={}{} parallel_runs={} appends_resent={} seed={}",
+            "chaos: runs={} youtube_runs={}(published={} unconfirmed={} sessions={}) published={} failed={failed}({codes}) unconfirmed={}(posted={}) lost={} stuck={} duplicate_posts={} sha_mismatch={} timeouts={} unexplained={} status_stale={} harness_errors={} failed_posted={} posts_found={} kills={} x_errors={} duplicates={} stale={} slow_sends={} lost_messages={}{} parallel_runs={} appends_resent={} seed={}",
             reports.len(),
+            count(&|r| r.youtube),
+            count(&|r| r.youtube && r.end == End::Published),
+            count(&|r| r.youtube && r.end == End::Unconfirmed),
+            sum(&|r| r.youtube_sessions),
             count(&|r| r.end == End::Published),
             count(&|r| r.end == End::Unconfirmed),
             count(&|r| r.unconfirmed_posted),
