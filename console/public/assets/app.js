@@ -4,7 +4,7 @@
 import { getConfig, hooks } from './api.js';
 import { session, signIn, completeSignIn, signOut } from './auth.js';
 import { h, show, toast, clearToast } from './ui.js';
-import { platformsView } from './platforms.js';
+import { platformsView, platformInfo } from './platforms.js';
 import { composeView } from './compose.js';
 import { postsView, postView } from './posts.js';
 
@@ -23,7 +23,7 @@ function signInView(message) {
   const button = h('button', { type: 'button', class: 'primary large', text: 'Sign in', onclick: () => signIn(config.sign_in, location.hash && location.hash !== '#/' ? location.hash : '#/platforms') });
   show(h('section', { class: 'card hero' },
     h('h1', { text: 'Post your videos to X' }),
-    h('p', { class: 'lead', text: 'Reelay uploads your video, waits for X to process it, and publishes your post, with every step shown here.' }),
+    h('p', { class: 'lead', text: 'Reelay uploads your video to X, and to YouTube where it is enabled, waits for each to process it, and publishes it, with every step shown here.' }),
     message && h('div', { class: 'notice error', role: 'alert', text: message }),
     button));
 }
@@ -61,15 +61,26 @@ async function route() {
   }
 }
 
-/// After connecting X, the callback sends the browser back with `?platform=twitter&result=...`.
+/// Why connecting failed, for the errors a person can act on (others are named by their code).
+const CONNECT_ERRORS = {
+  consent_denied: (name) => `${name} was not connected: the permission was not given. Try again and allow Reelay.`,
+  no_youtube_channel: () => 'YouTube was not connected: this Google account has no YouTube channel. Create one on YouTube, then connect again.',
+  missing_scopes: (name) => `${name} was not connected: some permissions were not given. Try again and allow all of them.`,
+};
+
+/// After connecting a platform, the callback sends the browser back with
+/// `?platform=twitter|youtube&result=active|needs_reconnect|error&error=<code>`.
 function connectOutcome() {
   const params = new URLSearchParams(location.search);
-  if (params.get('platform') !== 'twitter' || !params.has('result')) return;
+  const platform = platformInfo(params.get('platform'));
+  if (!platform || !params.has('result')) return;
   history.replaceState(null, '', `${location.pathname}${location.hash || '#/platforms'}`);
+  const { name } = platform;
   const result = params.get('result');
-  if (result === 'active') toast('X is connected.');
-  else if (result === 'needs_reconnect') toast('X is connected, but some permissions are missing: see below.', 'error');
-  else toast(`X was not connected (${params.get('error') || 'error'}). Try again.`, 'error');
+  const error = params.get('error') || 'error';
+  if (result === 'active') toast(`${name} is connected.`);
+  else if (result === 'needs_reconnect') toast(`${name} is connected, but some permissions are missing: see below.`, 'error');
+  else toast(CONNECT_ERRORS[error]?.(name) || `${name} was not connected (${error}). Try again.`, 'error');
 }
 
 async function start() {

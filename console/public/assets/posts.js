@@ -1,5 +1,6 @@
-// Posts: newest first, each with live per-platform progress (upload to X, X's processing, the
-// published link, or the error in plain words with what to do) and Retry where it can help.
+// Posts: newest first, each with live progress for every platform it goes to (X, YouTube): the
+// upload, the platform's processing, the published link, or the error in plain words with what
+// to do, or why it waits (a rate limit, YouTube's daily quota); and Retry where it can help.
 // A scheduled post says when it will be published (and why it was late, if it was), and until
 // it is being published it can be moved to another time or cancelled.
 // Updates by polling with backoff: API Gateway HTTP APIs do not stream.
@@ -7,8 +8,9 @@
 import { api } from './api.js';
 import { h, show, toast, formatTime, formatBytes, progressBar } from './ui.js';
 import { inputDate, inputValue, rfc3339Local, scheduleProblem, bound, zoneName } from './schedule.js';
+import { platformName, platformNames } from './platforms.js';
 
-const FINAL = new Set(['published', 'failed', 'unconfirmed', 'rejected', 'cancelled']);
+const FINAL = new Set(['published', 'partially_published', 'failed', 'unconfirmed', 'rejected', 'cancelled']);
 const STATUS_WORDS = {
   awaiting_upload: 'Waiting for the video',
   rejected: 'Rejected',
@@ -16,24 +18,43 @@ const STATUS_WORDS = {
   cancelled: 'Cancelled',
   processing: 'In progress',
   published: 'Published',
+  partially_published: 'Partly published',
   failed: 'Failed',
   unconfirmed: 'Not confirmed',
 };
+/// A target's phase in words, with its platform's name where it matters.
 const PHASE_WORDS = {
-  fitting: 'Converting the video for X',
-  queued: 'Waiting to start',
-  initialized: 'Sending the video to X',
-  appending: 'Sending the video to X',
-  finalized: 'Sent; X is starting to process it',
-  processing: 'X is processing the video',
-  ready: 'Uploaded; waiting for its time',
-  publishing: 'Publishing the post',
-  published: 'Published',
-  failed: 'Failed',
-  unconfirmed: 'Not confirmed',
-  cancelled: 'Cancelled',
+  fitting: () => 'Converting the video for X',
+  queued: () => 'Waiting to start',
+  initialized: (name) => `Sending the video to ${name}`,
+  appending: (name) => `Sending the video to ${name}`,
+  finalized: (name) => `Sent; ${name} is starting to process it`,
+  processing: (name) => `${name} is processing the video`,
+  ready: () => 'Uploaded; waiting for its time',
+  publishing: () => 'Publishing the post',
+  published: () => 'Published',
+  failed: () => 'Failed',
+  unconfirmed: () => 'Not confirmed',
+  cancelled: () => 'Cancelled',
 };
-const PLATFORM_NAMES = { twitter: 'X' };
+/// The link to a published target, in the words of its platform.
+const LINK_WORDS = { twitter: 'View on X', youtube: 'Watch on YouTube' };
+/// Where to look for a post Reelay could not confirm.
+const PROFILE_WORDS = { twitter: 'your X profile', youtube: 'your channel in YouTube Studio' };
+
+/// The platforms a post goes to: its own list, else its targets'.
+function postPlatforms(post) {
+  if (post.platforms?.length) return post.platforms;
+  const targets = (post.targets || []).map((t) => t.platform);
+  return targets.length ? targets : ['twitter'];
+}
+
+/// A message from the API as a sentence: a capital first, a full stop last.
+function sentence(words = '') {
+  const s = words.trim();
+  if (!s) return s;
+  return s[0].toUpperCase() + s.slice(1) + (/[.!?]$/.test(s) ? '' : '.');
+}
 
 /// What to do about a video X refuses as it is and Reelay did not convert, from the reason's
 /// words (the pre-flight's or the conversion's): the New post form's options where they help.
@@ -55,15 +76,23 @@ function unusableAdvice(reason = '') {
 }
 
 /// What the user can do about a target's error.
-function advice(error, phase) {
+function advice(error, phase, platform) {
+  const name = platformName(platform);
   if (phase === 'unconfirmed') {
-    return 'X may have published it, but Reelay could not confirm. Check your X profile first; Retry looks for the post again before posting.';
+    return `${name} may have published it, but Reelay could not confirm. Check ${PROFILE_WORDS[platform] || `your ${name} account`} first; Retry looks for the post again before posting.`;
   }
   switch (error?.code) {
     case 'reconnect_required':
-      return h('span', {}, 'Reconnect X on ', h('a', { href: '#/platforms', text: 'Platforms' }), ', approving every permission, then press Retry.');
+    case 'youtube_missing_permission':
+      return h('span', {}, `Reconnect ${name} on `, h('a', { href: '#/platforms', text: 'Platforms' }), ', approving every permission, then press Retry.');
+    case 'platform_not_enabled':
+      return `${name} is not enabled on this Reelay any more: its operator has to set it up again before Retry can help.`;
     case 'media_processing_failed':
-      return 'X could not process this video. Export it as H.264 video with AAC audio and create a new post.';
+      return `${name} could not process this video. Export it as H.264 video with AAC audio and create a new post.`;
+    case 'youtube_rejected':
+      return error.retryable === false
+        ? 'YouTube refused the video or its details for the reason above: change what it names and create a new post.'
+        : 'YouTube refused the video or its details for the reason above. Press Retry to try again; if it is refused again, create a new post.';
     case 'video_unusable':
       return unusableAdvice(error.message);
     case 'fit_failed':
@@ -89,15 +118,32 @@ export function canChange(post) {
 }
 
 export function canRetry(post) {
-  return (post.status === 'failed' || post.status === 'unconfirmed')
+  return ['failed', 'unconfirmed', 'partially_published'].includes(post.status)
     && (post.targets || []).some((t) => (t.phase === 'failed' || t.phase === 'unconfirmed') && t.error?.retryable !== false);
 }
 
+/// A target's phase in words: a scheduled target yet to start waits for its time.
+function phaseWords(t, name) {
+  if (t.phase === 'queued' && t.publish_at && Date.parse(t.publish_at) > Date.now() && !t.waiting) {
+    return t.platform === 'youtube' ? 'Waiting for its time: the upload starts then' : 'Waiting for its time';
+  }
+  return PHASE_WORDS[t.phase]?.(name) || t.phase;
+}
+
+/// The link to a published target: its `url`, or (from an older API) X's `tweet_url`.
+function publishedLink(t, name) {
+  const url = t.url || t.tweet_url;
+  if (t.phase !== 'published' || !url) return null;
+  return h('p', { class: 'published' }, 'Published: ',
+    h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', 'data-testid': 'published-link', text: LINK_WORDS[t.platform] || `View on ${name}` }),
+    h('span', { class: 'visually-hidden', text: ' (opens in a new tab)' }));
+}
+
 function targetView(t) {
-  const name = PLATFORM_NAMES[t.platform] || t.platform;
+  const name = platformName(t.platform);
   const parts = [h('div', { class: 'target-head' },
     h('h3', { text: name }),
-    h('span', { class: `phase phase-${t.phase}`, text: PHASE_WORDS[t.phase] || t.phase }))];
+    h('span', { class: `phase phase-${t.phase}`, text: phaseWords(t, name) }))];
   // While the video is converted (and when converting failed) the target's bytes are the
   // original's, none of them sent: the upload bar would only say 0%.
   const fitted = t.fit && (t.fit.fitted_key || t.fit.sent === 'fitted');
@@ -124,14 +170,12 @@ function targetView(t) {
   if (t.late) {
     parts.push(h('p', { class: 'notice info', 'data-testid': 'late', text: `Late: ${t.late}` }));
   }
-  if (t.phase === 'published' && t.tweet_url) {
-    parts.push(h('p', { class: 'published' }, 'Published: ', h('a', { href: t.tweet_url, target: '_blank', rel: 'noopener noreferrer', 'data-testid': 'published-link', text: 'View on X' }), h('span', { class: 'visually-hidden', text: ' (opens in a new tab)' })));
-  }
+  parts.push(publishedLink(t, name));
   if (t.error && (t.phase === 'failed' || t.phase === 'unconfirmed')) {
     parts.push(h('div', { class: 'notice error', 'data-testid': 'target-error' },
-      h('p', { text: t.error.message }), h('p', { class: 'advice' }, advice(t.error, t.phase))));
+      h('p', { text: t.error.message }), h('p', { class: 'advice' }, advice(t.error, t.phase, t.platform))));
   } else if (t.waiting) {
-    parts.push(h('p', { class: 'notice info', text: `${t.waiting.message} It continues on its own${t.waiting.until ? ` (around ${formatTime(Date.parse(t.waiting.until))})` : ''}.` }));
+    parts.push(h('p', { class: 'notice info', 'data-testid': 'target-waiting' }, `${sentence(t.waiting.message)} It continues on its own${t.waiting.until ? ` (around ${formatTime(Date.parse(t.waiting.until))})` : ''}.`));
   }
   return h('div', { class: 'target', 'data-platform': t.platform, 'data-phase': t.phase }, parts);
 }
@@ -173,6 +217,21 @@ function timeEditor(post, { onSave, onClose }) {
     problem);
 }
 
+/// For a scheduled post: where its video is uploaded ahead of its time.
+function uploadedAhead(post) {
+  const ready = (post.targets || []).filter((t) => t.phase === 'ready').map((t) => t.platform);
+  return ready.length ? ` · uploaded to ${platformNames(ready)}, waiting for its time` : '';
+}
+
+/// Where a partly published post went, and where it did not.
+function partlyWords(post) {
+  const targets = post.targets || [];
+  const done = targets.filter((t) => t.phase === 'published').map((t) => t.platform);
+  const notDone = targets.filter((t) => t.phase !== 'published').map((t) => t.platform);
+  if (!done.length || !notDone.length) return 'Some platforms have the post and some do not: see each below.';
+  return `Published on ${platformNames(done)}, not on ${platformNames(notDone, 'or')}: see below what to do.`;
+}
+
 function postBody(post, { detail, onRetry, onCancel, onReschedule, editing, setEditing }) {
   const parts = [
     h('div', { class: 'post-head' },
@@ -187,10 +246,13 @@ function postBody(post, { detail, onRetry, onCancel, onReschedule, editing, setE
     const at = formatTime(Date.parse(post.scheduled_at));
     parts.push(h('p', { class: 'schedule', 'data-testid': 'schedule' },
       post.status === 'published' ? `Scheduled for ${at}` : h('strong', { text: `Scheduled for ${at}` }),
-      post.status === 'scheduled' && (post.targets || []).some((t) => t.phase === 'ready') ? ' · uploaded to X, waiting for its time' : ''));
+      post.status === 'scheduled' ? uploadedAhead(post) : ''));
   }
   if (post.status === 'cancelled') {
-    parts.push(h('p', { class: 'muted', 'data-testid': 'cancelled', text: `Cancelled${post.cancelled_at ? ` ${formatTime(Date.parse(post.cancelled_at))}` : ''}: nothing was posted to X.` }));
+    parts.push(h('p', { class: 'muted', 'data-testid': 'cancelled', text: `Cancelled${post.cancelled_at ? ` ${formatTime(Date.parse(post.cancelled_at))}` : ''}: nothing was posted to ${platformNames(postPlatforms(post), 'or')}.` }));
+  }
+  if (post.status === 'partially_published') {
+    parts.push(h('p', { class: 'notice info', 'data-testid': 'partly' }, partlyWords(post)));
   }
   const noTargets = !(post.targets || []).length;
   if (post.status === 'awaiting_upload' || (post.status === 'scheduled' && noTargets && !post.video)) {
@@ -198,7 +260,7 @@ function postBody(post, { detail, onRetry, onCancel, onReschedule, editing, setE
   }
   if (post.status === 'rejected') {
     parts.push(h('div', { class: 'notice error', 'data-testid': 'rejection' },
-      h('p', { text: /^this video cannot be posted/i.test(post.rejection || '') ? post.rejection : `The video was not sent to X: ${post.rejection || 'it did not pass the checks.'}` }),
+      h('p', { text: /^this video cannot be posted/i.test(post.rejection || '') ? post.rejection : `The video was not sent to ${platformNames(postPlatforms(post), 'or')}: ${post.rejection || 'it did not pass the checks.'}` }),
       h('p', { class: 'advice' }, `${unusableAdvice(post.rejection || '')} `, h('a', { href: '#/new', text: 'Start a new post' }))));
   }
   for (const t of post.targets || []) parts.push(targetView(t));
@@ -216,8 +278,11 @@ function postBody(post, { detail, onRetry, onCancel, onReschedule, editing, setE
         h('button', { type: 'button', class: 'danger', 'data-action': 'cancel', text: 'Cancel post', onclick: (e) => onCancel(post, e.currentTarget) })));
   }
   if (detail && post.targets?.some((t) => t.recent_attempts?.length)) {
+    const several = post.targets.length > 1;
     parts.push(h('details', { class: 'attempts' }, h('summary', { text: 'Recent attempts' }),
-      post.targets.map((t) => h('ol', {}, t.recent_attempts.map((a) => h('li', {}, h('time', { text: formatTime(a.at_ms) }), ` ${a.step}: ${a.outcome}`))))));
+      post.targets.filter((t) => t.recent_attempts?.length).map((t) => [
+        several && h('h4', { text: platformName(t.platform) }),
+        h('ol', {}, t.recent_attempts.map((a) => h('li', {}, h('time', { text: formatTime(a.at_ms) }), ` ${a.step}: ${a.outcome}`)))])));
   }
   return parts;
 }
@@ -261,7 +326,8 @@ async function retry(post, button, after) {
   button.textContent = 'Retrying…';
   try {
     await api('POST', `/api/posts/${post.post_id}/retry`);
-    toast('Retrying: Reelay is sending the video to X again.');
+    const failed = (post.targets || []).filter((t) => t.phase === 'failed' || t.phase === 'unconfirmed').map((t) => t.platform);
+    toast(`Retrying: Reelay is sending the video to ${platformNames(failed.length ? failed : postPlatforms(post))} again.`);
   } catch (err) {
     toast(`Could not retry: ${err.message}`, 'error');
     button.disabled = false;
@@ -272,12 +338,13 @@ async function retry(post, button, after) {
 
 /// Cancels a post (after asking): nothing is posted; its targets end cancelled.
 async function cancel(post, button, after) {
-  if (!window.confirm('Cancel this post? Nothing will be posted to X.')) return;
+  const where = platformNames(postPlatforms(post), 'or');
+  if (!window.confirm(`Cancel this post? Nothing will be posted to ${where}.`)) return;
   button.disabled = true;
   button.textContent = 'Cancelling…';
   try {
     await api('DELETE', `/api/posts/${post.post_id}`);
-    toast('Cancelled: nothing will be posted to X.');
+    toast(`Cancelled: nothing will be posted to ${where}.`);
   } catch (err) {
     toast(`Could not cancel: ${err.message}`, 'error');
     button.disabled = false;
@@ -304,7 +371,8 @@ function fill(card, parts, { force = false } = {}) {
 
 function announce(previous, post) {
   if (!previous || previous.status === post.status) return;
-  if (post.status === 'published') toast('Published on X.');
+  if (post.status === 'published') toast(`Published on ${platformNames(postPlatforms(post))}.`);
+  else if (post.status === 'partially_published') toast(partlyWords(post), 'error');
   else if (post.status === 'failed') toast('A post failed: see what to do below.', 'error');
   else if (post.status === 'rejected') toast('A video was rejected: see why below.', 'error');
 }
@@ -362,7 +430,7 @@ export async function postsView() {
     }
     list.replaceChildren(...order);
     empty.hidden = page.posts.length > 0;
-    return JSON.stringify([...posts.values()].map((p) => [p.post_id, p.status, p.scheduled_at, p.targets?.map((t) => [t.phase, t.bytes_sent, t.processing_percent, t.fit?.percent, t.late])]));
+    return JSON.stringify([...posts.values()].map((p) => [p.post_id, p.status, p.scheduled_at, p.targets?.map((t) => [t.platform, t.phase, t.bytes_sent, t.processing_percent, t.fit?.percent, t.late, t.waiting?.code])]));
   };
   const poll = poller(async () => {
     try { return await load(); } catch (err) {
@@ -399,7 +467,7 @@ export async function postView(id) {
       announce(post, fresh);
       post = fresh;
       render();
-      return JSON.stringify([post.status, post.scheduled_at, post.targets?.map((t) => [t.phase, t.bytes_sent, t.processing_percent, t.fit?.percent, t.late])]);
+      return JSON.stringify([post.status, post.scheduled_at, post.targets?.map((t) => [t.platform, t.phase, t.bytes_sent, t.processing_percent, t.fit?.percent, t.late, t.waiting?.code])]);
     } catch (err) {
       problem.textContent = err.status === 404 ? 'There is no such post.' : err.message;
       problem.hidden = false;

@@ -1,11 +1,12 @@
 //! `reelay-local`: Reelay on this machine, as AWS would run it.
 //!
 //! - `reelay-local demo`: the whole journey with a generated sample video: starts moto, the X
-//!   emulator and the runner, connects a test X account through the real OAuth redirect flow,
-//!   creates a post, uploads the video with the presigned POST form it returns, shows progress
-//!   until the post is published, prints what X received, and stops everything.
-//! - `reelay-local post FILE --text TEXT [--in-secs N]`: the same journey with your own video,
-//!   optionally scheduled N seconds ahead (uploaded ahead, posted on the second).
+//!   and YouTube emulators and the runner, connects test X and YouTube accounts through the real
+//!   OAuth redirect flows, creates a post to both, uploads the video with the presigned POST form
+//!   it returns, shows each platform's progress until the post is published, prints what each
+//!   platform received, and stops everything.
+//! - `reelay-local post FILE --text TEXT [--platforms twitter,youtube] [--in-secs N]`: the same
+//!   journey with your own video, optionally scheduled N seconds ahead.
 //! - `reelay-local up`: starts everything and runs until Ctrl-C.
 
 use std::io::Write as _;
@@ -18,11 +19,14 @@ use reelay_local::authorizer::user_sub;
 use reelay_local::harness::moto_endpoint_or_start;
 use reelay_local::world::{World, WorldOptions};
 use reelay_shared::clock::rfc3339;
+use reelay_shared::posts::Platform;
 use sha2::{Digest, Sha256};
 use x_emulator::{EmulatorConfig, ProcessingMode};
 
 #[derive(Parser)]
-#[command(about = "Run Reelay locally against moto and the X emulator, as AWS would run it")]
+#[command(
+    about = "Run Reelay locally against moto and the X and YouTube emulators, as AWS would run it"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,9 +44,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The whole journey three times: a generated H.264 sample X takes as it is (sent byte for
-    /// byte), an HEVC 1080p .mov as an iPhone records it (fitted for X first), and the H.264
-    /// sample scheduled a minute ahead (uploaded ahead, posted on the second).
+    /// The whole journey three times: a generated H.264 sample cross-posted to X and YouTube
+    /// (sent to each byte for byte), an HEVC 1080p .mov as an iPhone records it cross-posted
+    /// (fitted for X only; YouTube gets the original), and the H.264 sample scheduled a minute
+    /// ahead on X (uploaded ahead, posted on the second).
     Demo,
     /// The whole journey with your own video file.
     Post {
@@ -52,12 +57,19 @@ enum Command {
         /// Schedule the post this many seconds ahead (60 to 14 days), instead of at once.
         #[arg(long)]
         in_secs: Option<u64>,
+        /// Where to post: `twitter`, `youtube`, or both (`twitter,youtube`).
+        #[arg(long, value_delimiter = ',', default_value = "twitter", value_parser = parse_platform)]
+        platforms: Vec<Platform>,
     },
     /// Start everything and run until Ctrl-C.
     Up,
 }
 
 const USER: &str = "demo-user";
+
+fn parse_platform(raw: &str) -> Result<Platform, String> {
+    Platform::parse(raw).ok_or_else(|| format!("{raw:?} is not a platform: twitter or youtube"))
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -103,6 +115,10 @@ async fn main() -> anyhow::Result<()> {
         "X API emulator                  {}",
         world.emulator.base_url
     );
+    println!(
+        "YouTube API emulator            {}",
+        world.youtube.base_url()
+    );
     println!("Reelay HTTP API (local gateway) {}", world.runner.http_url);
     match cli.reconcile_period_secs {
         0 => println!("reconciler schedule             off"),
@@ -132,10 +148,11 @@ async fn main() -> anyhow::Result<()> {
             file,
             text,
             in_secs,
-        } => journey(&world, file, text, *in_secs).await,
+            platforms,
+        } => journey(&world, file, text, *in_secs, platforms).await,
     };
     world.runner.stop().await;
-    println!("stopped moto, the X emulator and the runner.");
+    println!("stopped moto, the X and YouTube emulators and the runner.");
     result
 }
 
@@ -150,11 +167,14 @@ async fn demo(world: &World) -> anyhow::Result<()> {
     journey(
         world,
         &h264,
-        "Hello from Reelay: a video posted through X's v2 chunked upload",
+        "Hello from Reelay: one video cross-posted to X and YouTube",
         None,
+        &[Platform::Twitter, Platform::YouTube],
     )
     .await?;
-    println!("\n--- and a phone video X would refuse as it is: fitted for X first ---");
+    println!(
+        "\n--- and a phone video X would refuse as it is: fitted for X only, YouTube gets the original ---"
+    );
     let hevc = sample_video(
         "iphone-hevc-1080p-10s.mov",
         "testsrc2=size=1920x1080:rate=30",
@@ -176,6 +196,7 @@ async fn demo(world: &World) -> anyhow::Result<()> {
         &hevc,
         "Hello from Reelay: an HEVC 1080p phone clip, fitted for X",
         None,
+        &[Platform::Twitter, Platform::YouTube],
     )
     .await?;
     println!("\n--- and a post scheduled a minute ahead: uploaded now, posted on the second ---");
@@ -184,6 +205,7 @@ async fn demo(world: &World) -> anyhow::Result<()> {
         &h264,
         "Hello from Reelay: scheduled a minute ahead, uploaded before its time",
         Some(65),
+        &[Platform::Twitter],
     )
     .await
 }
@@ -245,18 +267,26 @@ async fn journey(
     file: &Path,
     text: &str,
     in_secs: Option<u64>,
+    platforms: &[Platform],
 ) -> anyhow::Result<()> {
     let api = &world.runner.http_url;
     // The sub the console's sign-in gives the name USER, so the console shows this journey.
     let user = user_sub(USER);
     let token = world.auth.mint(&user);
     let (size, sha) = sha256_file(file).with_context(|| format!("reading {}", file.display()))?;
+    let names: Vec<&str> = platforms.iter().map(|p| p.display_name()).collect();
 
     println!(
-        "\n1. Connect X (OAuth 2.0 with PKCE, through X's authorize page and Reelay's callback)"
+        "\n1. Connect {} (OAuth 2.0 with PKCE, through each one's authorize page and Reelay's callback)",
+        names.join(" and ")
     );
-    world.connect(&user).await?;
-    let platforms: serde_json::Value = world
+    for platform in platforms {
+        match platform {
+            Platform::Twitter => world.connect(&user).await?,
+            Platform::YouTube => world.connect_youtube(&user).await?,
+        }
+    }
+    let connected: serde_json::Value = world
         .http
         .get(format!("{api}/api/platforms"))
         .bearer_auth(&token)
@@ -264,18 +294,29 @@ async fn journey(
         .await?
         .json()
         .await?;
-    println!("   GET /api/platforms -> {platforms}");
+    for connection in connected["platforms"].as_array().into_iter().flatten() {
+        println!(
+            "   GET /api/platforms -> {} {} ({}), {}",
+            connection["platform"].as_str().unwrap_or("?"),
+            connection["name"].as_str().unwrap_or("?"),
+            connection["x_user_id"].as_str().unwrap_or("?"),
+            connection["status"].as_str().unwrap_or("?")
+        );
+    }
 
     println!(
         "\n2. Create the post, and 3. upload the video ({size} bytes, SHA-256 {sha}) with its form"
     );
     // Whole seconds, as the API shows them back.
     let scheduled_at_ms = in_secs.map(|secs| (now_ms() / 1000 + secs as i64) * 1000);
-    let options = match scheduled_at_ms {
-        Some(at) => serde_json::json!({ "scheduled_at": rfc3339(at / 1000) }),
-        None => serde_json::json!({}),
-    };
+    let mut options = serde_json::json!({
+        "platforms": platforms.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+    });
+    if platforms.contains(&Platform::YouTube) {
+        options["youtube"] = serde_json::json!({ "privacy": "unlisted" });
+    }
     if let Some(at) = scheduled_at_ms {
+        options["scheduled_at"] = rfc3339(at / 1000).into();
         println!(
             "   scheduled for {} ({} s ahead): uploaded now, posted then",
             rfc3339(at / 1000),
@@ -286,17 +327,20 @@ async fn journey(
     let post_id = posted.post_id.to_string();
     let upload = &posted.created["upload"];
     println!(
-        "   POST /api/posts -> 201, post {post_id}, upload form valid {}s, for {} up to {} bytes",
-        upload["expires_in_secs"], upload["content_type"], upload["max_bytes"]
+        "   POST /api/posts -> 201, post {post_id} to {}, upload form valid {}s, for {} up to {} bytes",
+        names.join(" and "),
+        upload["expires_in_secs"],
+        upload["content_type"],
+        upload["max_bytes"]
     );
     println!(
-        "   POST (multipart/form-data) -> {}; S3 now triggers create-post (pre-flight check), which queues the upload",
+        "   POST (multipart/form-data) -> {}; S3 now triggers create-post (pre-flight check), which queues one upload per platform",
         posted.upload_status
     );
 
-    println!("\n4. Progress (GET /api/posts/{post_id})");
+    println!("\n4. Progress (GET /api/posts/{post_id}), one line per platform");
     let started = std::time::Instant::now();
-    let mut last_line = String::new();
+    let mut last_lines: Vec<String> = Vec::new();
     let final_view = loop {
         let view: serde_json::Value = world
             .http
@@ -306,39 +350,23 @@ async fn journey(
             .await?
             .json()
             .await?;
-        let target = &view["targets"][0];
-        let fitting = target["phase"] == "fitting";
-        let line = if fitting {
-            let percent = target["fit"]["percent"].as_u64().unwrap_or(0);
-            format!(
-                "   {:<10} fitting for X {} {percent}%   ({})",
-                view["status"].as_str().unwrap_or("?"),
-                bar(percent, 100),
-                target["fit"]["reason"].as_str().unwrap_or("")
-            )
-        } else {
-            format!(
-                "   {:<10} upload {} {}/{} segments   processing {} {}%   phase {}",
-                view["status"].as_str().unwrap_or("?"),
-                bar(
-                    target["segments_sent"].as_u64().unwrap_or(0),
-                    target["segments_total"].as_u64().unwrap_or(0)
-                ),
-                target["segments_sent"].as_u64().unwrap_or(0),
-                target["segments_total"].as_u64().unwrap_or(0),
-                bar(target["processing_percent"].as_u64().unwrap_or(0), 100),
-                target["processing_percent"].as_u64().unwrap_or(0),
-                target["phase"].as_str().unwrap_or("-"),
-            )
-        };
-        if line != last_line {
-            println!("{line}");
-            std::io::stdout().flush().ok();
-            last_line = line;
+        let status = view["status"].as_str().unwrap_or("?").to_owned();
+        let lines: Vec<String> = view["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|target| progress_line(&status, target))
+            .collect();
+        for (i, line) in lines.iter().enumerate() {
+            if last_lines.get(i) != Some(line) {
+                println!("{line}");
+            }
         }
+        std::io::stdout().flush().ok();
+        last_lines = lines;
         if matches!(
-            view["status"].as_str(),
-            Some("published" | "failed" | "rejected")
+            status.as_str(),
+            "published" | "partially_published" | "failed" | "rejected"
         ) {
             break view;
         }
@@ -354,18 +382,18 @@ async fn journey(
             .await;
     };
 
-    let target = &final_view["targets"][0];
     if final_view["status"] != "published" {
-        println!(
-            "\nThe post ended {}: {}",
-            final_view["status"],
-            if final_view["rejection"].is_null() {
-                target["error"].clone()
-            } else {
-                final_view["rejection"].clone()
-            }
-        );
-        bail!("the post was not published");
+        println!("\nThe post ended {}:", final_view["status"]);
+        if !final_view["rejection"].is_null() {
+            println!("   {}", final_view["rejection"]);
+        }
+        for target in final_view["targets"].as_array().into_iter().flatten() {
+            println!(
+                "   {}: {} {}",
+                target["platform"], target["phase"], target["error"]
+            );
+        }
+        bail!("the post was not published everywhere");
     }
     let log = world.runner.log.snapshot();
     let count =
@@ -383,15 +411,68 @@ async fn journey(
             .find(|i| i.function == reelay_local::runner::FunctionName::Reconciler)
             .map_or("none yet", |i| i.outcome.as_str())
     );
-    println!(
-        "   tweet id  {}",
-        target["tweet_id"].as_str().unwrap_or("?")
-    );
-    println!(
-        "   tweet URL {}",
-        target["tweet_url"].as_str().unwrap_or("?")
-    );
+    for target in final_view["targets"].as_array().into_iter().flatten() {
+        println!(
+            "   {:<8} {}",
+            target["platform"].as_str().unwrap_or("?"),
+            target["url"].as_str().unwrap_or("?")
+        );
+    }
 
+    let target_of = |platform: Platform| {
+        final_view["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["platform"] == platform.as_str())
+    };
+    if let Some(target) = target_of(Platform::Twitter) {
+        check_x(world, target, (size, &sha), scheduled_at_ms).await?;
+    }
+    if let Some(target) = target_of(Platform::YouTube) {
+        check_youtube(world, target, (size, &sha))?;
+    }
+    Ok(())
+}
+
+/// One platform's line of progress.
+fn progress_line(status: &str, target: &serde_json::Value) -> String {
+    let platform = target["platform"].as_str().unwrap_or("?");
+    let phase = target["phase"].as_str().unwrap_or("-");
+    if phase == "fitting" {
+        let percent = target["fit"]["percent"].as_u64().unwrap_or(0);
+        return format!(
+            "   {status:<10} {platform:<8} fitting for X {} {percent}%   ({})",
+            bar(percent, 100),
+            target["fit"]["reason"].as_str().unwrap_or("")
+        );
+    }
+    let (sent, total) = (
+        target["bytes_sent"].as_u64().unwrap_or(0),
+        target["bytes_total"].as_u64().unwrap_or(0),
+    );
+    let waiting = target["waiting"]["message"]
+        .as_str()
+        .map(|m| format!("   waiting: {m}"))
+        .unwrap_or_default();
+    format!(
+        "   {status:<10} {platform:<8} upload {} {:>5.1}/{:.1} MiB   processing {} {:>3}%   phase {phase}{waiting}",
+        bar(sent, total),
+        sent as f64 / 1_048_576.0,
+        total as f64 / 1_048_576.0,
+        bar(target["processing_percent"].as_u64().unwrap_or(0), 100),
+        target["processing_percent"].as_u64().unwrap_or(0),
+    )
+}
+
+/// What X (the emulator) received: the file sent (or the one fitted for X), byte for byte, in
+/// exactly one post, not before its time.
+async fn check_x(
+    world: &World,
+    target: &serde_json::Value,
+    (size, sha): (u64, &str),
+    scheduled_at_ms: Option<i64>,
+) -> anyhow::Result<()> {
     // A fitted video: X gets the converted file, which is what the comparison is against.
     let (size, sha) = match target["fit"]["fitted_key"].as_str() {
         Some(key) => {
@@ -420,7 +501,7 @@ async fn journey(
                 .into_bytes();
             (fitted.len() as u64, hex::encode(Sha256::digest(&fitted)))
         }
-        None => (size, sha),
+        None => (size, sha.to_owned()),
     };
 
     println!("\n6. What X (the emulator) received");
@@ -428,7 +509,7 @@ async fn journey(
     let tweet = records
         .tweets
         .iter()
-        .find(|t| Some(t.id.as_str()) == target["tweet_id"].as_str())
+        .find(|t| Some(t.id.as_str()) == target["remote_id"].as_str())
         .context("the emulator has no such tweet")?;
     let media_id = tweet
         .media_ids
@@ -469,6 +550,49 @@ async fn journey(
             bail!("the scheduled post reached X before its time");
         }
     }
+    Ok(())
+}
+
+/// What YouTube (the emulator) received: the original file (YouTube is never sent a fitted
+/// one), byte for byte, as exactly one video.
+fn check_youtube(
+    world: &World,
+    target: &serde_json::Value,
+    (size, sha): (u64, &str),
+) -> anyhow::Result<()> {
+    println!("\n7. What YouTube (the emulator) received");
+    let records = world.youtube.admin().records();
+    let video_id = target["remote_id"].as_str().context("no video id")?;
+    let upload = records
+        .uploads
+        .iter()
+        .find(|u| u.video_id.as_deref() == Some(video_id))
+        .context("the emulator has no such video")?;
+    let same_bytes = records
+        .uploads
+        .iter()
+        .filter(|u| u.video_id.is_some() && u.sha256.as_deref() == Some(sha))
+        .count();
+    println!(
+        "   video {video_id}: {} bytes in {} chunk(s) over {} session(s), SHA-256 {}",
+        upload.bytes_held,
+        upload.chunks.len(),
+        target["recent_attempts"].as_array().map_or(1, |a| a
+            .iter()
+            .filter(|a| a["step"] == "start session")
+            .count()
+            .max(1)),
+        upload.sha256.as_deref().unwrap_or("?")
+    );
+    println!(
+        "   title {:?}, privacy {}; videos with these bytes: {same_bytes}",
+        upload.metadata["snippet"]["title"].as_str().unwrap_or("?"),
+        upload.metadata["status"]["privacyStatus"]
+    );
+    if upload.sha256.as_deref() != Some(sha) || upload.bytes_held != size || same_bytes != 1 {
+        bail!("YouTube did not receive exactly the file, once");
+    }
+    println!("   = the original file, byte for byte, as exactly one video.");
     Ok(())
 }
 
